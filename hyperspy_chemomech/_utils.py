@@ -1,0 +1,69 @@
+"""Small shared helpers: progress bars honouring HyperSpy's preference, input checks."""
+
+import numpy as np
+
+
+def show_progressbar_default(show_progressbar=None):
+    """Resolve ``show_progressbar=None`` to HyperSpy's preference.
+
+    Parameters
+    ----------
+    show_progressbar : bool or None
+        Explicit choice; ``None`` reads ``hs.preferences.General.show_progressbar``.
+
+    Returns
+    -------
+    bool
+    """
+    if show_progressbar is not None:
+        return bool(show_progressbar)
+    try:
+        from hyperspy.defaults_parser import preferences
+
+        return bool(preferences.General.show_progressbar)
+    except Exception:  # pragma: no cover - HyperSpy always present in practice
+        return False
+
+
+def progressbar(iterable=None, show_progressbar=None, **kwargs):
+    """HyperSpy's tqdm progress bar, disabled when the preference says so.
+
+    Parameters
+    ----------
+    iterable : iterable, optional
+        What to iterate over.
+    show_progressbar : bool or None
+        ``None`` follows ``hs.preferences.General.show_progressbar``.
+    **kwargs
+        Passed to tqdm (``total``, ``desc``, ...).
+    """
+    from hyperspy.external.progressbar import progressbar as _pb
+
+    return _pb(iterable, disable=not show_progressbar_default(show_progressbar), **kwargs)
+
+
+def require_finite(name, array, allow_nan=False):
+    """Raise ``ValueError`` naming ``name`` if ``array`` holds inf (or NaN).
+
+    Parameters
+    ----------
+    name : str
+        What the array is, for the message.
+    array : array_like
+    allow_nan : bool
+        Accept NaN (meaning "no data") but still reject inf.
+    """
+    a = np.asarray(array)
+    if not np.issubdtype(a.dtype, np.number):
+        raise TypeError(f"{name} must be numeric, got dtype {a.dtype}")
+    if np.iscomplexobj(a):
+        bad = ~np.isfinite(a.real) | ~np.isfinite(a.imag)
+    else:
+        bad = ~np.isfinite(a)
+    if allow_nan:
+        bad &= ~np.isnan(a.real if np.iscomplexobj(a) else a)
+    n = int(np.count_nonzero(bad))
+    if n:
+        kind = "infinite" if allow_nan else "non-finite (NaN or inf)"
+        raise ValueError(f"{name} holds {n} {kind} value(s); clean or mask them first")
+    return a

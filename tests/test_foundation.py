@@ -1,0 +1,157 @@
+"""Package foundation: extension registry, signal classes, save/load, import cost."""
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+import hyperspy.api as hs
+
+import hyperspy_chemomech as hcm
+
+ROOT = Path(__file__).resolve().parents[1]
+
+CLASSES = {
+    "XrayAbsorptionSpectrum": ("xray_absorption", 1),
+    "CompositionMap": ("composition_map", 2),
+    "StrainField": ("strain_field", 2),
+    "EigenstrainLaw": ("eigenstrain_law", 1),
+}
+
+
+def _example(name, lazy=False):
+    rng = np.random.default_rng(0)
+    if name == "XrayAbsorptionSpectrum":
+        s = hs.signals.Signal1D(rng.random((3, 4, 6)))
+        s.axes_manager[-1].units = "eV"
+    elif name == "CompositionMap":
+        s = hs.signals.Signal2D(rng.random((5, 6)))
+    elif name == "StrainField":
+        s = hcm.StrainField.from_components(*rng.random((4, 5, 6)), scale=2.5)
+    else:
+        s = hs.signals.Signal1D(rng.random((2, 11)))
+        s.axes_manager[-1].scale = 0.1
+    s.set_signal_type(CLASSES[name][0])
+    s.metadata.set_item("Chemomech.test.answer", 42)
+    return s.as_lazy() if lazy else s
+
+
+def test_registry_file_is_the_top_level_one():
+    link = ROOT / "hyperspy_chemomech" / "hyperspy_extension.yaml"
+    assert link.is_symlink(), "package yaml must be a link to extensions.yaml"
+    assert link.resolve() == (ROOT / "extensions.yaml").resolve()
+    reg = yaml.safe_load((ROOT / "extensions.yaml").read_text())["signals"]
+    for name, (stype, dim) in CLASSES.items():
+        for cls_name, lazy in ((name, False), ("Lazy" + name, True)):
+            entry = reg[cls_name]
+            assert entry["signal_type"] == stype
+            assert entry["signal_dimension"] == dim
+            assert entry["lazy"] is lazy
+            module = __import__(entry["module"], fromlist=[cls_name])
+            cls = getattr(module, cls_name)
+            assert cls._signal_type == stype
+            assert getattr(cls, "_lazy", False) is lazy
+
+
+def test_print_known_signal_types_lists_ours(capsys):
+    hs.print_known_signal_types()
+    out = capsys.readouterr().out
+    for stype, _ in CLASSES.values():
+        assert stype in out
+    assert "XAS" in out and "STXM" in out
+
+
+@pytest.mark.parametrize("name", CLASSES)
+@pytest.mark.parametrize("lazy", [False, True])
+def test_set_signal_type_switches_class(name, lazy):
+    s = _example(name, lazy=lazy)
+    expected = ("Lazy" if lazy else "") + name
+    assert type(s).__name__ == expected
+
+
+@pytest.mark.parametrize("alias", ["XAS", "STXM"])
+def test_aliases(alias):
+    s = hs.signals.Signal1D(np.ones((2, 3)))
+    s.set_signal_type(alias)
+    assert type(s).__name__ == "XrayAbsorptionSpectrum"
+
+
+@pytest.mark.parametrize("name", CLASSES)
+@pytest.mark.parametrize("ext", ["hspy", "zspy"])
+def test_save_load_round_trip(tmp_path, name, ext):
+    s = _example(name)
+    f = tmp_path / f"s.{ext}"
+    s.save(f)
+    r = hs.load(f)
+    assert type(r).__name__ == name
+    assert r.metadata.Chemomech.test.answer == 42
+    np.testing.assert_array_equal(np.asarray(r.data), np.asarray(s.data))
+    for a, b in zip(s.axes_manager._axes, r.axes_manager._axes):
+        assert a.scale == b.scale and a.units == b.units
+
+
+def test_lazy_load_gives_lazy_twin(tmp_path):
+    s = _example("StrainField")
+    s.save(tmp_path / "s.zspy")
+    r = hs.load(tmp_path / "s.zspy", lazy=True)
+    assert type(r).__name__ == "LazyStrainField"
+
+
+def test_import_does_not_pull_heavy_packages():
+    code = (
+        "import sys, hyperspy.api, hyperspy_chemomech as h;"
+        "h.signals; h.StrainField;"
+        "bad=[m for m in sys.modules if m.split('.')[0] in ('pyxem','orix','kikuchipy')];"
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_strain_field_layout_validation():
+    s = hs.signals.Signal2D(np.zeros((3, 5, 5)))
+    s.set_signal_type("strain_field")
+    with pytest.raises(ValueError, match="navigation shape"):
+        s.validate()
+    with pytest.raises(ValueError, match="same shape|one shape"):
+        hcm.StrainField.from_components(np.zeros((2, 2)), np.zeros((2, 3)),
+                                        np.zeros((2, 2)), np.zeros((2, 2)))
+    good = hcm.StrainField.from_components(*np.zeros((4, 3, 3)), scale=1.0, units="nm")
+    good.validate()
+    uncal = hs.signals.Signal2D(np.zeros((4, 3, 3)))
+    uncal.set_signal_type("strain_field")
+    with pytest.raises(ValueError, match="calibration"):
+        uncal.validate()
+
+
+def test_strain_field_components():
+    e = np.arange(4 * 3 * 2, dtype=float).reshape(4, 3, 2)
+    s = hcm.StrainField.from_components(*e, scale=(2.0, 3.0))
+    np.testing.assert_array_equal(s.e11.data, e[0])
+    np.testing.assert_array_equal(s.theta.data, e[3])
+    assert s.axes_manager.signal_axes[0].scale == 3.0  # x
+    assert s.axes_manager.signal_axes[1].scale == 2.0  # y
+
+
+@pytest.mark.slow
+def test_wheel_carries_extension_yaml(tmp_path):
+    """A wheel without the yaml breaks ``import hyperspy.api`` for every user."""
+    r = subprocess.run(
+        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir",
+         str(tmp_path), str(ROOT)],
+        capture_output=True, text=True,
+    )
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    (wheel,) = tmp_path.glob("*.whl")
+    with zipfile.ZipFile(wheel) as z:
+        names = z.namelist()
+        assert "hyperspy_chemomech/hyperspy_extension.yaml" in names
+        content = z.read("hyperspy_chemomech/hyperspy_extension.yaml").decode()
+        entry_points = next(n for n in names if n.endswith("entry_points.txt"))
+        eps = z.read(entry_points).decode()
+    assert content == (ROOT / "extensions.yaml").read_text()
+    assert "[hyperspy.extensions]" in eps and "hyperspy_chemomech = hyperspy_chemomech" in eps
