@@ -35,6 +35,9 @@ _LAZY_ATTRS = {
     "LazyStrainField": "hyperspy_chemomech.signals.strain_field",
     "EigenstrainLaw": "hyperspy_chemomech.signals.eigenstrain_law",
     "LazyEigenstrainLaw": "hyperspy_chemomech.signals.eigenstrain_law",
+    "register": "hyperspy_chemomech.registration",
+    "CorrelativeTransform": "hyperspy_chemomech.registration",
+    "strain_from_diffraction": "hyperspy_chemomech.diffraction",
 }
 
 __all__ = sorted(_SUBMODULES | set(_LAZY_ATTRS) | {"__version__"})

@@ -70,6 +70,18 @@ class StrainField(Signal2D):
         s.metadata.General.title = "Strain field"
         return s
 
+    @classmethod
+    def from_pyxem(cls, signal, **kwargs):
+        """Convert a pyxem strain or displacement-gradient map into a StrainField.
+
+        pyxem orders its vectors (ky, kx), fits in reciprocal space and uses its own
+        rotation sign; the conversion is documented and pinned by tests in
+        :func:`hyperspy_chemomech.diffraction.from_pyxem`, which this delegates to.
+        """
+        from ..diffraction import from_pyxem
+
+        return from_pyxem(signal, **kwargs)
+
     # -- validation ---------------------------------------------------------
     def validate(self, require_calibration=True):
         """Check the ``(4 | y, x)`` layout and the calibration; raise ``ValueError``.
