@@ -1,6 +1,30 @@
-"""Synthetic particles and observations with known truth (tests, docs, demo)."""
+"""Synthetic particles and observations with known truth (tests, docs, demo).
 
-from .shapes import platelet_mask
-from .composition_fields import composition_field
+Names are resolved on first use (the diffraction simulator is heavier than the rest).
+"""
 
-__all__ = ["platelet_mask", "composition_field"]
+import importlib
+
+_LAZY = {
+    "platelet_mask": "shapes",
+    "composition_field": "composition_fields",
+    # X-ray spectral stacks with known truth (simulate/xray_stack.py)
+    "synthetic_xray_stack": "xray_stack",
+    "fe_l_edge_references": "xray_stack",
+    # correlative image pairs for registration (simulate/images.py)
+    "correlative_image_pair": "images",
+    # 4D-STEM patterns with a known strain field (simulate/diffraction_patterns.py)
+    "synthetic_4dstem": "diffraction_patterns",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return __all__
