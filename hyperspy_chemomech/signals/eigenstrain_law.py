@@ -1,11 +1,15 @@
 """EigenstrainLaw: the learned chemical expansion eps0(X) - eps0(0)."""
 
 import numpy as np
-from hyperspy._signals.signal1d import Signal1D
 from hyperspy._signals.lazy import LazySignal
+from hyperspy._signals.signal1d import Signal1D
+
+from ._common import METADATA_ROOT
 
 #: Crystal-frame components, in order, as stored along the navigation axis.
 LAW_COMPONENTS = ("e_100", "e_001", "e_shear")
+_LAW = f"{METADATA_ROOT}.law"
+_TITLES = {"e_100": "[100]", "e_001": "[001]", "e_shear": "shear"}
 
 
 class EigenstrainLaw(Signal1D):
@@ -14,11 +18,61 @@ class EigenstrainLaw(Signal1D):
     Data layout ``(component | X)``: for each crystal-frame component
     ([100], [001], then the shear if learned) the values of
     eps0(X) - eps0(0) (dimensionless) on a composition axis spanning 0..1.
+
+    A law made by :meth:`StrainField.learn_eigenstrain` carries in
+    ``metadata.Chemomech.law`` its basis and coefficients (so :meth:`evaluate` is
+    exact, not interpolated), their covariance, the 95 % band, the observed
+    composition range (outside it the law is an extrapolation), the Vegard fit and
+    the linearity test, the method and its settings.
+
+    Strains are relative to the lattice of the strain map's reference region (of
+    unknown composition); see :meth:`relative_to_end_member`.
     """
 
     _signal_type = "eigenstrain_law"
     _signal_dimension = 1
 
+    # -- construction ---------------------------------------------------------
+    @classmethod
+    def from_fit(cls, fit, n_points=101):
+        """Wrap a :class:`~hyperspy_chemomech.learning.LawFit` as a signal."""
+        grid = np.linspace(0.0, 1.0, n_points)
+        s = cls(fit.evaluate(grid))
+        s.axes_manager.navigation_axes[0].name = "component"
+        ax = s.axes_manager.signal_axes[0]
+        ax.name, ax.units, ax.scale, ax.offset = "X", "", 1.0 / (n_points - 1), 0.0
+        s.metadata.General.title = "Eigenstrain law"
+        s.metadata.Signal.quantity = "eps0(X) - eps0(0)"
+        band = fit.band(grid)
+        law = {
+            "components": list(LAW_COMPONENTS[: fit.n_components]),
+            "basis": fit.basis.kind,
+            "degree": int(fit.basis.degree),
+            "coefficients": np.asarray(fit.coefficients),
+            "covariance": np.asarray(fit.covariance),
+            "dof": int(fit.dof),
+            "band95": band,
+            "x_range": np.asarray(fit.x_range),
+            "reference_strain": np.asarray(fit.reference),
+            "resolution_sigma_px": float(fit.sigma_px),
+            "resolution_source": fit.sigma_source,
+            "noise": np.asarray(fit.noise),
+            "condition_number": float(fit.condition),
+            "method": fit.method,
+            "lattice_reference": "strain map reference lattice",
+            "vegard": {k: np.asarray(v) if not np.isscalar(v) else v for k, v in fit.vegard.items()},
+            "linearity": dict(fit.linearity),
+            "settings": {k: v for k, v in fit.settings.items()},
+        }
+        if fit.x_histogram is not None:
+            law["x_histogram"] = np.asarray(fit.x_histogram)
+        sel = {k: (np.asarray(v) if isinstance(v, (list, tuple, np.ndarray)) else v)
+               for k, v in fit.selection.items()}
+        law["selection"] = sel
+        s.metadata.set_item(_LAW, law)
+        return s
+
+    # -- checks and access ------------------------------------------------------
     def validate(self):
         """Check the ``(component | X)`` layout with X inside [0, 1]; raise ``ValueError``."""
         nav = self.axes_manager.navigation_shape
@@ -29,31 +83,183 @@ class EigenstrainLaw(Signal1D):
             )
         x = self.axes_manager.signal_axes[0].axis
         if x.min() < -1e-12 or x.max() > 1 + 1e-12:
-            raise ValueError(
-                f"composition axis must lie in [0, 1], spans [{x.min()}, {x.max()}]"
-            )
+            raise ValueError(f"composition axis must lie in [0, 1], spans [{x.min()}, {x.max()}]")
         return self
 
-    def evaluate(self, X):
-        """Interpolate the tabulated law at compositions ``X``.
+    def _info(self, key=None):
+        if not self.metadata.has_item(_LAW):
+            if key is None:
+                return None
+            raise ValueError(
+                "this EigenstrainLaw carries no fit information (metadata.Chemomech.law); "
+                "make it with StrainField.learn_eigenstrain"
+            )
+        info = self.metadata.get_item(_LAW).as_dictionary()
+        return info if key is None else info[key]
+
+    @property
+    def basis(self):
+        """The :class:`~hyperspy_chemomech.learning.LawBasis` of the fit."""
+        from ..learning import LawBasis
+
+        info = self._info("basis")
+        return LawBasis(info, int(self._info("degree")))
+
+    @property
+    def x_range(self):
+        """Observed composition range (0.5 and 99.5 % quantiles inside the particle)."""
+        return tuple(float(v) for v in self._info("x_range"))
+
+    def evaluate(self, X, extrapolate=True):
+        """eps0(X) - eps0(0) per component.
 
         Parameters
         ----------
         X : array_like
             Compositions in [0, 1].
+        extrapolate : bool
+            If False, values outside the observed composition range are NaN.
 
         Returns
         -------
         numpy.ndarray, shape (n_components, X.size)
-            eps0(X) - eps0(0) per component (dimensionless).
+            Dimensionless eigenstrain differences, crystal frame.
         """
         self.validate()
         X = np.atleast_1d(np.asarray(X, dtype=float)).ravel()
-        if np.any((X < 0) | (X > 1)):
+        finite = np.isfinite(X)
+        if np.any((X[finite] < 0) | (X[finite] > 1)):
             raise ValueError("X must lie in [0, 1]")
+        info = self._info()
+        if info is not None and "coefficients" in info:
+            out = np.asarray(info["coefficients"]) @ self.basis(X)
+            out = out * self._scale_factors()[:, None]
+        else:
+            grid = self.axes_manager.signal_axes[0].axis
+            data = np.atleast_2d(np.asarray(self.data))
+            out = np.stack([np.interp(X, grid, row) for row in data])
+        out[:, ~finite] = np.nan
+        if not extrapolate and info is not None:
+            lo, hi = info["x_range"]
+            out[:, (X < lo) | (X > hi)] = np.nan
+        return out
+
+    def _scale_factors(self):
+        info = self._info()
+        n = np.atleast_2d(np.asarray(self.data)).shape[0]
+        if info is None or "end_member_scale" not in info:
+            return np.ones(n)
+        return np.asarray(info["end_member_scale"], dtype=float)
+
+    def vegard(self):
+        """Vegard's law test: slopes with 95 % intervals and a linearity test.
+
+        Returns
+        -------
+        dict
+            ``slopes`` (per unit X, per component), ``ci95`` (n_comp, 2),
+            ``stderr``, ``linearity_p_value`` (Wald test of the nonlinear
+            coefficients of the best nonlinear fit, cluster-robust; small means
+            Vegard is rejected), ``vegard_rejected`` (at 5 %), and the lattice
+            the strains are relative to.
+        """
+        info = self._info("vegard")
+        lin = self._info("linearity")
+        scale = self._scale_factors()
+        slopes = np.asarray(info["slopes"], float) * scale
+        out = {
+            "components": list(self._info("components")),
+            "slopes": slopes,
+            "stderr": np.asarray(info["stderr"], float) * scale,
+            "ci95": np.asarray(info["ci95"], float) * scale[:, None],
+            "linearity_p_value": float(lin.get("p_value", np.nan)) if lin.get("tested") else np.nan,
+            "vegard_rejected": bool(lin.get("reject_linear_at_5pct", False)),
+            "lattice_reference": self._info("lattice_reference"),
+        }
+        return out
+
+    def band(self):
+        """Half-width of the 95 % pointwise band on the signal's X grid, (n_comp, n_X)."""
+        return np.asarray(self._info("band95")) * self._scale_factors()[:, None]
+
+    def relative_to_end_member(self, reference_composition):
+        """Convert strains from the strain map's reference lattice to the X = 0 end member.
+
+        4D-STEM strain is relative to a reference region of composition X_ref, so
+        eps = (a - a_ref)/a_ref. Relative to the X = 0 lattice a_0 the law is
+        rescaled by a_ref/a_0 = 1 + eps0(X_ref) - eps0(0), component by component.
+
+        Parameters
+        ----------
+        reference_composition : float
+            X of the strain map's reference region.
+
+        Returns
+        -------
+        EigenstrainLaw
+            A new law; the data here is unchanged.
+        """
+        xr = float(reference_composition)
+        if not 0 <= xr <= 1:
+            raise ValueError(f"reference_composition must lie in [0, 1], got {xr}")
+        if self._info("lattice_reference") != "strain map reference lattice":
+            raise ValueError("this law is already relative to an end member")
+        factor = 1.0 + self.evaluate([xr])[:, 0]
+        new = self.deepcopy()
+        new.data = np.asarray(new.data) * factor[:, None]
+        new.metadata.set_item(f"{_LAW}.end_member_scale", factor)
+        new.metadata.set_item(f"{_LAW}.lattice_reference",
+                              f"X = 0 end member (reference region at X = {xr:g})")
+        return new
+
+    def plot(self, ax=None, **kwargs):
+        """Plot the law: curve, 95 % band, observed range, data density, Vegard line.
+
+        Parameters
+        ----------
+        ax : array of matplotlib Axes, optional
+            One axis per component.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+        """
+        import matplotlib.pyplot as plt
+
+        self.validate()
         grid = self.axes_manager.signal_axes[0].axis
         data = np.atleast_2d(np.asarray(self.data))
-        return np.stack([np.interp(X, grid, row) for row in data])
+        info = self._info()
+        names = info["components"] if info else [f"component {i}" for i in range(len(data))]
+        if ax is None:
+            fig, ax = plt.subplots(1, len(data), figsize=(4.2 * len(data), 3.4), squeeze=False)
+            ax = ax[0]
+        else:
+            ax = np.atleast_1d(ax)
+            fig = ax[0].figure
+        for i, a in enumerate(ax):
+            a.plot(grid, data[i], color="C0", label="learned")
+            if info is not None:
+                b = self.band()[i]
+                a.fill_between(grid, data[i] - b, data[i] + b, color="C0", alpha=0.25,
+                               label="95 % band")
+                lo, hi = info["x_range"]
+                for side in ((0, lo), (hi, 1)):
+                    a.axvspan(*side, color="0.85", zorder=0)
+                slope = self.vegard()["slopes"][i]
+                a.plot(grid, slope * grid, "--", color="C3", label="Vegard fit")
+                hist = info.get("x_histogram")
+                if hist is not None:
+                    edges = np.linspace(0, 1, len(hist) + 1)
+                    a2 = a.twinx()
+                    a2.stairs(hist, edges, color="0.5", alpha=0.6)
+                    a2.set_yticks([])
+            a.set_xlabel("X (Li fraction)")
+            a.set_title(_TITLES.get(names[i], names[i]))
+            a.set_ylabel("eps0(X) - eps0(0)")
+        ax[0].legend(fontsize="small", loc="best")
+        fig.tight_layout()
+        return fig
 
 
 class LazyEigenstrainLaw(LazySignal, EigenstrainLaw):

@@ -128,6 +128,115 @@ class StrainField(Signal2D):
         """Lattice rotation (rad) as a Signal2D."""
         return self._component("theta")
 
+    # -- learning -------------------------------------------------------------
+    def learn_eigenstrain(self, composition, material="LiFePO4", crystal_angle=0.0, mask=None,
+                          composition_resolution=None, basis="legendre", degree="auto",
+                          method="strain_gap", boundary="free", plane="stress",
+                          use_rotation=True, shear=False, monotonic=False, selection="cv",
+                          max_degree=6, show_progressbar=None, **kwargs):
+        """Learn the eigenstrain law eps0(X) - eps0(0) under mechanical equilibrium.
+
+        Parameters
+        ----------
+        composition : CompositionMap
+            Composition on this strain grid (same shape and calibration), e.g. from
+            ``CorrelativeTransform.apply(comp, onto=strain)``. The body is where it
+            is finite (or ``mask``).
+        material : str, Material, 6x6 array, or a pair of those
+            Stiffness. ``"LiFePO4"`` is homogeneous; ``("FePO4", "LiFePO4")`` makes
+            C(X) linear between the end members.
+        crystal_angle : float
+            Angle from +x to the crystal [100] axis, toward +y (rad).
+        mask : array_like of bool, optional
+            The body, overriding ``isfinite(composition)``.
+        composition_resolution : float, optional
+            FWHM (nm) of the composition map's point-spread function. Default: the
+            X-ray pixel size recorded by the registration, else estimated by
+            cross-validation (reported in the law's metadata).
+        basis : {"legendre", "bspline", "linear"}
+        degree : "auto" or int
+            ``"auto"`` picks it by spatially blocked cross-validation (or BIC).
+        method : {"strain_gap", "equilibrium_gap"}
+            Strain-gap fit (default, maximum likelihood) or the published
+            equilibrium-gap fit.
+        boundary : {"free", "dirichlet"}
+        plane : {"stress", "strain"}
+            Plane stress (thin platelets, default) or plane strain.
+        use_rotation : bool
+            Use the rotation map as data.
+        shear : bool
+            Learn a crystal-frame shear eigenstrain too.
+        monotonic : bool
+            Constrain each component to be monotonic in X (B-spline basis).
+        selection : {"cv", "bic"}
+        max_degree : int
+        show_progressbar : bool, optional
+        **kwargs
+            Passed to :func:`hyperspy_chemomech.learning.learn_law`.
+
+        Returns
+        -------
+        EigenstrainLaw
+        """
+        from ..learning import learn_law
+        from ..learning._learn import resolve_stiffness
+        from .eigenstrain_law import EigenstrainLaw
+
+        strain, X, pixel = self._paired_arrays(composition)
+        variance = None
+        if self.metadata.has_item("Signal.Noise_properties.variance"):
+            v = self.metadata.Signal.Noise_properties.variance
+            variance = np.asarray(v.data if hasattr(v, "data") else v, dtype=float)
+            if variance.shape != strain.shape:
+                variance = None
+        source = None
+        if composition.metadata.has_item("Chemomech.registration.source_pixel_size_nm"):
+            source = float(composition.metadata.Chemomech.registration.source_pixel_size_nm)
+        if monotonic:
+            kwargs["monotonic"] = True
+        fit = learn_law(
+            strain, X, pixel, resolve_stiffness(material, plane), crystal_angle=crystal_angle,
+            mask=mask, variance=variance, composition_resolution=composition_resolution,
+            source_pixel_size=source, basis=basis, degree=degree, max_degree=max_degree,
+            method=method, boundary=boundary, use_rotation=use_rotation, shear=shear,
+            selection=selection, show_progressbar=show_progressbar, **kwargs,
+        )
+        law = EigenstrainLaw.from_fit(fit)
+        law.metadata.set_item("Chemomech.law.settings.material",
+                              material if isinstance(material, str) else
+                              (list(material) if isinstance(material, (tuple, list))
+                               and all(isinstance(m, str) for m in material) else "user stiffness"))
+        law.metadata.set_item("Chemomech.law.settings.plane", plane)
+        law.metadata.General.title = f"Eigenstrain law ({self.metadata.General.title})"
+        return law
+
+    def _paired_arrays(self, composition):
+        """Validate this field against a composition map on the same grid."""
+        from ._common import pixel_size_nm, spatial_axes
+
+        self.validate()
+        if composition is None or getattr(composition, "axes_manager", None) is None:
+            raise TypeError("composition must be a CompositionMap (a HyperSpy Signal2D)")
+        if composition.axes_manager.signal_dimension != 2 or composition.axes_manager.navigation_dimension:
+            raise ValueError("composition must be a single 2D map (| y, x)")
+        shape = self.axes_manager.signal_shape[::-1]
+        cshape = composition.axes_manager.signal_shape[::-1]
+        if tuple(shape) != tuple(cshape):
+            raise ValueError(
+                f"composition grid {tuple(cshape)} differs from the strain grid {tuple(shape)}; "
+                "resample it first (CorrelativeTransform.apply(comp, onto=strain))"
+            )
+        ps = pixel_size_nm(self)
+        pc = pixel_size_nm(composition)
+        for (a, b), name in zip(zip(spatial_axes(self), spatial_axes(composition)), ("y", "x")):
+            if not np.isclose(a.offset, b.offset, atol=0.01 * ps[0]):
+                raise ValueError(f"composition {name}-offset {b.offset} differs from the strain's {a.offset}")
+        if not np.allclose(ps, pc, rtol=1e-6):
+            raise ValueError(f"composition pixel size {pc} nm differs from the strain's {ps} nm")
+        strain = np.asarray(self.data, dtype=float)
+        X = np.asarray(composition.data, dtype=float)
+        return strain, X, ps
+
     @property
     def particle_mask(self):
         """Boolean (y, x) array: True where any component is finite."""

@@ -1,0 +1,521 @@
+"""Learn the eigenstrain law eps0(X) from registered strain and composition maps.
+
+Strain-gap fit (default). With eps0(X) = sum_k theta_k phi_k(X) per crystal-frame
+component, the mechanics engine gives the forward response S[phi_k(X)] (total
+strain and lattice rotation of the traction-free particle) once per basis
+function, from one factorisation. The measured maps are then
+
+    eps_meas = eps_ref + sum_k theta_k S[phi_k(X)] + noise,
+
+linear in (theta, eps_ref): a robust weighted least-squares problem. This is the
+maximum-likelihood estimate under Gaussian noise (finite-element model updating;
+Avril & Pierron 2007).
+
+Resolution matching. The composition comes from a coarser, blurrier X-ray map.
+The prediction S[phi(X_blur)] is then at the X-ray resolution, so the measured
+strain is blurred with the same Gaussian point-spread function (width sigma, px)
+before the fit. sigma comes from the user (``composition_resolution``), from the
+registration (the X-ray pixel size) or, when nothing says, from spatially blocked
+cross-validation, jointly with the degree of the law.
+"""
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import ndimage, stats
+
+from .._utils import progressbar
+from ._bases import LawBasis
+from ._fit import blocked_cv, one_standard_error_choice, robust_fit, spatial_blocks
+from ._resolution import FWHM_PER_SIGMA, masked_gaussian, noise_level
+
+CRYSTAL_COMPONENTS = ("e_100", "e_001", "e_shear")
+DATA_COMPONENTS = ("e11", "e22", "e12", "theta")
+METHODS = ("strain_gap", "equilibrium_gap")
+
+
+@dataclass
+class LawFit:
+    """Everything a learned law carries (plain numpy; wrapped by EigenstrainLaw)."""
+
+    basis: LawBasis
+    coefficients: np.ndarray         #: (n_comp, degree) per crystal component
+    covariance: np.ndarray           #: (n_comp*degree, n_comp*degree), cluster-robust
+    covariance_white: np.ndarray     #: white-noise covariance (diagnostic)
+    dof: int                         #: degrees of freedom of the t quantile (clusters - 1)
+    reference: np.ndarray            #: (4,) e11, e22, e12, theta offsets (image frame)
+    n_components: int
+    sigma_px: float                  #: resolution-matching PSF sigma (strain px)
+    sigma_source: str                #: "given", "registration" or "cross-validation"
+    selection: dict                  #: CV / BIC tables
+    x_range: tuple                   #: observed composition range (0.5 and 99.5 %)
+    noise: np.ndarray                #: robust residual scale per data component
+    vegard: dict                     #: linear fit: slopes, standard errors, intervals
+    linearity: dict                  #: test of linearity against the best nonlinear degree
+    method: str
+    settings: dict = field(default_factory=dict)
+    condition: float = np.nan
+    prediction: np.ndarray = None    #: (4, ny, nx) fitted model (incl. reference), unblurred
+    residual: np.ndarray = None      #: (4, ny, nx) data - prediction at the fit's resolution
+    x_histogram: np.ndarray = None   #: counts of X inside the particle in 50 bins over [0, 1]
+
+    def evaluate(self, X):
+        """eps0(X) - eps0(0) per component, shape (n_comp, len(X))."""
+        phi = self.basis(np.atleast_1d(np.asarray(X, float)))
+        return self.coefficients @ phi
+
+    def band(self, X, level=0.95):
+        """Half-width of the pointwise confidence band at ``X``, shape (n_comp, len(X))."""
+        X = np.atleast_1d(np.asarray(X, float))
+        phi = self.basis(X)  # (d, n)
+        d = self.basis.n
+        t = stats.t.ppf(0.5 + level / 2, max(self.dof, 1))
+        out = np.empty((self.n_components, X.size))
+        for c in range(self.n_components):
+            cov = self.covariance[c * d:(c + 1) * d, c * d:(c + 1) * d]
+            out[c] = t * np.sqrt(np.maximum(np.einsum("in,ij,jn->n", phi, cov, phi), 0))
+        return out
+
+
+def _validate(strain, X, mask, pixel_size):
+    strain = np.asarray(strain, dtype=float)
+    X = np.asarray(X, dtype=float)
+    if strain.ndim != 3 or strain.shape[0] != 4:
+        raise ValueError(f"strain must have shape (4, ny, nx) (e11, e22, e12, theta), got {strain.shape}")
+    if X.shape != strain.shape[1:]:
+        raise ValueError(
+            f"composition grid {X.shape} differs from the strain grid {strain.shape[1:]}; "
+            "resample it first (e.g. CorrelativeTransform.apply(comp, onto=strain))"
+        )
+    if mask is None:
+        mask = np.isfinite(X)
+    else:
+        mask = np.asarray(mask, dtype=bool)
+        if mask.shape != X.shape:
+            raise ValueError(f"mask shape {mask.shape} differs from the grid {X.shape}")
+        holes = mask & ~np.isfinite(X)
+        if holes.any():
+            raise ValueError(f"composition is NaN at {int(holes.sum())} pixel(s) inside the mask")
+    if not mask.any():
+        raise ValueError("the particle is empty: no finite composition (or empty mask)")
+    xin = X[mask]
+    bad = (xin < 0) | (xin > 1)
+    if bad.any():
+        raise ValueError(
+            f"composition outside [0, 1] at {int(bad.sum())} pixel(s) "
+            f"(min {xin.min():.3g}, max {xin.max():.3g}); X is a fraction, fix the unmixing "
+            "rather than clipping"
+        )
+    if np.isinf(strain).any():
+        raise ValueError("strain holds infinite values; use NaN for failed fits")
+    ps = float(np.mean(np.broadcast_to(np.asarray(pixel_size, float), (2,))))
+    if not np.isfinite(ps) or ps <= 0:
+        raise ValueError(f"pixel size must be positive, got {pixel_size}")
+    return strain, X, mask
+
+
+def _check_identifiable(X, mask, min_range):
+    lo, hi = np.quantile(X[mask], [0.05, 0.95])
+    if hi - lo < min_range:
+        raise ValueError(
+            f"composition range too narrow to identify a law: 90 % of the particle lies in "
+            f"X = [{lo:.3f}, {hi:.3f}] (span {hi - lo:.3f} < {min_range}); only eps0 "
+            "differences between compositions present in the particle can be learned"
+        )
+    gy, gx = np.gradient(np.where(mask, X, np.nan))
+    g = np.hypot(gx, gy)
+    frac = np.mean(np.nan_to_num(g[mask]) > 0.01)
+    if frac < 0.01:
+        raise ValueError(
+            f"composition barely varies in space ({100 * frac:.2f} % of pixels with |grad X| > "
+            "0.01 /px): a uniform composition gives no coherency strain to learn from"
+        )
+
+
+def _eigenstrain_fields(basis, X, mask, n_comp, crystal_angle):
+    """Image-frame eigenstrain of each (component, basis function): (n_comp*d, 3, ny, nx)."""
+    from ..mechanics import rotate_strain
+
+    phi = basis(np.where(mask, X, 0.0))  # (d, ny, nx)
+    d = basis.n
+    out = np.zeros((n_comp * d, 3) + X.shape)
+    for c in range(n_comp):
+        crystal = np.zeros((d, 3) + X.shape)
+        crystal[:, c] = phi  # c = 0: [100], 1: [001], 2: tensor shear
+        out[c * d:(c + 1) * d] = rotate_strain(crystal, crystal_angle, axis=1)
+    out[:, :, ~mask] = 0.0
+    return out
+
+
+def _responses(solver, eig, show_progressbar):
+    """Forward responses (n, 4, ny, nx): total strain and rotation of each eigenstrain."""
+    sol = solver.solve(eig, show_progressbar=show_progressbar)
+    return np.concatenate([sol.strain, sol.rotation[:, None]], axis=1)
+
+
+def _kernel_sq_sum(sigma):
+    if sigma <= 0:
+        return 1.0
+    n = int(np.ceil(4 * sigma)) * 2 + 1
+    d = np.zeros((n, n))
+    d[n // 2, n // 2] = 1.0
+    k = ndimage.gaussian_filter(d, sigma, mode="constant")
+    return float(np.sum(k * k))
+
+
+class _Design:
+    """Rows (component, pixel) of the least-squares problem at one resolution."""
+
+    def __init__(self, data, responses, mask, comps, blocks, variance=None):
+        valid = [mask & np.isfinite(data[c]) for c in comps]
+        self.index = [np.flatnonzero(v) for v in valid]
+        n_resp = responses.shape[0]
+        cols = []
+        y, comp, group, w0 = [], [], [], []
+        for j, (c, idx) in enumerate(zip(comps, self.index)):
+            y.append(data[c].ravel()[idx])
+            comp.append(np.full(idx.size, j))
+            group.append(blocks.ravel()[idx])
+            if variance is not None:
+                w0.append(1.0 / np.maximum(variance[c].ravel()[idx], 1e-30))
+        self.y = np.concatenate(y)
+        self.comp = np.concatenate(comp)
+        self.group = np.concatenate(group)
+        self.w0 = np.concatenate(w0) if variance is not None else None
+        A = np.zeros((self.y.size, n_resp + len(comps)))
+        start = 0
+        for j, (c, idx) in enumerate(zip(comps, self.index)):
+            stop = start + idx.size
+            A[start:stop, :n_resp] = responses[:, c].reshape(n_resp, -1)[:, idx].T
+            A[start:stop, n_resp + j] = 1.0  # constant reference of this component
+            start = stop
+        self.A = A
+        self.n_resp = n_resp
+        self.comps = comps
+
+    def columns(self, n_comp, d_max, d):
+        """Columns for degree d (nested basis), plus all reference offsets."""
+        cols = [c * d_max + k for c in range(n_comp) for k in range(d)]
+        return np.r_[cols, np.arange(self.n_resp, self.A.shape[1])]
+
+
+def learn_law(strain, X, pixel_size, stiffness, *, crystal_angle=0.0, mask=None, variance=None,
+              composition_resolution=None, source_pixel_size=None, basis="legendre",
+              degree="auto", max_degree=6, method="strain_gap", boundary="free",
+              use_rotation=True, shear=False, selection="cv", n_folds=5, block_size=None,
+              sigma_grid=None, min_range=0.1, show_progressbar=None, seed=0, solver=None):
+    """Learn eps0(X) - eps0(0) from strain and composition maps on one grid.
+
+    Parameters
+    ----------
+    strain : numpy.ndarray, shape (4, ny, nx)
+        Measured e11, e22, e12 (tensor shear), theta (rad), image frame; NaN =
+        missing (left out of the misfit, not of the body).
+    X : numpy.ndarray, shape (ny, nx)
+        Composition in [0, 1]; finite inside the particle.
+    pixel_size : float or (float, float)
+        Strain-grid pixel size (dy, dx) in nm.
+    stiffness : array_like
+        Plane stiffness (GPa) in the crystal frame, 3x3, or a pair (Q at X=0,
+        Q at X=1) for composition-dependent stiffness, or a callable X -> Q.
+    crystal_angle : float
+        Angle from +x to [100] (rad), toward +y.
+    mask : numpy.ndarray of bool, optional
+        The body; default where X is finite.
+    variance : numpy.ndarray, shape (4, ny, nx), optional
+        Per-pixel variance of the strain data (weights 1/variance).
+    composition_resolution : float, optional
+        FWHM (nm) of the composition map's point-spread function.
+    source_pixel_size : float, optional
+        Pixel size (nm) of the X-ray map the composition was resampled from; used
+        when ``composition_resolution`` is not given (sigma = pixel / 2: pixel
+        integration plus bilinear resampling).
+    basis : {"legendre", "bspline", "linear"}
+    degree : "auto" or int
+    max_degree : int
+        Largest degree tried by ``degree="auto"``.
+    method : {"strain_gap", "equilibrium_gap"}
+    boundary : {"free", "dirichlet"}
+        Boundary condition of the forward model (strain gap: free edges).
+    use_rotation : bool
+        Use the lattice-rotation map as data.
+    shear : bool
+        Learn a crystal-frame shear eigenstrain as a third component.
+    selection : {"cv", "bic"}
+        How ``degree="auto"`` (and the resolution, when unknown) are chosen.
+    n_folds : int
+        Folds of the spatially blocked cross-validation.
+    block_size : int, optional
+        Side (px) of the spatial blocks for cross-validation and the cluster-robust
+        covariance; default from the particle size and the resolution.
+    sigma_grid : sequence of float, optional
+        Candidate PSF sigmas (px) when the resolution is estimated.
+    min_range : float
+        Smallest 5-95 % spread of X accepted as identifiable.
+    show_progressbar : bool, optional
+    seed : int
+        Seed of the fold assignment.
+    solver : ParticleElasticity, optional
+        A solver already factorised for this mask and stiffness (reused).
+
+    Returns
+    -------
+    LawFit
+    """
+    from ..mechanics import ParticleElasticity
+
+    strain, X, mask = _validate(strain, X, mask, pixel_size)
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
+    if boundary not in ("free", "dirichlet"):
+        raise ValueError(f"boundary must be 'free' or 'dirichlet', got {boundary!r}")
+    if selection not in ("cv", "bic"):
+        raise ValueError(f"selection must be 'cv' or 'bic', got {selection!r}")
+    _check_identifiable(X, mask, min_range)
+    if variance is not None:
+        variance = np.asarray(variance, float)
+        if variance.shape != strain.shape:
+            raise ValueError(f"variance shape {variance.shape} differs from strain {strain.shape}")
+    n_comp = 3 if shear else 2
+    comps = [0, 1, 2, 3] if use_rotation else [0, 1, 2]
+    ps = float(np.mean(np.broadcast_to(np.asarray(pixel_size, float), (2,))))
+
+    if degree == "auto":
+        if basis == "linear":
+            degrees = [1]
+        else:
+            degrees = list(range(1, int(max_degree) + 1))
+    else:
+        degrees = [int(degree)]
+    # legendre responses always include degree 2, for the linearity test
+    d_max = max(max(degrees), 2 if basis == "legendre" else 1)
+    full_basis = LawBasis(basis, d_max)
+    if basis == "bspline" and len(degrees) > 1:
+        # B-spline families are not nested: each degree gets its own responses.
+        raise ValueError("degree='auto' needs a nested basis; use basis='legendre' or give a degree")
+
+    if solver is None:
+        solver = ParticleElasticity(mask, pixel_size=pixel_size, stiffness=stiffness,
+                                    composition=X, crystal_angle=crystal_angle)
+    eig = _eigenstrain_fields(full_basis, X, mask, n_comp, crystal_angle)
+
+    if method == "equilibrium_gap":
+        from ._equilibrium_gap import equilibrium_gap_fit
+
+        return equilibrium_gap_fit(strain, X, mask, solver, eig, full_basis, n_comp, degrees,
+                                   crystal_angle=crystal_angle, pixel_size=ps,
+                                   use_rotation=use_rotation, seed=seed)
+
+    responses = _responses(solver, eig, show_progressbar)
+
+    # --- resolution: given, from the registration, or estimated
+    if composition_resolution is not None:
+        sigmas = [float(composition_resolution) / FWHM_PER_SIGMA / ps]
+        sigma_source = "given"
+    elif source_pixel_size is not None:
+        sigmas = [0.5 * float(source_pixel_size) / ps]
+        sigma_source = "registration"
+    else:
+        sigmas = list(sigma_grid) if sigma_grid is not None else [0, 0.5, 1, 1.5, 2, 2.5, 3, 4, 5]
+        sigma_source = "cross-validation"
+    size = np.sqrt(mask.sum())
+    if block_size is None:
+        block_size = int(max(8, round(size / 6), 3 * max(sigmas)))
+    blocks = spatial_blocks(mask, block_size)
+    noise = np.array([noise_level(strain[c], mask) for c in comps])
+
+    # --- model selection over (sigma, degree)
+    table = []
+    designs = {}
+    for s in progressbar(sigmas, show_progressbar=show_progressbar and len(sigmas) > 1,
+                         desc="resolution / degree selection", leave=False):
+        data = masked_gaussian(strain, mask, s) if s > 0 else strain
+        var_s = None
+        if variance is not None:
+            var_s = variance if s <= 0 else masked_gaussian(variance, mask, s) * _kernel_sq_sum(s)
+        des = _Design(data, responses, mask, comps, blocks, var_s)
+        designs[s] = des
+        if len(sigmas) == 1 and len(degrees) == 1:
+            break
+        fit = robust_fit(des.A, des.y, des.comp, des.group, des.w0, n_components=len(comps))
+        # Huber factor only: comparable across sigma (the scale shrinks with blur)
+        w = fit.weights * fit.scale[des.comp] ** 2
+        col_sets = [des.columns(n_comp, d_max, d) for d in degrees]
+        if selection == "cv":
+            err = blocked_cv(des.A, des.y, w, des.group, col_sets, n_folds=n_folds, seed=seed)
+        else:
+            err = _bic_table(des, w, col_sets)
+        # expected white-noise share of the error at this blur, removed so that a
+        # wider blur does not win only by averaging noise away
+        share = np.bincount(des.comp, weights=w, minlength=len(comps)) / w.sum()
+        noise_term = float(np.nansum(share * noise ** 2)) * _kernel_sq_sum(s)
+        table.append((s, err, noise_term))
+
+    if table:
+        if selection == "cv":
+            scores = [err.mean(axis=1).min() - nt for s, err, nt in table]
+        else:
+            scores = [err.min() for s, err, nt in table]
+        i_best = int(np.argmin(scores))
+        sigma = table[i_best][0]
+        err = table[i_best][1]
+        if len(degrees) > 1:
+            k = one_standard_error_choice(err) if selection == "cv" else int(np.argmin(err[:, 0]))
+            d_sel = degrees[k]
+        else:
+            d_sel = degrees[0]
+        sel_info = {
+            "criterion": selection,
+            "sigma_px": [float(t[0]) for t in table],
+            "degrees": degrees,
+            "score": [float(v) for v in scores],
+            "errors": np.array([t[1].mean(axis=1) for t in table]),
+            "block_size_px": int(block_size),
+            "n_blocks": int(blocks.max() + 1),
+        }
+    else:
+        sigma, d_sel = sigmas[0], degrees[0]
+        sel_info = {"criterion": "none (degree and resolution given)",
+                    "block_size_px": int(block_size), "n_blocks": int(blocks.max() + 1)}
+
+    des = designs[sigma]
+
+    def fit_degree(d):
+        cols = des.columns(n_comp, d_max, d)
+        f = robust_fit(des.A[:, cols], des.y, des.comp, des.group, des.w0,
+                       n_components=len(comps))
+        return cols, f
+
+    cols, fit = fit_degree(d_sel)
+    nk = n_comp * d_sel
+    coef = fit.coef[:nk].reshape(n_comp, d_sel)
+    cov = fit.cov[:nk, :nk]
+    cov_w = fit.cov_white[:nk, :nk]
+    dof = fit.n_clusters - 1
+    ref = np.zeros(4)
+    ref[comps] = fit.coef[nk:]
+    if fit.condition > 1e8:
+        warnings.warn(f"ill-conditioned learning problem (condition number {fit.condition:.2e}): "
+                      "the composition field does not separate the basis functions; lower the degree",
+                      RuntimeWarning, stacklevel=3)
+
+    # Vegard (degree 1) and the test of linearity against the best nonlinear degree
+    vegard = _vegard_stats(fit_degree, n_comp, basis)
+    linearity = _linearity_test(fit_degree, n_comp, d_sel, basis)
+
+    # prediction and residual maps
+    pred = np.einsum("k,kcyx->cyx", fit.coef[:nk], responses[cols[:nk]])
+    pred = pred + ref[:, None, None]
+    pred = np.where(mask, pred, np.nan)
+    data_s = masked_gaussian(strain, mask, sigma) if sigma > 0 else strain
+    resid = np.where(mask, data_s - pred, np.nan)
+    if not use_rotation:
+        resid[3] = np.nan
+
+    lo, hi = np.quantile(X[mask], [0.005, 0.995])
+    return LawFit(
+        basis=LawBasis(basis, d_sel), coefficients=coef, covariance=cov,
+        covariance_white=cov_w, dof=int(dof), reference=ref, n_components=n_comp,
+        sigma_px=float(sigma), sigma_source=sigma_source, selection=sel_info,
+        x_range=(float(lo), float(hi)), noise=fit.scale, vegard=vegard, linearity=linearity,
+        method=method, condition=fit.condition, prediction=pred, residual=resid,
+        x_histogram=np.histogram(X[mask], bins=50, range=(0, 1))[0],
+        settings=dict(crystal_angle=float(crystal_angle), pixel_size_nm=ps, boundary=boundary,
+                      use_rotation=bool(use_rotation), shear=bool(shear), basis=basis,
+                      degree=degree if degree == "auto" else int(degree), selection=selection,
+                      block_size_px=int(block_size), n_folds=int(n_folds)),
+    )
+
+
+def _bic_table(des, w, col_sets):
+    n = des.y.size
+    out = np.empty((len(col_sets), 1))
+    for m, cols in enumerate(col_sets):
+        sw = np.sqrt(w)
+        beta, *_ = np.linalg.lstsq(des.A[:, cols] * sw[:, None], des.y * sw, rcond=None)
+        r = des.y - des.A[:, cols] @ beta
+        rss = np.sum(w * r * r) / np.mean(w)
+        # effective sample size: one independent datum per block and component
+        n_eff = min(n, (des.group.max() + 1) * (des.comp.max() + 1) * 10)
+        out[m, 0] = n_eff * np.log(rss / n) + len(cols) * np.log(n_eff)
+    return out
+
+
+def _vegard_stats(fit_degree, n_comp, basis):
+    """Slope of the degree-1 fit per component, with 95 % interval (cluster-robust)."""
+    cols, f = fit_degree(1)
+    # phi_1 is linear in X for every basis; its value at X = 1 converts to a slope
+    slope_scale = float(LawBasis(basis, 1)(np.array([1.0]))[0, 0])
+    slopes = f.coef[:n_comp] * slope_scale
+    se = np.sqrt(np.diag(f.cov)[:n_comp]) * slope_scale
+    t = stats.t.ppf(0.975, max(f.n_clusters - 1, 1))
+    return {
+        "slopes": slopes,
+        "stderr": se,
+        "ci95": np.column_stack([slopes - t * se, slopes + t * se]),
+        "dof": int(f.n_clusters - 1),
+    }
+
+
+def _linearity_test(fit_degree, n_comp, d_sel, basis):
+    """Wald test that all nonlinear coefficients vanish (nested Legendre basis)."""
+    if basis != "legendre":
+        return {"tested": False, "reason": f"needs the nested legendre basis, got {basis}"}
+    d_nl = max(d_sel, 2)
+    cols, f = fit_degree(d_nl)
+    idx = [c * d_nl + k for c in range(n_comp) for k in range(1, d_nl)]
+    b = f.coef[idx]
+    V = f.cov[np.ix_(idx, idx)]
+    q = len(idx)
+    G = f.n_clusters
+    try:
+        wald = float(b @ np.linalg.solve(V, b))
+    except np.linalg.LinAlgError:
+        wald = float(b @ np.linalg.pinv(V) @ b)
+    # small-sample F approximation for a cluster-robust Wald statistic
+    F = wald / q * (G - q) / max(G - 1, 1)
+    p = float(stats.f.sf(F, q, max(G - q, 1))) if G > q else float("nan")
+    return {"tested": True, "degree": int(d_nl), "wald": wald, "F": float(F), "p_value": p,
+            "n_clusters": int(G), "reject_linear_at_5pct": bool(p < 0.05)}
+
+
+def resolve_stiffness(material, plane="stress"):
+    """Plane stiffness (crystal frame, GPa) from a material description.
+
+    Parameters
+    ----------
+    material : str, Material, array_like or pair
+        A material name (``"LiFePO4"``: homogeneous C), a
+        :class:`~hyperspy_chemomech.mechanics.Material`, a 6x6 Voigt stiffness
+        (GPa), or a pair of any of these, ``(X = 0 end member, X = 1 end member)``,
+        for a stiffness linear in X (e.g. ``("FePO4", "LiFePO4")``).
+    plane : {"stress", "strain"}
+
+    Returns
+    -------
+    numpy.ndarray (3, 3) or tuple of two
+    """
+    from ..mechanics import Material, get_material, plane_stiffness
+
+    if plane not in ("stress", "strain"):
+        raise ValueError(f"plane must be 'stress' or 'strain', got {plane!r}")
+
+    def one(m):
+        if isinstance(m, str):
+            m = get_material(m)
+        if isinstance(m, Material):
+            return plane_stiffness(m.stiffness, plane=plane)
+        a = np.asarray(m, dtype=float)
+        if a.shape == (6, 6):
+            return plane_stiffness(a, plane=plane)
+        raise ValueError(
+            f"material must be a name, a Material, a 6x6 stiffness or a pair of those; got "
+            f"an array of shape {a.shape}"
+        )
+
+    if isinstance(material, (tuple, list)) and len(material) == 2 and not (
+        np.ndim(material[0]) == 1 and np.size(material[0]) == 6
+    ):
+        return (one(material[0]), one(material[1]))
+    return one(material)

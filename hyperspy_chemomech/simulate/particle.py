@@ -1,0 +1,265 @@
+"""Synthetic particles with known truth: composition, law, forward strain, defects, noise.
+
+The forward strain comes from the mechanics engine (traction-free platelet,
+plane stress by default), so a learning method that inverts it exactly recovers
+the law; blur of the composition (the X-ray resolution), strain noise, a constant
+reference strain and edge dislocations make it realistic.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import ndimage
+
+from .composition_fields import composition_field
+from .dislocations import dislocation_strain
+from .shapes import platelet_mask
+
+
+def vegard_law(material_from="FePO4", material_to="LiFePO4", shear=False):
+    """Vegard's law eps0(X) - eps0(0) in the crystal frame from two end members.
+
+    Returns
+    -------
+    callable
+        ``law(X) -> (n_components, *X.shape)`` for [100], [001] (and a zero shear).
+    """
+    from ..mechanics import vegard_misfit
+
+    m = vegard_misfit(material_from, material_to)
+    slopes = np.array([_misfit_component(m, "100"), _misfit_component(m, "001")])
+    if shear:
+        slopes = np.r_[slopes, 0.0]
+
+    def law(X):
+        X = np.asarray(X, dtype=float)
+        return slopes.reshape((-1,) + (1,) * X.ndim) * X
+
+    law.slopes = slopes
+    return law
+
+
+def _misfit_component(misfit, axis):
+    """Read the [100] / [001] relative misfit from vegard_misfit's result."""
+    if isinstance(misfit, dict):
+        for key in (axis, f"[{axis}]", {"100": "a", "001": "c"}[axis]):
+            if key in misfit:
+                return float(misfit[key])
+        raise KeyError(f"vegard_misfit gave no entry for [{axis}]: {list(misfit)}")
+    misfit = np.asarray(misfit, dtype=float)
+    return float(misfit[{"100": 0, "001": 2}[axis]])
+
+
+def nonlinear_law(slopes=(0.052, -0.020), curvature=(0.012, -0.006)):
+    """A law with clear curvature inside the miscibility gap.
+
+    eps0_i(X) = s_i X + k_i * 4 X (1 - X) (X - 1/2) * 4: a cubic S-bend whose
+    amplitude ``k_i`` sits between the end members, so the end points still
+    follow Vegard but the path between them does not.
+    """
+    s = np.asarray(slopes, dtype=float)
+    k = np.asarray(curvature, dtype=float)
+
+    def law(X):
+        X = np.asarray(X, dtype=float)
+        shp = (-1,) + (1,) * X.ndim
+        return s.reshape(shp) * X + k.reshape(shp) * 16.0 * X * (1 - X) * (X - 0.5)
+
+    law.slopes = s
+    return law
+
+
+def crystal_to_image_eigenstrain(eps_crystal, crystal_angle):
+    """(n_comp, ...) crystal-frame [100], [001] (, shear) -> (3, ...) image e11, e22, e12."""
+    from ..mechanics import rotate_strain
+
+    eps = np.asarray(eps_crystal, dtype=float)
+    shear = eps[2] if eps.shape[0] > 2 else np.zeros_like(eps[0])
+    return rotate_strain(np.stack([eps[0], eps[1], shear]), crystal_angle)
+
+
+def blur_to_coarse_grid(X, mask, factor):
+    """Simulate an X-ray map ``factor`` times coarser, brought back onto the fine grid.
+
+    Block-averages X inside the particle on a grid ``factor`` times coarser, then
+    interpolates bilinearly back to the fine pixel centres (what registration and
+    resampling do with a real X-ray map). Pixels of the particle that the coarse
+    map does not reach take the nearest coarse value, so the body is unchanged.
+    """
+    if factor <= 1:
+        return X.copy()
+    f = int(factor)
+    ny, nx = X.shape
+    cy, cx = -(-ny // f), -(-nx // f)
+    pad = np.zeros((cy * f, cx * f))
+    wpad = np.zeros_like(pad)
+    pad[:ny, :nx] = np.where(mask, X, 0.0)
+    wpad[:ny, :nx] = mask
+    s = pad.reshape(cy, f, cx, f).sum(axis=(1, 3))
+    w = wpad.reshape(cy, f, cx, f).sum(axis=(1, 3))
+    coarse_valid = w > 0.25 * f * f
+    coarse = np.where(coarse_valid, s / np.maximum(w, 1e-12), 0.0)
+    # fine pixel centre i sits at coarse coordinate (i + 0.5)/f - 0.5
+    yy = (np.arange(ny) + 0.5) / f - 0.5
+    xx = (np.arange(nx) + 0.5) / f - 0.5
+    coords = np.meshgrid(yy, xx, indexing="ij")
+    num = ndimage.map_coordinates(coarse, coords, order=1, mode="nearest")
+    den = ndimage.map_coordinates(coarse_valid.astype(float), coords, order=1, mode="nearest")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        fine = np.where(den > 0.5, num / den, np.nan)
+    missing = mask & ~np.isfinite(fine)
+    if missing.any():
+        idx = ndimage.distance_transform_edt(~np.isfinite(fine), return_distances=False,
+                                             return_indices=True)
+        fine = fine[tuple(idx)]
+    return np.where(mask, np.clip(fine, 0.0, 1.0), np.nan)
+
+
+@dataclass
+class SyntheticParticle:
+    """A synthetic particle and its observations, with the truth kept alongside.
+
+    Attributes are plain arrays; :meth:`strain_field` and :meth:`composition_map`
+    wrap them as the package's signals.
+    """
+
+    mask: np.ndarray                 #: (ny, nx) bool
+    pixel_size: float                #: nm
+    X_true: np.ndarray               #: (ny, nx) composition at the strain grid's resolution
+    X_observed: np.ndarray           #: (ny, nx) composition as the X-ray map sees it
+    law: object                      #: callable X -> (n_comp, ...) crystal-frame eps0 - eps0(0)
+    crystal_angle: float             #: rad
+    strain_clean: np.ndarray         #: (4, ny, nx) noise- and defect-free measured strain
+    strain: np.ndarray               #: (4, ny, nx) what the 4D-STEM map gives
+    reference: np.ndarray            #: (4,) constant reference strain and rotation offset
+    dislocation_positions: np.ndarray  #: (n, 2) (y, x) px
+    burgers: np.ndarray              #: (n, 2) (b_x, b_y) nm
+    noise: float                     #: std of white strain noise
+    blur_factor: int                 #: X-ray pixel / strain pixel
+    settings: dict = field(default_factory=dict)
+
+    def strain_field(self):
+        """The observed strain as a :class:`~hyperspy_chemomech.signals.StrainField`."""
+        from ..signals.strain_field import StrainField
+
+        s = StrainField.from_components(*self.strain, scale=self.pixel_size, units="nm")
+        s.metadata.General.title = "Synthetic strain field"
+        return s
+
+    def composition_map(self, observed=True):
+        """The composition (observed, i.e. blurred, by default) as a CompositionMap."""
+        import hyperspy.api as hs
+
+        from ..signals._common import record, set_image_axes
+
+        s = hs.signals.Signal2D(self.X_observed.copy() if observed else self.X_true.copy())
+        s.set_signal_type("composition_map")
+        set_image_axes(s, scale=self.pixel_size, units="nm")
+        s.metadata.General.title = "Synthetic composition"
+        if observed and self.blur_factor > 1:
+            # what a registration onto the strain grid records
+            record(s, "registration", source_pixel_size_nm=float(self.pixel_size * self.blur_factor))
+        return s
+
+
+def make_particle(shape=(150, 250), pixel_size=5.0, kind="hexagon", composition="two_phase",
+                  interface_width=6.0, law="vegard", material="LiFePO4",
+                  stiffness="homogeneous", crystal_angle=0.0, plane="stress",
+                  n_dislocations=0, burgers_nm=None, noise=0.0, blur_factor=1,
+                  reference=(1e-3, -5e-4, 2e-4, 3e-3), seed=0, fill=0.85):
+    """Build a synthetic particle with a known eigenstrain law.
+
+    Parameters
+    ----------
+    shape : (int, int)
+        Strain grid (ny, nx) in px.
+    pixel_size : float
+        Strain-grid pixel size (nm).
+    kind : str
+        Particle outline (see :func:`platelet_mask`).
+    composition : str
+        Composition field kind (see :func:`composition_field`).
+    interface_width : float
+        10-90 % width of phase boundaries (px).
+    law : "vegard", "nonlinear" or callable
+        Truth eps0(X) - eps0(0), crystal frame ([100], [001] (, shear)).
+    material : str
+        Material whose stiffness is used (LiFePO4 by default).
+    stiffness : {"homogeneous", "composition"}
+        Homogeneous C of ``material`` or C(X) linear between FePO4 and LiFePO4.
+    crystal_angle : float
+        Angle from +x to [100] (rad).
+    plane : {"stress", "strain"}
+    n_dislocations : int
+        Number of edge dislocations (lines along the beam) at random positions inside.
+    burgers_nm : float, optional
+        Burgers vector length (nm); default the [100] lattice parameter of LiFePO4.
+    noise : float
+        Standard deviation of white noise added to each strain component.
+    blur_factor : int
+        X-ray pixel size / strain pixel size (1 = composition at strain resolution).
+    reference : (4,) floats
+        Constant reference strain e11, e22, e12 and rotation offset added to the data.
+    seed : int
+    fill : float
+        Fraction of the grid the particle spans.
+
+    Returns
+    -------
+    SyntheticParticle
+    """
+    from ..mechanics import ParticleElasticity, get_material, plane_stiffness
+
+    rng = np.random.default_rng(seed)
+    mask = platelet_mask(shape, kind=kind, fill=fill)
+    X = composition_field(mask, kind=composition, interface_width=interface_width, seed=rng)
+    if law == "vegard":
+        law = vegard_law()
+    elif law == "nonlinear":
+        law = nonlinear_law()
+    elif not callable(law):
+        raise ValueError("law must be 'vegard', 'nonlinear' or a callable")
+
+    Q_lfp = plane_stiffness(get_material(material).stiffness, plane=plane)
+    if stiffness == "homogeneous":
+        Q = Q_lfp
+    elif stiffness == "composition":
+        Q = (plane_stiffness(get_material("FePO4").stiffness, plane=plane), Q_lfp)
+    else:
+        raise ValueError("stiffness must be 'homogeneous' or 'composition'")
+    solver = ParticleElasticity(mask, pixel_size=pixel_size, stiffness=Q, composition=X,
+                                crystal_angle=crystal_angle)
+    eig = crystal_to_image_eigenstrain(law(np.where(mask, X, 0.0)), crystal_angle)
+    sol = solver.solve(eig)
+    clean = np.concatenate([sol.strain, sol.rotation[None]], axis=0)
+    clean = np.where(mask, clean, np.nan)
+
+    ny, nx = shape
+    if n_dislocations:
+        if burgers_nm is None:
+            burgers_nm = get_material("LiFePO4").lattice[0] / 10.0  # Å -> nm
+        inner = ndimage.binary_erosion(mask, iterations=8)
+        cand = np.argwhere(inner)
+        pos = []
+        while len(pos) < n_dislocations:
+            p = cand[rng.integers(len(cand))] + rng.uniform(-0.5, 0.5, 2)
+            if all(np.hypot(*(p - q)) > 12 for q in pos):
+                pos.append(p)
+        pos = np.array(pos)
+        ang = rng.uniform(0, 2 * np.pi, n_dislocations)
+        bur = burgers_nm * np.column_stack([np.cos(ang), np.sin(ang)])
+        disl = dislocation_strain(shape, pos, bur, pixel_size=pixel_size)
+    else:
+        pos, bur, disl = np.zeros((0, 2)), np.zeros((0, 2)), 0.0
+    ref = np.asarray(reference, dtype=float)
+    strain = clean + disl + ref[:, None, None] + noise * rng.standard_normal(clean.shape)
+    strain = np.where(mask, strain, np.nan)
+    X_obs = blur_to_coarse_grid(X, mask, blur_factor)
+    return SyntheticParticle(
+        mask=mask, pixel_size=float(pixel_size), X_true=X, X_observed=X_obs, law=law,
+        crystal_angle=float(crystal_angle), strain_clean=clean, strain=strain,
+        reference=ref, dislocation_positions=pos, burgers=bur, noise=float(noise),
+        blur_factor=int(blur_factor),
+        settings=dict(material=material, stiffness=stiffness, plane=plane, kind=kind,
+                      composition=composition, seed=seed),
+    )
