@@ -263,7 +263,7 @@ def learn_law(strain, X, pixel_size, stiffness, *, crystal_angle=0.0, mask=None,
     -------
     LawFit
     """
-    from ..mechanics import ParticleElasticity
+    from .._solver_cache import get_solver
 
     strain, X, mask = _validate(strain, X, mask, pixel_size)
     if method not in METHODS:
@@ -296,8 +296,8 @@ def learn_law(strain, X, pixel_size, stiffness, *, crystal_angle=0.0, mask=None,
         raise ValueError("degree='auto' needs a nested basis; use basis='legendre' or give a degree")
 
     if solver is None:
-        solver = ParticleElasticity(mask, pixel_size=pixel_size, stiffness=stiffness,
-                                    composition=X, crystal_angle=crystal_angle)
+        solver = get_solver(mask, pixel_size, stiffness, composition=X,
+                            crystal_angle=crystal_angle)
     eig = _eigenstrain_fields(full_basis, X, mask, n_comp, crystal_angle)
 
     if method == "equilibrium_gap":

@@ -5,12 +5,13 @@ from hyperspy._signals.signal2d import Signal2D
 from hyperspy._signals.lazy import LazySignal
 
 from ._common import require_calibrated, set_image_axes
+from ._strain_field_decomposition import StrainDecompositionMixin
 
 #: Component order along the navigation axis (see docs, "Frames and signs").
 COMPONENTS = ("e11", "e22", "e12", "theta")
 
 
-class StrainField(Signal2D):
+class StrainField(StrainDecompositionMixin, Signal2D):
     """In-plane strain and rotation maps of one particle, in the image frame.
 
     Data layout ``(4 | y, x)``: the navigation axis holds, in order,
