@@ -1,20 +1,200 @@
-"""CompositionMap: lithiated fraction X per pixel (| y, x)."""
+"""CompositionMap: lithiated fraction X per pixel (| y, x).
+
+Besides X, a map made by
+:meth:`~hyperspy_chemomech.signals.XrayAbsorptionSpectrum.get_composition_map`
+carries its by-products as arrays in ``metadata.Chemomech.composition_maps``
+(so they survive ``.save()`` / ``hs.load()`` in hspy and zspy):
+
+``thickness``
+    sum of the unmixing coefficients (reference units, e.g. nm for attenuation
+    coefficients in 1/nm, edge-jump units for mask references);
+``uncertainty``
+    one standard deviation of X (error propagation from the per-pixel fit);
+``residual``
+    RMS misfit of the fit (OD units);
+``mask``
+    the particle (boolean);
+``coefficients``
+    (y, x, K) coefficient of each reference.
+
+The properties of the same names return them as HyperSpy signals on the map's axes.
+Parameters of the fit are in ``metadata.Chemomech.composition_map``.
+"""
 
 import numpy as np
-from hyperspy._signals.signal2d import Signal2D
 from hyperspy._signals.lazy import LazySignal
+from hyperspy._signals.signal2d import Signal2D
+
+MAPS = "Chemomech.composition_maps"
+
+
+def make_composition_map(X, navigation_axes, mask, title="composition", **maps):
+    """Build a CompositionMap on the image axes of a stack.
+
+    Parameters
+    ----------
+    X : numpy.ndarray, shape (ny, nx)
+        Lithiated fraction; set to NaN outside ``mask``.
+    navigation_axes : sequence of DataAxis
+        The stack's navigation axes, HyperSpy order (x, y).
+    mask : numpy.ndarray of bool, shape (ny, nx)
+    **maps
+        Auxiliary arrays (thickness, uncertainty, residual, coefficients) stored in
+        ``metadata.Chemomech.composition_maps``.
+    """
+    axes = []
+    for ax in list(navigation_axes)[::-1]:  # array order (y, x)
+        d = ax.get_axis_dictionary()
+        d["navigate"] = False
+        d.pop("_type", None)
+        axes.append(d)
+    data = np.where(mask, X, np.nan)
+    comp = CompositionMap(data, axes=axes)
+    comp.metadata.General.title = title
+    comp.metadata.Signal.quantity = "Li fraction X"
+    comp.metadata.set_item(f"{MAPS}.mask", np.asarray(mask, dtype=bool))
+    for name, value in maps.items():
+        comp.metadata.set_item(f"{MAPS}.{name}", np.asarray(value, dtype=float))
+    return comp
 
 
 class CompositionMap(Signal2D):
-    """Map of the lithiated fraction X in [0, 1]; NaN outside the particle."""
+    """Map of the lithiated fraction X in [0, 1]; NaN outside the particle.
+
+    Made by :meth:`XrayAbsorptionSpectrum.get_composition_map`, or from any
+    (y, x) array of X with ``set_signal_type("composition_map")``.
+    """
 
     _signal_type = "composition_map"
     _signal_dimension = 2
 
+    # ------------------------------------------------------- carried maps
+    def _stored(self, name):
+        key = f"{MAPS}.{name}"
+        if not self.metadata.has_item(key):
+            return None
+        arr = np.asarray(self.metadata.get_item(key))
+        shape = self.axes_manager.signal_shape[::-1]
+        if arr.shape[:2] != tuple(shape):
+            raise ValueError(
+                f"the stored {name} map has shape {arr.shape[:2]} but the composition map "
+                f"{tuple(shape)} (cropped or resampled after the fit); recompute it"
+            )
+        return arr
+
+    def _as_signal(self, name, title, quantity):
+        arr = self._stored(name)
+        if arr is None:
+            raise AttributeError(
+                f"this composition map carries no {name} map (it was not made by "
+                "get_composition_map)"
+            )
+        from hyperspy.signals import Signal1D, Signal2D as _S2
+
+        axes = [ax.get_axis_dictionary() for ax in self.axes_manager.signal_axes[::-1]]
+        for d in axes:
+            d.pop("_type", None)
+        if arr.ndim == 3:  # (y, x, K): K images
+            sig = Signal1D(arr, axes=axes + [{"size": arr.shape[2], "name": "reference"}])
+            sig = sig.T
+        else:
+            sig = _S2(arr, axes=axes)
+        sig.metadata.General.title = f"{self.metadata.General.title} {title}"
+        sig.metadata.Signal.quantity = quantity
+        return sig
+
     @property
     def particle_mask(self):
-        """Boolean (y, x) array, True where X is finite."""
+        """Boolean (y, x) array of the particle: the stored mask, else where X is finite."""
+        stored = self._stored("mask")
+        if stored is not None:
+            return stored.astype(bool)
         return np.isfinite(np.asarray(self.data))
+
+    @property
+    def thickness(self):
+        """Signal2D: sum of the unmixing coefficients (reference units, e.g. nm)."""
+        return self._as_signal("thickness", "thickness", "Thickness (reference units)")
+
+    @property
+    def uncertainty(self):
+        """Signal2D: standard deviation (1 sigma) of X per pixel."""
+        return self._as_signal("uncertainty", "uncertainty", "sigma(X)")
+
+    @property
+    def residual(self):
+        """Signal2D: RMS misfit of the per-pixel fit (OD units)."""
+        return self._as_signal("residual", "residual", "RMS residual (OD)")
+
+    @property
+    def coefficients(self):
+        """Signal2D stack (reference | y, x) of the unmixing coefficients."""
+        return self._as_signal("coefficients", "coefficients", "Coefficient")
+
+    # ------------------------------------------------------------ summaries
+    def _inside(self):
+        X = np.asarray(self.data, dtype=float)
+        return X[self.particle_mask & np.isfinite(X)]
+
+    def summary(self):
+        """Statistics of X inside the particle.
+
+        Returns
+        -------
+        dict
+            ``n_pixels``, ``mean``, ``std``, ``median``, ``p05``, ``p95``,
+            ``fraction_lithiated`` (X > 0.5), and ``mean_uncertainty`` when an
+            uncertainty map is carried.
+        """
+        v = self._inside()
+        if v.size == 0:
+            raise ValueError("the composition map has no finite pixel inside the particle")
+        out = {
+            "n_pixels": int(v.size),
+            "mean": float(v.mean()),
+            "std": float(v.std()),
+            "median": float(np.median(v)),
+            "p05": float(np.percentile(v, 5)),
+            "p95": float(np.percentile(v, 95)),
+            "fraction_lithiated": float(np.mean(v > 0.5)),
+        }
+        unc = self._stored("uncertainty")
+        if unc is not None:
+            out["mean_uncertainty"] = float(np.nanmean(unc[self.particle_mask]))
+        return out
+
+    def histogram(self, bins=50, range=(0.0, 1.0)):
+        """Histogram of X inside the particle.
+
+        Parameters
+        ----------
+        bins : int
+            Number of bins.
+        range : (float, float)
+            Range of X covered.
+
+        Returns
+        -------
+        hyperspy.signals.Signal1D
+            Pixel counts per bin, on an X axis of the bin centres.
+        """
+        from hyperspy.signals import Signal1D
+
+        counts, edges = np.histogram(self._inside(), bins=int(bins), range=range)
+        h = Signal1D(counts, axes=[{"size": counts.size, "offset": float(edges[:2].mean()),
+                                    "scale": float(edges[1] - edges[0]), "name": "X",
+                                    "units": ""}])
+        h.metadata.General.title = f"{self.metadata.General.title} histogram"
+        h.metadata.Signal.quantity = "Pixels"
+        return h
+
+    def plot(self, *args, cmap="RdBu_r", vmin=0.0, vmax=1.0, **kwargs):
+        """Plot X with a diverging colour map centred on X = 0.5.
+
+        Parameters are those of HyperSpy's ``Signal2D.plot``; the defaults here are
+        ``cmap="RdBu_r"`` (blue Li-poor, red Li-rich), ``vmin=0``, ``vmax=1``.
+        """
+        return super().plot(*args, cmap=cmap, vmin=vmin, vmax=vmax, **kwargs)
 
 
 class LazyCompositionMap(LazySignal, CompositionMap):

@@ -1,19 +1,488 @@
-"""XrayAbsorptionSpectrum: STXM / spectro-ptychography stacks (y, x | energy)."""
+"""XrayAbsorptionSpectrum: STXM / spectro-ptychography stacks (y, x | energy).
 
-from hyperspy._signals.signal1d import Signal1D
+The class validates, delegates to :mod:`hyperspy_chemomech.spectra` and wraps the
+results; provenance goes to ``metadata.Chemomech``:
+
+- ``optical_density``: ``i0`` (spectrum used), ``i0_source``, ``n_background_pixels``,
+  ``background_mask`` (auto / mask), ``counts`` (whether Poisson statistics apply);
+- ``align_energies``: ``shifts`` (n_energies, 2) drift (dy, dx) px of each frame, and
+  the parameters.
+"""
+
+import numpy as np
 from hyperspy._signals.lazy import LazySignal
+from hyperspy._signals.signal1d import Signal1D
+
+from ._common import record, recorded
+
+OD_STEP = "optical_density"
+
+
+def energy_axis_dict(energies, name="Energy"):
+    """HyperSpy axis dictionary for an energy axis (uniform when evenly spaced)."""
+    e = np.asarray(energies, dtype=float)
+    d = np.diff(e)
+    if e.size > 1 and np.allclose(d, d[0], rtol=1e-9, atol=0):
+        return {"size": e.size, "offset": float(e[0]), "scale": float(d[0]),
+                "units": "eV", "name": name, "navigate": False}
+    return {"axis": e, "units": "eV", "name": name, "navigate": False}
+
+
+def make_stack(data, energies, pixel_size=1.0, units="nm", title="", quantity=None):
+    """Wrap a (ny, nx, n_energies) array as an XrayAbsorptionSpectrum.
+
+    Parameters
+    ----------
+    data : numpy.ndarray or dask.array.Array, shape (ny, nx, n_energies)
+    energies : array_like
+        Photon energies (eV).
+    pixel_size : float or (float, float)
+        Pixel size (dy, dx) in ``units``.
+    units : str
+        Length unit of the image axes.
+    """
+    from ..spectra import check_energies
+
+    e = check_energies(energies)
+    if data.ndim != 3 or data.shape[-1] != e.size:
+        raise ValueError(
+            f"data of shape {data.shape} do not match (ny, nx, {e.size} energies)"
+        )
+    dy, dx = np.broadcast_to(np.asarray(pixel_size, dtype=float), (2,))
+    if not (dy > 0 and dx > 0):
+        raise ValueError(f"pixel_size must be positive, got {pixel_size}")
+    axes = [
+        {"size": data.shape[0], "scale": float(dy), "units": units, "name": "y", "navigate": True},
+        {"size": data.shape[1], "scale": float(dx), "units": units, "name": "x", "navigate": True},
+        energy_axis_dict(e),
+    ]
+    cls = LazyXrayAbsorptionSpectrum if hasattr(data, "dask") else XrayAbsorptionSpectrum
+    s = cls(data, axes=axes)
+    s.metadata.General.title = title
+    if quantity:
+        s.metadata.Signal.quantity = quantity
+    return s
 
 
 class XrayAbsorptionSpectrum(Signal1D):
     """X-ray absorption spectrum image, signal axis = photon energy in eV.
 
     Data layout ``(y, x | energy)``: transmitted intensity (counts) or, after
-    :meth:`to_optical_density`, optical density (dimensionless).
+    :meth:`to_optical_density`, optical density (dimensionless). Non-uniform energy
+    axes (fine steps across the edge) are supported throughout.
     """
 
     _signal_type = "xray_absorption"
     _alias_signal_types = ["XAS", "STXM"]
     _signal_dimension = 1
+
+    # ----------------------------------------------------------------- checks
+    @property
+    def energies(self):
+        """Photon energies (eV) of the frames, validated (strictly increasing, eV)."""
+        from ..spectra import check_energies
+
+        ax = self.axes_manager.signal_axes[0]
+        return check_energies(ax.axis, ax.units)
+
+    def _image_shape(self, what):
+        nav = self.axes_manager.navigation_shape[::-1]
+        if len(nav) != 2:
+            raise ValueError(
+                f"{what} needs an image stack with 2 navigation axes (y, x), got "
+                f"navigation shape {nav}"
+            )
+        return nav
+
+    @property
+    def is_optical_density(self):
+        """True when the data are optical density (converted here, or declared so)."""
+        if recorded(self, OD_STEP) is not None:
+            return True
+        q = str(self.metadata.get_item("Signal.quantity", ""))
+        return "optical density" in q.lower()
+
+    # ------------------------------------------------------- optical density
+    def to_optical_density(self, i0="auto", margin=5):
+        """Optical density ``OD = -ln(I / I0)`` as a new signal.
+
+        Parameters
+        ----------
+        i0 : "auto", float, array_like, Signal1D or boolean mask
+            Incident intensity, same units as the data:
+
+            - ``"auto"``: the mean, per energy, of the particle-free pixels, found as
+              the bright class (Otsu threshold) of the energy-averaged image, eroded
+              by ``margin`` px; the pixels used are stored in the metadata;
+            - a number: the same I0 at every energy (counts);
+            - a spectrum: 1D array or Signal1D with one value per energy (counts);
+            - a boolean (ny, nx) array or Signal2D: True marks empty pixels to average.
+        margin : int
+            Erosion (px) of the automatic background, keeping clear of drifted edges.
+
+        Returns
+        -------
+        XrayAbsorptionSpectrum
+            OD (dimensionless); ``metadata.Chemomech.optical_density`` holds ``i0``
+            (n_energies,), ``i0_source`` and, for "auto" or a mask, the
+            ``background_mask`` and ``n_background_pixels``.
+
+        Raises
+        ------
+        ValueError
+            Non-eV or non-increasing energy axis, NaN / zero / negative intensities,
+            I0 <= 0, shape mismatches, or data that already are OD.
+        """
+        from ..spectra import background_mask, check_intensities, optical_density
+
+        energies = self.energies
+        if self.is_optical_density:
+            raise ValueError("the data already are optical density")
+        ne = energies.size
+        data = self.data
+        lazy = hasattr(data, "dask")
+        bg = None
+        if isinstance(i0, str):
+            if i0 != "auto":
+                raise ValueError(f"unknown i0 {i0!r}; use 'auto', a number, a spectrum or a mask")
+            check_intensities(data)
+            ny, nx = self._image_shape("i0='auto'")
+            img = data.mean(axis=-1)
+            bg = background_mask(np.asarray(img.compute() if lazy else img), margin=margin)
+            source = "auto"
+        elif isinstance(i0, (bool, np.bool_)):
+            raise TypeError("i0 must be 'auto', a number, a spectrum or a boolean mask")
+        elif np.ndim(getattr(i0, "data", i0)) == 0:
+            value = float(getattr(i0, "data", i0))
+            if not np.isfinite(value) or value <= 0:
+                raise ValueError(f"I0 must be a finite number > 0, got {value}")
+            i0_spec, source = np.full(ne, value), "number"
+        else:
+            arr = np.asarray(getattr(i0, "data", i0))
+            if arr.dtype == bool:
+                shape = self._image_shape("an i0 mask")
+                if arr.shape != tuple(shape):
+                    raise ValueError(
+                        f"i0 mask shape {arr.shape} does not match the image shape {shape}"
+                    )
+                if arr.sum() < 1:
+                    raise ValueError("the i0 mask selects no pixels")
+                bg, source = arr.copy(), "mask"
+            else:
+                if arr.ndim != 1 or arr.size != ne:
+                    raise ValueError(
+                        f"an I0 spectrum needs one value per energy ({ne}), got shape {arr.shape}"
+                    )
+                if hasattr(i0, "axes_manager"):
+                    ax = i0.axes_manager.signal_axes[0]
+                    if not np.allclose(ax.axis, energies, atol=1e-6):
+                        raise ValueError("the I0 spectrum's energy axis differs from the data's")
+                i0_spec, source = arr.astype(float), "spectrum"
+        if bg is not None:
+            n = int(bg.sum())
+            sums = (data * bg[..., None]).sum(axis=(0, 1))
+            i0_spec = np.asarray(sums.compute() if lazy else sums, dtype=float) / n
+        od_data = optical_density(data, i0_spec)
+        od = self._deepcopy_with_new_data(od_data)
+        od.metadata.Signal.quantity = "Optical density"
+        od.metadata.General.title = (self.metadata.General.title or "stack") + " (OD)"
+        counts = self.metadata.get_item("Chemomech.source.counts", True)
+        record(od, OD_STEP, i0=i0_spec, i0_source=source, counts=bool(counts))
+        if bg is not None:
+            record(od, OD_STEP, background_mask=bg, n_background_pixels=int(bg.sum()))
+        return od
+
+    # ----------------------------------------------------- energy alignment
+    def align_energies(self, reference="mean", upsample=20, sigma=1.0, order=3,
+                       n_iter=2, show_progressbar=None):
+        """Correct the drift between energy frames, in place.
+
+        Each frame is registered (phase correlation, upsampled to ``1/upsample`` px)
+        on its edge-magnitude image, which keeps the particle outline at every energy
+        and does not flip with the contrast inversions across the edge, against one
+        common reference (no chaining of errors). See
+        :func:`hyperspy_chemomech.spectra.estimate_energy_drift`.
+
+        Parameters
+        ----------
+        reference : {"mean"}, int or array_like
+            ``"mean"`` (the mean over energies, rebuilt after a first alignment),
+            a frame index, or a (ny, nx) image.
+        upsample : int
+            Sub-pixel resolution 1/upsample px.
+        sigma : float
+            Smoothing (px) of the edge images.
+        order : int
+            Spline order used to shift the frames (scipy.ndimage.shift).
+        n_iter : int
+            Passes for ``reference="mean"``.
+        show_progressbar : bool, optional
+
+        Returns
+        -------
+        numpy.ndarray, shape (n_energies, 2)
+            Drift (dy, dx) in px of each frame, also stored in
+            ``metadata.Chemomech.align_energies.shifts``.
+
+        Notes
+        -----
+        The signal is modified in place (as HyperSpy's ``align2D``); its data array is
+        replaced, not overwritten. Pixels whose content moved in from outside the
+        frame become NaN ("no data"); they lie at the border and give NaN in the
+        composition map.
+        """
+        from ..spectra import apply_energy_drift, estimate_energy_drift
+
+        self.energies  # validates the axis
+        self._image_shape("align_energies")
+        if isinstance(reference, str) or np.ndim(reference) == 0:
+            ref = reference
+        else:
+            ref = np.asarray(getattr(reference, "data", reference), dtype=float)
+        if hasattr(self.data, "dask"):
+            shifts = estimate_energy_drift(self.data, ref, upsample, sigma, n_iter,
+                                           show_progressbar)
+            self.data = _lazy_apply_drift(self.data, shifts, order)
+        else:
+            shifts = estimate_energy_drift(self.data, ref, upsample, sigma, n_iter,
+                                           show_progressbar)
+            self.data = apply_energy_drift(self.data, shifts, order)
+        record(self, "align_energies", shifts=shifts,
+               reference=ref if isinstance(ref, (str, int)) else "image",
+               upsample=int(upsample), sigma=float(sigma), order=int(order))
+        self.events.data_changed.trigger(obj=self)
+        return shifts
+
+    # -------------------------------------------------------- composition map
+    def get_composition_map(self, references, method="nnls", energy_shift=None,
+                            max_shift=1.0, mask="auto", threshold=None, noise="auto",
+                            show_progressbar=None):
+        """Per-pixel unmixing into end members: the lithiated fraction X.
+
+        Solves ``OD(E) = sum_k t_k ref_k(E)`` per pixel (all pixels at once, see
+        :mod:`hyperspy_chemomech.spectra`) and returns ``X = t_last / sum_k t_k``.
+
+        Parameters
+        ----------
+        references : list of Signal1D, or list of boolean masks
+            End members ordered delithiated -> lithiated (X is the fraction of the
+            last). Signal1D references lie on their own energy axes (eV) and are
+            interpolated onto the data's; they must cover its range. Boolean (ny, nx)
+            masks (arrays or Signal2D) select end-member regions of the data: their
+            mean OD spectra are used, each normalised to a unit edge jump (OD of the
+            last three minus the first three energies), so that the coefficients count
+            Fe atoms alike.
+        method : {"nnls", "lstsq"}
+            Non-negative (X within [0, 1]) or unconstrained least squares (X may leave
+            [0, 1] through noise).
+        energy_shift : None, float or "fit"
+            Shift (eV) of the references' energy scale: a feature at ``E0`` is moved to
+            ``E0 + energy_shift``. ``"fit"`` finds the one shift (within
+            +-``max_shift``) that best explains the whole stack (beamline calibrations
+            differ by tenths of an eV). Only for Signal1D references.
+        max_shift : float
+            Search range (eV) of ``energy_shift="fit"``.
+        mask : "auto", None or boolean (ny, nx) array / Signal2D
+            The particle. ``"auto"``/``None``: thickness (sum of coefficients) above
+            ``threshold``, by default Otsu's threshold of the thickness image.
+        threshold : float, optional
+            Thickness threshold (reference units) for the automatic mask.
+        noise : {"auto", "poisson", "residual"}
+            Error model for the uncertainty of X. ``"poisson"``: counting statistics,
+            ``var(OD) = exp(OD) / I0`` (needs the I0 recorded by
+            :meth:`to_optical_density` on count data); ``"residual"``: per-pixel
+            variance from the fit residual; ``"auto"``: Poisson when possible.
+        show_progressbar : bool, optional
+
+        Returns
+        -------
+        CompositionMap
+            X (NaN outside the particle), with ``thickness``, ``uncertainty`` (1 sigma
+            of X), ``residual`` (RMS OD misfit), ``coefficients`` and the mask carried
+            along (see :class:`~hyperspy_chemomech.signals.CompositionMap`).
+        """
+        from ..spectra import composition_from_coefficients, unpack
+        from .composition_map import make_composition_map
+
+        energies = self.energies
+        ny, nx = self._image_shape("get_composition_map")
+        if not self.is_optical_density:
+            raise ValueError(
+                "get_composition_map needs optical density: call to_optical_density() "
+                "first (or set metadata.Signal.quantity = 'Optical density' if the data "
+                "already are OD)"
+            )
+        A, ref_info = self._reference_matrix(references, energies, energy_shift,
+                                             max_shift, (ny, nx))
+        variance, noise_used = self._variance_model(noise)
+        packed = _unmix_any(self.data, A, method, variance, show_progressbar)
+        K = A.shape[1]
+        t, rms, cov = unpack(packed, K)
+        X, sigma, thick = composition_from_coefficients(t, cov)
+        if mask is None or (isinstance(mask, str) and mask == "auto"):
+            finite = np.isfinite(thick)
+            if threshold is None:
+                from skimage.filters import threshold_otsu
+
+                if finite.sum() < 2:
+                    raise ValueError("no pixel could be fitted (all spectra hold NaN)")
+                threshold = float(threshold_otsu(thick[finite]))
+            pmask = finite & (np.nan_to_num(thick, nan=-np.inf) > threshold)
+            mask_source = "auto"
+        elif isinstance(mask, str):
+            raise ValueError(f"unknown mask {mask!r}; use 'auto' or a boolean array")
+        else:
+            pmask = np.asarray(getattr(mask, "data", mask))
+            if pmask.dtype != bool:
+                raise TypeError(f"mask must be boolean, got dtype {pmask.dtype}")
+            if pmask.shape != (ny, nx):
+                raise ValueError(f"mask shape {pmask.shape} does not match the image {(ny, nx)}")
+            pmask = pmask & np.isfinite(X)
+            mask_source = "given"
+        comp = make_composition_map(
+            X, self.axes_manager.navigation_axes, mask=pmask, thickness=thick,
+            uncertainty=sigma, residual=rms, coefficients=t,
+            title=(self.metadata.General.title or "stack") + " composition",
+        )
+        record(comp, "composition_map", method=method, noise=noise_used,
+               mask_source=mask_source,
+               threshold=float(threshold) if threshold is not None else None,
+               energies=energies, reference_spectra=A.T.copy(), **ref_info)
+        return comp
+
+    def _reference_matrix(self, references, energies, energy_shift, max_shift, shape):
+        """(n_energies, K) reference matrix and its provenance."""
+        from ..spectra import check_energies, fit_energy_shift, interpolate_references
+
+        if isinstance(references, (np.ndarray, str)) or len(references) < 2:
+            raise ValueError("give at least two references (a list), delithiated -> lithiated")
+        is_sig = [hasattr(r, "axes_manager") and r.axes_manager.signal_dimension == 1
+                  for r in references]
+        if all(is_sig):
+            pairs, names = [], []
+            for k, r in enumerate(references):
+                if r.axes_manager.navigation_size > 1:
+                    raise ValueError(f"reference {k} must be a single spectrum")
+                ax = r.axes_manager.signal_axes[0]
+                try:
+                    e_k = check_energies(ax.axis, ax.units)
+                except ValueError as err:
+                    raise ValueError(f"reference {k}: {err}") from None
+                vals = np.asarray(r.data, dtype=float).reshape(-1)
+                pairs.append((e_k, vals))
+                names.append(str(r.metadata.General.title or f"reference {k}"))
+            if isinstance(energy_shift, str):
+                if energy_shift != "fit":
+                    raise ValueError(f"energy_shift must be a number, None or 'fit', got {energy_shift!r}")
+                shift = fit_energy_shift(_gram(self.data), pairs, energies, max_shift)
+                shift_source = "fit"
+            else:
+                shift = 0.0 if energy_shift is None else float(energy_shift)
+                shift_source = "given"
+            A = interpolate_references(pairs, energies, shift)
+            return A, {"reference_names": names, "energy_shift": shift,
+                       "energy_shift_source": shift_source, "reference_source": "spectra"}
+        if any(is_sig):
+            raise ValueError("references must be all spectra (Signal1D) or all masks")
+        if energy_shift is not None:
+            raise ValueError("energy_shift applies to Signal1D references, not to masks")
+        cols = []
+        for k, m in enumerate(references):
+            m = np.asarray(getattr(m, "data", m))
+            if m.dtype != bool:
+                raise TypeError(
+                    f"reference {k} must be a Signal1D spectrum or a boolean mask, got dtype {m.dtype}"
+                )
+            if m.shape != shape:
+                raise ValueError(f"reference mask {k} has shape {m.shape}, the image {shape}")
+            if not m.any():
+                raise ValueError(f"reference mask {k} selects no pixels")
+            spec = np.nanmean(np.asarray(self.data[m]), axis=0)
+            if not np.all(np.isfinite(spec)):
+                raise ValueError(f"reference mask {k} gives a spectrum with NaN")
+            jump = spec[-3:].mean() - spec[:3].mean()
+            if not jump > 0:
+                raise ValueError(
+                    f"reference mask {k}: no positive edge jump (post-edge minus pre-edge "
+                    f"OD = {jump:.3g}); is it on the particle?"
+                )
+            cols.append(spec / jump)
+        return np.stack(cols, axis=1), {"reference_names": [f"mask {k}" for k in range(len(cols))],
+                                        "energy_shift": 0.0, "energy_shift_source": "none",
+                                        "reference_source": "masks"}
+
+    def _variance_model(self, noise):
+        """Callable ``od_block -> variance`` (Poisson) or None (residual-based)."""
+        if noise not in ("auto", "poisson", "residual"):
+            raise ValueError(f"unknown noise model {noise!r}; use 'auto', 'poisson' or 'residual'")
+        info = recorded(self, OD_STEP) or {}
+        i0 = info.get("i0")
+        poisson_ok = i0 is not None and bool(info.get("counts", False))
+        if noise == "poisson" and not poisson_ok:
+            raise ValueError(
+                "noise='poisson' needs count data converted with to_optical_density() "
+                "(the I0 in counts is not recorded); use noise='residual'"
+            )
+        if noise == "residual" or not poisson_ok:
+            return None, "residual"
+        i0 = np.asarray(i0, dtype=float)
+
+        def variance(od_block):
+            # Var(ln I) = 1/I for Poisson counts, I = I0 exp(-OD)
+            return np.exp(od_block) / i0
+
+        return variance, "poisson"
+
+
+def _gram(data):
+    """``Y^T Y`` (n_energies, n_energies) over all pixels, NaN counted as 0."""
+    if hasattr(data, "dask"):
+        import dask.array as da
+
+        Y = da.nan_to_num(data)
+        return np.asarray(da.tensordot(Y, Y, axes=((0, 1), (0, 1))).compute())
+    ne = data.shape[-1]
+    flat = data.reshape(-1, ne)
+    G = np.zeros((ne, ne))
+    for s in range(0, flat.shape[0], 16384):
+        blk = np.nan_to_num(flat[s: s + 16384])
+        G += blk.T @ blk
+    return G
+
+
+def _unmix_any(data, A, method, variance, show_progressbar):
+    """Packed unmixing results (ny, nx, P) as numpy, chunked for numpy and dask alike."""
+    from ..spectra import unmix, unmix_block
+
+    if not hasattr(data, "dask"):
+        return unmix(data, A, method, variance, show_progressbar)
+    from ..spectra._unmixing import _check_design
+
+    A = _check_design(A)
+    if data.shape[-1] != A.shape[0]:
+        raise ValueError(f"the data have {data.shape[-1]} energies but the references {A.shape[0]}")
+    K = A.shape[1]
+    P = K + 1 + K * (K + 1) // 2
+    Y = data.rechunk({2: -1})
+
+    def block(y):
+        return unmix_block(y, A, method, None if variance is None else variance(y))
+
+    out = Y.map_blocks(block, dtype=float, chunks=Y.chunks[:2] + ((P,),))
+    return np.asarray(out.compute())
+
+
+def _lazy_apply_drift(data, shifts, order):
+    """Lazy drift correction: whole frames per chunk, energies chunked."""
+    from ..spectra import apply_energy_drift
+
+    Y = data.rechunk({0: -1, 1: -1})
+
+    def block(y, block_info=None):
+        lo, hi = block_info[0]["array-location"][2]
+        return apply_energy_drift(y, shifts[lo:hi], order)
+
+    return Y.map_blocks(block, dtype=float)
 
 
 class LazyXrayAbsorptionSpectrum(LazySignal, XrayAbsorptionSpectrum):

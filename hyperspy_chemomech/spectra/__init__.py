@@ -1,0 +1,37 @@
+"""Spectral processing in plain numpy: optical density, energy alignment, unmixing.
+
+These functions know nothing of HyperSpy; the signal classes in
+:mod:`hyperspy_chemomech.signals` validate their inputs and call them.
+"""
+
+from ._optical_density import (
+    background_mask,
+    check_energies,
+    check_intensities,
+    optical_density,
+)
+from ._energy_alignment import apply_energy_drift, edge_image, estimate_energy_drift
+from ._unmixing import (
+    composition_from_coefficients,
+    fit_energy_shift,
+    interpolate_references,
+    unmix,
+    unmix_block,
+    unpack,
+)
+
+__all__ = [
+    "apply_energy_drift",
+    "background_mask",
+    "check_energies",
+    "check_intensities",
+    "composition_from_coefficients",
+    "edge_image",
+    "estimate_energy_drift",
+    "fit_energy_shift",
+    "interpolate_references",
+    "optical_density",
+    "unmix",
+    "unmix_block",
+    "unpack",
+]

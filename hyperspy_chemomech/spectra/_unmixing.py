@@ -1,0 +1,286 @@
+"""Per-pixel linear unmixing of optical-density spectra with reference spectra.
+
+Model: ``OD(E) = sum_k t_k mu_k(E)`` per pixel, ``t_k`` the amount (thickness in the
+references' units) of end member ``k``. All pixels are solved at once from the
+normal equations: with ``A`` (n_energies, K) the references, ``G = A^T A`` and
+``b = Y A`` (one matrix product over the stack), the least-squares coefficients are
+``b G^-1`` and the residual sum of squares is ``|y|^2 - 2 t.b + t G t`` for any ``t``,
+so no residual stack is ever formed. Non-negative least squares (NNLS) is exact and
+vectorised: a pixel whose unconstrained solution has a negative component is solved
+on every subset of the references (2^K - 1 small systems, all pixels at once) and
+keeps the feasible subset solution with the smallest residual, which is the NNLS
+optimum (the optimum is the least-squares solution on its own support).
+"""
+
+import itertools
+
+import numpy as np
+
+from .._utils import progressbar
+
+#: pixels per chunk of the eager computation (bounds the temporary memory)
+CHUNK_PIXELS = 16384
+
+
+def interpolate_references(references, energies, shift=0.0):
+    """Reference spectra resampled onto the data's energies.
+
+    Parameters
+    ----------
+    references : sequence of (energies_k, values_k)
+        Each reference on its own strictly increasing energy axis (eV).
+    energies : numpy.ndarray, shape (n_energies,)
+        Energies of the data (eV).
+    shift : float
+        Energy shift (eV) applied to every reference: the result is
+        ``values_k(E - shift)``, i.e. a reference feature at ``E0`` moves to ``E0 + shift``.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_energies, K)
+
+    Raises
+    ------
+    ValueError
+        If a reference does not cover the (shifted) data range, or is not increasing.
+    """
+    e = np.asarray(energies, dtype=float)
+    cols = []
+    for k, (ek, vk) in enumerate(references):
+        ek = np.asarray(ek, dtype=float)
+        vk = np.asarray(vk, dtype=float)
+        if ek.ndim != 1 or ek.shape != vk.shape or ek.size < 2:
+            raise ValueError(f"reference {k}: energies and values must be 1D of equal length")
+        if np.any(np.diff(ek) <= 0):
+            raise ValueError(f"reference {k}: its energy axis must be strictly increasing")
+        if not np.all(np.isfinite(vk)):
+            raise ValueError(f"reference {k} holds non-finite values")
+        lo, hi = e[0] - shift, e[-1] - shift
+        tol = 1e-9 * max(1.0, abs(hi))
+        if lo < ek[0] - tol or hi > ek[-1] + tol:
+            raise ValueError(
+                f"reference {k} covers {ek[0]:.2f}-{ek[-1]:.2f} eV but the data need "
+                f"{lo:.2f}-{hi:.2f} eV (data range {e[0]:.2f}-{e[-1]:.2f} eV, reference "
+                f"shift {shift:+.2f} eV); crop the data or supply wider references"
+            )
+        cols.append(np.interp(e - shift, ek, vk))
+    return np.stack(cols, axis=1)
+
+
+def _check_design(A):
+    A = np.asarray(A, dtype=float)
+    if A.ndim != 2 or A.shape[1] < 1:
+        raise ValueError(f"references must form an (n_energies, K) matrix, got {A.shape}")
+    if A.shape[0] <= A.shape[1]:
+        raise ValueError(
+            f"need more energies ({A.shape[0]}) than references ({A.shape[1]})"
+        )
+    s = np.linalg.svd(A, compute_uv=False)
+    if s[-1] <= 1e-10 * s[0]:
+        raise ValueError(
+            "the reference spectra are linearly dependent on these energies "
+            f"(condition number {s[0] / max(s[-1], 1e-300):.3g}); they cannot be unmixed"
+        )
+    return A
+
+
+def fit_energy_shift(gram, references, energies, max_shift=1.0, step=0.02):
+    """One common energy shift of the references that best fits a whole stack.
+
+    The total least-squares misfit over all pixels is
+    ``tr(Y^T Y) - tr((A^T A)^-1 A^T (Y^T Y) A)``, so only the (n_energies, n_energies)
+    Gram matrix ``Y^T Y`` of the data is needed: the search over shifts is cheap.
+
+    Parameters
+    ----------
+    gram : numpy.ndarray, shape (n_energies, n_energies)
+        ``Y^T Y`` summed over the pixels (finite pixels only).
+    references : sequence of (energies_k, values_k)
+    energies : numpy.ndarray
+        Data energies (eV).
+    max_shift : float
+        Search range +-max_shift (eV).
+    step : float
+        Grid step (eV); the optimum is refined by a parabola through the best grid
+        point and its neighbours.
+
+    Returns
+    -------
+    float
+        The shift (eV), with the convention of :func:`interpolate_references`.
+    """
+    if not max_shift > 0 or not step > 0:
+        raise ValueError("max_shift and step must be positive (eV)")
+    grid = np.arange(-max_shift, max_shift + step / 2, step)
+
+    def explained(s):
+        A = interpolate_references(references, energies, s)
+        G = A.T @ A
+        return float(np.trace(np.linalg.solve(G, A.T @ gram @ A)))
+
+    vals = np.array([explained(s) for s in grid])
+    i = int(np.argmax(vals))
+    if i in (0, grid.size - 1):
+        raise ValueError(
+            f"the best reference energy shift lies at the edge of the search range "
+            f"(+-{max_shift} eV); widen max_shift or check the energy calibration"
+        )
+    y0, y1, y2 = vals[i - 1: i + 2]
+    denom = y0 - 2 * y1 + y2
+    frac = 0.5 * (y0 - y2) / denom if denom < 0 else 0.0
+    return float(grid[i] + frac * step)
+
+
+def _solve_subsets(b, yy, G, bad):
+    """Exact NNLS for the pixels ``bad`` by enumerating the references' subsets."""
+    K = G.shape[0]
+    bb, best_t = b[bad], np.zeros((int(bad.sum()), K))
+    best_rss = yy[bad].copy()  # the empty subset: t = 0
+    for r in range(1, K + 1):
+        for subset in itertools.combinations(range(K), r):
+            idx = list(subset)
+            t_s = np.linalg.solve(G[np.ix_(idx, idx)], bb[:, idx].T).T
+            feasible = np.all(t_s >= 0, axis=1)
+            rss = yy[bad] - np.einsum("ij,ij->i", t_s, bb[:, idx])
+            better = feasible & (rss < best_rss)
+            if better.any():
+                best_rss[better] = rss[better]
+                best_t[better] = 0.0
+                best_t[np.ix_(np.flatnonzero(better), idx)] = t_s[better]
+    return best_t
+
+
+def unmix_block(Y, A, method="nnls", variance=None):
+    """Unmix a block of spectra.
+
+    Parameters
+    ----------
+    Y : numpy.ndarray, shape (..., n_energies)
+        Optical densities. Pixels with any NaN give NaN results.
+    A : numpy.ndarray, shape (n_energies, K)
+        References on the same energies.
+    method : {"nnls", "lstsq"}
+        Non-negative or unconstrained least squares.
+    variance : numpy.ndarray or None
+        Per-point noise variance of ``Y`` (same shape, e.g. Poisson ``exp(OD)/I0``)
+        for the error propagation; ``None`` estimates a per-pixel variance from the
+        fit residual (``rss / (n_energies - K)``).
+
+    Returns
+    -------
+    numpy.ndarray, shape (..., 2K + 1 + K)
+        Packed per pixel: coefficients ``t`` (K), residual RMS (1), then the
+        covariance of ``t`` as its K diagonal and the off-diagonal upper triangle
+        (K (K-1)/2), i.e. ``K + 1 + K (K + 1) / 2`` values; see :func:`unpack`.
+    """
+    K = A.shape[1]
+    ne = A.shape[0]
+    shape = Y.shape[:-1]
+    Y2 = Y.reshape(-1, ne)
+    finite = np.all(np.isfinite(Y2), axis=1)
+    if not finite.all():
+        Y2 = np.where(finite[:, None], Y2, 0.0)
+    G = A.T @ A
+    Ginv = np.linalg.inv(G)
+    b = Y2 @ A
+    yy = np.einsum("ij,ij->i", Y2, Y2)
+    t = b @ Ginv
+    if method == "nnls":
+        bad = np.any(t < 0, axis=1) & finite
+        if bad.any():
+            t[bad] = _solve_subsets(b, yy, G, bad)
+    elif method != "lstsq":
+        raise ValueError(f"unknown method {method!r}; use 'nnls' or 'lstsq'")
+    rss = yy - 2 * np.einsum("ij,ij->i", t, b) + np.einsum("ij,jk,ik->i", t, G, t)
+    rss = np.maximum(rss, 0.0)
+    iu = np.triu_indices(K)
+    if variance is None:
+        s2 = rss / (ne - K)
+        cov = s2[:, None] * Ginv[iu][None, :]
+    else:
+        # Cov(t) = P diag(var) P^T with P = G^-1 A^T (the least-squares operator)
+        P = Ginv @ A.T
+        V = np.asarray(variance, dtype=float).reshape(-1, ne)
+        cov = V @ (P[iu[0]] * P[iu[1]]).T
+    out = np.concatenate([t, np.sqrt(rss / ne)[:, None], cov], axis=1)
+    out[~finite] = np.nan
+    return out.reshape(shape + (out.shape[-1],))
+
+
+def unpack(packed, K):
+    """Split :func:`unmix_block`'s output into (t, residual_rms, covariance (..., K, K))."""
+    t = packed[..., :K]
+    rms = packed[..., K]
+    iu = np.triu_indices(K)
+    cov = np.empty(packed.shape[:-1] + (K, K))
+    cov[..., iu[0], iu[1]] = packed[..., K + 1:]
+    cov[..., iu[1], iu[0]] = packed[..., K + 1:]
+    return t, rms, cov
+
+
+def composition_from_coefficients(t, cov):
+    """Fraction of the last reference and its standard error.
+
+    Parameters
+    ----------
+    t : numpy.ndarray, shape (..., K)
+        Coefficients.
+    cov : numpy.ndarray, shape (..., K, K)
+        Their covariance.
+
+    Returns
+    -------
+    X, sigma_X, total : numpy.ndarray, shape (...)
+        ``X = t_K / sum(t)``, its first-order (delta-method) standard error, and
+        ``sum(t)``. Pixels with ``sum(t) <= 0`` give NaN.
+    """
+    total = t.sum(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        safe = np.where(total > 0, total, np.nan)
+        X = t[..., -1] / safe
+        # dX/dt_j = -t_K / S^2 (j < K), (S - t_K) / S^2 (j = K)
+        g = np.repeat((-t[..., -1] / safe**2)[..., None], t.shape[-1], axis=-1)
+        g[..., -1] = (safe - t[..., -1]) / safe**2
+        var = np.einsum("...i,...ij,...j->...", g, cov, g)
+    return X, np.sqrt(np.maximum(var, 0.0)), total
+
+
+def unmix(od, A, method="nnls", variance=None, show_progressbar=None,
+          chunk_pixels=CHUNK_PIXELS):
+    """Unmix a whole stack in pixel chunks (bounded temporary memory).
+
+    Parameters
+    ----------
+    od : numpy.ndarray, shape (..., n_energies)
+        Optical density.
+    A : numpy.ndarray, shape (n_energies, K)
+    method : {"nnls", "lstsq"}
+    variance : callable or None
+        ``variance(od_chunk) -> variance_chunk`` for Poisson error propagation, or
+        ``None`` for the residual-based estimate.
+    show_progressbar : bool, optional
+    chunk_pixels : int
+        Pixels per chunk.
+
+    Returns
+    -------
+    numpy.ndarray, shape (..., K + 1 + K (K + 1) / 2)
+        Packed results, see :func:`unmix_block` and :func:`unpack`.
+    """
+    A = _check_design(A)
+    od = np.asarray(od)
+    if od.shape[-1] != A.shape[0]:
+        raise ValueError(
+            f"the data have {od.shape[-1]} energies but the references {A.shape[0]}"
+        )
+    K = A.shape[1]
+    flat = od.reshape(-1, od.shape[-1])
+    out = np.empty((flat.shape[0], K + 1 + K * (K + 1) // 2))
+    starts = range(0, flat.shape[0], int(chunk_pixels))
+    for s in progressbar(starts, show_progressbar=show_progressbar, desc="unmixing",
+                         leave=False):
+        blk = flat[s: s + chunk_pixels]
+        out[s: s + chunk_pixels] = unmix_block(
+            blk, A, method, None if variance is None else variance(blk)
+        )
+    return out.reshape(od.shape[:-1] + (out.shape[-1],))
