@@ -1,0 +1,222 @@
+"""Correlative image pairs with a known transform: X-ray thickness (moving) vs 4D-STEM dark field (fixed)."""
+
+from typing import NamedTuple
+
+import numpy as np
+from scipy import ndimage
+
+from .composition_fields import _smooth_random, composition_field
+from .shapes import platelet_mask
+
+CONTRASTS = ("linear", "inverted", "gamma", "inverted_gamma")
+
+
+class CorrelativePair(NamedTuple):
+    """What :func:`correlative_image_pair` returns.
+
+    Attributes
+    ----------
+    moving : hyperspy.signals.Signal2D
+        Coarse X-ray thickness image (moving), calibrated in nm.
+    fixed : hyperspy.signals.Signal2D
+        Fine 4D-STEM-like dark-field image (fixed), calibrated in nm.
+    transform : CorrelativeTransform
+        The true map, moving (x, y) nm -> fixed (x, y) nm.
+    composition : CompositionMap
+        Composition on the moving (X-ray) grid, area-averaged, NaN outside.
+    particle : numpy.ndarray of bool
+        The particle on the fixed grid.
+    composition_truth : numpy.ndarray
+        The composition on the fixed grid (NaN outside).
+    thickness : numpy.ndarray
+        The particle thickness on the fixed grid (nm).
+    """
+
+    moving: object
+    fixed: object
+    transform: object
+    composition: object
+    particle: np.ndarray
+    composition_truth: np.ndarray
+    thickness: np.ndarray
+
+
+def _particle(shape, kind, rng):
+    """An irregular platelet outline (smoothly perturbed, not symmetric)."""
+    aspect = min(rng.uniform(1.7, 2.1), 0.8 * shape[1] / shape[0] / 0.65)
+    base = platelet_mask(shape, kind=kind, fill=0.65, angle=rng.uniform(-0.15, 0.15),
+                         aspect=aspect)
+    size = np.sqrt(base.sum())
+    soft = ndimage.gaussian_filter(base.astype(float), 0.04 * size)
+    soft += 0.12 * _smooth_random(shape, 0.1 * size, rng)
+    mask = soft > 0.5
+    labels, n = ndimage.label(mask)
+    if n > 1:
+        mask = labels == (np.argmax(np.bincount(labels.ravel())[1:]) + 1)
+    return ndimage.binary_fill_holes(mask)
+
+
+def _thickness(mask, rng, t0=100.0):
+    """Thickness (nm): edge taper, a wedge and smooth random variation."""
+    ny, nx = mask.shape
+    depth = ndimage.distance_transform_edt(mask)
+    size = np.sqrt(mask.sum())
+    yy, xx = np.indices(mask.shape)
+    a = rng.uniform(0, 2 * np.pi)
+    wedge = (np.cos(a) * (xx - nx / 2) + np.sin(a) * (yy - ny / 2)) / size
+    rough = _smooth_random(mask.shape, 0.12 * size, rng)
+    t = t0 * (1.0 + 0.3 * wedge + 0.15 * rough) * (1.0 - np.exp(-depth / (0.04 * size)))
+    return np.where(mask, np.clip(t, 0.0, None), 0.0)
+
+
+def _blobs(shape, mask, rng, n):
+    """Dark-field attenuation by strong diffraction: dark blobs and bend contours, in [0, 0.9]."""
+    ys, xs = np.nonzero(mask)
+    size = np.sqrt(mask.sum())
+    yy, xx = np.indices(shape, dtype=float)
+    att = np.zeros(shape)
+    for _ in range(n):
+        k = rng.integers(len(ys))
+        w = rng.uniform(0.03, 0.08) * size
+        amp = rng.uniform(0.4, 0.8)
+        if rng.random() < 0.3:  # a bend contour: long, thin
+            a = rng.uniform(0, np.pi)
+            u = np.cos(a) * (xx - xs[k]) + np.sin(a) * (yy - ys[k])
+            v = -np.sin(a) * (xx - xs[k]) + np.cos(a) * (yy - ys[k])
+            att += amp * np.exp(-0.5 * ((u / (4 * w)) ** 2 + (v / (0.4 * w)) ** 2))
+        else:
+            att += amp * np.exp(-0.5 * ((xx - xs[k]) ** 2 + (yy - ys[k]) ** 2) / w ** 2)
+    return np.clip(att, 0.0, 0.9)
+
+
+def _image_signal(data, pixel, offset, title, cls=None):
+    import hyperspy.api as hs
+
+    from ..signals._common import set_image_axes
+
+    s = (cls or hs.signals.Signal2D)(data)
+    set_image_axes(s, scale=pixel, offset=offset)
+    s.metadata.General.title = title
+    return s
+
+
+def correlative_image_pair(shape=(180, 360), pixel_size=4.0, coarsening=None, rotation=None,
+                           mirror=None, scale=None, contrast=None, noise=0.03, kind="hexagon",
+                           n_blobs=8, seed=None):
+    """A fine 4D-STEM-like and a coarse X-ray-like image of one particle, with the true map.
+
+    The particle is an irregular platelet with a varying thickness and a
+    two-phase composition. The fixed image is a virtual dark-field image on the
+    fine grid: thickness times a diffraction attenuation with dark blobs and
+    bend contours, plus noise. The moving image is an X-ray thickness (optical
+    density) image on a grid ``coarsening`` times coarser, rotated by
+    ``rotation``, optionally mirrored, each pixel averaging the particle over
+    its area, blurred by a beam of half a pixel, with an (inverted, gamma)
+    contrast, a weak composition contrast, noise and two hot pixels.
+
+    Parameters
+    ----------
+    shape : (int, int)
+        Fixed image (ny, nx) in px.
+    pixel_size : float
+        Fixed pixel size (nm).
+    coarsening : float, optional
+        Moving/fixed pixel-size ratio; default random in [2, 6].
+    rotation : float, optional
+        Rotation of the moving frame (deg); default random in [0, 360).
+    mirror : bool, optional
+        Mirror the moving image; default random.
+    scale : float, optional
+        Moving-to-fixed calibration ratio (1 = both calibrations right); default
+        random in [0.95, 1.05].
+    contrast : {"linear", "inverted", "gamma", "inverted_gamma"}, optional
+        X-ray contrast: optical density, transmission (dark particle), or either
+        with a gamma in [0.5, 2]; default random.
+    noise : float
+        Gaussian noise, as a fraction of each image's particle signal.
+    kind : str
+        Platelet outline, see :func:`~hyperspy_chemomech.simulate.platelet_mask`.
+    n_blobs : int
+        Dark diffraction blobs / bend contours in the dark-field image.
+    seed : int or numpy.random.Generator, optional
+
+    Returns
+    -------
+    CorrelativePair
+        ``(moving, fixed, transform, composition, particle, composition_truth, thickness)``.
+
+    Examples
+    --------
+    >>> from hyperspy_chemomech.simulate import correlative_image_pair
+    >>> pair = correlative_image_pair(seed=0, coarsening=4, mirror=True)
+    >>> pair.transform.reflection
+    True
+    >>> float(pair.moving.axes_manager[0].scale) / float(pair.fixed.axes_manager[0].scale)
+    4.0
+    """
+    from ..registration._initialise import similarity_linear
+    from ..registration._resample import resample
+    from ..registration._grid import Grid
+    from ..registration._transform import CorrelativeTransform
+    from ..signals.composition_map import CompositionMap
+
+    rng = np.random.default_rng(seed)
+    coarsening = rng.uniform(2, 6) if coarsening is None else float(coarsening)
+    rotation = rng.uniform(0, 360) if rotation is None else float(rotation)
+    mirror = bool(rng.random() < 0.5) if mirror is None else bool(mirror)
+    scale = rng.uniform(0.95, 1.05) if scale is None else float(scale)
+    contrast = CONTRASTS[rng.integers(len(CONTRASTS))] if contrast is None else contrast
+    if contrast not in CONTRASTS:
+        raise ValueError(f"unknown contrast {contrast!r}; use one of {CONTRASTS}")
+    if coarsening <= 0 or scale <= 0 or pixel_size <= 0:
+        raise ValueError("pixel_size, coarsening and scale must be positive")
+
+    # the particle on the fixed grid
+    mask = _particle(shape, kind, rng)
+    t = _thickness(mask, rng)
+    X = composition_field(mask, kind="two_phase", seed=rng)
+    f_off = (round(rng.uniform(-2000, 2000), 1), round(rng.uniform(-2000, 2000), 1))
+    g_f = Grid(tuple(shape), (pixel_size, pixel_size), f_off)
+
+    # dark field: thickness x diffraction attenuation (dark blobs), vacuum ~ 0
+    df = t / t.max() * (1.0 - _blobs(shape, mask, rng, n_blobs))
+    df = 0.02 + df + noise * rng.standard_normal(shape)
+
+    # the moving grid covers the particle in any orientation
+    xy = g_f.centres_xy(mask)
+    c_f = xy.mean(axis=0)
+    radius = np.sqrt(((xy - c_f) ** 2).sum(axis=1).max())
+    p_m = coarsening * pixel_size
+    n_m = int(np.ceil(2.3 * radius / (scale * p_m)))
+    m_off = (round(rng.uniform(-5000, 5000), 1), round(rng.uniform(-5000, 5000), 1))
+    g_m = Grid((n_m, n_m), (p_m, p_m), m_off)
+    c_m = np.array([m_off[1] + p_m * (n_m - 1) / 2, m_off[0] + p_m * (n_m - 1) / 2])
+    shift = rng.uniform(-0.08, 0.08, 2) * radius
+    lin = similarity_linear(np.deg2rad(rotation), scale, mirror)
+    m = np.eye(3)
+    m[:2, :2] = lin
+    m[:2, 2] = c_f + shift - lin @ c_m
+    truth = CorrelativeTransform(m)
+
+    # X-ray: each coarse pixel averages the thickness over its area; beam blur
+    inv = np.linalg.inv(m)
+    t_m = resample(t, g_f, g_m, inv, order=1, area_average=True)
+    t_m = ndimage.gaussian_filter(np.nan_to_num(t_m), 0.5)
+    x_m = resample(np.where(mask, X, np.nan), g_f, g_m, inv, order=1, area_average=True)
+    od = t_m / t.max() * (1.0 + 0.1 * (np.nan_to_num(x_m, nan=0.5) - 0.5))
+    gamma = rng.uniform(0.5, 2.0) if "gamma" in contrast else 1.0
+    img = np.exp(-1.2 * od) if contrast.startswith("inverted") else od
+    img = img ** gamma
+    span = np.ptp(img)
+    img = img + noise * span * rng.standard_normal(img.shape)
+    for _ in range(2):  # hot pixels, away from the particle
+        r, c = rng.integers(0, 2, 2) * (n_m - 1)
+        img[r, c] += 5 * span
+
+    moving = _image_signal(img, p_m, m_off, "X-ray thickness (simulated)")
+    fixed = _image_signal(df, pixel_size, f_off, "4D-STEM dark field (simulated)")
+    comp = _image_signal(x_m, p_m, m_off, "composition (simulated, X-ray grid)", CompositionMap)
+    moving.metadata.set_item("Chemomech.simulation", {
+        "rotation_deg": rotation, "mirror": mirror, "coarsening": coarsening,
+        "scale": scale, "contrast": contrast, "gamma": gamma, "noise": noise})
+    return CorrelativePair(moving, fixed, truth, comp, mask, X, t)
