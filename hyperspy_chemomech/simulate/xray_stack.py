@@ -227,3 +227,40 @@ def synthetic_xray_stack(shape=(128, 128), n_energies=100, i0=1e4, max_drift=5.0
         "energies": e, "references": fe_l_edge_references(e), "od": od,
     }
     return stack, truth
+
+
+def truth_on_aligned_grid(truth, shifts):
+    """The truth of :func:`synthetic_xray_stack` moved to the grid of an aligned stack.
+
+    After :meth:`~hyperspy_chemomech.signals.XrayAbsorptionSpectrum.align_energies`
+    every frame sits where its content was displaced by ``drift - shifts`` px, the same
+    for all frames up to the registration error; the truth maps are moved by the
+    mean of that offset so they can be compared pixel by pixel.
+
+    Parameters
+    ----------
+    truth : dict
+        As returned by :func:`synthetic_xray_stack`.
+    shifts : numpy.ndarray, shape (n_energies, 2)
+        The drift estimated by the alignment (px).
+
+    Returns
+    -------
+    dict
+        ``X`` (NaN outside), ``thickness`` (nm), ``mask`` on the aligned grid, the
+        ``offset`` (dy, dx) px applied, and ``drift_error`` (n_energies, 2): the
+        estimated minus the true drift, both relative to their means (px).
+    """
+    drift = np.asarray(truth["drift"], dtype=float)
+    shifts = np.asarray(shifts, dtype=float)
+    offset = (drift - shifts).mean(axis=0)
+    inside = ndimage.shift(truth["mask"].astype(float), offset, order=1, mode="constant")
+    mask = inside > 0.5
+    X = ndimage.shift(np.nan_to_num(truth["X"]), offset, order=1, mode="nearest")
+    # near the edge the shifted X mixes in the zero-filled outside: renormalise
+    with np.errstate(invalid="ignore", divide="ignore"):
+        X = np.where(mask, X / np.maximum(inside, 1e-12), np.nan)
+    thickness = ndimage.shift(truth["thickness"], offset, order=1, mode="constant")
+    drift_error = (shifts - shifts.mean(axis=0)) - (drift - drift.mean(axis=0))
+    return {"X": np.clip(X, 0.0, 1.0), "thickness": thickness, "mask": mask,
+            "offset": offset, "drift_error": drift_error}

@@ -54,12 +54,12 @@ def _mean_frame(stack, shifts):
         return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
-def _register(reference_edges, frame, upsample, sigma):
+def _register(reference_fft, frame, upsample, sigma):
     from skimage.registration import phase_cross_correlation
 
     shift, _, _ = phase_cross_correlation(
-        reference_edges, edge_image(frame, sigma), upsample_factor=upsample,
-        normalization=None,
+        reference_fft, np.fft.fft2(edge_image(frame, sigma)), upsample_factor=upsample,
+        normalization=None, space="fourier",
     )
     # skimage returns the shift that moves the frame onto the reference; the drift
     # of the frame's content is its opposite
@@ -123,10 +123,10 @@ def estimate_energy_drift(stack, reference="mean", upsample=20, sigma=1.0, n_ite
         n_iter = 1
     shifts = np.zeros((ne, 2))
     for it in range(max(1, int(n_iter))):
-        ref_edges = edge_image(ref_img, sigma)
+        ref_fft = np.fft.fft2(edge_image(ref_img, sigma))
         for k in progressbar(range(ne), show_progressbar=show_progressbar,
                              desc=f"align energies ({it + 1}/{n_iter})", leave=False):
-            shifts[k] = _register(ref_edges, _frame(stack, k), int(upsample), sigma)
+            shifts[k] = _register(ref_fft, _frame(stack, k), int(upsample), sigma)
         if isinstance(reference, str):
             shifts -= shifts.mean(axis=0)
             if it + 1 < n_iter:

@@ -78,7 +78,7 @@ def background_mask(image, margin=5, min_pixels=20):
     image : numpy.ndarray, shape (ny, nx)
         Mean transmitted intensity over energies (any positive units).
     margin : int
-        The background is eroded by this many px so that pixels the particle reaches
+        Only pixels farther than this (px) from any absorbing pixel are kept, so that pixels the particle reaches
         at some energy (drift) are not used.
     min_pixels : int
         Fewest background pixels accepted.
@@ -108,7 +108,8 @@ def background_mask(image, margin=5, min_pixels=20):
         raise ValueError(f"automatic I0 needs a 2D image of pixels, got shape {image.shape}")
     bg = image > threshold_otsu(image)
     if margin > 0:
-        bg = ndimage.binary_erosion(bg, iterations=int(margin), border_value=1)
+        # Euclidean distance to the nearest absorbing pixel must exceed the margin
+        bg = ndimage.distance_transform_edt(bg) > margin
     n = int(bg.sum())
     if n < min_pixels:
         raise ValueError(

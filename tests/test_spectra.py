@@ -1,0 +1,237 @@
+"""spectra/: optical density, energy alignment and unmixing numerics (plain numpy)."""
+
+import numpy as np
+import pytest
+from scipy import ndimage
+from scipy.optimize import nnls
+
+from hyperspy_chemomech.spectra import (
+    apply_energy_drift,
+    background_mask,
+    check_energies,
+    composition_from_coefficients,
+    estimate_energy_drift,
+    fit_energy_shift,
+    interpolate_references,
+    optical_density,
+    unmix,
+    unmix_block,
+    unpack,
+)
+from hyperspy_chemomech.simulate.xray_stack import _fe_l_edge_mu, edge_energies
+
+
+# ----------------------------------------------------------- optical density
+def test_optical_density_is_beer_lambert():
+    I = np.array([[1000.0, 100.0], [10.0, 1.0]])[..., None] * np.ones(3)
+    od = optical_density(I, 1000.0)
+    np.testing.assert_allclose(od[..., 0], [[0, np.log(10)], [np.log(100), np.log(1000)]])
+
+
+@pytest.mark.parametrize("bad", [0.0, -5.0, np.nan])
+def test_optical_density_rejects_bad_intensity(bad):
+    I = np.full((2, 2, 3), 50.0)
+    I[1, 0, 2] = bad
+    before = I.copy()
+    with pytest.raises(ValueError, match="intensity"):
+        optical_density(I, 100.0)
+    np.testing.assert_array_equal(I, before)
+
+
+@pytest.mark.parametrize("i0", [0.0, -1.0, np.array([1.0, 0.0, 2.0])])
+def test_optical_density_rejects_bad_i0(i0):
+    with pytest.raises(ValueError, match="I0"):
+        optical_density(np.ones((2, 2, 3)), i0)
+
+
+def test_background_mask_finds_empty_pixels_and_refuses_full_particle():
+    img = np.full((40, 40), 100.0)
+    img[10:30, 10:30] = 30.0  # absorbing particle
+    bg = background_mask(img, margin=3)
+    # particle and its margin excluded: every background pixel is > 3 px away
+    dist = ndimage.distance_transform_edt(img > 50)
+    assert bg.any() and (dist[bg] > 3).all()
+    assert bg[0, 0] and bg[-1, -1]
+    with pytest.raises(ValueError, match="particle-free"):
+        background_mask(img, margin=3, min_pixels=10_000)
+
+
+@pytest.mark.parametrize(
+    "energies, units, match",
+    [([700, 701, 701, 702], "eV", "strictly increasing"),
+     ([702, 701, 700], "eV", "strictly increasing"),
+     ([0.70, 0.71, 0.72], "keV", "eV"),
+     ([700, 701], "<undefined>", "eV"),
+     ([700], "eV", ">= 2")],
+)
+def test_check_energies_rejects(energies, units, match):
+    with pytest.raises(ValueError, match=match):
+        check_energies(energies, units)
+
+
+# -------------------------------------------------------------- alignment
+def _drifted_stack(rng, n=24, shape=(64, 64)):
+    """Particle whose inner contrast inverts across 'energy' while it drifts."""
+    y, x = np.mgrid[: shape[0], : shape[1]]
+    particle = ((y - 32) / 20.0) ** 2 + ((x - 30) / 24.0) ** 2 < 1
+    half = particle & (x < 30)
+    drift = np.cumsum(rng.normal(0, 0.6, (n, 2)), axis=0)
+    frames = []
+    for k in range(n):
+        w = k / (n - 1)  # the left half goes from dark to bright relative to the right
+        od = 0.4 * particle + (0.5 - w) * 0.4 * half
+        od = ndimage.gaussian_filter(od.astype(float), 1.0)
+        frames.append(ndimage.shift(od, drift[k], order=3, mode="nearest"))
+    stack = np.stack(frames, axis=-1) + rng.normal(0, 0.01, shape + (n,))
+    return stack, drift
+
+
+def test_estimate_energy_drift_recovers_subpixel_drift_through_contrast_inversion(rng):
+    stack, drift = _drifted_stack(rng)
+    shifts = estimate_energy_drift(stack, upsample=20)
+    err = (shifts - shifts.mean(0)) - (drift - drift.mean(0))
+    assert np.abs(err).max() < 0.1
+    # relative to a frame index: that frame has zero shift
+    s5 = estimate_energy_drift(stack, reference=5)
+    assert np.allclose(s5[5], 0)
+    err5 = s5 - (drift - drift[5])
+    assert np.abs(err5).max() < 0.15
+
+
+def test_apply_energy_drift_undoes_drift_and_marks_new_pixels_nan(rng):
+    y, x = np.mgrid[:48, :48]
+    img = np.exp(-(((y - 24) / 8.0) ** 2 + ((x - 22) / 10.0) ** 2))
+    drift = rng.uniform(-3, 3, (5, 2))
+    stack = np.stack([ndimage.shift(img, d, order=5, mode="nearest") for d in drift], -1)
+    before = stack.copy()
+    out = apply_energy_drift(stack, drift)
+    np.testing.assert_array_equal(stack, before)  # input untouched
+    for k in range(5):  # every frame is back on the undrifted image
+        ok = np.isfinite(out[..., k])
+        assert ok.sum() > 0.7 * img.size
+        assert np.abs(out[..., k][ok] - img[ok]).max() < 0.01
+    # a shift of +2.5 px in x: the source of the last 3 columns lies outside -> NaN
+    one = apply_energy_drift(stack[..., :1], np.array([[0.0, 2.5]]))
+    assert np.isnan(one[:, -3:, 0]).all() and np.isfinite(one[:, :-3, 0]).all()
+
+
+def test_apply_energy_drift_spreads_input_nan_not_zero():
+    stack = np.ones((10, 10, 1))
+    stack[5, 5, 0] = np.nan
+    out = apply_energy_drift(stack, np.array([[0.5, 0.0]]), order=1)
+    assert np.isnan(out[4:6, 5, 0]).all()
+    assert np.isfinite(out[0:3, :, 0]).all()
+
+
+def test_alignment_bad_input():
+    with pytest.raises(ValueError, match="shifts must have shape"):
+        apply_energy_drift(np.ones((4, 4, 3)), np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="reference image shape"):
+        estimate_energy_drift(np.ones((8, 8, 3)), reference=np.ones((4, 4)))
+    with pytest.raises(ValueError, match="out of range"):
+        estimate_energy_drift(np.ones((8, 8, 3)), reference=7)
+
+
+# --------------------------------------------------------------- unmixing
+@pytest.fixture
+def refs():
+    e = edge_energies(60)
+    A = np.stack([_fe_l_edge_mu(e, "FePO4"), _fe_l_edge_mu(e, "LiFePO4")], axis=1)
+    return e, A
+
+
+def test_lstsq_matches_numpy_lstsq(rng, refs):
+    e, A = refs
+    Y = rng.normal(0, 1, (7, 5, e.size))
+    t, rms, _ = unpack(unmix(Y, A, method="lstsq"), 2)
+    ref = np.linalg.lstsq(A, Y.reshape(-1, e.size).T, rcond=None)[0].T.reshape(7, 5, 2)
+    np.testing.assert_allclose(t, ref, rtol=1e-9, atol=1e-12 * np.abs(ref).max())
+    resid = Y - t @ A.T
+    np.testing.assert_allclose(rms, np.sqrt((resid**2).mean(-1)), rtol=1e-8)
+
+
+@pytest.mark.parametrize("K", [2, 3])
+def test_vectorised_nnls_equals_scipy_nnls(rng, K):
+    e = np.linspace(700, 730, 40)
+    A = np.abs(rng.normal(0, 1, (40, K))) + np.linspace(0, 1, 40)[:, None]
+    # many pixels with negative unconstrained solutions
+    Y = rng.normal(0, 1, (300, 40)) + rng.normal(0, 1, (300, K)) @ A.T
+    t, rms, _ = unpack(unmix_block(Y, A, method="nnls"), K)
+    assert (t >= 0).all()
+    lsq = np.linalg.lstsq(A, Y.T, rcond=None)[0].T
+    assert (lsq < 0).any(axis=1).sum() > 50  # the constrained branch is exercised
+    for y, tk, r in zip(Y, t, rms):
+        tref, rnorm = nnls(A, y)
+        np.testing.assert_allclose(tk, tref, atol=1e-9)
+        np.testing.assert_allclose(r, rnorm / np.sqrt(40), rtol=1e-7, atol=1e-12)
+
+
+def test_nan_pixels_give_nan_not_zero(refs):
+    e, A = refs
+    Y = np.ones((3, e.size)) * A.sum(1)
+    Y[1, 4] = np.nan
+    out = unmix_block(Y, A)
+    assert np.isnan(out[1]).all()
+    np.testing.assert_allclose(out[0, :2], [1, 1], rtol=1e-10)
+
+
+def test_uncertainty_matches_monte_carlo(rng, refs):
+    """Poisson propagation: the predicted sigma(X) matches the scatter of X."""
+    e, A = refs
+    t_true = np.array([40.0, 60.0])  # nm FePO4, nm LiFePO4 -> X = 0.6
+    od = A @ t_true
+    i0 = 1e4
+    n = 4000
+    counts = rng.poisson(i0 * np.exp(-od), size=(n, e.size)).astype(float)
+    Y = -np.log(counts / i0)
+    packed = unmix_block(Y, A, "lstsq", variance=np.exp(Y) / i0)
+    t, _, cov = unpack(packed, 2)
+    X, sX, S = composition_from_coefficients(t, cov)
+    assert abs(X.mean() - 0.6) < 3 * X.std() / np.sqrt(n) + 1e-3
+    assert sX.mean() == pytest.approx(X.std(), rel=0.08)
+    # homoscedastic noise: the residual-based estimate is the right one
+    Yg = od + rng.normal(0, 0.02, (n, e.size))
+    t2, _, cov2 = unpack(unmix_block(Yg, A, "lstsq"), 2)
+    X2, sX2, _ = composition_from_coefficients(t2, cov2)
+    assert np.median(sX2) == pytest.approx(X2.std(), rel=0.08)
+
+
+def test_composition_from_coefficients_values():
+    t = np.array([[1.0, 3.0], [0.0, 0.0]])
+    X, s, S = composition_from_coefficients(t, np.zeros((2, 2, 2)))
+    np.testing.assert_allclose(X[0], 0.75)
+    np.testing.assert_allclose(S, [4.0, 0.0])
+    assert np.isnan(X[1])
+
+
+def test_interpolate_references_and_coverage(refs):
+    e, A = refs
+    fine = np.linspace(695, 735, 2001)
+    pairs = [(fine, _fe_l_edge_mu(fine, "FePO4"))]
+    np.testing.assert_allclose(interpolate_references(pairs, e)[:, 0], A[:, 0], rtol=2e-3)
+    with pytest.raises(ValueError, match="covers"):
+        interpolate_references([(fine[fine < 725], pairs[0][1][fine < 725])], e)
+    with pytest.raises(ValueError, match="covers"):  # a shift pushes past the end
+        interpolate_references([(e, A[:, 0])], e, shift=0.5)
+
+
+def test_fit_energy_shift_recovers_calibration_offset(rng, refs):
+    e, _ = refs
+    fine = np.linspace(690, 740, 5001)
+    # the references' beamline reads 0.35 eV high: features sit 0.35 eV higher
+    pairs = [(fine + 0.35, _fe_l_edge_mu(fine, c)) for c in ("FePO4", "LiFePO4")]
+    A_true = np.stack([_fe_l_edge_mu(e, c) for c in ("FePO4", "LiFePO4")], axis=1)
+    T = rng.uniform(0, 80, (500, 2))
+    Y = T @ A_true.T + rng.normal(0, 0.01, (500, e.size))
+    shift = fit_energy_shift(Y.T @ Y, pairs, e, max_shift=1.0)
+    assert shift == pytest.approx(-0.35, abs=0.02)
+    with pytest.raises(ValueError, match="edge of the search range"):
+        fit_energy_shift(Y.T @ Y, pairs, e, max_shift=0.2)
+
+
+def test_linearly_dependent_references_are_refused(refs):
+    e, A = refs
+    with pytest.raises(ValueError, match="linearly dependent"):
+        unmix(np.ones((2, 2, e.size)), np.stack([A[:, 0], 2 * A[:, 0]], axis=1))
+    with pytest.raises(ValueError, match="energies"):
+        unmix(np.ones((2, 2, 5)), A)
