@@ -29,7 +29,7 @@ def reduce_basis(g1, g2):
     -------
     numpy.ndarray, shape (2, 2)
         Rows: the reduced basis vectors, the shorter first, with a right-handed
-        pair (``g1 x g2 > 0``).
+        pair (``g1 x g2 > 0``) and ``g1`` pointing toward +x (or +y).
     """
     u, v = np.asarray(g1, float), np.asarray(g2, float)
     if abs(u[0] * v[1] - u[1] * v[0]) < 1e-12 * (u @ u + v @ v):
@@ -43,6 +43,10 @@ def reduce_basis(g1, g2):
         v = v - m * u
     if u[0] * v[1] - u[1] * v[0] < 0:
         v = -v
+    # a canonical sign: g1 points into the half-plane x > 0 (or along +y); negating
+    # both vectors keeps the pair right-handed
+    if u[0] < 0 or (u[0] == 0 and u[1] < 0):
+        u, v = -u, -v
     return np.array([u, v])
 
 

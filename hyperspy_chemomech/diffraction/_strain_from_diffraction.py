@@ -242,7 +242,7 @@ def strain_from_diffraction(dp, reference="median", disk_radius=None, basis=None
     >>> from hyperspy_chemomech.simulate import synthetic_4dstem
     >>> from hyperspy_chemomech.diffraction import strain_from_diffraction
     >>> dp, truth = synthetic_4dstem(scan_shape=(6, 6), signal_type="")
-    >>> sf = strain_from_diffraction(dp, disk_radius=2.5)
+    >>> sf = strain_from_diffraction(dp, disk_radius=2.0, show_progressbar=False)
     >>> sf.data.shape
     (4, 6, 6)
     """

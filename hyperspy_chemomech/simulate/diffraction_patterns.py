@@ -44,9 +44,9 @@ def default_gradient_field(mask, amplitude=5e-3):
     return H, mask & (f == 0)
 
 
-def synthetic_4dstem(scan_shape=(24, 24), detector_shape=(96, 96), scan_step=2.0,
+def synthetic_4dstem(scan_shape=(24, 24), detector_shape=(128, 128), scan_step=2.0,
                      basis=((0.10, 0.0), (0.0, 0.125)), crystal_angle=0.3,
-                     k_scale=0.007, disk_radius=2.5, dose=1e4, gradient=None,
+                     k_scale=0.006, disk_radius=2.0, dose=1e4, gradient=None,
                      mask=None, amplitude=5e-3, direct_beam=1.0, debye_waller=0.5,
                      beam_shift=0.0, scan_rotation=0.0, flip=False, noise=True,
                      seed=0, lazy=False, signal_type="electron_diffraction"):
@@ -119,7 +119,7 @@ def synthetic_4dstem(scan_shape=(24, 24), detector_shape=(96, 96), scan_step=2.0
     >>> from hyperspy_chemomech.simulate import synthetic_4dstem
     >>> dp, truth = synthetic_4dstem(scan_shape=(8, 8), signal_type="")
     >>> dp.data.shape
-    (8, 8, 96, 96)
+    (8, 8, 128, 128)
     """
     import hyperspy.api as hs
 

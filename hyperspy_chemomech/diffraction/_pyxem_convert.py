@@ -1,0 +1,158 @@
+"""Convert pyxem strain results (StrainMap, DisplacementGradientMap) into a StrainField.
+
+pyxem (0.21) fits in reciprocal space. ``get_DisplacementGradientMap`` solves
+``Vu @ L = Vs`` for the row vectors of the strained (Vs) and reference (Vu)
+diffraction vectors, whose columns are, by default, in the order of
+``get_diffraction_vectors``: **(ky, kx)**. So in column form ``vs = L.T vu``: the
+reciprocal distortion in (ky, kx) order is ``L.T``, pyxem stores ``D = L``.
+``DisplacementGradientMap.get_strain_maps`` then takes the right polar
+decomposition ``D = R U`` and reports
+
+- ``e11 = 1/U[0, 0] - 1`` and ``e22 = 1/U[1, 1] - 1`` (approximately undoing the
+  reciprocal-space inversion), i.e. the **ky** and **kx** directions;
+- ``e12 = U[0, 1]`` (no inversion, so to first order the *negative* of the
+  real-space tensor shear);
+- ``theta = -asin(R[1, 0])``, to first order the negative of our rotation.
+
+To first order in the strain, our components are therefore
+``(e11, e22, e12, theta) = (e22_pyxem, e11_pyxem, -e12_pyxem, -theta_pyxem)``.
+Rather than apply that approximation, we rebuild ``D`` exactly from pyxem's four
+maps (``U`` and ``R`` determine it; the polar decomposition is unique) and
+convert it exactly: ``A = P D.T P`` (``P`` swaps x and y), ``H = inv(A).T - I``.
+"""
+
+import numpy as np
+
+from ._lattice_fit import components_from_gradient
+from ._strain_from_diffraction import _LENGTH_NM, detector_to_image
+
+_SWAP = np.array([[0.0, 1.0], [1.0, 0.0]])
+
+
+def _image_axes_nm(axes, what):
+    """(ny, nx), (dy, dx) and (y0, x0) in nm from two HyperSpy axes ordered (x, y)."""
+    scales, offsets = [], []
+    for ax in axes[::-1]:
+        unit = str(ax.units)
+        if unit not in _LENGTH_NM:
+            raise ValueError(
+                f"{what}: axis {ax.name!r} has no length calibration (units={ax.units!r}); "
+                "set its scale and units (e.g. 'nm') first"
+            )
+        scales.append(float(ax.scale) * _LENGTH_NM[unit])
+        offsets.append(float(ax.offset) * _LENGTH_NM[unit])
+    return tuple(scales), tuple(offsets)
+
+
+def pyxem_strain_to_tensor(e11, e22, e12, theta):
+    """Rebuild pyxem's 2x2 tensor ``D = R U`` from its four strain maps.
+
+    Parameters
+    ----------
+    e11, e22, e12, theta : array_like, shape (ny, nx)
+        The maps of ``pyxem.signals.StrainMap`` (pyxem's meaning, see module notes).
+
+    Returns
+    -------
+    numpy.ndarray, shape (ny, nx, 2, 2)
+    """
+    e11, e22, e12, theta = (np.asarray(a, dtype=float) for a in (e11, e22, e12, theta))
+    U = np.empty(e11.shape + (2, 2))
+    U[..., 0, 0] = 1.0 / (1.0 + e11)
+    U[..., 1, 1] = 1.0 / (1.0 + e22)
+    U[..., 0, 1] = U[..., 1, 0] = e12
+    s, c = -np.sin(theta), np.cos(theta)  # R[1, 0] = sin(-theta)
+    R = np.empty_like(U)
+    R[..., 0, 0], R[..., 0, 1], R[..., 1, 0], R[..., 1, 1] = c, -s, s, c
+    return R @ U
+
+
+def pyxem_tensor_to_gradient(D, vector_order="yx", scan_rotation=0.0, flip=False):
+    """Our real-space displacement gradient from pyxem's reciprocal tensor ``D``.
+
+    Parameters
+    ----------
+    D : array_like, shape (..., 2, 2) or (..., 3, 3)
+        pyxem's displacement gradient tensor (``Vs = Vu @ D`` for row vectors).
+    vector_order : {"yx", "xy"}
+        Column order of the vectors pyxem fitted: "yx" (the default of
+        ``get_diffraction_vectors``: ky, kx) or "xy".
+    scan_rotation, flip : float, bool
+        Detector-to-image geometry, as in :func:`strain_from_diffraction`.
+
+    Returns
+    -------
+    numpy.ndarray, shape (..., 2, 2)
+        ``H[..., i, j] = du_i/dx_j`` in the image frame.
+    """
+    D = np.asarray(D, dtype=float)[..., :2, :2]
+    if vector_order not in ("yx", "xy"):
+        raise ValueError(f"vector_order must be 'yx' or 'xy', got {vector_order!r}")
+    A = np.swapaxes(D, -1, -2)  # column form: v_strained = A v_reference
+    if vector_order == "yx":
+        A = _SWAP @ A @ _SWAP
+    Q = detector_to_image(scan_rotation, flip)
+    A = Q @ A @ Q.T  # Q is orthogonal
+    H = np.full(A.shape, np.nan)
+    good = np.isfinite(A).all(axis=(-2, -1))
+    good[good] &= np.abs(np.linalg.det(A[good])) > 1e-12
+    H[good] = np.swapaxes(np.linalg.inv(A[good]), -1, -2) - np.eye(2)
+    return H
+
+
+def from_pyxem(signal, vector_order="yx", scan_rotation=0.0, flip=False):
+    """Convert a pyxem ``StrainMap`` or ``DisplacementGradientMap`` into a StrainField.
+
+    Parameters
+    ----------
+    signal : pyxem StrainMap ``(4 | x, y)`` or DisplacementGradientMap ``(x, y | 3, 3)``
+        The result of pyxem's ``DiffractionVectors.get_strain_maps`` or
+        ``get_DisplacementGradientMap``, lazy or not. Its scan axes must be
+        calibrated in a length unit.
+    vector_order : {"yx", "xy"}
+        Column order of the diffraction vectors pyxem fitted; "yx" (ky, kx) is
+        what ``Diffraction2D.get_diffraction_vectors`` produces.
+    scan_rotation : float
+        Angle (rad) of the detector kx axis in the image frame, +x toward +y.
+    flip : bool
+        Detector ky mirrored relative to scan y.
+
+    Returns
+    -------
+    StrainField
+        e11 = du_x/dx, e22 = du_y/dy, tensor shear e12, rotation theta (rad,
+        +x toward +y) in the image frame; NaN where pyxem had no fit.
+
+    Notes
+    -----
+    The conversion is exact (no small-strain approximation), see the module
+    docstring; to first order it is ``(e22, e11, -e12, -theta)`` of pyxem's maps.
+    """
+    from ..signals._common import record
+    from ..signals.strain_field import StrainField
+
+    am = signal.axes_manager
+    nav, sig = am.navigation_shape, am.signal_shape
+    if nav == (4,) and len(sig) == 2:
+        data = np.asarray(signal.data.compute() if signal._lazy else signal.data, float)
+        D = pyxem_strain_to_tensor(*data)
+        scale, offset = _image_axes_nm(am.signal_axes, "pyxem StrainMap")
+        kind = "StrainMap"
+    elif len(nav) == 2 and sig in ((3, 3), (2, 2)):
+        D = np.asarray(signal.data.compute() if signal._lazy else signal.data, float)
+        scale, offset = _image_axes_nm(am.navigation_axes, "pyxem DisplacementGradientMap")
+        kind = "DisplacementGradientMap"
+    else:
+        raise ValueError(
+            "from_pyxem expects a pyxem StrainMap (navigation shape (4,), 2 signal axes) "
+            "or a DisplacementGradientMap (2 navigation axes, signal shape (3, 3)); got "
+            f"navigation shape {nav} and signal shape {sig}"
+        )
+    H = pyxem_tensor_to_gradient(D, vector_order, scan_rotation, flip)
+    sf = StrainField.from_components(*components_from_gradient(H), scale=scale,
+                                     units="nm", offset=offset)
+    record(sf, "from_pyxem", source=kind, vector_order=vector_order,
+           scan_rotation=float(scan_rotation), flip=bool(flip),
+           frame="image: x = scan column axis, y = scan row axis")
+    sf.metadata.General.title = "Strain from pyxem"
+    return sf
