@@ -1,5 +1,376 @@
-"""StrainField methods for decomposition, stress and dislocation maps (issue 5)."""
+"""StrainField methods for decomposition, stress and dislocation maps (issue 5).
+
+Thin: validate the signals and the law's settings, delegate to
+:mod:`hyperspy_chemomech.decomposition`, wrap the arrays as signals and record
+what was done in ``metadata.Chemomech``.
+"""
+
+import numpy as np
+
+from ._common import record, spatial_axes
+
+_UNIT_NM = {"nm": 1.0, "µm": 1e3, "um": 1e3, "Å": 0.1, "m": 1e9}
+
+
+def _canonical_material(material):
+    """A comparable description of a material argument, or None if it cannot be compared."""
+    if isinstance(material, str):
+        return material
+    if isinstance(material, (tuple, list, np.ndarray)) and len(material) == 2 and all(
+            isinstance(m, (str, np.str_)) for m in material):
+        return tuple(str(m) for m in material)
+    name = getattr(material, "name", None)
+    if isinstance(name, str) and hasattr(material, "stiffness"):
+        return name
+    return None
+
+
+def _law_settings(law):
+    from .eigenstrain_law import EigenstrainLaw
+
+    if not isinstance(law, EigenstrainLaw):
+        raise TypeError(f"law must be an EigenstrainLaw (from learn_eigenstrain), got "
+                        f"{type(law).__name__}")
+    law.validate()
+    info = law._info()
+    return info or {}, (info or {}).get("settings", {})
+
+
+def _resolve_setting(name, given, learned, override, fmt=repr, same=None):
+    """The value to use for one setting: the law's, unless given (then it must agree)."""
+    if given is None:
+        return learned
+    if learned is None:
+        return given
+    agree = same(given, learned) if same is not None else given == learned
+    if not agree and not override:
+        raise ValueError(
+            f"the law was learned with {name}={fmt(learned)}, but {name}={fmt(given)} was asked "
+            f"for now: the decomposition must use the settings the law was learned with, or "
+            f"pass override=True to use {name}={fmt(given)} anyway")
+    return given
 
 
 class StrainDecompositionMixin:
     """Methods of :class:`StrainField` that split strain and find dislocations."""
+
+    # -- decomposition ---------------------------------------------------------
+    def decompose(self, composition, law, material=None, crystal_angle=None, plane=None,
+                  reference=None, mask=None, override=False, show_progressbar=None):
+        """Split this strain field into reference, chemical, coherency and residual parts.
+
+        ``measured = reference + chemical + coherency + residual`` pixel by pixel, with
+        chemical = eps0(X(r)) (image frame, zero rotation), coherency = S[eps0(X)] -
+        chemical (the elastic strain of the traction-free particle, and its lattice
+        rotation) and residual what the chemistry does not explain (noise,
+        dislocations, a wrong law). The stress is C(X) : coherency.
+
+        The finite-element factorisation made while learning the law is reused (same
+        mask, stiffness and angle), so nothing is factorised twice.
+
+        Parameters
+        ----------
+        composition : CompositionMap
+            Composition on this strain grid (same shape and calibration). The
+            particle is where it is finite (or ``mask``).
+        law : EigenstrainLaw
+            From :meth:`learn_eigenstrain`.
+        material : str, Material, 6x6 array or a pair, optional
+            Stiffness; default the one the law was learned with. A different one is
+            an error unless ``override=True``.
+        crystal_angle : float, optional
+            Angle (rad) from +x to [100], toward +y; default the law's.
+        plane : {"stress", "strain"}, optional
+            Default the law's.
+        reference : None, "fit" or array_like of 4 floats
+            The constant reference strain (e11, e22, e12, theta). ``None``: the one
+            fit jointly with the law (fitted here when the law has none, or for theta
+            when the law was learned without rotation data); ``"fit"``: the median
+            of measured - S[eps0(X)] over the particle; or given values.
+        mask : array_like of bool, optional
+            The body, overriding ``isfinite(composition)``.
+        override : bool
+            Accept settings (material, plane, angle, pixel size) that differ from
+            those the law was learned with.
+        show_progressbar : bool, optional
+
+        Returns
+        -------
+        DecompositionResult
+            ``.chemical``, ``.coherency``, ``.residual`` (StrainField), ``.reference``
+            (4,), ``.stress`` (Signal2D, GPa), ``.summary()``, ``.plot()``, and
+            ``.residual_matched`` when the law was learned at a blurrier resolution.
+
+        Examples
+        --------
+        >>> from hyperspy_chemomech.simulate import make_particle
+        >>> p = make_particle(shape=(40, 60), noise=1e-4)
+        >>> strain, comp = p.strain_field(), p.composition_map()
+        >>> law = strain.learn_eigenstrain(comp, degree=1)           # doctest: +SKIP
+        >>> parts = strain.decompose(comp, law)                      # doctest: +SKIP
+        >>> print(parts.summary())                                   # doctest: +SKIP
+        """
+        from ..decomposition import decompose
+        from ..learning._learn import resolve_stiffness
+        from ._decomposition_result import DecompositionResult, STRESS_COMPONENTS, image_like
+        from .strain_field import COMPONENTS
+
+        strain, X, pixel = self._paired_arrays(composition)
+        info, settings = _law_settings(law)
+        ps_law = settings.get("pixel_size_nm")
+        if ps_law is not None and not np.isclose(float(ps_law), float(np.mean(pixel)),
+                                                 rtol=1e-6) and not override:
+            raise ValueError(f"the law was learned on a {float(ps_law):g} nm grid, this strain "
+                             f"field has {float(np.mean(pixel)):g} nm pixels: the stiffness matrix "
+                             "and the resolution matching depend on it (override=True to go on)")
+        learned_material = settings.get("material")
+        if isinstance(learned_material, np.ndarray):
+            learned_material = learned_material.tolist()
+        if learned_material == "user stiffness":
+            if material is None:
+                raise ValueError("the law was learned with a stiffness given as numbers, which "
+                                 "the law does not record: pass material= (the same stiffness)")
+            learned_material = None
+        if material is None:
+            material = learned_material if learned_material is not None else "LiFePO4"
+            if isinstance(material, list):
+                material = tuple(material)
+        else:
+            c_given = _canonical_material(material)
+            c_law = _canonical_material(learned_material) if learned_material is not None else None
+            if c_given is not None and c_law is not None:
+                _resolve_setting("material", c_given, c_law, override)
+        plane = _resolve_setting("plane", plane, settings.get("plane"), override) or "stress"
+        angle_law = settings.get("crystal_angle")
+        crystal_angle = _resolve_setting(
+            "crystal_angle", crystal_angle, None if angle_law is None else float(angle_law),
+            override, fmt=lambda a: f"{float(a):.6g} rad",
+            same=lambda a, b: np.isclose(float(a), float(b), rtol=0, atol=1e-9))
+        crystal_angle = 0.0 if crystal_angle is None else float(crystal_angle)
+        stiffness = resolve_stiffness(material, plane)
+
+        if reference is None:
+            ref = info.get("reference_strain")
+            ref = None if ref is None else np.array(ref, dtype=float)
+            if ref is not None and not bool(settings.get("use_rotation", True)):
+                ref[3] = np.nan    # learned without rotation data: fit theta here
+            source = "law" if ref is not None else "fit"
+        elif isinstance(reference, str):
+            if reference != "fit":
+                raise ValueError(f"reference must be None, 'fit' or 4 numbers, got {reference!r}")
+            ref, source = None, "fit"
+        else:
+            ref, source = reference, "given"
+        sigma = float(info.get("resolution_sigma_px", 0.0) or 0.0)
+        if mask is not None:
+            mask = np.asarray(mask)
+        d = decompose(strain, X, pixel, law.evaluate, stiffness, crystal_angle=crystal_angle,
+                      mask=mask, reference=ref, resolution_sigma_px=sigma,
+                      show_progressbar=show_progressbar)
+        from .strain_field import StrainField
+
+        title = self.metadata.General.title
+
+        def wrap(arr, part):
+            s = image_like(self, arr, StrainField, title=f"{part} strain ({title})",
+                           components=COMPONENTS)
+            record(s, "decomposition", part=part, law=law.metadata.General.title)
+            return s
+
+        stress = image_like(self, d.stress, title=f"coherency stress ({title})",
+                            components=STRESS_COMPONENTS)
+        stress.metadata.Signal.quantity = "stress (GPa)"
+        mat_record = material if isinstance(material, str) else (
+            list(material) if _canonical_material(material) is not None else "user stiffness")
+        settings_out = dict(material=mat_record, plane=plane, crystal_angle=crystal_angle,
+                            reference_source=source if d.reference_source == "given"
+                            else d.reference_source, resolution_sigma_px=sigma,
+                            override=bool(override))
+        result = DecompositionResult(
+            measured=self, chemical=wrap(d.chemical, "chemical"),
+            coherency=wrap(d.coherency, "coherency"), residual=wrap(d.residual, "residual"),
+            reference=d.reference, stress=stress, mask=d.mask,
+            residual_matched=None if d.residual_matched is None
+            else wrap(d.residual_matched, "residual at the composition resolution"),
+            settings=settings_out)
+        for s in (result.chemical, result.coherency, result.residual, result.stress):
+            record(s, "decomposition", reference=d.reference, **{k: v for k, v in
+                                                                 settings_out.items()
+                                                                 if k != "reference_source"})
+        return result
+
+    # -- dislocations -----------------------------------------------------------
+    def _nm_per_unit(self):
+        units = {str(ax.units) for ax in spatial_axes(self)}
+        if len(units) != 1 or units.pop() not in _UNIT_NM:
+            raise ValueError("the image axes need one length unit among "
+                             f"{', '.join(_UNIT_NM)}")
+        return _UNIT_NM[str(spatial_axes(self)[0].units)]
+
+    def _strain_nm(self):
+        """(strain array, (dy, dx) nm, (y0, x0) nm)."""
+        from ._common import pixel_size_nm
+
+        self.validate()
+        f = self._nm_per_unit()
+        y_ax, x_ax = spatial_axes(self)
+        return (np.asarray(self.data, dtype=float), pixel_size_nm(self),
+                (y_ax.offset * f, x_ax.offset * f))
+
+    def _smoothing_px(self, smoothing, pixel):
+        if smoothing is None:
+            return 0.0
+        s = float(smoothing)
+        if not np.isfinite(s) or s < 0:
+            raise ValueError(f"smoothing must be a length >= 0 in the axes' units, got {smoothing!r}")
+        return s * self._nm_per_unit() / float(np.mean(pixel))
+
+    def dislocation_density(self, burgers=None, smoothing=None):
+        """Nye-tensor map of edge dislocations with lines along the beam.
+
+        The Nye components are the curl of the distortion (strain + rotation),
+        ``alpha_x = d(e12 - theta)/dx - d(e11)/dy``, ``alpha_y = d(e22)/dx -
+        d(e12 + theta)/dy``: the Burgers vector per unit area. Integrated over an
+        area it gives the net Burgers vector of the dislocations inside (sign: a
+        counter-clockwise circuit in the x, y axes). Meant for the residual of
+        :meth:`decompose`; any compatible field gives zero.
+
+        Parameters
+        ----------
+        burgers : float, optional
+            Burgers vector length (nm). Given, the maps are divided by it and expressed
+            as dislocation densities in m^-2; otherwise Burgers content per area, nm^-1.
+        smoothing : float, optional
+            Gaussian sigma in the axes' units (e.g. nm), to tame noise.
+
+        Returns
+        -------
+        hyperspy.signals.Signal2D
+            (3 | y, x): alpha_x, alpha_y and the magnitude |alpha|.
+        """
+        from ..decomposition import nye_tensor
+        from ._decomposition_result import image_like
+
+        e, pixel, _ = self._strain_nm()
+        alpha = nye_tensor(e, pixel, sigma=self._smoothing_px(smoothing, pixel))
+        data = np.concatenate([alpha, np.hypot(alpha[0], alpha[1])[None]])
+        if burgers is None:
+            units = "nm^-1 (Burgers content per area, nm/nm^2)"
+        else:
+            b = float(burgers)
+            if not np.isfinite(b) or b <= 0:
+                raise ValueError(f"burgers must be a positive length (nm), got {burgers!r}")
+            data = data / b * 1e18     # nm^-2 -> m^-2
+            units = f"m^-2 (dislocations with |b| = {b:g} nm)"
+        out = image_like(self, data, title=f"Nye tensor ({self.metadata.General.title})",
+                         components=("alpha_x", "alpha_y", "|alpha|"))
+        out.metadata.Signal.quantity = units
+        record(out, "dislocation_density", burgers=burgers, smoothing=smoothing, units=units)
+        return out
+
+    def incompatibility(self, smoothing=None):
+        """2D strain incompatibility ``eta = d_yy e11 + d_xx e22 - 2 d_xy e12`` (nm^-2).
+
+        Needs no rotation data; zero for a compatible field, a dipole at each edge
+        dislocation (``int y eta dA = b_x``, ``int x eta dA = -b_y``).
+
+        Parameters
+        ----------
+        smoothing : float, optional
+            Gaussian sigma in the axes' units, applied to the strain first.
+
+        Returns
+        -------
+        hyperspy.signals.Signal2D
+        """
+        from ..decomposition import incompatibility
+        from ._decomposition_result import image_like
+
+        e, pixel, _ = self._strain_nm()
+        eta = incompatibility(e, pixel, sigma=self._smoothing_px(smoothing, pixel))
+        out = image_like(self, eta, title=f"incompatibility ({self.metadata.General.title})")
+        out.metadata.Signal.quantity = "incompatibility (nm^-2)"
+        record(out, "incompatibility", smoothing=smoothing)
+        return out
+
+    def find_dislocations(self, threshold=None, smoothing=None, min_burgers=None,
+                          false_alarms=0.05, radius=None, exclude_border=2):
+        """Locate edge dislocations and measure their Burgers vectors.
+
+        Peaks of the smoothed Nye magnitude above a noise-based threshold; each core's
+        Burgers vector is the Nye content integrated around it (a circuit integral,
+        independent of the smoothing). See
+        :func:`hyperspy_chemomech.decomposition.find_dislocations`.
+
+        Parameters
+        ----------
+        threshold : float, optional
+            On the smoothed Nye magnitude (nm^-1); default from the noise level.
+        smoothing : float, optional
+            Gaussian sigma in the axes' units; default one pixel.
+        min_burgers : float, optional
+            Smallest reported |b| (nm); default from the noise of the integrated content.
+        false_alarms : float
+            Expected false detections from noise for the default thresholds.
+        radius : float, optional
+            Integration radius in the axes' units; default max(4, 3 sigma + 2) pixels.
+        exclude_border : int
+            Pixels next to the particle edge where no core is reported.
+
+        Returns
+        -------
+        numpy.ndarray
+            Structured array with fields ``x``, ``y`` (nm, calibrated, offsets
+            included), ``b_x``, ``b_y`` (nm, image frame) and ``snr``.
+        """
+        from ..decomposition import find_dislocations
+
+        e, pixel, offset = self._strain_nm()
+        sigma = 1.0 if smoothing is None else self._smoothing_px(smoothing, pixel)
+        rad = None if radius is None else self._smoothing_px(radius, pixel)
+        return find_dislocations(e, pixel, sigma=sigma, threshold=threshold,
+                                 min_burgers=min_burgers, false_alarms=false_alarms,
+                                 radius=rad, exclude_border=exclude_border, offset=offset)
+
+    def dislocation_markers(self, dislocations=None, arrow_length=None, color="k"):
+        """HyperSpy markers of dislocation cores and their Burgers vectors.
+
+        Parameters
+        ----------
+        dislocations : numpy.ndarray, optional
+            From :meth:`find_dislocations` (found here when not given).
+        arrow_length : float, optional
+            Drawn length (axes' units) of a Burgers vector of the median |b|;
+            default 4 pixels.
+        color : str
+
+        Returns
+        -------
+        list of hyperspy markers
+            A ``Points`` marker at each core and an ``Arrows`` marker along b;
+            ``signal.add_marker(markers)`` or ``signal.plot(); signal.add_marker(...)``.
+
+        Examples
+        --------
+        >>> found = parts.residual.find_dislocations()              # doctest: +SKIP
+        >>> parts.residual.plot()                                    # doctest: +SKIP
+        >>> parts.residual.add_marker(parts.residual.dislocation_markers(found))  # doctest: +SKIP
+        """
+        import hyperspy.api as hs
+
+        if dislocations is None:
+            dislocations = self.find_dislocations()
+        d = np.asarray(dislocations)
+        if d.dtype.names is None or not {"x", "y", "b_x", "b_y"} <= set(d.dtype.names):
+            raise TypeError("dislocations must be the structured array of find_dislocations")
+        f = self._nm_per_unit()
+        xy = np.column_stack([d["x"], d["y"]]) / f
+        b = np.column_stack([d["b_x"], d["b_y"]])
+        bn = np.hypot(b[:, 0], b[:, 1])
+        if arrow_length is None:
+            arrow_length = 4 * spatial_axes(self)[1].scale
+        scale = arrow_length / np.median(bn) if bn.size and np.median(bn) > 0 else 1.0
+        points = hs.plot.markers.Points(offsets=xy, sizes=8, color=color, facecolors="none")
+        arrows = hs.plot.markers.Arrows(offsets=xy, U=b[:, 0] * scale, V=b[:, 1] * scale,
+                                        color=color)
+        return [points, arrows]
