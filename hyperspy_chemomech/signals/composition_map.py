@@ -188,13 +188,16 @@ class CompositionMap(Signal2D):
         h.metadata.Signal.quantity = "Pixels"
         return h
 
-    def plot(self, *args, cmap="RdBu_r", vmin=0.0, vmax=1.0, **kwargs):
+    def plot(self, *args, cmap="RdBu_r", vmin=0.0, vmax=1.0, centre_colormap=False,
+             **kwargs):
         """Plot X with a diverging colour map centred on X = 0.5.
 
         Parameters are those of HyperSpy's ``Signal2D.plot``; the defaults here are
-        ``cmap="RdBu_r"`` (blue Li-poor, red Li-rich), ``vmin=0``, ``vmax=1``.
+        ``cmap="RdBu_r"`` (blue Li-poor, red Li-rich), ``vmin=0``, ``vmax=1`` and no
+        centring on zero (HyperSpy centres diverging maps on 0 otherwise).
         """
-        return super().plot(*args, cmap=cmap, vmin=vmin, vmax=vmax, **kwargs)
+        return super().plot(*args, cmap=cmap, vmin=vmin, vmax=vmax,
+                            centre_colormap=centre_colormap, **kwargs)
 
 
 class LazyCompositionMap(LazySignal, CompositionMap):

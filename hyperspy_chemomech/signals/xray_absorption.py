@@ -284,7 +284,8 @@ class XrayAbsorptionSpectrum(Signal1D):
             Search range (eV) of ``energy_shift="fit"``.
         mask : "auto", None or boolean (ny, nx) array / Signal2D
             The particle. ``"auto"``/``None``: thickness (sum of coefficients) above
-            ``threshold``, by default Otsu's threshold of the thickness image.
+            ``threshold``, by default the lower of Otsu's threshold and the background
+            median + 5 robust sigma (see :func:`hyperspy_chemomech.spectra.particle_mask`).
         threshold : float, optional
             Thickness threshold (reference units) for the automatic mask.
         noise : {"auto", "poisson", "residual"}
@@ -301,7 +302,7 @@ class XrayAbsorptionSpectrum(Signal1D):
             of X), ``residual`` (RMS OD misfit), ``coefficients`` and the mask carried
             along (see :class:`~hyperspy_chemomech.signals.CompositionMap`).
         """
-        from ..spectra import composition_from_coefficients, unpack
+        from ..spectra import composition_from_coefficients, particle_mask, unpack
         from .composition_map import make_composition_map
 
         energies = self.energies
@@ -320,14 +321,9 @@ class XrayAbsorptionSpectrum(Signal1D):
         t, rms, cov = unpack(packed, K)
         X, sigma, thick = composition_from_coefficients(t, cov)
         if mask is None or (isinstance(mask, str) and mask == "auto"):
-            finite = np.isfinite(thick)
-            if threshold is None:
-                from skimage.filters import threshold_otsu
-
-                if finite.sum() < 2:
-                    raise ValueError("no pixel could be fitted (all spectra hold NaN)")
-                threshold = float(threshold_otsu(thick[finite]))
-            pmask = finite & (np.nan_to_num(thick, nan=-np.inf) > threshold)
+            if not np.isfinite(thick).any():
+                raise ValueError("no pixel could be fitted (all spectra hold NaN)")
+            pmask, threshold = particle_mask(thick, threshold)
             mask_source = "auto"
         elif isinstance(mask, str):
             raise ValueError(f"unknown mask {mask!r}; use 'auto' or a boolean array")

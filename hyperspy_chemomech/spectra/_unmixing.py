@@ -284,3 +284,48 @@ def unmix(od, A, method="nnls", variance=None, show_progressbar=None,
             blk, A, method, None if variance is None else variance(blk)
         )
     return out.reshape(od.shape[:-1] + (out.shape[-1],))
+
+
+def particle_mask(thickness, threshold=None, fraction=0.25, n_sigma=5.0):
+    """The particle: pixels whose fitted thickness stands out of the background.
+
+    Parameters
+    ----------
+    thickness : numpy.ndarray, shape (ny, nx)
+        Sum of the unmixing coefficients (NaN where no fit).
+    threshold : float, optional
+        Explicit threshold (thickness units). By default Otsu's threshold [1]_ splits
+        background from particle, and the threshold is lowered to ``fraction`` of the
+        particle class's median thickness (but kept above the background median plus
+        ``n_sigma`` robust standard deviations), so that the thin rim of a platelet,
+        which Otsu's split between the two class means would cut off, stays in.
+    fraction : float
+        Fraction of the typical particle thickness taken as its edge.
+    n_sigma : float
+        Background-noise multiple below which nothing counts as particle.
+
+    Returns
+    -------
+    mask : numpy.ndarray of bool
+    threshold : float
+        The threshold used.
+
+    References
+    ----------
+    .. [1] N. Otsu, IEEE Trans. Syst. Man Cybern. 9, 62 (1979).
+    """
+    thickness = np.asarray(thickness, dtype=float)
+    finite = np.isfinite(thickness)
+    if threshold is None:
+        from skimage.filters import threshold_otsu
+
+        v = thickness[finite]
+        if v.size < 2 or np.ptp(v) == 0:
+            raise ValueError("cannot find the particle: no thickness contrast (give a mask)")
+        otsu = float(threshold_otsu(v))
+        bg, fg = v[v <= otsu], v[v > otsu]
+        med = float(np.median(bg))
+        floor = med + n_sigma * 1.4826 * float(np.median(np.abs(bg - med)))
+        threshold = min(otsu, max(floor, fraction * float(np.median(fg))))
+    mask = finite & (np.where(finite, thickness, -np.inf) > threshold)
+    return mask, float(threshold)
