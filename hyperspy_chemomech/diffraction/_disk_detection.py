@@ -11,19 +11,22 @@ import numpy as np
 from skimage.feature import match_template, peak_local_max
 
 
-def disk_image(shape, centers, radius, weights=None):
-    """Anti-aliased uniform disks (edge ramp one pixel wide) on a pixel grid.
+def disk_image(shape, centers, radius, weights=None, supersample=8):
+    """Uniform disks integrated over the pixel area, as a detector records them.
 
     Parameters
     ----------
     shape : (int, int)
         Image shape (rows, columns).
     centers : array_like, shape (n, 2)
-        Disk centres (row, column) in px; pixel (i, j) has its centre at (i, j).
+        Disk centres (row, column) in px; pixel (i, j) covers [i - 1/2, i + 1/2] x
+        [j - 1/2, j + 1/2].
     radius : float
         Disk radius (px).
     weights : array_like, shape (n,), optional
-        Value inside each disk (default 1).
+        Intensity per unit area inside each disk (default 1).
+    supersample : int
+        Sub-pixel samples per axis used to integrate the disk over each pixel.
 
     Returns
     -------
@@ -32,22 +35,29 @@ def disk_image(shape, centers, radius, weights=None):
     img = np.zeros(shape)
     centers = np.asarray(centers, dtype=float).reshape(-1, 2)
     weights = np.ones(len(centers)) if weights is None else np.asarray(weights, float)
+    if not len(centers):
+        return img
     half = int(np.ceil(radius + 1))
-    off = np.arange(-half, half + 1)
-    for (r, c), w in zip(centers, weights):
-        r0, c0 = int(np.floor(r)), int(np.floor(c))
-        rows, cols = r0 + off, c0 + off
-        rr = rows[(rows >= 0) & (rows < shape[0])]
-        cc = cols[(cols >= 0) & (cols < shape[1])]
-        if not len(rr) or not len(cc):
-            continue
-        d = np.hypot(rr[:, None] - r, cc[None, :] - c)
-        img[np.ix_(rr, cc)] += w * np.clip(radius + 0.5 - d, 0.0, 1.0)
+    off = np.arange(-half, half + 2)
+    sub = (np.arange(supersample) + 0.5) / supersample - 0.5
+    base = np.floor(centers).astype(int)  # (n, 2)
+    rows = base[:, 0, None] + off[None, :]  # (n, w)
+    cols = base[:, 1, None] + off[None, :]
+    dy = rows[:, :, None] + sub[None, None, :] - centers[:, 0, None, None]  # (n, w, s)
+    dx = cols[:, :, None] + sub[None, None, :] - centers[:, 1, None, None]
+    inside = (dy[:, :, None, :, None] ** 2 + dx[:, None, :, None, :] ** 2) <= radius**2
+    cover = inside.mean(axis=(3, 4)) * weights[:, None, None]  # (n, w, w)
+    ok_r = (rows >= 0) & (rows < shape[0])
+    ok_c = (cols >= 0) & (cols < shape[1])
+    for i in range(len(centers)):
+        r, c = rows[i][ok_r[i]], cols[i][ok_c[i]]
+        if len(r) and len(c):
+            img[np.ix_(r, c)] += cover[i][np.ix_(ok_r[i], ok_c[i])]
     return img
 
 
 def disk_template(radius):
-    """The matching template: one anti-aliased disk of ``radius`` px, centred."""
+    """The matching template: one pixel-integrated disk of ``radius`` px, centred."""
     half = int(np.ceil(radius + 1))
     return disk_image((2 * half + 1, 2 * half + 1), [(half, half)], radius)
 

@@ -52,6 +52,8 @@ def synthetic_4dstem(scan_shape=(24, 24), detector_shape=(128, 128), scan_step=2
                      seed=0, lazy=False, signal_type="electron_diffraction"):
     """Kinematic nano-beam diffraction patterns of a strained, rotated particle.
 
+    Disks are uniform and integrated over each detector pixel's area.
+
     Each scan position inside the particle shows the direct beam and the Bragg
     disks of the local lattice ``g = F^-T g_ref`` (F = I + H the local deformation
     gradient); outside the particle only the direct beam. Every pattern holds
