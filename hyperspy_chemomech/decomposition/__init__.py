@@ -6,17 +6,18 @@ Plain numpy/scipy; the HyperSpy face is :meth:`StrainField.decompose`,
 
 from ._decompose import Decomposition, chemical_strain, decompose, robust_reference
 from ._find import DISLOCATION_DTYPE, find_dislocations
-from ._nye import distortion, incompatibility, masked_derivative, nye_tensor
+from ._nye import corner_gradient, corners_to_pixels, distortion, incompatibility, nye_tensor
 
 __all__ = [
     "DISLOCATION_DTYPE",
     "Decomposition",
     "chemical_strain",
+    "corner_gradient",
+    "corners_to_pixels",
     "decompose",
     "distortion",
     "find_dislocations",
     "incompatibility",
-    "masked_derivative",
     "nye_tensor",
     "robust_reference",
 ]

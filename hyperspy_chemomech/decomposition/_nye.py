@@ -22,10 +22,14 @@ field gives zero. The 2D incompatibility of the strain alone,
 needs no rotation data (it is a dipole at each edge dislocation, with first
 moments ``int y eta dA = b_x`` and ``int x eta dA = -b_y``).
 
-Derivatives are central differences inside the particle and one-sided at its edge
-(NaN where a pixel has no valid neighbour along an axis). Summed over a set of
-pixels, central differences telescope to a discrete circuit integral, so the
-integrated Nye content of a region equals the closure failure around it.
+Derivatives are taken on the staggered grid of pixel corners (each from the four
+pixels around a corner) and averaged back to the pixel centres. These difference
+operators commute, so a field that is the gradient of any displacement on the
+pixel corners (for instance the centroid strain and rotation of the bilinear
+finite elements of the forward model) has exactly zero Nye content and
+incompatibility, and a sum of the Nye map over a region is a discrete circuit
+integral around it: the closure failure. At the particle edge only the corners
+inside it are used.
 
 References
 ----------
@@ -68,50 +72,75 @@ def _pixel(pixel_size):
     return float(p[0]), float(p[1])
 
 
-def masked_derivative(f, axis, spacing, valid=None):
-    """Derivative along ``axis`` using only valid pixels.
+def corner_gradient(f, pixel_size, valid=None):
+    """x and y derivatives of a pixel map at the pixel corners (staggered grid).
 
-    Central difference where both neighbours are valid, one-sided where only one
-    is, NaN where neither is (or where the pixel itself is invalid).
+    At the corner shared by pixels (i, j), (i, j+1), (i+1, j), (i+1, j+1):
+    ``df/dx = (f[i, j+1] + f[i+1, j+1] - f[i, j] - f[i+1, j]) / (2 dx)`` and likewise
+    for y. These operators commute, so the curl of a gradient vanishes exactly: the
+    strain and rotation at the centres of bilinear finite elements (our forward
+    model) have zero Nye content, and the sum of a corner curl over a region is
+    exactly a (trapezoidal) circuit integral around it.
 
     Parameters
     ----------
-    f : numpy.ndarray, shape (ny, nx)
-    axis : {0, 1}
-        0 = along y (rows), 1 = along x (columns).
-    spacing : float
-        Pixel spacing along ``axis`` (nm).
-    valid : numpy.ndarray of bool, optional
-        Pixels allowed in the stencils; default ``isfinite(f)``.
+    f : numpy.ndarray, shape (..., ny, nx)
+    pixel_size : float or (float, float)
+        (dy, dx) in nm.
+    valid : numpy.ndarray of bool, shape (ny, nx), optional
+        Pixels with data; a corner is valid when its four pixels are.
 
     Returns
     -------
-    numpy.ndarray, shape (ny, nx)
-        df/dx_axis (units of f per nm).
+    fx, fy : numpy.ndarray, shape (..., ny - 1, nx - 1)
+        Derivatives (units of f per nm); NaN at invalid corners.
+    ok : numpy.ndarray of bool, shape (ny - 1, nx - 1)
     """
+    dy, dx = _pixel(pixel_size)
     f = np.asarray(f, dtype=float)
-    ok = np.isfinite(f) if valid is None else (valid & np.isfinite(f))
-    g = np.where(ok, f, 0.0)
-    fwd = np.zeros_like(g)   # f[k+1] - f[k]
-    ok_fwd = np.zeros(ok.shape, dtype=bool)
-    sl_lo = [slice(None)] * 2
-    sl_hi = [slice(None)] * 2
-    sl_lo[axis], sl_hi[axis] = slice(None, -1), slice(1, None)
-    sl_lo, sl_hi = tuple(sl_lo), tuple(sl_hi)
-    fwd[sl_lo] = g[sl_hi] - g[sl_lo]
-    ok_fwd[sl_lo] = ok[sl_hi] & ok[sl_lo]
-    bwd = np.zeros_like(g)   # f[k] - f[k-1]
-    ok_bwd = np.zeros(ok.shape, dtype=bool)
-    bwd[sl_hi] = fwd[sl_lo]
-    ok_bwd[sl_hi] = ok_fwd[sl_lo]
-    out = np.full(g.shape, np.nan)
-    both = ok_fwd & ok_bwd
-    out[both] = 0.5 * (fwd[both] + bwd[both])
-    only_f = ok_fwd & ~ok_bwd
-    out[only_f] = fwd[only_f]
-    only_b = ok_bwd & ~ok_fwd
-    out[only_b] = bwd[only_b]
-    return out / spacing
+    ok = np.isfinite(f).reshape((-1,) + f.shape[-2:]).all(axis=0)
+    if valid is not None:
+        ok &= valid
+    okc = ok[:-1, :-1] & ok[:-1, 1:] & ok[1:, :-1] & ok[1:, 1:]
+    a, b = f[..., :-1, :-1], f[..., :-1, 1:]
+    c, d = f[..., 1:, :-1], f[..., 1:, 1:]
+    fx = np.where(okc, (b + d - a - c) / (2 * dx), np.nan)
+    fy = np.where(okc, (c + d - a - b) / (2 * dy), np.nan)
+    return fx, fy, okc
+
+
+def corners_to_pixels(g, ok):
+    """Average a corner-grid map onto the pixel centres (mean of the valid corners).
+
+    Parameters
+    ----------
+    g : numpy.ndarray, shape (..., ny - 1, nx - 1)
+    ok : numpy.ndarray of bool, shape (ny - 1, nx - 1)
+
+    Returns
+    -------
+    numpy.ndarray, shape (..., ny, nx)
+        NaN where a pixel touches no valid corner.
+    """
+    lead = g.shape[:-2]
+    ny, nx = ok.shape[0] + 1, ok.shape[1] + 1
+    num = np.zeros(lead + (ny, nx))
+    cnt = np.zeros((ny, nx))
+    gz = np.where(ok, g, 0.0)
+    for di in (0, 1):
+        for dj in (0, 1):
+            num[..., di:di + ny - 1, dj:dj + nx - 1] += gz
+            cnt[di:di + ny - 1, dj:dj + nx - 1] += ok
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(cnt > 0, num / np.maximum(cnt, 1), np.nan)
+
+
+def _corner_nye(e, pixel_size, valid):
+    """(alpha_x, alpha_y) at the corners, and the valid corners."""
+    beta = distortion(e)
+    bx, by, ok = corner_gradient(beta.reshape((4,) + e.shape[1:]), pixel_size, valid)
+    # beta flattened: 0 = xx, 1 = xy, 2 = yx, 3 = yy
+    return np.stack([bx[1] - by[0], bx[3] - by[2]]), ok
 
 
 def _smooth(maps, mask, sigma):
@@ -162,14 +191,12 @@ def nye_tensor(strain, pixel_size, mask=None, sigma=0.0):
     True
     """
     e = _as_strain(strain)
-    dy, dx = _pixel(pixel_size)
+    _pixel(pixel_size)
     ok = _valid(e, mask)
-    beta = distortion(e)
-    ax = (masked_derivative(beta[0, 1], 1, dx, ok) - masked_derivative(beta[0, 0], 0, dy, ok))
-    ay = (masked_derivative(beta[1, 1], 1, dx, ok) - masked_derivative(beta[1, 0], 0, dy, ok))
-    alpha = np.stack([ax, ay])
+    alpha_c, okc = _corner_nye(np.where(ok, e, np.nan), pixel_size, ok)
+    alpha = corners_to_pixels(alpha_c, okc)
     alpha[:, ~ok] = np.nan
-    return _smooth(alpha, ok, sigma)
+    return _smooth(alpha, ok & np.isfinite(alpha).all(axis=0), sigma)
 
 
 def incompatibility(strain, pixel_size, mask=None, sigma=0.0):
@@ -196,16 +223,18 @@ def incompatibility(strain, pixel_size, mask=None, sigma=0.0):
     e = np.asarray(strain, dtype=float)
     if e.ndim != 3 or e.shape[0] not in (3, 4):
         raise ValueError(f"strain must have shape (3 or 4, ny, nx), got {e.shape}")
-    e = e[:3]
-    dy, dx = _pixel(pixel_size)
-    ok = np.isfinite(e).all(axis=0)
+    _pixel(pixel_size)
+    ok = np.isfinite(e[:3]).all(axis=0)
     if mask is not None:
         ok &= np.asarray(mask, dtype=bool)
-    e = _smooth(np.where(ok, e, np.nan), ok, sigma)
-    d = masked_derivative
-    e11_yy = d(d(e[0], 0, dy, ok), 0, dy, ok)
-    e22_xx = d(d(e[1], 1, dx, ok), 1, dx, ok)
-    e12_xy = d(d(e[2], 1, dx, ok), 0, dy, ok)
-    eta = e11_yy + e22_xx - 2.0 * e12_xy
+    e3 = _smooth(np.where(ok, e[:3], np.nan), ok, sigma)
+    # eta = d(alpha_y)/dx - d(alpha_x)/dy with the corner operators: the rotation
+    # cancels exactly, so theta = 0 is used (rotation data not needed)
+    e4 = np.concatenate([e3, np.zeros((1,) + e3.shape[1:])])
+    alpha_c, okc = _corner_nye(e4, pixel_size, ok)
+    ax, _, ok_x = corner_gradient(alpha_c[1], pixel_size, okc)
+    _, ay, _ = corner_gradient(alpha_c[0], pixel_size, okc)
+    eta = np.full(ok.shape, np.nan)
+    eta[1:-1, 1:-1] = np.where(ok_x, ax - ay, np.nan)
     eta[~ok] = np.nan
     return eta
