@@ -1,0 +1,153 @@
+"""The pyxem bridge: pyxem's generator, pyxem's strain results, pyxem signal classes.
+
+Everything that imports pyxem lives in this one module (the import costs ~30 s once).
+"""
+
+import numpy as np
+import pytest
+
+import hyperspy.api as hs
+
+import hyperspy_chemomech as hcm
+from hyperspy_chemomech.diffraction import from_pyxem, strain_from_diffraction
+from hyperspy_chemomech.diffraction._lattice_fit import (components_from_gradient,
+                                                         gradient_from_components)
+
+pytestmark = pytest.mark.pyxem
+
+NAV = (16, 16)
+STRAIN_MATRIX = np.array([[0.01, 0.005, 0.0], [0.015, 0.02, 0.0], [0.0, 0.0, 1.0]])
+
+
+def _pyxem_truth(strain_matrix, nav):
+    """Our components for pyxem's ``simulated_strain``, relative to scan pixel (0, 0).
+
+    The generator moves each spot (relative to the beam) as the row vector
+    ``v @ T`` with ``T = I + strain_matrix * precip`` and draws it with
+    ``skimage.draw.disk(v[:2])``, i.e. v[0] is the detector *row* (ky) and v[1] the
+    column (kx). In column form (ky, kx)' = T^T (ky, kx); in our (kx, ky) order the
+    reciprocal distortion is ``A = P T^T P`` and ``H = inv(A).T - I``.
+    """
+    from scipy.ndimage import gaussian_filter
+    from skimage.draw import ellipse
+
+    precip = np.zeros(nav)  # the generator's precipitate profile, rebuilt
+    r, c = nav[0] // 2, nav[1] // 2
+    rr, cc = ellipse(r, c, r_radius=int(np.round(r * 0.5)), c_radius=int(np.round(c * 0.7)))
+    precip[rr, cc] = 1
+    gaussian_filter(precip, sigma=3, output=precip)
+    T = np.eye(2) + strain_matrix[:2, :2] * precip[..., None, None]
+    P = np.array([[0.0, 1.0], [1.0, 0.0]])
+    A = P @ np.swapaxes(T, -1, -2) @ P
+    A = A @ np.linalg.inv(A[0, 0])  # relative to the reference pixel (0, 0)
+    H = np.swapaxes(np.linalg.inv(A), -1, -2) - np.eye(2)
+    return components_from_gradient(H)
+
+
+@pytest.fixture(scope="module")
+def pyxem_dataset():
+    from pyxem.data import simulated_strain
+
+    s = simulated_strain(navigation_shape=NAV, signal_shape=(256, 256), disk_radius=6,
+                         num_electrons=None, strain_matrix=STRAIN_MATRIX, lazy=True)
+    return s, _pyxem_truth(STRAIN_MATRIX, NAV)
+
+
+def _check(got, truth, rel, what):
+    for i, name in enumerate(("e11", "e22", "e12", "theta")):
+        amp = np.abs(truth[i]).max()
+        rms = np.sqrt(np.mean((got[i] - truth[i]) ** 2))
+        slope = np.sum(got[i] * truth[i]) / np.sum(truth[i] ** 2)
+        assert rms <= rel * amp, (what, name, rms, amp)
+        assert abs(slope - 1) < 0.15, (what, name, slope)
+
+
+def test_our_route_on_pyxem_generator(pyxem_dataset):
+    """Agreement with the strain pyxem's generator imposed (up to its integer spots)."""
+    s, truth = pyxem_dataset
+    assert max(np.abs(truth[i]).max() for i in range(4)) > 1e-2
+    sf = strain_from_diffraction(s, reference=((0, 1), (0, 1)), disk_radius=6)
+    assert np.isfinite(sf.data).all()
+    # the generator rounds spot positions to whole pixels (0.5 px of ~100 px), so
+    # agreement is to ~5 % of each component's range; an axis swap or a sign
+    # error is off by 50-200 %
+    _check(sf.data, truth, 0.1, "ours")
+    assert [ax.units for ax in sf.axes_manager.signal_axes] == ["nm", "nm"]
+
+
+def test_pyxem_workflow_through_from_pyxem(pyxem_dataset):
+    s, truth = pyxem_dataset
+    temp = s.template_match_disk(disk_r=6, subtract_min=False)
+    vectors = temp.get_diffraction_vectors(threshold_abs=0.4, min_distance=5)
+    vectors = vectors.filter_magnitude(0.1, 2)
+    strain = vectors.get_strain_maps(unstrained_vectors=vectors.inav[0, 0])
+    sf = hcm.StrainField.from_pyxem(strain)
+    assert isinstance(sf, hcm.StrainField)
+    # pyxem fits integer peak positions: coarser than ours, same truth
+    _check(sf.data, truth, 0.25, "pyxem")
+    # first order, pyxem's maps are (e22, e11, -e12, -theta) of ours
+    first = np.stack([strain.data[1], strain.data[0], -strain.data[2], -strain.data[3]])
+    np.testing.assert_allclose(first, sf.data, atol=5e-4)
+
+
+def _vectors_pair(H, rng):
+    """Reference and strained vectors as pyxem holds them: rows (ky, kx)."""
+    g_ref = rng.normal(0, 0.5, (6, 2))  # (gx, gy), image frame
+    A = np.linalg.inv(np.eye(2) + H).T
+    g = g_ref @ A.T
+    return g_ref[:, ::-1], g[:, ::-1]
+
+
+def test_from_pyxem_exact_on_pyxem_tensors(rng):
+    from pyxem.generators.displacement_gradient_tensor_generator import (
+        get_single_DisplacementGradientTensor)
+
+    comps = rng.normal(0, 0.02, (4, 3, 4))
+    H = gradient_from_components(*comps)
+    D = np.empty((3, 4, 3, 3))
+    for idx in np.ndindex(3, 4):
+        vu, vs = _vectors_pair(H[idx], rng)
+        D[idx] = get_single_DisplacementGradientTensor(vs, Vu=vu)
+    dgm = hs.signals.Signal2D(D)
+    dgm.set_signal_type("tensor_field")
+    for ax in dgm.axes_manager.navigation_axes:
+        ax.units, ax.scale = "nm", 2.5
+    sf = from_pyxem(dgm)
+    np.testing.assert_allclose(sf.data, comps, atol=1e-12)
+    assert [ax.scale for ax in sf.axes_manager.signal_axes] == [2.5, 2.5]
+    # pyxem's own strain maps (polar decomposition) convert back exactly too
+    sm = dgm.get_strain_maps()
+    np.testing.assert_allclose(from_pyxem(sm).data, comps, atol=1e-10)
+    # vectors fitted in (kx, ky) order
+    D2 = D.copy()
+    P = np.array([[0.0, 1.0], [1.0, 0.0]])
+    D2[..., :2, :2] = P @ D[..., :2, :2] @ P
+    dgm.data = D2
+    np.testing.assert_allclose(from_pyxem(dgm, vector_order="xy").data, comps, atol=1e-12)
+
+
+def test_from_pyxem_bad_input():
+    with pytest.raises(ValueError, match="StrainMap"):
+        from_pyxem(hs.signals.Signal2D(np.zeros((3, 5, 5))))
+    sm = hs.signals.Signal2D(np.zeros((4, 5, 5)))
+    with pytest.raises(ValueError, match="no length calibration"):
+        from_pyxem(sm)
+    for ax in sm.axes_manager.signal_axes:
+        ax.units = "nm"
+    with pytest.raises(ValueError, match="vector_order"):
+        from_pyxem(sm, vector_order="kx")
+
+
+def test_synthetic_4dstem_as_pyxem_signal():
+    dp, truth = synthetic_4dstem_small(lazy=True)
+    assert type(dp).__name__ == "LazyElectronDiffraction2D"
+    sf = strain_from_diffraction(dp, reference=truth["reference_mask"], disk_radius=2.0)
+    m = truth["mask"]
+    err = sf.data[:, m] - truth["components"][:, m]
+    assert np.sqrt(np.mean(err**2)) < 1e-3
+
+
+def synthetic_4dstem_small(**kw):
+    from hyperspy_chemomech.simulate import synthetic_4dstem
+
+    return synthetic_4dstem(scan_shape=(8, 8), detector_shape=(96, 96), dose=1e5, **kw)
