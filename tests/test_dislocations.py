@@ -193,3 +193,19 @@ def test_bad_dislocation_input(five):
         nye_tensor(np.zeros((4, 5, 5)), 0.0)
     with pytest.raises(TypeError, match="structured"):
         strain.dislocation_markers(np.zeros((3, 2)))
+
+
+def test_lazy_maps_match_eager(five):
+    strain = five[1]
+    lazy = strain.as_lazy()
+    lazy.data = lazy.data.rechunk((4, 30, 40))   # chunk borders cross the cores' fields
+    for kw in ({}, {"smoothing": 7.0}):
+        a, b = strain.dislocation_density(**kw), lazy.dislocation_density(**kw)
+        assert b._lazy
+        b.compute()
+        np.testing.assert_allclose(b.data, a.data, rtol=1e-12, atol=0)
+        a, b = strain.incompatibility(**kw), lazy.incompatibility(**kw)
+        assert b._lazy
+        b.compute()
+        np.testing.assert_allclose(b.data, a.data, rtol=1e-12, atol=0)
+    np.testing.assert_array_equal(lazy.find_dislocations(), strain.find_dislocations())

@@ -16,13 +16,16 @@ def image_like(template, data, cls=None, title=None, components=None):
     ----------
     template : hyperspy Signal2D-like
         Signal whose (y, x) axes (scale, offset, units, names) are copied.
-    data : numpy.ndarray, shape (n, ny, nx) or (ny, nx)
+    data : numpy.ndarray or dask.array.Array, shape (n, ny, nx) or (ny, nx)
     cls : type, optional
-        Signal class (default ``hyperspy.signals.Signal2D``).
+        Signal class (default ``Signal2D``, or ``LazySignal2D`` for dask data).
     """
     if cls is None:
-        from hyperspy.signals import Signal2D as cls
-    s = cls(np.asarray(data))
+        if isinstance(data, np.ndarray):
+            from hyperspy.signals import Signal2D as cls
+        else:   # a dask array
+            from hyperspy.signals import LazySignal2D as cls
+    s = cls(data)
     for new, old in zip(spatial_axes(s), spatial_axes(template)):
         new.scale, new.offset, new.units, new.name = old.scale, old.offset, old.units, old.name
     if s.axes_manager.navigation_dimension:
