@@ -425,7 +425,9 @@ class XrayAbsorptionSpectrum(Signal1D):
 
         def variance(od_block):
             # Var(ln I) = 1/I for Poisson counts, I = I0 exp(-OD)
-            return np.exp(od_block) / i0
+            v = np.exp(od_block)
+            v /= i0
+            return v
 
         return variance, "poisson"
 
