@@ -412,3 +412,54 @@ def test_bad_inputs_raise_clear_errors():
     hinge[1:3, 1:3] = hinge[3:5, 3:5] = True
     with pytest.raises(ValueError, match="corner"):
         ParticleElasticity(hinge, stiffness=Q_LFP, pieces="each")
+
+
+# ----------------------------------------------------------------- equilibrium-gap support
+def test_integrate_gradient_recovers_displacement_and_gap_vanishes():
+    mask = blob((18, 22))
+    comp = RNG.uniform(0, 1, mask.shape)
+    eps0 = RNG.normal(scale=0.01, size=(3,) + mask.shape)
+    free = ParticleElasticity(mask, pixel_size=(1.1, 0.9), stiffness=(Q_FP, Q_LFP),
+                              composition=comp, crystal_angle=0.4)
+    sol = free.solve(eps0, show_progressbar=False)
+    u = free.integrate_gradient(sol.strain, sol.rotation)
+    # exact data: the free solution itself (zero-mean gauge both), to rounding
+    np.testing.assert_allclose(u, sol.dofs, atol=1e-12)
+    # equilibrium gap with the true eigenstrain is zero in the interior ...
+    clamp = ParticleElasticity(mask, pixel_size=(1.1, 0.9), stiffness=(Q_FP, Q_LFP),
+                               composition=comp, crystal_angle=0.4, boundary="dirichlet")
+    gap = (clamp.K @ u - clamp.force(eps0))[clamp.interior_dofs]
+    assert np.abs(gap).max() < 1e-10 * np.abs(clamp.force(eps0)).max()
+    # ... and not with a wrong one
+    gap_bad = (clamp.K @ u - clamp.force(1.1 * eps0))[clamp.interior_dofs]
+    assert np.abs(gap_bad).max() > 1e-3 * np.abs(clamp.force(eps0)).max()
+    # the Dirichlet solve with the measured boundary displacement reproduces the field
+    back = clamp.solve(eps0, boundary_displacement=clamp.dofs_to_grid(u),
+                       show_progressbar=False)
+    np.testing.assert_allclose(back.strain[:, mask], sol.strain[:, mask], atol=1e-13)
+    # missing pixels are left out: knocking out a few keeps the answer
+    s_nan = sol.strain.copy()
+    s_nan[:, mask.nonzero()[0][40], mask.nonzero()[1][40]] = np.nan
+    np.testing.assert_allclose(free.integrate_gradient(s_nan, sol.rotation), sol.dofs,
+                               atol=1e-12)
+    np.testing.assert_array_equal(free.grid_to_dofs(free.dofs_to_grid(u)), u)
+    hole = sol.strain.copy()
+    hole[:, 7:10, 8:11] = np.nan  # 3x3 px without data: 4 nodes see none
+    with pytest.raises(ValueError, match="4 node"):
+        free.integrate_gradient(hole, sol.rotation)
+
+
+def test_mixed_precision_matches_double():
+    mask = blob((40, 48))
+    eps0 = RNG.normal(scale=0.01, size=(3, 3) + mask.shape)
+    kw = dict(stiffness=(Q_FP, Q_LFP), composition=RNG.uniform(0, 1, mask.shape),
+              crystal_angle=0.9)
+    d = ParticleElasticity(mask, precision="double", **kw)
+    m = ParticleElasticity(mask, precision="mixed", **kw)
+    sd, sm = d.solve(eps0, show_progressbar=False), m.solve(eps0, show_progressbar=False)
+    assert m._factor.precision == "mixed" and d._factor.precision == "double"
+    assert 1 <= max(m._factor.iterations) <= 10
+    scale = np.nanmax(np.abs(sd.strain))
+    np.testing.assert_allclose(sm.strain[:, :, mask], sd.strain[:, :, mask], atol=1e-9 * scale)
+    with pytest.raises(ValueError, match="precision"):
+        ParticleElasticity(mask, precision="quad", **kw)

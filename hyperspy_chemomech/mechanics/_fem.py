@@ -435,11 +435,11 @@ class ParticleElasticity:
 
     def _force_values(self, v):
         """Nodal force (n, n_dof) of per-element eigenstrain v (n, 3, n_elem)."""
-        s = self._stress_of(v) * self._area                        # (n, 3, ne)
-        fe = np.einsum("ia,nie->nea", self._bc[:3], s)            # (n, ne, 8)
         out = np.zeros((v.shape[0], self.n_dof))
-        for k in range(v.shape[0]):
-            out[k] = np.bincount(self._mesh.edofs.ravel(), fe[k].ravel(), minlength=self.n_dof)
+        for k in range(v.shape[0]):  # one field at a time keeps the (n_elem, 8) temporaries small
+            s = self._stress_of(v[k:k + 1])[0] * self._area                  # (3, ne)
+            fe = self._bc[:3].T @ s                                           # (8, ne)
+            out[k] = np.bincount(self._mesh.edofs.T.ravel(), fe.ravel(), minlength=self.n_dof)
         return out
 
     def force(self, eigenstrain):
@@ -500,7 +500,7 @@ class ParticleElasticity:
         elif boundary_displacement is not None:
             raise ValueError("boundary_displacement needs boundary='dirichlet'")
         if self._factor is not None:
-            chunk = 16
+            chunk = 16 if self._factor.precision == "double" else 8
             starts = range(0, n, chunk)
             for s in progressbar(starts, show_progressbar=show_progressbar,
                                  total=len(starts), desc="Solving"):
@@ -509,7 +509,137 @@ class ParticleElasticity:
             u = self._remove_rigid(u)
         return ElasticSolution(self, u, v, single)
 
-    def _remove_rigid(self, u):
+    def dofs_to_grid(self, dofs):
+        """Nodal dof vector(s) (..., n_dof) -> (..., 2, ny + 1, nx + 1) (u_x, u_y), NaN off-body."""
+        d = np.asarray(dofs, dtype=float)
+        if d.shape[-1] != self.n_dof:
+            raise ValueError(f"expected (..., {self.n_dof}) dofs, got shape {d.shape}")
+        out = np.full(d.shape[:-1] + (2,) + self.node_mask.shape, np.nan)
+        out[..., 0, self.node_mask] = d[..., 0::2]
+        out[..., 1, self.node_mask] = d[..., 1::2]
+        return out
+
+    def grid_to_dofs(self, displacement):
+        """(..., 2, ny + 1, nx + 1) nodal (u_x, u_y) -> dof vector(s) (..., n_dof)."""
+        g = np.asarray(displacement, dtype=float)
+        if g.shape[-3:] != (2,) + self.node_mask.shape:
+            raise ValueError(f"expected (..., 2, {self.shape[0] + 1}, {self.shape[1] + 1}) "
+                             f"nodal displacement, got shape {g.shape}")
+        out = np.empty(g.shape[:-3] + (self.n_dof,))
+        out[..., 0::2] = g[..., 0, self.node_mask]
+        out[..., 1::2] = g[..., 1, self.node_mask]
+        return out
+
+    def integrate_gradient(self, strain, rotation):
+        """Nodal displacement that best reproduces a measured strain and rotation map.
+
+        Least squares over the pixels with data: minimises the squared Frobenius norm of
+        the displacement-gradient misfit at the pixel centres,
+        ``(e11)^2 + (e22)^2 + 2 (e12)^2 + 2 (theta)^2`` of the differences, i.e.
+        ``|B u - g|_W^2``. This is the first step of the equilibrium-gap method (then
+        ``K u - f(eps0)`` on :attr:`interior_dofs`).
+
+        Centroid values do not see a translation nor the checkerboard ("hourglass")
+        pattern of each displacement component, so these are fixed by convention: zero
+        mean pixel-centre displacement per piece, and no checkerboard in the sense
+        ``c^T K u = 0``, which every free-body equilibrium solution satisfies
+        (``c^T K u = c^T f = 0`` because ``B c = 0``). Integrating the fields of a free
+        :meth:`solve` therefore gives back its displacement exactly.
+
+        Parameters
+        ----------
+        strain : array_like, shape (3, ny, nx) or (n, 3, ny, nx)
+            Image-frame (e11, e22, e12), tensor shear; NaN = no data (left out).
+        rotation : array_like, shape (ny, nx) or (n, ny, nx)
+            Lattice rotation theta (rad); NaN = no data.
+
+        Returns
+        -------
+        numpy.ndarray, shape (n_dof,) or (n, n_dof)
+            Nodal displacement (nm); :meth:`dofs_to_grid` maps it onto the node grid.
+
+        Raises
+        ------
+        ValueError
+            If the pixels with data leave nodes or parts of a piece undetermined (a node
+            with no data pixel around it, or data falling into several edge-connected
+            patches within one piece).
+        """
+        e, single = self._check_field(strain, "strain", 3, self.shape)
+        r = np.asarray(rotation, dtype=float)
+        r = r[None] if r.ndim == 2 else r
+        if r.shape != (e.shape[0],) + self.shape:
+            raise ValueError(f"rotation must have shape {self.shape} (or (n,) + that) matching "
+                             f"the strain, got {np.shape(rotation)}")
+        g = np.concatenate([e, r[:, None]], axis=1)
+        g = g.reshape(g.shape[:2] + (-1,))[..., self._mesh.pixels]   # (n, 4, ne)
+        if np.any(np.isinf(g)):
+            raise ValueError("strain/rotation hold infinite values")
+        have = np.all(np.isfinite(g), axis=1)                          # (n, ne)
+        w = np.array([1.0, 1.0, 2.0, 2.0])
+        out = np.empty((g.shape[0], self.n_dof))
+        factors = {}
+        for k in range(g.shape[0]):
+            key = have[k].tobytes()
+            if key not in factors:
+                factors[key] = self._gradient_factor(have[k], w)
+            wk, free, fac = factors[key]
+            rhs = self.B.T @ (wk * np.nan_to_num(g[k]).ravel())
+            out[k] = 0.0
+            out[k, free] = fac.solve(rhs[free])
+        out = self._remove_checkerboard(out)
+        out = self._remove_rigid(out, rotation=False)
+        return out[0] if single else out
+
+    def _gradient_factor(self, have, w):
+        data = np.zeros(self.shape, dtype=bool)
+        data.ravel()[self._mesh.pixels[have]] = True
+        near = np.zeros(self.node_mask.shape, dtype=bool)
+        for di, dj in _CORNERS:
+            near[di:di + self.shape[0], dj:dj + self.shape[1]] |= data
+        if np.any(self.node_mask & ~near):
+            raise ValueError(f"{int(np.count_nonzero(self.node_mask & ~near))} node(s) have no "
+                             "pixel with finite strain and rotation around them: fill the gaps "
+                             "(or shrink the mask) before integrating")
+        labels, n = ndi.label(data)
+        if n != self.n_pieces:
+            raise ValueError(f"the pixels with data form {n} separate patches in a body of "
+                             f"{self.n_pieces} piece(s): their relative positions are undetermined")
+        wk = (w[:, None] * have[None, :]).ravel()
+        normal = (self.B.T @ sp.diags_array(wk) @ self.B).tocsr()
+        # pin u_x, u_y at two neighbouring corners of one data pixel per patch: removes the
+        # translation and the checkerboard of both components (restored by the gauge)
+        iy, ix = np.nonzero(labels)
+        first = np.unique(labels[iy, ix], return_index=True)[1]
+        nid = self._mesh.node_ids
+        pins = np.concatenate([[2 * a, 2 * a + 1, 2 * b, 2 * b + 1] for a, b in
+                               zip(nid[iy[first], ix[first]], nid[iy[first], ix[first] + 1])])
+        keep = np.ones(self.n_dof, dtype=bool)
+        keep[pins] = False
+        free = np.nonzero(keep)[0]
+        node = free // 2
+        ii, jj = np.nonzero(self.node_mask)
+        return wk, free, factorize(normal[free][:, free], ii[node], jj[node], precision="double")
+
+    def _checkerboards(self):
+        """(n_dof, 2 n_pieces) sparse: the checkerboard of u_x and of u_y on each piece."""
+        ii, jj = np.nonzero(self.node_mask)
+        sign = (-1.0) ** (ii + jj)
+        node_piece = np.empty(self.n_dof // 2, dtype=int)
+        node_piece[self._mesh.edofs[:, 0::2].ravel() // 2] = np.repeat(self._mesh.piece, 4)
+        nodes = np.arange(self.n_dof // 2)
+        rows = np.concatenate([2 * nodes, 2 * nodes + 1])
+        cols = np.concatenate([2 * node_piece, 2 * node_piece + 1])
+        return sp.csr_array((np.concatenate([sign, sign]), (rows, cols)),
+                            shape=(self.n_dof, 2 * self.n_pieces))
+
+    def _remove_checkerboard(self, u):
+        c = self._checkerboards()
+        kc = self.K @ c
+        alpha = np.linalg.solve((c.T @ kc).toarray(), (kc.T @ u.T))
+        return u - (c @ alpha).T
+
+    def _remove_rigid(self, u, rotation=True):
         """Gauge: zero mean rotation and zero mean pixel-centre displacement per piece."""
         nodes_y, nodes_x = np.nonzero(self.node_mask)
         dy, dx = self.pixel_size
@@ -525,12 +655,13 @@ class ParticleElasticity:
         node_piece[self._mesh.edofs[:, 0::2].ravel() // 2] = np.repeat(pc, 4)
         wn = w[:, node_piece]
         u = u.copy()
-        u[:, 0::2] += wn * (yn - yc[node_piece])
-        u[:, 1::2] -= wn * (xn - xc[node_piece])
-        for comp in (0, 1):
-            centre = u[:, self._mesh.edofs[:, comp::2]].mean(axis=-1)   # (n, ne)
-            t = np.stack([np.bincount(pc, c, minlength=self.n_pieces) for c in centre]) / npc
-            u[:, comp::2] -= t[:, node_piece]
+        if rotation:
+            u[:, 0::2] += wn * (yn - yc[node_piece])
+            u[:, 1::2] -= wn * (xn - xc[node_piece])
+        for k in range(u.shape[0]):
+            for comp in (0, 1):
+                centre = u[k, self._mesh.edofs[:, comp::2]].mean(axis=-1)   # (ne,)
+                u[k, comp::2] -= (np.bincount(pc, centre, minlength=self.n_pieces) / npc)[node_piece]
         return u
 
 
@@ -617,9 +748,4 @@ class ElasticSolution:
 
     @property
     def displacement(self):
-        s = self._solver
-        n = self._u.shape[0]
-        out = np.full((n, 2) + s.node_mask.shape, np.nan)
-        out[:, 0][:, s.node_mask] = self._u[:, 0::2]
-        out[:, 1][:, s.node_mask] = self._u[:, 1::2]
-        return self._out(out)
+        return self._out(self._solver.dofs_to_grid(self._u))
