@@ -10,38 +10,13 @@ import hyperspy.api as hs
 
 import hyperspy_chemomech as hcm
 from hyperspy_chemomech.diffraction import from_pyxem, strain_from_diffraction
-from hyperspy_chemomech.diffraction._lattice_fit import (components_from_gradient,
-                                                         gradient_from_components)
+from hyperspy_chemomech.diffraction._pyxem_convert import simulated_strain_truth
+from hyperspy_chemomech.diffraction._lattice_fit import gradient_from_components
 
 pytestmark = pytest.mark.pyxem
 
 NAV = (16, 16)
 STRAIN_MATRIX = np.array([[0.01, 0.005, 0.0], [0.015, 0.02, 0.0], [0.0, 0.0, 1.0]])
-
-
-def _pyxem_truth(strain_matrix, nav):
-    """Our components for pyxem's ``simulated_strain``, relative to scan pixel (0, 0).
-
-    The generator moves each spot (relative to the beam) as the row vector
-    ``v @ T`` with ``T = I + strain_matrix * precip`` and draws it with
-    ``skimage.draw.disk(v[:2])``, i.e. v[0] is the detector *row* (ky) and v[1] the
-    column (kx). In column form (ky, kx)' = T^T (ky, kx); in our (kx, ky) order the
-    reciprocal distortion is ``A = P T^T P`` and ``H = inv(A).T - I``.
-    """
-    from scipy.ndimage import gaussian_filter
-    from skimage.draw import ellipse
-
-    precip = np.zeros(nav)  # the generator's precipitate profile, rebuilt
-    r, c = nav[0] // 2, nav[1] // 2
-    rr, cc = ellipse(r, c, r_radius=int(np.round(r * 0.5)), c_radius=int(np.round(c * 0.7)))
-    precip[rr, cc] = 1
-    gaussian_filter(precip, sigma=3, output=precip)
-    T = np.eye(2) + strain_matrix[:2, :2] * precip[..., None, None]
-    P = np.array([[0.0, 1.0], [1.0, 0.0]])
-    A = P @ np.swapaxes(T, -1, -2) @ P
-    A = A @ np.linalg.inv(A[0, 0])  # relative to the reference pixel (0, 0)
-    H = np.swapaxes(np.linalg.inv(A), -1, -2) - np.eye(2)
-    return components_from_gradient(H)
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +25,7 @@ def pyxem_dataset():
 
     s = simulated_strain(navigation_shape=NAV, signal_shape=(256, 256), disk_radius=6,
                          num_electrons=None, strain_matrix=STRAIN_MATRIX, lazy=True)
-    return s, _pyxem_truth(STRAIN_MATRIX, NAV)
+    return s, simulated_strain_truth(STRAIN_MATRIX, NAV, reference=(0, 0))
 
 
 def _check(got, truth, rel, what):

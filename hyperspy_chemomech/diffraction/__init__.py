@@ -9,6 +9,7 @@ _LAZY = {
     "strain_from_diffraction": "_strain_from_diffraction",
     "detector_to_image": "_strain_from_diffraction",
     "from_pyxem": "_pyxem_convert",
+    "simulated_strain_truth": "_pyxem_convert",
 }
 
 __all__ = sorted(_LAZY)

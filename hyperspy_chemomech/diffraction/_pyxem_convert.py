@@ -156,3 +156,47 @@ def from_pyxem(signal, vector_order="yx", scan_rotation=0.0, flip=False):
            frame="image: x = scan column axis, y = scan row axis")
     sf.metadata.General.title = "Strain from pyxem"
     return sf
+
+
+def simulated_strain_truth(strain_matrix=None, navigation_shape=(32, 32), reference=(0, 0)):
+    """The strain that ``pyxem.data.simulated_strain`` imposes, in our convention.
+
+    The generator moves each spot (relative to the beam) as the row vector
+    ``v @ T`` with ``T = I + strain_matrix * precip`` (``precip`` a Gaussian-blurred
+    ellipse) and draws it with ``skimage.draw.disk(v[:2])``: ``v[0]`` is the
+    detector *row* (ky), ``v[1]`` the column (kx). In column form
+    ``(ky, kx)' = T^T (ky, kx)``; in our (kx, ky) order the reciprocal distortion
+    is ``A = P T^T P`` and the real-space gradient ``H = inv(A).T - I``.
+
+    Parameters
+    ----------
+    strain_matrix : array_like, shape (3, 3), optional
+        As passed to the generator (its default when None).
+    navigation_shape : (int, int)
+        As passed to the generator.
+    reference : (int, int) or None
+        Scan pixel (row, column) whose lattice is the reference (pyxem's workflow
+        uses ``vectors.inav[0, 0]``); None for the generator's undistorted lattice.
+
+    Returns
+    -------
+    numpy.ndarray, shape (4, ny, nx)
+        e11, e22, e12 (tensor shear), theta (rad) in the image frame.
+    """
+    from scipy.ndimage import gaussian_filter
+    from skimage.draw import ellipse
+
+    if strain_matrix is None:
+        strain_matrix = np.array([[0.1, 0.05, 0], [0.15, 0.2, 0], [0, 0, 1]])
+    strain_matrix = np.asarray(strain_matrix, dtype=float)
+    precip = np.zeros(navigation_shape)  # the generator's precipitate, rebuilt
+    r, c = navigation_shape[0] // 2, navigation_shape[1] // 2
+    rr, cc = ellipse(r, c, r_radius=int(np.round(r * 0.5)), c_radius=int(np.round(c * 0.7)))
+    precip[rr, cc] = 1
+    gaussian_filter(precip, sigma=3, output=precip)
+    T = np.eye(2) + strain_matrix[:2, :2] * precip[..., None, None]
+    A = _SWAP @ np.swapaxes(T, -1, -2) @ _SWAP
+    if reference is not None:
+        A = A @ np.linalg.inv(A[tuple(reference)])
+    H = np.swapaxes(np.linalg.inv(A), -1, -2) - np.eye(2)
+    return components_from_gradient(H)
