@@ -316,10 +316,12 @@ class XrayAbsorptionSpectrum(Signal1D):
         A, ref_info = self._reference_matrix(references, energies, energy_shift,
                                              max_shift, (ny, nx))
         variance, noise_used = self._variance_model(noise)
-        packed = _unmix_any(self.data, A, method, variance, show_progressbar)
+        # residual-based covariance comes free with the fit; the Poisson one needs a
+        # second pass over the data, done only inside the particle (below)
+        packed = _unmix_any(self.data, A, method, show_progressbar)
         K = A.shape[1]
         t, rms, cov = unpack(packed, K)
-        X, sigma, thick = composition_from_coefficients(t, cov)
+        thick = t.sum(axis=-1)
         if mask is None or (isinstance(mask, str) and mask == "auto"):
             if not np.isfinite(thick).any():
                 raise ValueError("no pixel could be fitted (all spectra hold NaN)")
@@ -333,8 +335,13 @@ class XrayAbsorptionSpectrum(Signal1D):
                 raise TypeError(f"mask must be boolean, got dtype {pmask.dtype}")
             if pmask.shape != (ny, nx):
                 raise ValueError(f"mask shape {pmask.shape} does not match the image {(ny, nx)}")
-            pmask = pmask & np.isfinite(X)
+            pmask = pmask & np.isfinite(thick)
             mask_source = "given"
+        if variance is not None:
+            tri = _particle_covariance(self.data, A, variance, pmask)
+            t_rms_cov = np.concatenate([t, rms[..., None], tri], axis=-1)
+            cov = unpack(t_rms_cov, K)[2]
+        X, sigma, _ = composition_from_coefficients(t, cov)
         comp = make_composition_map(
             X, self.axes_manager.navigation_axes, mask=pmask, thickness=thick,
             uncertainty=sigma, residual=rms, coefficients=t,
@@ -448,12 +455,12 @@ def _gram(data):
     return G
 
 
-def _unmix_any(data, A, method, variance, show_progressbar):
+def _unmix_any(data, A, method, show_progressbar):
     """Packed unmixing results (ny, nx, P) as numpy, chunked for numpy and dask alike."""
     from ..spectra import unmix, unmix_block
 
     if not hasattr(data, "dask"):
-        return unmix(data, A, method, variance, show_progressbar)
+        return unmix(data, A, method, None, show_progressbar)
     from ..spectra._unmixing import _check_design
 
     A = _check_design(A)
@@ -462,12 +469,40 @@ def _unmix_any(data, A, method, variance, show_progressbar):
     K = A.shape[1]
     P = K + 1 + K * (K + 1) // 2
     Y = data.rechunk({2: -1})
-
-    def block(y):
-        return unmix_block(y, A, method, None if variance is None else variance(y))
-
-    out = Y.map_blocks(block, dtype=float, chunks=Y.chunks[:2] + ((P,),))
+    out = Y.map_blocks(unmix_block, A, method, dtype=float, chunks=Y.chunks[:2] + ((P,),))
     return np.asarray(out.compute())
+
+
+def _particle_covariance(data, A, variance, mask):
+    """Upper triangle (ny, nx, K (K+1)/2) of Cov(t) from ``variance(od)``, NaN off ``mask``."""
+    from ..spectra import propagate_variance
+    from ..spectra._unmixing import CHUNK_PIXELS
+
+    K = A.shape[1]
+    n_tri = K * (K + 1) // 2
+    ny, nx, ne = data.shape
+
+    def block(y, m):
+        out = np.full(y.shape[:2] + (n_tri,), np.nan)
+        m = m[..., 0]
+        if m.any():
+            out[m] = propagate_variance(variance(y[m]), A)
+        return out
+
+    if hasattr(data, "dask"):
+        import dask.array as da
+
+        Y = data.rechunk({2: -1})
+        M = da.from_array(mask[..., None], chunks=Y.chunks[:2] + ((1,),))
+        out = da.map_blocks(block, Y, M, dtype=float, chunks=Y.chunks[:2] + ((n_tri,),))
+        return np.asarray(out.compute())
+    rows = np.flatnonzero(mask.ravel())
+    flat = data.reshape(-1, ne)
+    out = np.full((ny * nx, n_tri), np.nan)
+    for s in range(0, rows.size, CHUNK_PIXELS):
+        r = rows[s: s + CHUNK_PIXELS]
+        out[r] = propagate_variance(variance(flat[r]), A)
+    return out.reshape(ny, nx, n_tri)
 
 
 def _lazy_apply_drift(data, shifts, order):

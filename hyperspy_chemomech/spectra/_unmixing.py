@@ -168,43 +168,67 @@ def unmix_block(Y, A, method="nnls", variance=None):
 
     Returns
     -------
-    numpy.ndarray, shape (..., 2K + 1 + K)
+    numpy.ndarray, shape (..., K + 1 + K (K + 1) / 2)
         Packed per pixel: coefficients ``t`` (K), residual RMS (1), then the
-        covariance of ``t`` as its K diagonal and the off-diagonal upper triangle
-        (K (K-1)/2), i.e. ``K + 1 + K (K + 1) / 2`` values; see :func:`unpack`.
+        covariance of ``t``: its upper triangle, row by row (K (K + 1) / 2); see
+        :func:`unpack`.
     """
     K = A.shape[1]
     ne = A.shape[0]
     shape = Y.shape[:-1]
     Y2 = Y.reshape(-1, ne)
-    finite = np.all(np.isfinite(Y2), axis=1)
-    if not finite.all():
-        Y2 = np.where(finite[:, None], Y2, 0.0)
     G = A.T @ A
     Ginv = np.linalg.inv(G)
     b = Y2 @ A
     yy = np.einsum("ij,ij->i", Y2, Y2)
+    # NaN anywhere in a spectrum propagates into its |y|^2: no extra pass needed
+    finite = np.isfinite(yy)
+    if not finite.all():
+        b[~finite], yy[~finite] = 0.0, 0.0
     t = b @ Ginv
     if method == "nnls":
-        bad = np.any(t < 0, axis=1) & finite
+        bad = np.any(t < 0, axis=1)
         if bad.any():
             t[bad] = _solve_subsets(b, yy, G, bad)
     elif method != "lstsq":
         raise ValueError(f"unknown method {method!r}; use 'nnls' or 'lstsq'")
     rss = yy - 2 * np.einsum("ij,ij->i", t, b) + np.einsum("ij,jk,ik->i", t, G, t)
     rss = np.maximum(rss, 0.0)
-    iu = np.triu_indices(K)
     if variance is None:
-        s2 = rss / (ne - K)
-        cov = s2[:, None] * Ginv[iu][None, :]
+        iu = np.triu_indices(K)
+        cov = (rss / (ne - K))[:, None] * Ginv[iu][None, :]
     else:
-        # Cov(t) = P diag(var) P^T with P = G^-1 A^T (the least-squares operator)
-        P = Ginv @ A.T
-        V = np.asarray(variance, dtype=float).reshape(-1, ne)
-        cov = V @ (P[iu[0]] * P[iu[1]]).T
+        cov = propagate_variance(variance, A).reshape(-1, K * (K + 1) // 2)
     out = np.concatenate([t, np.sqrt(rss / ne)[:, None], cov], axis=1)
     out[~finite] = np.nan
     return out.reshape(shape + (out.shape[-1],))
+
+
+def propagate_variance(variance, A):
+    """Covariance of the least-squares coefficients from per-point noise variances.
+
+    ``Cov(t) = P diag(var) P^T`` with ``P = (A^T A)^-1 A^T`` the least-squares
+    operator (exact for the unconstrained fit; for NNLS pixels on the boundary it is
+    that of the unconstrained solution).
+
+    Parameters
+    ----------
+    variance : numpy.ndarray, shape (..., n_energies)
+        Noise variance of each OD value (e.g. Poisson: ``exp(OD) / I0``).
+    A : numpy.ndarray, shape (n_energies, K)
+        References.
+
+    Returns
+    -------
+    numpy.ndarray, shape (..., K (K + 1) / 2)
+        Upper triangle of the covariance, row by row (the layout of :func:`unpack`).
+    """
+    K, ne = A.shape[1], A.shape[0]
+    P = np.linalg.solve(A.T @ A, A.T)
+    iu = np.triu_indices(K)
+    V = np.asarray(variance, dtype=float)
+    out = V.reshape(-1, ne) @ (P[iu[0]] * P[iu[1]]).T
+    return out.reshape(V.shape[:-1] + (iu[0].size,))
 
 
 def unpack(packed, K):
