@@ -60,7 +60,7 @@ def find_dislocations(strain, pixel_size, mask=None, sigma=1.0, threshold=None,
         and ``N_eff`` the number of independent pixels (pixels / (4 pi sigma^2)),
         so white noise alone gives few peaks (the content test below removes the rest).
     min_burgers : float, optional
-        Smallest integrated Burgers content |b| (nm) of a reported core. Default:
+        Smallest integrated Burgers content ``|b|`` (nm) of a reported core. Default:
         from the noise, ``s_b * sqrt(2 ln(N_b / false_alarms))`` with ``s_b`` the
         robust standard deviation of the content integrated over a disc of
         ``radius`` centred anywhere in the particle (the null distribution: a

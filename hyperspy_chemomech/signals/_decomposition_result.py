@@ -137,7 +137,7 @@ class DecompositionResult:
         """One overview figure: parts (rows) x components (columns).
 
         Colour limits are shared along each column (symmetric, the ``percentile`` of
-        |value| over all parts shown; the measured map has its reference removed so
+        ``|value|`` over all parts shown; the measured map has its reference removed so
         that it compares with the parts).
 
         Parameters
@@ -146,7 +146,7 @@ class DecompositionResult:
             Rows, from "measured", "chemical", "coherency", "residual",
             "residual_matched", "stress".
         percentile : float
-            Percentile of |value| used for the colour limits.
+            Percentile of ``|value|`` used for the colour limits.
         scalebar : bool
             Draw a scale bar (calibrated units) in the first panel.
         cmap : str

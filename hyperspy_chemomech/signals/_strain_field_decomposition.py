@@ -264,7 +264,7 @@ class StrainDecompositionMixin:
         Returns
         -------
         hyperspy.signals.Signal2D
-            (3 | y, x): alpha_x, alpha_y and the magnitude |alpha|; lazy (computed
+            (3 | y, x): alpha_x, alpha_y and the magnitude ``|alpha|``; lazy (computed
             chunk by chunk with overlapping borders) when this signal is lazy.
         """
         from ..decomposition import nye_tensor
@@ -336,7 +336,7 @@ class StrainDecompositionMixin:
         smoothing : float, optional
             Gaussian sigma in the axes' units; default one pixel.
         min_burgers : float, optional
-            Smallest reported |b| (nm); default from the noise of the integrated content.
+            Smallest reported ``|b|`` (nm); default from the noise of the integrated content.
         false_alarms : float
             Expected false detections from noise for the default thresholds.
         radius : float, optional
@@ -367,7 +367,7 @@ class StrainDecompositionMixin:
         dislocations : numpy.ndarray, optional
             From :meth:`find_dislocations` (found here when not given).
         arrow_length : float, optional
-            Drawn length (axes' units) of a Burgers vector of the median |b|;
+            Drawn length (axes' units) of a Burgers vector of the median ``|b|``;
             default 4 pixels.
         color : str
 
