@@ -63,37 +63,6 @@ class Decomposition:
         return self.chemical + self.coherency
 
 
-def _validate(strain, X, mask):
-    strain = np.asarray(strain, dtype=float)
-    X = np.asarray(X, dtype=float)
-    if strain.ndim != 3 or strain.shape[0] != 4:
-        raise ValueError("strain must have shape (4, ny, nx) (e11, e22, e12, theta), got "
-                         f"{strain.shape}")
-    if X.shape != strain.shape[1:]:
-        raise ValueError(f"composition grid {X.shape} differs from the strain grid "
-                         f"{strain.shape[1:]}; resample it onto the strain grid first")
-    if mask is None:
-        mask = np.isfinite(X)
-    else:
-        mask = np.asarray(mask)
-        if mask.shape != X.shape:
-            raise ValueError(f"mask shape {mask.shape} differs from the grid {X.shape}")
-        if mask.dtype != bool:
-            raise TypeError(f"mask must be boolean, got dtype {mask.dtype}")
-        holes = mask & ~np.isfinite(X)
-        if holes.any():
-            raise ValueError(f"composition is NaN at {int(holes.sum())} pixel(s) inside the mask")
-    if not mask.any():
-        raise ValueError("the particle is empty: no finite composition (or an empty mask)")
-    xin = X[mask]
-    if np.any((xin < 0) | (xin > 1)):
-        raise ValueError(f"composition outside [0, 1] inside the particle (min {xin.min():.3g}, "
-                         f"max {xin.max():.3g})")
-    if np.isinf(strain).any():
-        raise ValueError("strain holds infinite values; use NaN for missing data")
-    return strain, X, mask
-
-
 def chemical_strain(law, X, mask, crystal_angle=0.0):
     """Image-frame eigenstrain eps0(X(r)) with zero rotation.
 
@@ -216,8 +185,9 @@ def decompose(strain, X, pixel_size, law, stiffness, *, crystal_angle=0.0, mask=
     """
     from .._solver_cache import get_solver
     from ..learning import masked_gaussian
+    from ..learning._learn import _validate   # the same checks as learning's inputs
 
-    strain, X, mask = _validate(strain, X, mask)
+    strain, X, mask = _validate(strain, X, mask, pixel_size)
     chem = chemical_strain(law, X, mask, crystal_angle)
     if solver is None:
         solver = get_solver(mask, pixel_size, stiffness, composition=X,
