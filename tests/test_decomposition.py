@@ -132,12 +132,22 @@ def test_missing_data_inside_the_particle_stays_missing(clean_case):
     np.testing.assert_array_equal(holes.data, before)           # user data untouched
 
 
-def test_decomposition_reuses_the_learning_factorisation(monkeypatch):
-    from hyperspy_chemomech.mechanics import _fem
-
+def _count_factorisations(monkeypatch):
+    """Record every actual factorisation of a ParticleElasticity (not the cached no-ops)."""
     calls = []
-    real = _fem.factorize
-    monkeypatch.setattr(_fem, "factorize", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = ParticleElasticity.factorize
+
+    def counting(self):
+        if self._factor is None:
+            calls.append(self)
+        return real(self)
+
+    monkeypatch.setattr(ParticleElasticity, "factorize", counting)
+    return calls
+
+
+def test_decomposition_reuses_the_learning_factorisation(monkeypatch):
+    calls = _count_factorisations(monkeypatch)
     _solver_cache.clear()
     p = make_particle(shape=(36, 54), pixel_size=4.0, noise=1e-4, seed=2)
     strain, comp = p.strain_field(), p.composition_map()
@@ -264,3 +274,50 @@ def test_numpy_decompose_rejects_bad_input():
         decompose(good, X, 1.0, lambda x: x[None], q)
     with pytest.raises(ValueError, match="infinite"):
         decompose(np.full((4, 10, 12), np.inf), X, 1.0, law, q)
+
+
+def test_composition_dependent_stiffness_and_saved_law(tmp_path, monkeypatch):
+    """C(X) between the end members: the law's pair is used, reused, and survives saving."""
+    import hyperspy.api as hs
+
+    p = make_particle(shape=(40, 60), pixel_size=5.0, noise=1e-4, seed=2,
+                      stiffness="composition")
+    strain, comp = p.strain_field(), p.composition_map()
+    law = strain.learn_eigenstrain(comp, material=("FePO4", "LiFePO4"), degree=1,
+                                   show_progressbar=False)
+    law.save(tmp_path / "law.hspy")
+    loaded = hs.load(tmp_path / "law.hspy")
+    calls = _count_factorisations(monkeypatch)
+    d = strain.decompose(comp, loaded)
+    assert not calls
+    q = tuple(plane_stiffness(get_material(m).stiffness) for m in ("FePO4", "LiFePO4"))
+    eig = crystal_to_image_eigenstrain(p.law(np.where(p.mask, p.X_true, 0.0)), 0.0)
+    sol = ParticleElasticity(p.mask, 5.0, q, composition=np.where(p.mask, p.X_true, 0.0)).solve(
+        eig, show_progressbar=False)
+    m = p.mask
+    assert _rms(d.stress.data[:, m] - sol.stress[:, m]) < 0.01 * _rms(sol.stress[:, m])
+    with pytest.raises(ValueError, match="material"):
+        strain.decompose(comp, loaded, material="LiFePO4")
+    # the parts are StrainFields that save and load with their provenance
+    d.residual.save(tmp_path / "residual.hspy")
+    back = hs.load(tmp_path / "residual.hspy")
+    assert isinstance(back, StrainField)
+    assert back.metadata.Chemomech.decomposition.part == "residual"
+    np.testing.assert_allclose(back.metadata.Chemomech.decomposition.reference, d.reference)
+
+
+def test_shear_component_of_the_law_enters_the_chemical_part():
+    X = np.full((12, 16), np.nan)
+    X[2:10, 2:14] = 0.5
+
+    def law(x):
+        return np.stack([0.0 * x, 0.0 * x, 0.02 * x])
+
+    chem = chemical_strain(law, X, np.isfinite(X), crystal_angle=0.0)
+    m = np.isfinite(X)
+    np.testing.assert_allclose(chem[2][m], 0.01)
+    np.testing.assert_allclose(chem[:2][:, m], 0.0)
+    # rotated by 45 degrees a pure shear becomes normal strains
+    chem = chemical_strain(law, X, m, crystal_angle=np.pi / 4)
+    np.testing.assert_allclose(chem[0][m], -0.01, atol=1e-15)
+    np.testing.assert_allclose(chem[1][m], 0.01, atol=1e-15)
