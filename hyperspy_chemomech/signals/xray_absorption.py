@@ -141,12 +141,13 @@ class XrayAbsorptionSpectrum(Signal1D):
         ne = energies.size
         data = self.data
         lazy = hasattr(data, "dask")
-        bg = None
+        bg, checked = None, False
         if isinstance(i0, str):
             if i0 != "auto":
                 raise ValueError(f"unknown i0 {i0!r}; use 'auto', a number, a spectrum or a mask")
             check_intensities(data)
-            ny, nx = self._image_shape("i0='auto'")
+            checked = True
+            self._image_shape("i0='auto'")
             img = data.mean(axis=-1)
             bg = background_mask(np.asarray(img.compute() if lazy else img), margin=margin)
             source = "auto"
@@ -182,7 +183,7 @@ class XrayAbsorptionSpectrum(Signal1D):
             n = int(bg.sum())
             sums = (data * bg[..., None]).sum(axis=(0, 1))
             i0_spec = np.asarray(sums.compute() if lazy else sums, dtype=float) / n
-        od_data = optical_density(data, i0_spec)
+        od_data = optical_density(data, i0_spec, check=not checked)
         od = self._deepcopy_with_new_data(od_data)
         od.metadata.Signal.quantity = "Optical density"
         od.metadata.General.title = (self.metadata.General.title or "stack") + " (OD)"

@@ -120,7 +120,7 @@ def background_mask(image, margin=5, min_pixels=20):
     return bg
 
 
-def optical_density(intensity, i0):
+def optical_density(intensity, i0, check=True):
     """Optical density ``OD = -ln(I / I0)``.
 
     Parameters
@@ -130,6 +130,9 @@ def optical_density(intensity, i0):
     i0 : float or array_like
         Incident intensity, broadcastable to ``intensity`` (a scalar, a spectrum of
         shape (n_energies,), or a full stack), > 0, same units as ``intensity``.
+    check : bool
+        Validate ``intensity`` (finite, > 0); pass False only when the caller has
+        just done so (it costs a pass over a lazy stack).
 
     Returns
     -------
@@ -146,7 +149,8 @@ def optical_density(intensity, i0):
     i0 = np.asarray(i0, dtype=float)
     if not np.all(np.isfinite(i0)) or np.any(i0 <= 0):
         raise ValueError(f"I0 must be finite and > 0 everywhere (minimum {np.nanmin(i0):g})")
-    check_intensities(intensity)
+    if check:
+        check_intensities(intensity)
     if hasattr(intensity, "dask"):
         import dask.array as da
 
