@@ -171,6 +171,27 @@ def fit_lattice(positions, weights, lattice, center, tol=0.25, n_iter=2, min_dis
     return out
 
 
+def gradient_from_reciprocal(A):
+    """Real-space displacement gradient ``H = inv(A).T - I`` from a reciprocal distortion.
+
+    Parameters
+    ----------
+    A : numpy.ndarray, shape (..., 2, 2)
+        Reciprocal distortion (``g = A g_ref`` for column vectors), image frame.
+
+    Returns
+    -------
+    numpy.ndarray, shape (..., 2, 2)
+        ``H[..., i, j] = du_i/dx_j``; NaN where ``A`` is not finite or singular.
+    """
+    A = np.asarray(A, dtype=float)
+    H = np.full(A.shape, np.nan)
+    good = np.isfinite(A).all(axis=(-2, -1))
+    good[good] &= np.abs(np.linalg.det(A[good])) > 1e-12
+    H[good] = np.swapaxes(np.linalg.inv(A[good]), -1, -2) - np.eye(2)
+    return H
+
+
 def displacement_gradient(lattices, reference):
     """Real-space displacement gradient from per-pixel and reference reciprocal lattices.
 
@@ -187,12 +208,7 @@ def displacement_gradient(lattices, reference):
         ``H[..., i, j] = du_i/dx_j`` (i, j = x, y), exactly ``inv(A).T - I`` with
         ``A = M @ inv(M_ref)``, no small-strain approximation.
     """
-    lattices = np.asarray(lattices, dtype=float)
-    A = lattices @ np.linalg.inv(reference)
-    good = np.all(np.isfinite(A), axis=(-2, -1))
-    H = np.full(A.shape, np.nan)
-    H[good] = np.swapaxes(np.linalg.inv(A[good]), -1, -2) - np.eye(2)
-    return H
+    return gradient_from_reciprocal(np.asarray(lattices, dtype=float) @ np.linalg.inv(reference))
 
 
 def components_from_gradient(H):

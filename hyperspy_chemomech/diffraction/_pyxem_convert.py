@@ -23,25 +23,10 @@ convert it exactly: ``A = P D.T P`` (``P`` swaps x and y), ``H = inv(A).T - I``.
 
 import numpy as np
 
-from ._lattice_fit import components_from_gradient
-from ._strain_from_diffraction import _LENGTH_NM, detector_to_image
+from ._lattice_fit import components_from_gradient, gradient_from_reciprocal
+from ._strain_from_diffraction import axes_nm, detector_to_image
 
 _SWAP = np.array([[0.0, 1.0], [1.0, 0.0]])
-
-
-def _image_axes_nm(axes, what):
-    """(ny, nx), (dy, dx) and (y0, x0) in nm from two HyperSpy axes ordered (x, y)."""
-    scales, offsets = [], []
-    for ax in axes[::-1]:
-        unit = str(ax.units)
-        if unit not in _LENGTH_NM:
-            raise ValueError(
-                f"{what}: axis {ax.name!r} has no length calibration (units={ax.units!r}); "
-                "set its scale and units (e.g. 'nm') first"
-            )
-        scales.append(float(ax.scale) * _LENGTH_NM[unit])
-        offsets.append(float(ax.offset) * _LENGTH_NM[unit])
-    return tuple(scales), tuple(offsets)
 
 
 def pyxem_strain_to_tensor(e11, e22, e12, theta):
@@ -92,12 +77,7 @@ def pyxem_tensor_to_gradient(D, vector_order="yx", scan_rotation=0.0, flip=False
     if vector_order == "yx":
         A = _SWAP @ A @ _SWAP
     Q = detector_to_image(scan_rotation, flip)
-    A = Q @ A @ Q.T  # Q is orthogonal
-    H = np.full(A.shape, np.nan)
-    good = np.isfinite(A).all(axis=(-2, -1))
-    good[good] &= np.abs(np.linalg.det(A[good])) > 1e-12
-    H[good] = np.swapaxes(np.linalg.inv(A[good]), -1, -2) - np.eye(2)
-    return H
+    return gradient_from_reciprocal(Q @ A @ Q.T)  # Q is orthogonal
 
 
 def from_pyxem(signal, vector_order="yx", scan_rotation=0.0, flip=False):
@@ -136,11 +116,11 @@ def from_pyxem(signal, vector_order="yx", scan_rotation=0.0, flip=False):
     if nav == (4,) and len(sig) == 2:
         data = np.asarray(signal.data.compute() if signal._lazy else signal.data, float)
         D = pyxem_strain_to_tensor(*data)
-        scale, offset = _image_axes_nm(am.signal_axes, "pyxem StrainMap")
+        _, scale, offset = axes_nm(am.signal_axes, "pyxem StrainMap")
         kind = "StrainMap"
     elif len(nav) == 2 and sig in ((3, 3), (2, 2)):
         D = np.asarray(signal.data.compute() if signal._lazy else signal.data, float)
-        scale, offset = _image_axes_nm(am.navigation_axes, "pyxem DisplacementGradientMap")
+        _, scale, offset = axes_nm(am.navigation_axes, "pyxem DisplacementGradientMap")
         kind = "DisplacementGradientMap"
     else:
         raise ValueError(
@@ -198,5 +178,4 @@ def simulated_strain_truth(strain_matrix=None, navigation_shape=(32, 32), refere
     A = _SWAP @ np.swapaxes(T, -1, -2) @ _SWAP
     if reference is not None:
         A = A @ np.linalg.inv(A[tuple(reference)])
-    H = np.swapaxes(np.linalg.inv(A), -1, -2) - np.eye(2)
-    return components_from_gradient(H)
+    return components_from_gradient(gradient_from_reciprocal(A))

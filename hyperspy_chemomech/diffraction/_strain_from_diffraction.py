@@ -24,6 +24,26 @@ def detector_to_image(scan_rotation=0.0, flip=False):
     return np.array([[c, -s], [s, c]]) @ np.diag([1.0, -1.0 if flip else 1.0])
 
 
+def axes_nm(axes, what="scan"):
+    """Shape, pixel size and offset, each (y, x) in nm, of two HyperSpy axes (x, y).
+
+    Raises ``ValueError`` naming the axis when one carries no length calibration.
+    """
+    scales, offsets = [], []
+    for ax in axes[::-1]:  # HyperSpy orders (x, y); we want (y, x)
+        unit = str(ax.units)
+        if unit not in _LENGTH_NM:
+            raise ValueError(
+                f"{what} axis {ax.name!r} has no length calibration (units={ax.units!r}); "
+                "set its scale and units (e.g. 'nm') first"
+            )
+        if not getattr(ax, "is_uniform", True) or not ax.scale > 0:
+            raise ValueError(f"{what} axis {ax.name!r} needs a positive uniform scale")
+        scales.append(float(ax.scale) * _LENGTH_NM[unit])
+        offsets.append(float(ax.offset) * _LENGTH_NM[unit])
+    return tuple(int(ax.size) for ax in axes[::-1]), tuple(scales), tuple(offsets)
+
+
 def _scan_axes(dp):
     """(ny, nx), (dy, dx) nm and (y0, x0) nm of the scan; raise if uncalibrated."""
     nav = dp.axes_manager.navigation_axes
@@ -33,20 +53,7 @@ def _scan_axes(dp):
             f"and 2 signal (detector) axes; got navigation shape "
             f"{dp.axes_manager.navigation_shape} and signal shape {dp.axes_manager.signal_shape}"
         )
-    scales, offsets = [], []
-    for ax in nav[::-1]:  # HyperSpy orders (x, y); we want (y, x)
-        unit = str(ax.units)
-        if unit not in _LENGTH_NM:
-            raise ValueError(
-                f"scan axis {ax.name!r} has no length calibration (units={ax.units!r}); "
-                "set dp.axes_manager.navigation_axes[...].scale and .units (e.g. 'nm')"
-            )
-        if not getattr(ax, "is_uniform", True) or not ax.scale > 0:
-            raise ValueError(f"scan axis {ax.name!r} needs a positive uniform scale")
-        scales.append(float(ax.scale) * _LENGTH_NM[unit])
-        offsets.append(float(ax.offset) * _LENGTH_NM[unit])
-    shape = tuple(int(ax.size) for ax in nav[::-1])
-    return shape, tuple(scales), tuple(offsets)
+    return axes_nm(nav, "scan")
 
 
 def _detector_axes(dp):
@@ -152,16 +159,28 @@ class _PatternFit:
         return out.reshape(nav + (N_OUT,))
 
 
-def _as_dask(dp, patterns_per_chunk=256):
+def _as_dask(dp, chunk_bytes=32 * 2**20):
+    """The data as a dask array with whole patterns per chunk and ~``chunk_bytes`` chunks.
+
+    Lazy data keep their scan chunking where it already holds whole patterns (a
+    file's own chunks are the cheap ones to read); only oversized chunks are split.
+    """
     import dask.array as da
 
     data = dp.data
-    if not isinstance(data, da.Array):
-        data = da.from_array(data, chunks=(1, 1) + data.shape[2:])
     ny, nx = data.shape[:2]
-    rows = max(1, min(ny, patterns_per_chunk // max(nx, 1)))
-    cols = nx if rows > 1 else max(1, min(nx, patterns_per_chunk))
-    return data.rechunk((rows, cols, -1, -1))
+    per_pattern = max(1, data.shape[2] * data.shape[3] * data.dtype.itemsize)
+    n = max(1, chunk_bytes // per_pattern)
+    rows = max(1, min(ny, n // max(nx, 1)))
+    cols = nx if rows > 1 else max(1, min(nx, n))
+    if not isinstance(data, da.Array):
+        return da.from_array(data, chunks=(rows, cols, -1, -1))
+    if len(data.chunks[2]) > 1 or len(data.chunks[3]) > 1:
+        data = data.rechunk({2: -1, 3: -1})
+    biggest = max(data.chunks[0]) * max(data.chunks[1]) * per_pattern
+    if biggest > 8 * chunk_bytes:
+        data = data.rechunk((rows, cols, -1, -1))
+    return data
 
 
 def strain_from_diffraction(dp, reference="median", disk_radius=None, basis=None,

@@ -9,7 +9,8 @@ from collections import namedtuple
 
 import numpy as np
 
-from ..diffraction._lattice_fit import components_from_gradient, gradient_from_components
+from ..diffraction._lattice_fit import (components_from_gradient, gradient_from_components,
+                                       gradient_from_reciprocal)
 
 CorrelativeMaps = namedtuple("CorrelativeMaps", ["strain", "composition", "images"])
 CorrelativeMaps.__doc__ = """Maps read by :func:`load_correlative_mat`.
@@ -310,11 +311,8 @@ def load_py4dstem_strain(source, pixel_size=None, units="nm", coordinate_rotatio
         R = np.array([[c, -s], [s, c]])
         beta = R @ beta @ R.T
     swap = np.array([[0.0, 1.0], [1.0, 0.0]])
-    A = swap @ beta @ swap  # (Rx, Ry) = (row, column) -> our (x, y) = (column, row)
-    H = np.full(A.shape, np.nan)
-    good = np.isfinite(A).all(axis=(-2, -1))
-    good[good] &= np.abs(np.linalg.det(A[good])) > 1e-12
-    H[good] = np.swapaxes(np.linalg.inv(A[good]), -1, -2) - np.eye(2)
+    # (Rx, Ry) = (row, column) -> our (x, y) = (column, row)
+    H = gradient_from_reciprocal(swap @ beta @ swap)
     comps = components_from_gradient(H)
     if "mask" in slices:
         comps[:, ~(slices["mask"] != 0)] = np.nan
