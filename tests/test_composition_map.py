@@ -280,3 +280,29 @@ def test_lazy_stack_gives_same_result(small):
     np.testing.assert_allclose(np.asarray(c_l.data), np.asarray(c_e.data), equal_nan=True,
                                atol=1e-12)
     np.testing.assert_allclose(c_l.uncertainty.data, c_e.uncertainty.data, equal_nan=True)
+
+
+def test_lazy_loaded_composition_map(tmp_path, small, small_od):
+    stack, truth = small
+    comp = small_od.get_composition_map(truth["references"])
+    comp.save(tmp_path / "c.hspy")
+    lz = hs.load(tmp_path / "c.hspy", lazy=True)
+    assert lz._lazy and isinstance(lz, CompositionMap)
+    assert lz.summary() == comp.summary()
+    np.testing.assert_allclose(lz.thickness.data, comp.thickness.data)
+
+
+def test_three_references_nnls(small, small_od):
+    """A third end member absent from the particle gets ~0; X is the last's fraction."""
+    stack, truth = small
+    fp, lfp = truth["references"]
+    e = truth["energies"]
+    other = fp.deepcopy()
+    other.data = 0.004 * np.exp(-0.5 * ((e - 715.0) / 3.0) ** 2) + 0.001
+    other.metadata.General.title = "other"
+    comp = small_od.get_composition_map([fp, other, lfp])
+    coef = comp.coefficients.data  # (3, y, x)
+    m = truth["mask"]
+    assert coef.shape[0] == 3 and (coef[:, m] >= 0).all()
+    assert np.median(coef[1][m]) < 1.0 < np.median(coef[0][m] + coef[2][m])
+    assert _rms_inside(comp, truth["X"], m) < 0.04

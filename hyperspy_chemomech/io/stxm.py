@@ -26,6 +26,18 @@ def _nx_children(group, nx_class):
     return [k for k in group if _attr(group[k], "NX_class") == nx_class]
 
 
+def _pick(group, nx_class, name, where):
+    """The child of ``group`` of class ``nx_class`` called ``name`` (default the first)."""
+    found = sorted(_nx_children(group, nx_class))
+    if not found:
+        raise ValueError(f"{where}: no {nx_class} group")
+    if name is None:
+        return found[0]
+    if name not in found:
+        raise ValueError(f"{where}: no {nx_class} {name!r}; found {found}")
+    return name
+
+
 def _axis_order(dgroup, ndim):
     """Names of the data's dimensions from @axes or the *_indices attributes."""
     axes = _attr(dgroup, "axes")
@@ -111,25 +123,13 @@ def load_nxstxm(path, entry=None, data_group=None, lazy=False):
 
     f = h5py.File(path, "r")
     try:
-        entries = sorted(_nx_children(f, "NXentry"))
-        if not entries:
-            raise ValueError(f"{path}: no NXentry group (not a NeXus file?)")
-        if entry is None:
-            entry = entries[0]
-        elif entry not in entries:
-            raise ValueError(f"{path}: no NXentry {entry!r}; found {entries}")
+        entry = _pick(f, "NXentry", entry, str(path))
         g = f[entry]
         definition = None
         if "definition" in g:
             definition = g["definition"][()]
             definition = definition.decode() if isinstance(definition, bytes) else str(definition)
-        groups = sorted(_nx_children(g, "NXdata"))
-        if not groups:
-            raise ValueError(f"{path}:{entry} holds no NXdata group")
-        if data_group is None:
-            data_group = groups[0]
-        elif data_group not in groups:
-            raise ValueError(f"{path}:{entry}: no NXdata {data_group!r}; found {groups}")
+        data_group = _pick(g, "NXdata", data_group, f"{path}:{entry}")
         dg = g[data_group]
         signal_name = str(_attr(dg, "signal", "data"))
         if signal_name not in dg:
