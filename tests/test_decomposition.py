@@ -321,3 +321,14 @@ def test_shear_component_of_the_law_enters_the_chemical_part():
     chem = chemical_strain(law, X, m, crystal_angle=np.pi / 4)
     np.testing.assert_allclose(chem[0][m], -0.01, atol=1e-15)
     np.testing.assert_allclose(chem[1][m], 0.01, atol=1e-15)
+
+
+def test_numpy_decompose_accepts_a_law_object(clean_case):
+    p, strain, comp, law = clean_case
+    q = plane_stiffness(get_material("LiFePO4").stiffness)
+    ref = np.asarray(law.metadata.Chemomech.law.reference_strain)
+    a = decompose(strain.data, comp.data, 5.0, law, q, crystal_angle=0.2, reference=ref)
+    b = decompose(strain.data, comp.data, 5.0, law.evaluate, q, crystal_angle=0.2, reference=ref)
+    np.testing.assert_array_equal(a.residual, b.residual)
+    with pytest.raises(TypeError, match="callable"):
+        decompose(strain.data, comp.data, 5.0, 0.05, q)

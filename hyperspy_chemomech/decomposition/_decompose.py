@@ -68,10 +68,11 @@ def chemical_strain(law, X, mask, crystal_angle=0.0):
 
     Parameters
     ----------
-    law : callable
+    law : callable or object with ``evaluate``
         ``law(X)`` for a 1-D array of compositions returns the crystal-frame
         eps0(X) - eps0(0), shape (n_comp, len(X)) with n_comp 2 ([100], [001]) or 3
-        (with the tensor shear); e.g. :meth:`EigenstrainLaw.evaluate`.
+        (with the tensor shear); e.g. :meth:`EigenstrainLaw.evaluate`, or a
+        :class:`~hyperspy_chemomech.learning.LawFit` / ``EigenstrainLaw`` itself.
     X : numpy.ndarray, shape (ny, nx)
         Composition in [0, 1] (finite inside ``mask``).
     mask : numpy.ndarray of bool, shape (ny, nx)
@@ -85,6 +86,11 @@ def chemical_strain(law, X, mask, crystal_angle=0.0):
     """
     from ..mechanics import rotate_strain
 
+    if hasattr(law, "evaluate"):   # LawFit, EigenstrainLaw (a signal is callable too)
+        law = law.evaluate
+    if not callable(law):
+        raise TypeError(f"law must be a callable X -> eps0(X) or have .evaluate, got "
+                        f"{type(law).__name__}")
     values = np.asarray(law(X[mask]), dtype=float)
     n = int(mask.sum())
     if values.ndim != 2 or values.shape[1] != n or values.shape[0] not in (2, 3):
@@ -141,9 +147,9 @@ def decompose(strain, X, pixel_size, law, stiffness, *, crystal_angle=0.0, mask=
         is finite (or ``mask``).
     pixel_size : float or (float, float)
         Pixel size (dy, dx) in nm.
-    law : callable
+    law : callable or object with ``evaluate``
         ``law(X) -> (n_comp, len(X))`` crystal-frame eps0(X) - eps0(0) for [100],
-        [001] (, shear), e.g. ``EigenstrainLaw.evaluate``.
+        [001] (, shear), e.g. ``EigenstrainLaw.evaluate`` or a ``LawFit``.
     stiffness : array_like (3, 3), pair, callable or str
         Plane stiffness (GPa) in the crystal frame, as accepted by
         :class:`~hyperspy_chemomech.mechanics.ParticleElasticity`.
