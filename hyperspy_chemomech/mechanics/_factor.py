@@ -92,16 +92,20 @@ class GridFactor:
         Symmetric positive definite.
     i, j : numpy.ndarray of int, optional
         Grid position of each unknown, for the nested-dissection ordering; without them
-        SuperLU's minimum-degree ordering of A^T + A is used.
+        (and without ``perm``) SuperLU's minimum-degree ordering of A^T + A is used.
     precision : {"auto", "double", "mixed"}
         ``"auto"``: double unless the estimated factor exceeds ``memory_limit``.
     memory_limit : float
         Bytes allowed for a double-precision factor under ``"auto"``.
     rtol : float
         Relative residual of the mixed-precision solves.
+    perm : numpy.ndarray of int, optional
+        Fill-reducing order already applied to ``k`` (``k = A[perm][:, perm]``);
+        :meth:`solve` still takes and returns vectors in A's order.
     """
 
-    def __init__(self, k, i=None, j=None, precision="auto", memory_limit=3e9, rtol=1e-12):
+    def __init__(self, k, i=None, j=None, precision="auto", memory_limit=3e9, rtol=1e-12,
+                 perm=None):
         if precision not in ("auto", "double", "mixed"):
             raise ValueError(f"precision must be 'auto', 'double' or 'mixed', got {precision!r}")
         n = k.shape[0]
@@ -110,7 +114,9 @@ class GridFactor:
         self.precision = precision
         self.rtol = rtol
         k = sp.csr_array(k)
-        if i is not None:
+        if perm is not None:          # k is already permuted: k = K[perm][:, perm]
+            self._perm, kp, spec = np.asarray(perm), k, "NATURAL"
+        elif i is not None:
             self._perm = nested_dissection(np.asarray(i), np.asarray(j))
             kp = k[self._perm][:, self._perm]
             spec = "NATURAL"
@@ -128,8 +134,8 @@ class GridFactor:
 
     @property
     def nnz(self):
-        """Entries of L and U."""
-        return int(self._lu.L.nnz + self._lu.U.nnz)
+        """Entries stored in SuperLU's L and U factors."""
+        return int(self._lu.nnz)
 
     def _precondition(self, r):
         return self._lu.solve(np.asfortranarray(r, dtype=np.float32)).astype(np.float64)

@@ -19,7 +19,7 @@ import scipy.ndimage as ndi
 import scipy.sparse as sp
 
 from .._utils import progressbar
-from ._factor import factorize
+from ._factor import GridFactor, factorize, nested_dissection
 from ._frames import rotate_plane_stiffness
 from ._stiffness import check_stiffness
 
@@ -247,6 +247,7 @@ class ParticleElasticity:
         self._K = None
         self._B = None
         self._factor = None
+        self._kfb = None
         self._bnodes = None
 
     # ------------------------------------------------------------------ set-up
@@ -320,7 +321,7 @@ class ParticleElasticity:
     def K(self):
         """Assembled stiffness matrix (scipy.sparse CSR, symmetric, singular if free)."""
         if self._K is None:
-            self._K = _assemble(self._mesh.edofs, self._stiffness_local(), self.n_dof)
+            self._K = _assemble(self._mesh.edofs, self._stiffness_local(), (self.n_dof,) * 2)
         return self._K
 
     @property
@@ -330,13 +331,20 @@ class ParticleElasticity:
             bc = self._bc.copy()
             bc[2] /= 2  # tensor shear
             ne = self.n_elem
-            rows = (np.arange(4)[:, None, None] * ne + np.arange(ne)[None, :, None])
-            rows = np.broadcast_to(rows, (4, ne, 8))
-            cols = np.broadcast_to(self._mesh.edofs[None], (4, ne, 8))
-            vals = np.broadcast_to(bc[:, None, :], (4, ne, 8))
-            self._B = sp.csr_array(sp.coo_array((vals.ravel(), (rows.ravel(), cols.ravel())),
-                                                shape=(4 * ne, self.n_dof)))
+            # one CSR row of 8 entries per (component, element), built directly
+            indices = np.broadcast_to(self._mesh.edofs, (4, ne, 8)).ravel()
+            data = np.broadcast_to(bc[:, None, :], (4, ne, 8)).ravel()
+            b = sp.csr_array((data, indices, np.arange(0, 32 * ne + 1, 8)),
+                             shape=(4 * ne, self.n_dof))
+            b.eliminate_zeros()
+            self._B = b
         return self._B
+
+    def _force_operator(self):
+        """A_e * B^T restricted to the strain rows (n_dof, 3 n_elem), cached (CSC)."""
+        if getattr(self, "_bf", None) is None:
+            self._bf = self.B[: 3 * self.n_elem].T * self._area
+        return self._bf
 
     @property
     def boundary_node_mask(self):
@@ -392,14 +400,26 @@ class ParticleElasticity:
         """Factorise the stiffness restricted to the free dofs (done once, reused)."""
         if self._factor is None:
             free, fixed = self._free_dofs()
-            k = self.K
             self._free, self._fixed = free, fixed
-            self._kff = k[free][:, free]
-            self._kfb = k[free][:, fixed]
+            ke = self._stiffness_local()
+            if self.boundary == "dirichlet":
+                # coupling of free to prescribed dofs, from the elements that have both
+                col_fixed = np.full(self.n_dof, -1, dtype=np.int64)
+                col_fixed[fixed] = np.arange(fixed.size)
+                pos_free = np.full(self.n_dof, -1, dtype=np.int64)
+                pos_free[free] = np.arange(free.size)
+                sel = np.any(col_fixed[self._mesh.edofs] >= 0, axis=1)
+                self._kfb = _assemble(self._mesh.edofs[sel], ke if ke.ndim == 2 else ke[sel],
+                                      (free.size, fixed.size), pos_free, col_fixed)
             if free.size:
-                node = free // 2
+                # assemble straight into the nested-dissection order of the free dofs
                 ii, jj = np.nonzero(self.node_mask)
-                self._factor = factorize(self._kff, ii[node], jj[node], precision=self._precision)
+                perm = nested_dissection(ii[free // 2], jj[free // 2])
+                pos = np.full(self.n_dof, -1, dtype=np.int64)
+                pos[free[perm]] = np.arange(free.size)
+                kp = _assemble(self._mesh.edofs, ke, (free.size, free.size), pos, pos)
+                del ke
+                self._factor = GridFactor(kp, precision=self._precision, perm=perm)
             else:
                 self._factor = None
         return self
@@ -435,12 +455,9 @@ class ParticleElasticity:
 
     def _force_values(self, v):
         """Nodal force (n, n_dof) of per-element eigenstrain v (n, 3, n_elem)."""
-        out = np.zeros((v.shape[0], self.n_dof))
-        for k in range(v.shape[0]):  # one field at a time keeps the (n_elem, 8) temporaries small
-            s = self._stress_of(v[k:k + 1])[0] * self._area                  # (3, ne)
-            fe = self._bc[:3].T @ s                                           # (8, ne)
-            out[k] = np.bincount(self._mesh.edofs.T.ravel(), fe.ravel(), minlength=self.n_dof)
-        return out
+        st = self._stress_of(v)
+        st[:, 2] *= 2  # work-conjugate to the tensor-shear row of B: s12 * 2 e12
+        return (self._force_operator() @ st.reshape(st.shape[0], -1).T).T
 
     def force(self, eigenstrain):
         """Equivalent nodal force ``f = sum_e A_e B_c^T D eps0`` of an eigenstrain.
@@ -479,32 +496,35 @@ class ParticleElasticity:
         v, single = self._eigenstrain_values(eigenstrain)
         n = v.shape[0]
         self.factorize()
-        f = self._force_values(v)
-        u = np.zeros((n, self.n_dof))
+        ufix = None
         if self.boundary == "dirichlet":
+            ufix = np.zeros((1, self._fixed.size))
             if boundary_displacement is not None:
-                ub, single_b = self._check_field(boundary_displacement, "boundary_displacement",
-                                                 2, (self.shape[0] + 1, self.shape[1] + 1))
-                nodes = self.node_mask
-                vals = np.stack([ub[:, 0][:, nodes], ub[:, 1][:, nodes]], axis=-1).reshape(
-                    ub.shape[0], -1)
-                vals = np.broadcast_to(vals, (n, self.n_dof)) if ub.shape[0] in (1, n) else None
-                if vals is None:
+                ub, _ = self._check_field(boundary_displacement, "boundary_displacement",
+                                          2, (self.shape[0] + 1, self.shape[1] + 1))
+                if ub.shape[0] not in (1, n):
                     raise ValueError(f"boundary_displacement has {ub.shape[0]} fields, the "
                                      f"eigenstrain {n}")
-                ufix = vals[:, self._fixed]
+                ufix = self.grid_to_dofs(ub)[:, self._fixed]
                 if not np.all(np.isfinite(ufix)):
                     raise ValueError("boundary_displacement must be finite on boundary nodes")
-                u[:, self._fixed] = ufix
-                f[:, self._free] -= (self._kfb @ ufix.T).T
         elif boundary_displacement is not None:
             raise ValueError("boundary_displacement needs boundary='dirichlet'")
-        if self._factor is not None:
-            chunk = 16 if self._factor.precision == "double" else 8
-            starts = range(0, n, chunk)
-            for s in progressbar(starts, show_progressbar=show_progressbar,
-                                 total=len(starts), desc="Solving"):
-                u[s:s + chunk, self._free] = self._factor.solve(f[s:s + chunk, self._free].T).T
+        u = np.zeros((n, self.n_dof))
+        # chunks bound the temporaries (forces, CG vectors) for large grids
+        chunk = 16 if self._factor is None or self._factor.precision == "double" else 8
+        starts = range(0, n, chunk)
+        for s in progressbar(starts, show_progressbar=show_progressbar, total=len(starts),
+                             desc="Solving"):
+            sl = slice(s, min(s + chunk, n))
+            f = self._force_values(v[sl])
+            if ufix is not None:
+                uf = np.broadcast_to(ufix if ufix.shape[0] == 1 else ufix[sl], (f.shape[0],
+                                                                                 ufix.shape[1]))
+                u[sl, self._fixed] = uf
+                f[:, self._free] -= (self._kfb @ uf.T).T
+            if self._factor is not None:
+                u[sl, self._free] = self._factor.solve(f[:, self._free].T).T
         if self.boundary == "free":
             u = self._remove_rigid(u)
         return ElasticSolution(self, u, v, single)
@@ -639,39 +659,66 @@ class ParticleElasticity:
         alpha = np.linalg.solve((c.T @ kc).toarray(), (kc.T @ u.T))
         return u - (c @ alpha).T
 
+    def _gauge_operators(self):
+        """Sparse per-piece means of theta and of the pixel-centre displacement, cached."""
+        if getattr(self, "_gauge", None) is None:
+            ne, pc = self.n_elem, self._mesh.piece
+            npc = np.bincount(pc, minlength=self.n_pieces)
+            mean = sp.csr_array((1.0 / npc[pc], (pc, np.arange(ne))),
+                                shape=(self.n_pieces, ne))
+            g_theta = mean @ self.B[3 * ne:]
+            rows = np.repeat(np.arange(ne), 4)
+            avg = [sp.csr_array((np.full(4 * ne, 0.25), (rows, self._mesh.edofs[:, c::2].ravel())),
+                                shape=(ne, self.n_dof)) for c in (0, 1)]
+            node_piece = np.empty(self.n_dof // 2, dtype=int)
+            node_piece[self._mesh.edofs[:, 0::2].ravel() // 2] = np.repeat(pc, 4)
+            iy, ix = np.unravel_index(self._mesh.pixels, self.shape)
+            dy, dx = self.pixel_size
+            xc = np.bincount(pc, (ix + 0.5) * dx) / npc
+            yc = np.bincount(pc, (iy + 0.5) * dy) / npc
+            ny_, nx_ = np.nonzero(self.node_mask)
+            self._gauge = (g_theta, mean @ avg[0], mean @ avg[1], node_piece,
+                           nx_ * dx - xc[node_piece], ny_ * dy - yc[node_piece])
+        return self._gauge
+
     def _remove_rigid(self, u, rotation=True):
         """Gauge: zero mean rotation and zero mean pixel-centre displacement per piece."""
-        nodes_y, nodes_x = np.nonzero(self.node_mask)
-        dy, dx = self.pixel_size
-        xn, yn = nodes_x * dx, nodes_y * dy
-        ne, pc = self.n_elem, self._mesh.piece
-        npc = np.bincount(pc, minlength=self.n_pieces)
-        theta = (self.B[3 * ne:] @ u.T).T                          # (n, ne)
-        w = np.stack([np.bincount(pc, t, minlength=self.n_pieces) for t in theta]) / npc
-        iy, ix = np.unravel_index(self._mesh.pixels, self.shape)
-        xc = np.bincount(pc, (ix + 0.5) * dx) / npc
-        yc = np.bincount(pc, (iy + 0.5) * dy) / npc
-        node_piece = np.empty(self.n_dof // 2, dtype=int)
-        node_piece[self._mesh.edofs[:, 0::2].ravel() // 2] = np.repeat(pc, 4)
-        wn = w[:, node_piece]
+        g_theta, t_x, t_y, node_piece, x_rel, y_rel = self._gauge_operators()
+
+        def per_node(op, v):
+            m = (op @ v.T).T                                   # (n, n_pieces)
+            return m if self.n_pieces == 1 else m[:, node_piece]
+
         u = u.copy()
         if rotation:
-            u[:, 0::2] += wn * (yn - yc[node_piece])
-            u[:, 1::2] -= wn * (xn - xc[node_piece])
-        for k in range(u.shape[0]):
-            for comp in (0, 1):
-                centre = u[k, self._mesh.edofs[:, comp::2]].mean(axis=-1)   # (ne,)
-                u[k, comp::2] -= (np.bincount(pc, centre, minlength=self.n_pieces) / npc)[node_piece]
+            # subtract the rigid rotation w about the piece's centroid: u = w (-y, x)
+            w = per_node(g_theta, u)
+            u[:, 0::2] += w * y_rel
+            u[:, 1::2] -= w * x_rel
+        u[:, 0::2] -= per_node(t_x, u)
+        u[:, 1::2] -= per_node(t_y, u)
         return u
 
 
-def _assemble(edofs, ke, n_dof):
-    """Sparse K from element matrices, vectorised COO (duplicates summed by CSR)."""
+def _assemble(edofs, ke, shape, row_map=None, col_map=None):
+    """Sparse matrix from element matrices, vectorised COO (duplicates summed by CSR).
+
+    ``row_map``/``col_map`` renumber the global dofs (-1 drops the entry), so that a
+    reduced or permuted block is assembled without indexing the full matrix.
+    """
     ne = edofs.shape[0]
-    rows = np.broadcast_to(edofs[:, :, None], (ne, 8, 8)).ravel()
-    cols = np.broadcast_to(edofs[:, None, :], (ne, 8, 8)).ravel()
-    vals = np.broadcast_to(ke, (ne, 8, 8)).ravel()
-    k = sp.coo_array((vals, (rows, cols)), shape=(n_dof, n_dof)).tocsr()
+    small = max(shape) < 2 ** 31
+    rows = edofs if row_map is None else row_map[edofs]
+    cols = edofs if col_map is None else col_map[edofs]
+    if small:
+        rows, cols = rows.astype(np.int32), cols.astype(np.int32)
+    r = np.broadcast_to(rows[:, :, None], (ne, 8, 8))
+    c = np.broadcast_to(cols[:, None, :], (ne, 8, 8))
+    v = np.broadcast_to(ke, (ne, 8, 8))
+    if row_map is not None or col_map is not None:
+        keep = (r >= 0) & (c >= 0)
+        r, c, v = r[keep], c[keep], v[keep]
+    k = sp.coo_array((v.ravel(), (r.ravel(), c.ravel())), shape=shape).tocsr()
     k.sum_duplicates()
     return k
 
@@ -705,7 +752,6 @@ class ElasticSolution:
         self._solver, self._v, self._single = solver, eigen_values, single
         self.dofs = u[0] if single else u
         self._u = u
-        self._cache = {}
 
     def _grid(self, values):
         """(n, k, n_elem) -> (n, k, ny, nx) with NaN outside."""
@@ -715,23 +761,22 @@ class ElasticSolution:
         out = out.reshape(values.shape[:2] + s.shape)
         return out
 
-    def _centre(self):
-        if "centre" not in self._cache:
-            s = self._solver
-            g = (s.B @ self._u.T).T.reshape(-1, 4, s.n_elem)
-            self._cache["centre"] = g
-        return self._cache["centre"]
+    def _centre(self, first, stop):
+        """Components first..stop-1 of (e11, e22, e12, theta) per element, (n, k, n_elem)."""
+        s = self._solver
+        rows = s.B[first * s.n_elem: stop * s.n_elem]
+        return (rows @ self._u.T).T.reshape(-1, stop - first, s.n_elem)
 
     def _out(self, a):
         return a[0] if self._single else a
 
     @property
     def strain(self):
-        return self._out(self._grid(self._centre()[:, :3]))
+        return self._out(self._grid(self._centre(0, 3)))
 
     @property
     def rotation(self):
-        return self._out(self._grid(self._centre()[:, 3:])[:, 0])
+        return self._out(self._grid(self._centre(3, 4))[:, 0])
 
     @property
     def eigenstrain(self):
@@ -739,12 +784,12 @@ class ElasticSolution:
 
     @property
     def elastic_strain(self):
-        return self._out(self._grid(self._centre()[:, :3] - self._v))
+        return self._out(self._grid(self._centre(0, 3) - self._v))
 
     @property
     def stress(self):
         s = self._solver
-        return self._out(self._grid(s._stress_of(self._centre()[:, :3] - self._v)))
+        return self._out(self._grid(s._stress_of(self._centre(0, 3) - self._v)))
 
     @property
     def displacement(self):
