@@ -74,10 +74,10 @@ def particle_mask(image, smoothing=None, what="image"):
         raise ValueError(f"no particle found in {what}")
     sizes = np.bincount(labels.ravel())[1:]
     mask = ndimage.binary_fill_holes(labels == (np.argmax(sizes) + 1))
-    # contrast of the particle against the (smoothed) background fluctuations
+    # contrast against the smoothed background noise, read robustly (MAD) from the
+    # border away from the particle, so hot pixels or dust do not inflate it
     _, noise = background_level(np.where(mask, bg, sm))
-    outside = dev[~ndimage.binary_dilation(mask, iterations=2)]
-    noise = max(noise, float(np.std(outside)) if outside.size else 0.0, 1e-12 * max(abs(bg), 1.0))
+    noise = max(noise, 1e-12 * max(abs(bg), 1.0))
     contrast = float(np.median(dev[mask])) / noise
     frac = mask.mean()
     if contrast < MIN_CONTRAST or mask.sum() < 16 or frac > 0.9:

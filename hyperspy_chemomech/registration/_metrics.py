@@ -174,3 +174,4 @@ class PairedMetric:
         v = self.v if keep is None else self.v[keep]
         f = fixed_values if keep is None else fixed_values[keep]
         return absolute_correlation(v, f)
+

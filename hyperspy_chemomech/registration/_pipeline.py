@@ -13,10 +13,13 @@ from ._grid import apply_matrix
 from ._initialise import mask_moments, moment_angles, pick_peaks, similarity_linear
 from ._landmarks import fit_landmarks, landmark_residuals
 from ._mask import background_level, particle_mask
+from ._polish import polish
 from ._refine import Level, Pose, build_levels, refine
 
 #: coarse rotation search step (deg)
 SEARCH_STEP_DEG = 10.0
+#: moving pixels inside the particle outline used by the sub-pixel polish
+EDGE_BAND_PX = 2
 #: fraction of the moving particle that must land on the fixed particle
 MIN_PARTICLE_OVERLAP = 0.05
 
@@ -190,6 +193,16 @@ def register_arrays(moving, moving_grid, fixed, fixed_grid, moving_mask="auto",
             tick()
     elif model != "similarity":
         raise ValueError(f"unknown model {model!r}; use 'similarity' or 'affine'")
+
+    # sub-pixel polish with an explicit, robust intensity model (see _polish), on the
+    # band around the outline: the edge carries the position, the interior mostly
+    # what one modality sees and the other does not (diffraction blobs, chemistry)
+    w_px = moving_grid.pixel_size * s0 / fixed_grid.pixel_size
+    band = region_m & ~ndimage.binary_erosion(mask_m, iterations=EDGE_BAND_PX)
+    pose, entry = polish(pose, band, moving_grid.centres_xy(band), mov_c[band], fix_c, fixed_grid,
+                         w_px / np.sqrt(12.0), moving_grid.pixel_size, radius, penalty=penalty)
+    log.append(entry)
+    tick()
 
     matrix = pose.matrix()
     ov = particle_overlap(matrix, mask_m, moving_grid, mask_f, fixed_grid)

@@ -102,7 +102,7 @@ def _image_signal(data, pixel, offset, title, cls=None):
 
 def correlative_image_pair(shape=(180, 360), pixel_size=4.0, coarsening=None, rotation=None,
                            mirror=None, scale=None, contrast=None, noise=0.03, kind="hexagon",
-                           n_blobs=8, seed=None):
+                           n_blobs=8, composition_contrast=0.05, seed=None):
     """A fine 4D-STEM-like and a coarse X-ray-like image of one particle, with the true map.
 
     The particle is an irregular platelet with a varying thickness and a
@@ -138,6 +138,9 @@ def correlative_image_pair(shape=(180, 360), pixel_size=4.0, coarsening=None, ro
         Platelet outline, see :func:`~hyperspy_chemomech.simulate.platelet_mask`.
     n_blobs : int
         Dark diffraction blobs / bend contours in the dark-field image.
+    composition_contrast : float
+        Relative change of the X-ray signal from X = 0 to X = 1 (what a thickness
+        image keeps of the chemical contrast).
     seed : int or numpy.random.Generator, optional
 
     Returns
@@ -203,7 +206,7 @@ def correlative_image_pair(shape=(180, 360), pixel_size=4.0, coarsening=None, ro
     t_m = resample(t, g_f, g_m, inv, order=1, area_average=True)
     t_m = ndimage.gaussian_filter(np.nan_to_num(t_m), 0.5)
     x_m = resample(np.where(mask, X, np.nan), g_f, g_m, inv, order=1, area_average=True)
-    od = t_m / t.max() * (1.0 + 0.1 * (np.nan_to_num(x_m, nan=0.5) - 0.5))
+    od = t_m / t.max() * (1.0 + composition_contrast * (np.nan_to_num(x_m, nan=0.5) - 0.5))
     gamma = rng.uniform(0.5, 2.0) if "gamma" in contrast else 1.0
     img = np.exp(-1.2 * od) if contrast.startswith("inverted") else od
     img = img ** gamma
