@@ -356,7 +356,8 @@ class XrayAbsorptionSpectrum(Signal1D):
 
     def _reference_matrix(self, references, energies, energy_shift, max_shift, shape):
         """(n_energies, K) reference matrix and its provenance."""
-        from ..spectra import check_energies, fit_energy_shift, interpolate_references
+        from ..spectra import (check_energies, data_gram, fit_energy_shift,
+                               interpolate_references, region_reference)
 
         if isinstance(references, (np.ndarray, str)) or len(references) < 2:
             raise ValueError("give at least two references (a list), delithiated -> lithiated")
@@ -378,7 +379,7 @@ class XrayAbsorptionSpectrum(Signal1D):
             if isinstance(energy_shift, str):
                 if energy_shift != "fit":
                     raise ValueError(f"energy_shift must be a number, None or 'fit', got {energy_shift!r}")
-                shift = fit_energy_shift(_gram(self.data), pairs, energies, max_shift)
+                shift = fit_energy_shift(data_gram(self.data), pairs, energies, max_shift)
                 shift_source = "fit"
             else:
                 shift = 0.0 if energy_shift is None else float(energy_shift)
@@ -399,18 +400,10 @@ class XrayAbsorptionSpectrum(Signal1D):
                 )
             if m.shape != shape:
                 raise ValueError(f"reference mask {k} has shape {m.shape}, the image {shape}")
-            if not m.any():
-                raise ValueError(f"reference mask {k} selects no pixels")
-            spec = np.nanmean(np.asarray(self.data[m]), axis=0)
-            if not np.all(np.isfinite(spec)):
-                raise ValueError(f"reference mask {k} gives a spectrum with NaN")
-            jump = spec[-3:].mean() - spec[:3].mean()
-            if not jump > 0:
-                raise ValueError(
-                    f"reference mask {k}: no positive edge jump (post-edge minus pre-edge "
-                    f"OD = {jump:.3g}); is it on the particle?"
-                )
-            cols.append(spec / jump)
+            try:
+                cols.append(region_reference(self.data, m))
+            except ValueError as err:
+                raise ValueError(f"reference mask {k}: {err}") from None
         return np.stack(cols, axis=1), {"reference_names": [f"mask {k}" for k in range(len(cols))],
                                         "energy_shift": 0.0, "energy_shift_source": "none",
                                         "reference_source": "masks"}
@@ -438,22 +431,6 @@ class XrayAbsorptionSpectrum(Signal1D):
             return v
 
         return variance, "poisson"
-
-
-def _gram(data):
-    """``Y^T Y`` (n_energies, n_energies) over all pixels, NaN counted as 0."""
-    if hasattr(data, "dask"):
-        import dask.array as da
-
-        Y = da.nan_to_num(data)
-        return np.asarray(da.tensordot(Y, Y, axes=((0, 1), (0, 1))).compute())
-    ne = data.shape[-1]
-    flat = data.reshape(-1, ne)
-    G = np.zeros((ne, ne))
-    for s in range(0, flat.shape[0], 16384):
-        blk = np.nan_to_num(flat[s: s + 16384])
-        G += blk.T @ blk
-    return G
 
 
 def _unmix_any(data, A, method, show_progressbar):

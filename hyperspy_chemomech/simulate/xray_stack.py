@@ -109,7 +109,7 @@ def fe_l_edge_references(energies):
     >>> import numpy as np
     >>> from hyperspy_chemomech.simulate import fe_l_edge_references
     >>> fp, lfp = fe_l_edge_references(np.linspace(700, 730, 301))
-    >>> float(lfp.axes_manager[-1].axis[np.argmax(lfp.data)])
+    >>> round(float(lfp.axes_manager[-1].axis[np.argmax(lfp.data)]), 2)
     708.0
     """
     e = np.asarray(energies, dtype=float)

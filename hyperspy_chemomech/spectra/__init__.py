@@ -13,10 +13,12 @@ from ._optical_density import (
 from ._energy_alignment import apply_energy_drift, edge_image, estimate_energy_drift
 from ._unmixing import (
     composition_from_coefficients,
+    data_gram,
     fit_energy_shift,
     interpolate_references,
     particle_mask,
     propagate_variance,
+    region_reference,
     unmix,
     unmix_block,
     unpack,
@@ -28,6 +30,7 @@ __all__ = [
     "check_energies",
     "check_intensities",
     "composition_from_coefficients",
+    "data_gram",
     "edge_image",
     "estimate_energy_drift",
     "fit_energy_shift",
@@ -35,6 +38,7 @@ __all__ = [
     "optical_density",
     "particle_mask",
     "propagate_variance",
+    "region_reference",
     "unmix",
     "unmix_block",
     "unpack",

@@ -143,8 +143,8 @@ def optical_density(intensity, i0, check=True):
     --------
     >>> import numpy as np
     >>> from hyperspy_chemomech.spectra import optical_density
-    >>> float(optical_density(np.array([100.0]), 1000.0)[0])  # ln(10)
-    2.302585092994046
+    >>> round(float(optical_density(np.array([100.0]), 1000.0)[0]), 4)  # ln(10)
+    2.3026
     """
     i0 = np.asarray(i0, dtype=float)
     if not np.all(np.isfinite(i0)) or np.any(i0 <= 0):

@@ -84,6 +84,69 @@ def _check_design(A):
     return A
 
 
+def data_gram(od, chunk_pixels=CHUNK_PIXELS):
+    """``Y^T Y`` (n_energies, n_energies) summed over all pixels, NaN counted as 0.
+
+    Parameters
+    ----------
+    od : numpy.ndarray or dask.array.Array, shape (..., n_energies)
+    chunk_pixels : int
+        Pixels per chunk (numpy input).
+    """
+    if hasattr(od, "dask"):
+        import dask.array as da
+
+        Y = da.nan_to_num(od)
+        axes = tuple(range(od.ndim - 1))
+        return np.asarray(da.tensordot(Y, Y, axes=(axes, axes)).compute())
+    ne = od.shape[-1]
+    flat = np.asarray(od).reshape(-1, ne)
+    G = np.zeros((ne, ne))
+    for s in range(0, flat.shape[0], int(chunk_pixels)):
+        blk = np.nan_to_num(flat[s: s + chunk_pixels])
+        G += blk.T @ blk
+    return G
+
+
+def region_reference(od, mask, n_edge=3):
+    """A reference spectrum from a region of the data, normalised to a unit edge jump.
+
+    Parameters
+    ----------
+    od : numpy.ndarray or dask.array.Array, shape (ny, nx, n_energies)
+        Optical density.
+    mask : numpy.ndarray of bool, shape (ny, nx)
+        The end-member region.
+    n_edge : int
+        Energies averaged at each end for the pre- and post-edge levels.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_energies,)
+        Mean OD of the region divided by its edge jump (mean of the last ``n_edge``
+        minus mean of the first ``n_edge`` energies), so that references from regions
+        of different thickness count Fe atoms alike.
+    """
+    mask = np.asarray(mask, dtype=bool)
+    if not mask.any():
+        raise ValueError("the region selects no pixels")
+    if hasattr(od, "dask"):
+        import dask.array as da
+
+        spec = np.asarray(da.nanmean(da.where(mask[..., None], od, np.nan), axis=(0, 1)).compute())
+    else:
+        spec = np.nanmean(np.asarray(od)[mask], axis=0)
+    if not np.all(np.isfinite(spec)):
+        raise ValueError("the region's mean spectrum holds NaN")
+    jump = spec[-n_edge:].mean() - spec[:n_edge].mean()
+    if not jump > 0:
+        raise ValueError(
+            f"no positive edge jump (post-edge minus pre-edge OD = {jump:.3g}); "
+            "is the region on the particle?"
+        )
+    return spec / jump
+
+
 def fit_energy_shift(gram, references, energies, max_shift=1.0, step=0.02):
     """One common energy shift of the references that best fits a whole stack.
 
