@@ -223,3 +223,30 @@ def correlative_image_pair(shape=(180, 360), pixel_size=4.0, coarsening=None, ro
         "rotation_deg": rotation, "mirror": mirror, "coarsening": coarsening,
         "scale": scale, "contrast": contrast, "gamma": gamma, "noise": noise})
     return CorrelativePair(moving, fixed, truth, comp, mask, X, t)
+
+
+def registration_error(estimated, pair):
+    """Misregistration over the particle, in fixed-image pixels.
+
+    For every particle pixel p of the fixed grid, the distance between
+    ``estimated(truth^-1(p))`` and ``p``: how far the estimated map puts the moving
+    content that truly belongs at p.
+
+    Parameters
+    ----------
+    estimated : CorrelativeTransform or ndarray (3, 3)
+    pair : CorrelativePair
+
+    Returns
+    -------
+    numpy.ndarray
+        One distance (fixed px) per particle pixel.
+    """
+    from ..registration._grid import apply_matrix
+    from ..registration._signals import grid_of
+
+    m = estimated.matrix if hasattr(estimated, "matrix") else np.asarray(estimated, dtype=float)
+    g = grid_of(pair.fixed, "fixed")
+    p = g.centres_xy(pair.particle)
+    q = apply_matrix(np.linalg.inv(pair.transform.matrix), p)
+    return np.hypot(*(apply_matrix(m, q) - p).T) / g.pixel_size
