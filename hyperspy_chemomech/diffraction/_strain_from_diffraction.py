@@ -183,6 +183,32 @@ def _as_dask(dp, chunk_bytes=32 * 2**20):
     return data
 
 
+def _mean_pattern_positions(mask, chunks, most=_MAX_MEAN_PATTERNS):
+    """Up to ``most`` reference positions, taken from as few scan chunks as possible.
+
+    The mean pattern only seeds the beam position and the basis; reading a few
+    chunks instead of every chunk the reference region touches keeps that step
+    cheap for file-backed data.
+    """
+    ys, xs = np.nonzero(mask)
+    edges = [np.cumsum((0,) + tuple(c)) for c in chunks]
+    cid = (np.searchsorted(edges[0], ys, side="right") - 1) * len(chunks[1]) \
+        + np.searchsorted(edges[1], xs, side="right") - 1
+    ids, counts = np.unique(cid, return_counts=True)
+    keep, total = [], 0
+    for i in ids[np.argsort(-counts, kind="stable")]:
+        keep.append(i)
+        total += counts[ids == i][0]
+        if total >= min(most, len(ys)):
+            break
+    sel = np.isin(cid, keep)
+    ys, xs = ys[sel], xs[sel]
+    if len(ys) > most:
+        pick = np.linspace(0, len(ys) - 1, most).round().astype(int)
+        ys, xs = ys[pick], xs[pick]
+    return ys, xs
+
+
 def strain_from_diffraction(dp, reference="median", disk_radius=None, basis=None,
                             scan_rotation=0.0, flip=False, threshold=0.3, tol=0.25,
                             min_disks=4, show_progressbar=None):
@@ -288,10 +314,7 @@ def strain_from_diffraction(dp, reference="median", disk_radius=None, basis=None
     data = _as_dask(dp)
 
     # mean pattern of the reference region: the starting beam position and basis
-    ys, xs = np.nonzero(ref_mask)
-    if len(ys) > _MAX_MEAN_PATTERNS:
-        pick = np.linspace(0, len(ys) - 1, _MAX_MEAN_PATTERNS).round().astype(int)
-        ys, xs = ys[pick], xs[pick]
+    ys, xs = _mean_pattern_positions(ref_mask, data.chunks[:2])
     mean = np.asarray(data.vindex[ys, xs].mean(axis=0).compute(), dtype=float)
     pos, counts = finder.find(mean)
     if len(pos) == 0:

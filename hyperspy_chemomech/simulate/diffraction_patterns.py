@@ -88,7 +88,7 @@ def synthetic_4dstem(scan_shape=(24, 24), detector_shape=(128, 128), scan_step=2
     direct_beam : float
         Direct-beam intensity relative to the strongest Bragg disk at g -> 0.
     debye_waller : float
-        Bragg intensities fall as ``exp(-(|g| / debye_waller)**2)``, |g| in 1/Å.
+        Bragg intensities fall as ``exp(-(|g| / debye_waller)**2)``, ``|g|`` in 1/Å.
     beam_shift : float
         Descan: the direct beam moves linearly across the scan by up to this many px.
     scan_rotation : float
