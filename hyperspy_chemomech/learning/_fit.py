@@ -53,13 +53,14 @@ def spatial_blocks(mask, block_px):
 
 
 def _solve(A, y, w):
-    """argmin sum w (y - A beta)^2 via QR on column-scaled rows."""
-    sw = np.sqrt(w)
-    As = A * sw[:, None]
-    scale = np.linalg.norm(As, axis=0)
-    scale[scale == 0] = 1.0
-    beta, *_ = np.linalg.lstsq(As / scale, y * sw, rcond=None)
-    return beta / scale
+    """argmin sum w (y - A beta)^2 by the (diagonally scaled) normal equations.
+
+    The designs here have few, well-scaled columns (condition numbers checked
+    and reported), where the normal equations are as accurate as QR and several
+    times cheaper on 10^5-10^6 rows.
+    """
+    Aw = A * w[:, None]
+    return _solve_normal(Aw.T @ A, Aw.T @ y)
 
 
 def _huber(z, c):
@@ -130,12 +131,10 @@ def robust_fit(A, y, component, group, base_weight=None, huber_c=1.345, n_iter=6
         w = w0 / scale[component] ** 2 * _huber(zs, huber_c)
     beta = _solve(A, y, w)
     r = y - A @ beta
-    cov, cov_white, G = cluster_covariance(A, r, w, group)
-    sw = np.sqrt(w)
-    As = A * sw[:, None]
-    cs = np.linalg.norm(As, axis=0)
-    cs[cs == 0] = 1.0
-    cond = float(np.linalg.cond(As / cs))
+    cov, cov_white, G, H = cluster_covariance(A, r, w, group)
+    d = np.sqrt(np.maximum(np.diag(H), 1e-300))
+    # cond(W^1/2 A D^-1) = sqrt(cond(D^-1 H D^-1)), without an SVD of the tall matrix
+    cond = float(np.sqrt(np.linalg.cond(H / d[:, None] / d[None, :])))
     return FitResult(beta, cov, cov_white, w, r, scale, G, cond)
 
 
@@ -151,6 +150,8 @@ def cluster_covariance(A, r, w, group):
     cov_white : numpy.ndarray, shape (p, p)
         The textbook white-noise covariance sigma^2 H^-1, for comparison.
     n_clusters : int
+    H : numpy.ndarray, shape (p, p)
+        The weighted Gram matrix A^T W A.
     """
     H = A.T @ (A * w[:, None])
     Hinv = np.linalg.pinv(H)
@@ -163,7 +164,24 @@ def cluster_covariance(A, r, w, group):
     cov = G / max(G - 1, 1) * Hinv @ meat @ Hinv
     dof = max(A.shape[0] - A.shape[1], 1)
     s2 = float(np.sum(w * r * r) / dof)
-    return cov, s2 * Hinv, G
+    return cov, s2 * Hinv, G, H
+
+
+def _block_grams(A, y, w, group):
+    """Per-block weighted Gram matrices, so folds cost p x p work, not n x p."""
+    order = np.argsort(group, kind="stable")
+    g = group[order]
+    cuts = np.flatnonzero(np.diff(g)) + 1
+    ids = g[np.r_[0, cuts]]
+    H, v, c, m = [], [], [], []
+    for idx in np.split(order, cuts):
+        Ab, wb, yb = A[idx], w[idx], y[idx]
+        Aw = Ab * wb[:, None]
+        H.append(Aw.T @ Ab)
+        v.append(Aw.T @ yb)
+        c.append(np.sum(wb * yb * yb))
+        m.append(np.sum(wb))
+    return ids, np.array(H), np.array(v), np.array(c), np.array(m)
 
 
 def blocked_cv(A, y, w, group, column_sets, n_folds=5, seed=0):
@@ -184,24 +202,43 @@ def blocked_cv(A, y, w, group, column_sets, n_folds=5, seed=0):
     -------
     numpy.ndarray, shape (n_models, n_folds)
         Weighted mean squared prediction error per held-out fold.
+
+    Notes
+    -----
+    Each fold's fit and test error come from per-block Gram matrices
+    (A_b^T W_b A_b, A_b^T W_b y_b, y_b^T W_b y_b), so the cost after one pass over
+    the data is independent of the number of rows.
     """
-    blocks = np.unique(group)
-    n_folds = int(min(n_folds, blocks.size))
+    ids, H, v, c, m = _block_grams(A, y, w, group)
+    n_blocks = ids.size
+    n_folds = int(min(n_folds, n_blocks))
     if n_folds < 2:
         raise ValueError("need at least two spatial blocks for cross-validation")
     rng = np.random.default_rng(seed)
-    fold_of_block = np.empty(blocks.max() + 1, dtype=int)
-    fold_of_block[rng.permutation(blocks)] = np.arange(blocks.size) % n_folds
-    fold = fold_of_block[group]
+    fold = np.empty(n_blocks, dtype=int)
+    fold[rng.permutation(n_blocks)] = np.arange(n_blocks) % n_folds
+    Ht, vt = H.sum(axis=0), v.sum(axis=0)
     err = np.empty((len(column_sets), n_folds))
     for f in range(n_folds):
-        tr, te = fold != f, fold == f
-        for m, cols in enumerate(column_sets):
+        te = fold == f
+        He, ve, ce, me = H[te].sum(axis=0), v[te].sum(axis=0), c[te].sum(), m[te].sum()
+        Hr, vr = Ht - He, vt - ve
+        for k, cols in enumerate(column_sets):
             cols = np.asarray(cols)
-            beta = _solve(A[tr][:, cols], y[tr], w[tr])
-            r = y[te] - A[te][:, cols] @ beta
-            err[m, f] = np.sum(w[te] * r * r) / np.sum(w[te])
+            beta = _solve_normal(Hr[np.ix_(cols, cols)], vr[cols])
+            sse = ce - 2 * beta @ ve[cols] + beta @ He[np.ix_(cols, cols)] @ beta
+            err[k, f] = max(sse, 0.0) / me
     return err
+
+
+def _solve_normal(H, v):
+    """Solve H beta = v for a symmetric PSD H, with diagonal scaling for conditioning."""
+    d = np.sqrt(np.maximum(np.diag(H), 1e-300))
+    Hs = H / d[:, None] / d[None, :]
+    try:
+        return np.linalg.solve(Hs, v / d) / d
+    except np.linalg.LinAlgError:
+        return (np.linalg.pinv(Hs) @ (v / d)) / d
 
 
 def one_standard_error_choice(err):

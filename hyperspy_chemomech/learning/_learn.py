@@ -32,6 +32,8 @@ from ._resolution import FWHM_PER_SIGMA, masked_gaussian, noise_level
 
 CRYSTAL_COMPONENTS = ("e_100", "e_001", "e_shear")
 DATA_COMPONENTS = ("e11", "e22", "e12", "theta")
+#: Candidate PSF sigmas (px) tried when the composition's resolution is unknown.
+SIGMA_GRID_PX = (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0)
 METHODS = ("strain_gap", "equilibrium_gap")
 
 
@@ -47,7 +49,8 @@ class LawFit:
     reference: np.ndarray            #: (4,) e11, e22, e12, theta offsets (image frame)
     n_components: int
     sigma_px: float                  #: resolution-matching PSF sigma (strain px)
-    sigma_source: str                #: "given", "registration" or "cross-validation"
+    sigma_source: str                #: "given", "registration" or "estimated"
+    sigma_sd_px: float               #: standard deviation of an estimated sigma (0 if given)
     selection: dict                  #: CV / BIC tables
     x_range: tuple                   #: observed composition range (0.5 and 99.5 %)
     noise: np.ndarray                #: robust residual scale per data component
@@ -59,6 +62,7 @@ class LawFit:
     prediction: np.ndarray = None    #: (4, ny, nx) fitted model (incl. reference), unblurred
     residual: np.ndarray = None      #: (4, ny, nx) data - prediction at the fit's resolution
     x_histogram: np.ndarray = None   #: counts of X inside the particle in 50 bins over [0, 1]
+    dislocations: dict = None        #: cores fitted as nuisance: positions_px (y, x), burgers_nm
 
     def evaluate(self, X):
         """eps0(X) - eps0(0) per component, shape (n_comp, len(X))."""
@@ -167,11 +171,11 @@ def _kernel_sq_sum(sigma):
 class _Design:
     """Rows (component, pixel) of the least-squares problem at one resolution."""
 
-    def __init__(self, data, responses, mask, comps, blocks, variance=None):
+    def __init__(self, data, responses, mask, comps, blocks, variance=None, extra=None):
         valid = [mask & np.isfinite(data[c]) for c in comps]
         self.index = [np.flatnonzero(v) for v in valid]
         n_resp = responses.shape[0]
-        cols = []
+        n_extra = 0 if extra is None else extra.shape[0]
         y, comp, group, w0 = [], [], [], []
         for j, (c, idx) in enumerate(zip(comps, self.index)):
             y.append(data[c].ravel()[idx])
@@ -183,19 +187,22 @@ class _Design:
         self.comp = np.concatenate(comp)
         self.group = np.concatenate(group)
         self.w0 = np.concatenate(w0) if variance is not None else None
-        A = np.zeros((self.y.size, n_resp + len(comps)))
+        n_off = len(comps)
+        A = np.zeros((self.y.size, n_resp + n_off + n_extra))
         start = 0
         for j, (c, idx) in enumerate(zip(comps, self.index)):
             stop = start + idx.size
             A[start:stop, :n_resp] = responses[:, c].reshape(n_resp, -1)[:, idx].T
             A[start:stop, n_resp + j] = 1.0  # constant reference of this component
+            if n_extra:
+                A[start:stop, n_resp + n_off:] = extra[:, c].reshape(n_extra, -1)[:, idx].T
             start = stop
         self.A = A
-        self.n_resp = n_resp
+        self.n_resp, self.n_off, self.n_extra = n_resp, n_off, n_extra
         self.comps = comps
 
     def columns(self, n_comp, d_max, d):
-        """Columns for degree d (nested basis), plus all reference offsets."""
+        """Columns for degree d (nested basis), plus the reference offsets and nuisance fields."""
         cols = [c * d_max + k for c in range(n_comp) for k in range(d)]
         return np.r_[cols, np.arange(self.n_resp, self.A.shape[1])]
 
@@ -204,7 +211,8 @@ def learn_law(strain, X, pixel_size, stiffness, *, crystal_angle=0.0, mask=None,
               composition_resolution=None, source_pixel_size=None, basis="legendre",
               degree="auto", max_degree=6, method="strain_gap", boundary="free",
               use_rotation=True, shear=False, selection="cv", n_folds=5, block_size=None,
-              sigma_grid=None, min_range=0.1, show_progressbar=None, seed=0, solver=None):
+              sigma_grid=None, min_range=0.1, monotonic=False, dislocations="fit",
+              show_progressbar=None, seed=0, solver=None):
     """Learn eps0(X) - eps0(0) from strain and composition maps on one grid.
 
     Parameters
@@ -253,6 +261,18 @@ def learn_law(strain, X, pixel_size, stiffness, *, crystal_angle=0.0, mask=None,
         Candidate PSF sigmas (px) when the resolution is estimated.
     min_range : float
         Smallest 5-95 % spread of X accepted as identifiable.
+    monotonic : bool
+        Constrain every component to be monotonic in X (direction from the
+        unconstrained fit). Needs ``basis="bspline"`` with a given degree: B-spline
+        coefficients with monotonic increments give a monotonic curve, so the
+        constraint is a bound on the increments (scipy.optimize.lsq_linear). The
+        covariance is that of the unconstrained fit (conservative where a bound
+        is active).
+    dislocations : {"fit", "ignore"}
+        ``"fit"`` (default): find edge dislocations in the measured maps (their Nye
+        content: the chemical and elastic parts are compatible and have none) and
+        fit their long-range fields (isotropic Volterra, Burgers vector free) as
+        nuisance terms, so that their 1/r strain does not leak into the law.
     show_progressbar : bool, optional
     seed : int
         Seed of the fold assignment.
@@ -273,6 +293,9 @@ def learn_law(strain, X, pixel_size, stiffness, *, crystal_angle=0.0, mask=None,
     if selection not in ("cv", "bic"):
         raise ValueError(f"selection must be 'cv' or 'bic', got {selection!r}")
     _check_identifiable(X, mask, min_range)
+    if monotonic and (basis != "bspline" or degree == "auto"):
+        raise ValueError("monotonic=True needs basis='bspline' with an integer degree "
+                         "(a monotonic B-spline is a bound on its coefficient increments)")
     if variance is not None:
         variance = np.asarray(variance, float)
         if variance.shape != strain.shape:
@@ -308,6 +331,10 @@ def learn_law(strain, X, pixel_size, stiffness, *, crystal_angle=0.0, mask=None,
                                    use_rotation=use_rotation, seed=seed)
 
     responses = _responses(solver, eig, show_progressbar)
+    if dislocations not in ("fit", "ignore"):
+        raise ValueError(f"dislocations must be 'fit' or 'ignore', got {dislocations!r}")
+    cores, extra = _dislocation_fields(strain, mask, pixel_size) if (
+        dislocations == "fit" and use_rotation) else (np.zeros((0, 2)), None)
 
     # --- resolution: given, from the registration, or estimated
     if composition_resolution is not None:
@@ -317,99 +344,114 @@ def learn_law(strain, X, pixel_size, stiffness, *, crystal_angle=0.0, mask=None,
         sigmas = [0.5 * float(source_pixel_size) / ps]
         sigma_source = "registration"
     else:
-        sigmas = list(sigma_grid) if sigma_grid is not None else [0, 0.5, 1, 1.5, 2, 2.5, 3, 4, 5]
-        sigma_source = "cross-validation"
+        sigmas = sorted(float(v) for v in (sigma_grid if sigma_grid is not None else SIGMA_GRID_PX))
+        sigma_source = "estimated"
     size = np.sqrt(mask.sum())
     if block_size is None:
-        block_size = int(max(8, round(size / 6), 3 * max(sigmas)))
+        # Dislocation far fields (1/r) correlate residuals over long ranges: clusters
+        # of a quarter of the particle size keep the sandwich covariance honest
+        # (coverage measured in benchmarks/learning.py).
+        block_size = int(max(8, round(size / 4), 3 * max(sigmas)))
     blocks = spatial_blocks(mask, block_size)
-    noise = np.array([noise_level(strain[c], mask) for c in comps])
 
-    # --- model selection over (sigma, degree)
-    table = []
-    designs = {}
-    for s in progressbar(sigmas, show_progressbar=show_progressbar and len(sigmas) > 1,
-                         desc="resolution / degree selection", leave=False):
-        data = masked_gaussian(strain, mask, s) if s > 0 else strain
-        var_s = None
-        if variance is not None:
-            var_s = variance if s <= 0 else masked_gaussian(variance, mask, s) * _kernel_sq_sum(s)
-        des = _Design(data, responses, mask, comps, blocks, var_s)
-        designs[s] = des
-        if len(sigmas) == 1 and len(degrees) == 1:
-            break
-        fit = robust_fit(des.A, des.y, des.comp, des.group, des.w0, n_components=len(comps))
-        # Huber factor only: comparable across sigma (the scale shrinks with blur)
-        w = fit.weights * fit.scale[des.comp] ** 2
+    # --- resolution: estimated by a fixed-target fit when nothing gives it
+    sel_info = {"block_size_px": int(block_size), "n_blocks": int(blocks.max() + 1)}
+    if len(sigmas) > 1:
+        sigma, sigma_sd, table = _estimate_resolution(strain, responses, mask, comps, blocks,
+                                                      sigmas, show_progressbar, seed=seed,
+                                                      extra=extra)
+        sel_info["resolution"] = table
+    else:
+        sigma, sigma_sd = sigmas[0], 0.0
+
+    # --- degree: spatially blocked cross-validation (or BIC) at that resolution
+    data = masked_gaussian(strain, mask, sigma) if sigma > 0 else strain
+    var_s = None
+    if variance is not None:
+        var_s = variance if sigma <= 0 else masked_gaussian(variance, mask, sigma) * _kernel_sq_sum(sigma)
+    des = _Design(data, responses, mask, comps, blocks, var_s, _blur(extra, mask, sigma))
+    if len(degrees) > 1:
+        fit0 = robust_fit(des.A, des.y, des.comp, des.group, des.w0, n_components=len(comps))
         col_sets = [des.columns(n_comp, d_max, d) for d in degrees]
         if selection == "cv":
-            err = blocked_cv(des.A, des.y, w, des.group, col_sets, n_folds=n_folds, seed=seed)
+            err = blocked_cv(des.A, des.y, fit0.weights, des.group, col_sets, n_folds=n_folds,
+                             seed=seed)
+            d_sel = degrees[one_standard_error_choice(err)]
         else:
-            err = _bic_table(des, w, col_sets)
-        # expected white-noise share of the error at this blur, removed so that a
-        # wider blur does not win only by averaging noise away
-        share = np.bincount(des.comp, weights=w, minlength=len(comps)) / w.sum()
-        noise_term = float(np.nansum(share * noise ** 2)) * _kernel_sq_sum(s)
-        table.append((s, err, noise_term))
-
-    if table:
-        if selection == "cv":
-            scores = [err.mean(axis=1).min() - nt for s, err, nt in table]
-        else:
-            scores = [err.min() for s, err, nt in table]
-        i_best = int(np.argmin(scores))
-        sigma = table[i_best][0]
-        err = table[i_best][1]
-        if len(degrees) > 1:
-            k = one_standard_error_choice(err) if selection == "cv" else int(np.argmin(err[:, 0]))
-            d_sel = degrees[k]
-        else:
-            d_sel = degrees[0]
-        sel_info = {
-            "criterion": selection,
-            "sigma_px": [float(t[0]) for t in table],
-            "degrees": degrees,
-            "score": [float(v) for v in scores],
-            "errors": np.array([t[1].mean(axis=1) for t in table]),
-            "block_size_px": int(block_size),
-            "n_blocks": int(blocks.max() + 1),
-        }
+            err = _bic_table(des, fit0.weights, col_sets)
+            d_sel = degrees[int(np.argmin(err[:, 0]))]
+        sel_info.update(criterion=selection, degrees=np.asarray(degrees),
+                        errors=err.mean(axis=1), errors_fold_sd=err.std(axis=1))
     else:
-        sigma, d_sel = sigmas[0], degrees[0]
-        sel_info = {"criterion": "none (degree and resolution given)",
-                    "block_size_px": int(block_size), "n_blocks": int(blocks.max() + 1)}
+        d_sel = degrees[0]
+        sel_info["criterion"] = "none (degree given)"
 
-    des = designs[sigma]
+    # An estimated resolution is uncertain, and the law depends on it: its share
+    # of the covariance is J J^T var(sigma), J = d coef / d sigma by central
+    # differences (designs at sigma +- h built once).
+    h = 0.25
+    side = {}
+    if sigma_sd > 0:
+        for sgn in (-1, 1):
+            sh = max(sigma + sgn * h, 0.0)
+            dat = masked_gaussian(strain, mask, sh) if sh > 0 else strain
+            side[sgn] = (sh, _Design(dat, responses, mask, comps, blocks, None if variance is None
+                                     else masked_gaussian(variance, mask, sh) * _kernel_sq_sum(sh),
+                                     _blur(extra, mask, sh)))
+
+    n_ref = des.A.shape[1] - des.n_resp
+
+    def fit_mapped(T):
+        """Robust fit of the model A @ T (T: reduced parameters -> design columns)."""
+        f = robust_fit(des.A @ T, des.y, des.comp, des.group, des.w0, n_components=len(comps))
+        if side:
+            (sm, dm), (sp_, dp) = side[-1], side[1]
+            cm = robust_fit(dm.A @ T, dm.y, dm.comp, dm.group, dm.w0,
+                            n_components=len(comps)).coef
+            cp = robust_fit(dp.A @ T, dp.y, dp.comp, dp.group, dp.w0,
+                            n_components=len(comps)).coef
+            J = (cp - cm) / (sp_ - sm)
+            f.cov = f.cov + np.outer(J, J) * sigma_sd ** 2
+        return f
 
     def fit_degree(d):
         cols = des.columns(n_comp, d_max, d)
-        f = robust_fit(des.A[:, cols], des.y, des.comp, des.group, des.w0,
-                       n_components=len(comps))
-        return cols, f
+        return cols, fit_mapped(np.eye(des.A.shape[1])[:, cols])
+
+    lin = linear_weights(full_basis)
+
+    def fit_linear():
+        T = np.zeros((des.A.shape[1], n_comp + n_ref))
+        for c in range(n_comp):
+            T[c * d_max:(c + 1) * d_max, c] = lin
+        T[des.n_resp:, n_comp:] = np.eye(n_ref)
+        return fit_mapped(T)
 
     cols, fit = fit_degree(d_sel)
     nk = n_comp * d_sel
+    if monotonic:
+        fit.coef = _monotonic_coefficients(des.A[:, cols], des.y, fit, n_comp, d_sel)
     coef = fit.coef[:nk].reshape(n_comp, d_sel)
     cov = fit.cov[:nk, :nk]
     cov_w = fit.cov_white[:nk, :nk]
     dof = fit.n_clusters - 1
     ref = np.zeros(4)
-    ref[comps] = fit.coef[nk:]
+    ref[comps] = fit.coef[nk:nk + des.n_off]
+    burgers = fit.coef[nk + des.n_off:].reshape(-1, 2)
     if fit.condition > 1e8:
         warnings.warn(f"ill-conditioned learning problem (condition number {fit.condition:.2e}): "
                       "the composition field does not separate the basis functions; lower the degree",
                       RuntimeWarning, stacklevel=3)
 
     # Vegard (degree 1) and the test of linearity against the best nonlinear degree
-    vegard = _vegard_stats(fit_degree, n_comp, basis)
+    vegard = _vegard_stats(fit_linear, n_comp)
     linearity = _linearity_test(fit_degree, n_comp, d_sel, basis)
 
     # prediction and residual maps
     pred = np.einsum("k,kcyx->cyx", fit.coef[:nk], responses[cols[:nk]])
     pred = pred + ref[:, None, None]
     pred = np.where(mask, pred, np.nan)
-    data_s = masked_gaussian(strain, mask, sigma) if sigma > 0 else strain
-    resid = np.where(mask, data_s - pred, np.nan)
+    resid = np.where(mask, data - pred, np.nan)
     if not use_rotation:
         resid[3] = np.nan
 
@@ -417,15 +459,146 @@ def learn_law(strain, X, pixel_size, stiffness, *, crystal_angle=0.0, mask=None,
     return LawFit(
         basis=LawBasis(basis, d_sel), coefficients=coef, covariance=cov,
         covariance_white=cov_w, dof=int(dof), reference=ref, n_components=n_comp,
-        sigma_px=float(sigma), sigma_source=sigma_source, selection=sel_info,
+        sigma_px=float(sigma), sigma_sd_px=float(sigma_sd), sigma_source=sigma_source,
+        selection=sel_info,
         x_range=(float(lo), float(hi)), noise=fit.scale, vegard=vegard, linearity=linearity,
         method=method, condition=fit.condition, prediction=pred, residual=resid,
         x_histogram=np.histogram(X[mask], bins=50, range=(0, 1))[0],
+        dislocations={"positions_px": cores, "burgers_nm": burgers},
         settings=dict(crystal_angle=float(crystal_angle), pixel_size_nm=ps, boundary=boundary,
                       use_rotation=bool(use_rotation), shear=bool(shear), basis=basis,
                       degree=degree if degree == "auto" else int(degree), selection=selection,
                       block_size_px=int(block_size), n_folds=int(n_folds)),
     )
+
+
+def _monotonic_coefficients(A, y, fit, n_comp, d):
+    """Re-solve with monotonic B-spline coefficients per component (bounded increments)."""
+    from scipy.optimize import lsq_linear
+
+    p = A.shape[1]
+    # coef_{c,j} = sum_{i<=j} delta_{c,i}: T maps increments to coefficients
+    T = np.eye(p)
+    lower, upper = np.full(p, -np.inf), np.full(p, np.inf)
+    for c in range(n_comp):
+        blk = slice(c * d, (c + 1) * d)
+        T[blk, blk] = np.tril(np.ones((d, d)))
+        if c < 2:  # shear (third) component is left free
+            # direction from the unconstrained end-point value (B-splines: last coefficient)
+            if fit.coef[c * d + d - 1] >= 0:
+                lower[blk] = 0.0
+            else:
+                upper[blk] = 0.0
+    sw = np.sqrt(fit.weights)
+    res = lsq_linear((A @ T) * sw[:, None], y * sw, bounds=(lower, upper), method="bvls")
+    return T @ res.x
+
+
+def _huber_loss(z, c=1.345):
+    a = np.abs(z)
+    return np.where(a <= c, 0.5 * a * a, c * a - 0.5 * c * c)
+
+
+def _blur(fields, mask, sigma):
+    """masked_gaussian for optional (n, 4, ny, nx) nuisance fields (None passes)."""
+    if fields is None or sigma <= 0:
+        return fields
+    return np.nan_to_num(masked_gaussian(fields, mask, sigma))
+
+
+def _dislocation_fields(strain, mask, pixel_size):
+    """Cores found in the measured maps and their unit-Burgers-vector fields.
+
+    The measured distortion is a displacement gradient, compatible everywhere but
+    at dislocations, whatever the chemistry: its Nye content finds the cores
+    without knowing the law.
+
+    Returns
+    -------
+    cores : numpy.ndarray, shape (n, 2)
+        Core positions (y, x) in pixels.
+    fields : numpy.ndarray, shape (2 n, 4, ny, nx) or None
+        For each core, the e11, e22, e12, theta maps of b = (1 nm, 0) and (0, 1 nm).
+    """
+    from ..decomposition import find_dislocations
+    from ..simulate.dislocations import edge_dislocation_gradient, gradient_to_components
+
+    dy, dx = np.broadcast_to(np.asarray(pixel_size, float), (2,))
+    found = find_dislocations(np.where(mask, strain, np.nan), (dy, dx), mask=mask)
+    if len(found) == 0:
+        return np.zeros((0, 2)), None
+    cores = np.column_stack([found["y"] / dy, found["x"] / dx])
+    ny, nx = mask.shape
+    yy, xx = np.mgrid[0:ny, 0:nx].astype(float)
+    fields = []
+    for py, px in cores:
+        for b in ((1.0, 0.0), (0.0, 1.0)):
+            g = edge_dislocation_gradient((xx - px) * dx, (yy - py) * dy, b,
+                                          core_radius=0.5 * min(dy, dx))
+            fields.append(np.where(mask, gradient_to_components(g), 0.0))
+    return cores, np.array(fields)
+
+
+def _parabolic_min(x, y):
+    """Grid minimum of y(x), refined by a parabola through it and its neighbours."""
+    i = int(np.argmin(y))
+    if 0 < i < len(x) - 1:
+        a, b, _ = np.polyfit(x[i - 1:i + 2], y[i - 1:i + 2], 2)
+        if a > 0:
+            return float(np.clip(-b / (2 * a), x[i - 1], x[i + 1])), i
+    return float(x[i]), i
+
+
+def _estimate_resolution(strain, responses, mask, comps, blocks, sigmas, show_progressbar,
+                         n_boot=300, seed=0, extra=None):
+    """PSF sigma (px) of the composition relative to the strain map, with its uncertainty.
+
+    Each candidate sigma says "the composition, hence the prediction, is blurred
+    by sigma". All candidates are compared against ONE target, the strain blurred
+    by T = max(sigmas); candidate sigma's prediction is blurred by the remaining
+    sqrt(T^2 - sigma^2). With a common target the noise enters every candidate
+    alike, so the robust misfit (Huber loss at a fixed scale, the most flexible
+    law) compares them fairly without cross-validation: they all have the same
+    number of parameters. The minimum is refined by a parabola through the best
+    grid point and its neighbours; its standard deviation comes from a spatial
+    block bootstrap of the loss profile.
+
+    Returns
+    -------
+    sigma : float
+    sigma_sd : float
+    table : dict
+        ``sigma_px`` candidates, ``loss`` per candidate, ``target_sigma_px``, ``sd_px``.
+    """
+    sig = np.asarray(sigmas, dtype=float)
+    T = float(sig.max())
+    target = masked_gaussian(strain, mask, T)
+    extra_t = _blur(extra, mask, T)  # dislocation fields belong to the data side
+    per_block, scale, group = [], None, None
+    for s in progressbar(sig, show_progressbar=show_progressbar,
+                         desc="composition resolution", leave=False):
+        rs = masked_gaussian(responses, mask, float(np.sqrt(max(T * T - s * s, 0.0))))
+        des = _Design(target, rs, mask, comps, blocks, extra=extra_t)
+        f = robust_fit(des.A, des.y, des.comp, des.group, n_components=len(comps))
+        if scale is None:
+            scale, group = f.scale, des.group
+        per_block.append(np.bincount(group, _huber_loss(f.residual / scale[des.comp])))
+    per_block = np.array(per_block)                       # (n_sigma, n_blocks)
+    counts = np.bincount(group).astype(float)
+    loss = per_block.sum(axis=1) / counts.sum()
+    sigma, i = _parabolic_min(sig, loss)
+    if i == len(sig) - 1:
+        warnings.warn(f"the composition map looks at least as blurred as the largest candidate "
+                      f"(sigma = {T:g} px); give composition_resolution explicitly",
+                      RuntimeWarning, stacklevel=4)
+    rng = np.random.default_rng(seed)
+    G = counts.size
+    boot = np.empty(n_boot)
+    for b in range(n_boot):
+        c = np.bincount(rng.integers(0, G, G), minlength=G)
+        boot[b] = _parabolic_min(sig, per_block @ c / (counts @ c))[0]
+    sd = float(boot.std(ddof=1))
+    return float(sigma), sd, {"sigma_px": sig, "loss": loss, "target_sigma_px": T, "sd_px": sd}
 
 
 def _bic_table(des, w, col_sets):
@@ -442,13 +615,29 @@ def _bic_table(des, w, col_sets):
     return out
 
 
-def _vegard_stats(fit_degree, n_comp, basis):
-    """Slope of the degree-1 fit per component, with 95 % interval (cluster-robust)."""
-    cols, f = fit_degree(1)
-    # phi_1 is linear in X for every basis; its value at X = 1 converts to a slope
-    slope_scale = float(LawBasis(basis, 1)(np.array([1.0]))[0, 0])
-    slopes = f.coef[:n_comp] * slope_scale
-    se = np.sqrt(np.diag(f.cov)[:n_comp]) * slope_scale
+def linear_weights(basis):
+    """Coefficients a with sum_k a_k phi_k(X) = X (every basis here spans X).
+
+    The Vegard fit then needs no solve of its own: its forward response is the
+    same combination of the basis responses.
+    """
+    grid = np.linspace(0.0, 1.0, 64)
+    phi = basis(grid)
+    a, *_ = np.linalg.lstsq(phi.T, grid, rcond=None)
+    if np.max(np.abs(phi.T @ a - grid)) > 1e-9:
+        raise RuntimeError(f"{basis!r} does not reproduce a linear law")
+    return a
+
+
+def _vegard_stats(fit_linear, n_comp):
+    """Slope of the linear (Vegard) fit per component, with 95 % interval (cluster-robust).
+
+    ``fit_linear()`` returns the FitResult of the model whose first ``n_comp``
+    coefficients are the slopes per unit X.
+    """
+    f = fit_linear()
+    slopes = f.coef[:n_comp]
+    se = np.sqrt(np.diag(f.cov)[:n_comp])
     t = stats.t.ppf(0.975, max(f.n_clusters - 1, 1))
     return {
         "slopes": slopes,

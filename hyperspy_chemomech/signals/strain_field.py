@@ -193,14 +193,12 @@ class StrainField(StrainDecompositionMixin, Signal2D):
         source = None
         if composition.metadata.has_item("Chemomech.registration.source_pixel_size_nm"):
             source = float(composition.metadata.Chemomech.registration.source_pixel_size_nm)
-        if monotonic:
-            kwargs["monotonic"] = True
         fit = learn_law(
             strain, X, pixel, resolve_stiffness(material, plane), crystal_angle=crystal_angle,
             mask=mask, variance=variance, composition_resolution=composition_resolution,
             source_pixel_size=source, basis=basis, degree=degree, max_degree=max_degree,
             method=method, boundary=boundary, use_rotation=use_rotation, shear=shear,
-            selection=selection, show_progressbar=show_progressbar, **kwargs,
+            selection=selection, monotonic=monotonic, show_progressbar=show_progressbar, **kwargs,
         )
         law = EigenstrainLaw.from_fit(fit)
         law.metadata.set_item("Chemomech.law.settings.material",

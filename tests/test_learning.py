@@ -1,0 +1,197 @@
+"""Learning the eigenstrain law: exactness, the issue's synthetic cases, bad input."""
+
+import numpy as np
+import pytest
+
+import hyperspy.api as hs
+
+from hyperspy_chemomech.learning import LawBasis, learn_law
+from hyperspy_chemomech.learning._learn import resolve_stiffness
+from hyperspy_chemomech.simulate.particle import make_particle, nonlinear_law
+
+Q_LFP = resolve_stiffness("LiFePO4")
+
+
+def _curve_rms(fit, law):
+    """RMS difference of learned and true curves over the observed range, up to a constant."""
+    g = np.linspace(*fit.x_range, 60)
+    d = fit.evaluate(g) - law(g)
+    d -= d.mean(axis=1, keepdims=True)
+    return np.sqrt(np.mean(d ** 2, axis=1))
+
+
+# ---------------------------------------------------------------- bases
+@pytest.mark.parametrize("kind,degree", [("legendre", 4), ("bspline", 5), ("bspline", 2),
+                                         ("linear", 1)])
+def test_bases_vanish_at_zero_and_differentiate(kind, degree):
+    b = LawBasis(kind, degree)
+    X = np.linspace(0.05, 0.95, 7)
+    assert np.allclose(b(np.array([0.0])), 0.0)
+    h = 1e-6
+    num = (b(X + h) - b(X - h)) / (2 * h)
+    assert np.allclose(num, b.derivative(X), atol=1e-6)
+    assert b(np.array([np.nan])).shape == (degree, 1) and np.isnan(b(np.array([np.nan]))).all()
+
+
+# ---------------------------------------------------------------- exactness
+@pytest.mark.parametrize("method", ["strain_gap", "equilibrium_gap"])
+def test_noise_free_data_give_the_law_exactly(method):
+    p = make_particle(shape=(60, 100), pixel_size=4.0, crystal_angle=0.4, seed=3)
+    fit = learn_law(p.strain, p.X_observed, p.pixel_size, Q_LFP, crystal_angle=0.4,
+                    degree=1, composition_resolution=0.0, method=method)
+    np.testing.assert_allclose(fit.vegard["slopes"], p.law.slopes, rtol=2e-4)
+    if method == "strain_gap":
+        # the constant reference strain is recovered with the law
+        np.testing.assert_allclose(fit.reference[:3], p.reference[:3], atol=1e-7)
+
+
+def test_composition_dependent_stiffness():
+    p = make_particle(shape=(80, 130), pixel_size=4.0, stiffness="composition", seed=5,
+                      noise=5e-4)
+    pair = resolve_stiffness(("FePO4", "LiFePO4"))
+    good = learn_law(p.strain, p.X_observed, p.pixel_size, pair, degree=1,
+                     composition_resolution=0.0)
+    wrong = learn_law(p.strain, p.X_observed, p.pixel_size, Q_LFP, degree=1,
+                      composition_resolution=0.0)
+    err_good = np.abs(good.vegard["slopes"] / p.law.slopes - 1)
+    err_wrong = np.abs(wrong.vegard["slopes"] / p.law.slopes - 1)
+    assert np.all(err_good < 0.01), err_good
+    assert err_wrong.max() > 3 * err_good.max()
+
+
+# ---------------------------------------------------------------- the issue's cases
+@pytest.fixture(scope="module")
+def vegard_case():
+    """~150 x 250 px platelet, 4x coarser composition, noise 2e-3, five dislocations."""
+    return make_particle(shape=(150, 250), noise=2e-3, n_dislocations=5, blur_factor=4,
+                         seed=11)
+
+
+def test_vegard_with_default_settings(vegard_case):
+    p = vegard_case
+    fit = learn_law(p.strain, p.X_observed, p.pixel_size, Q_LFP)
+    assert fit.sigma_source == "estimated"
+    assert 1.0 < fit.sigma_px < 3.0  # 4x coarser map: box + bilinear ~ 2 px
+    rel = fit.vegard["slopes"] / p.law.slopes - 1
+    assert np.all(np.abs(rel) < 0.03), rel
+    assert fit.linearity["tested"] and not fit.linearity["reject_linear_at_5pct"]
+    ci = fit.vegard["ci95"]
+    assert np.all(ci[:, 0] < ci[:, 1])
+
+
+def test_strain_gap_beats_equilibrium_gap(vegard_case):
+    p = vegard_case
+    sg = learn_law(p.strain, p.X_observed, p.pixel_size, Q_LFP, degree=1)
+    eg = learn_law(p.strain, p.X_observed, p.pixel_size, Q_LFP, degree=1,
+                   method="equilibrium_gap")
+    err_sg = np.abs(sg.vegard["slopes"] / p.law.slopes - 1)
+    err_eg = np.abs(eg.vegard["slopes"] / p.law.slopes - 1)
+    assert np.all(err_sg < err_eg), (err_sg, err_eg)
+
+
+@pytest.mark.parametrize("blur,limit", [(4, 2.5e-3), (1, 1e-3)])
+def test_nonlinear_law(blur, limit):
+    p = make_particle(shape=(150, 250), noise=2e-3, n_dislocations=5, blur_factor=blur,
+                      seed=12, law="nonlinear")
+    fit = learn_law(p.strain, p.X_observed, p.pixel_size, Q_LFP)
+    assert np.all(_curve_rms(fit, p.law) <= limit), _curve_rms(fit, p.law)
+    assert fit.linearity["reject_linear_at_5pct"]
+
+
+def test_missing_strain_pixels_are_left_out():
+    p = make_particle(shape=(70, 120), pixel_size=4.0, noise=1e-3, seed=4)
+    strain = p.strain.copy()
+    rng = np.random.default_rng(0)
+    holes = p.mask & (rng.random(p.mask.shape) < 0.08)
+    strain[:, holes] = np.nan
+    before = strain.copy()
+    fit = learn_law(strain, p.X_observed, p.pixel_size, Q_LFP, degree=1,
+                    composition_resolution=0.0)
+    np.testing.assert_array_equal(strain, before)  # input untouched
+    np.testing.assert_allclose(fit.vegard["slopes"], p.law.slopes, rtol=0.02)
+
+
+def test_monotonic_constraint():
+    def wiggly(X):
+        X = np.asarray(X, float)
+        base = nonlinear_law(slopes=(0.05, -0.02), curvature=(0.03, 0.0))(X)
+        return base
+
+    p = make_particle(shape=(70, 120), pixel_size=4.0, law=wiggly, composition="smooth",
+                      seed=2, noise=2e-4)
+    free = learn_law(p.strain, p.X_observed, p.pixel_size, Q_LFP, basis="bspline", degree=5,
+                     composition_resolution=0.0)
+    mono = learn_law(p.strain, p.X_observed, p.pixel_size, Q_LFP, basis="bspline", degree=5,
+                     composition_resolution=0.0, monotonic=True)
+    g = np.linspace(*mono.x_range, 200)
+    assert np.any(np.diff(free.evaluate(g)[0]) < 0)  # the truth is not monotonic
+    assert np.all(np.diff(mono.evaluate(g)[0]) >= -1e-12)
+    assert np.all(np.diff(mono.evaluate(g)[1]) <= 1e-12)
+
+
+# ---------------------------------------------------------------- bad input
+@pytest.fixture(scope="module")
+def small():
+    return make_particle(shape=(40, 70), pixel_size=4.0, seed=1)
+
+
+def test_composition_outside_unit_interval_is_an_error(small):
+    X = small.X_observed.copy()
+    X[small.mask] *= 1.2
+    with pytest.raises(ValueError, match=r"outside \[0, 1\]"):
+        learn_law(small.strain, X, 4.0, Q_LFP, degree=1)
+
+
+def test_grid_mismatch_and_narrow_range(small):
+    with pytest.raises(ValueError, match="grid"):
+        learn_law(small.strain, small.X_observed[:, :-1], 4.0, Q_LFP)
+    narrow = np.where(small.mask, 0.5 + 0.01 * small.X_observed, np.nan)
+    with pytest.raises(ValueError, match="too narrow"):
+        learn_law(small.strain, narrow, 4.0, Q_LFP)
+    with pytest.raises(ValueError, match="shape"):
+        learn_law(small.strain[:3], small.X_observed, 4.0, Q_LFP)
+    mask = small.mask.copy()
+    X = small.X_observed.copy()
+    X[np.argwhere(mask)[0][0], np.argwhere(mask)[0][1]] = np.nan
+    with pytest.raises(ValueError, match="NaN at 1 pixel"):
+        learn_law(small.strain, X, 4.0, Q_LFP, mask=mask)
+    with pytest.raises(ValueError, match="method"):
+        learn_law(small.strain, small.X_observed, 4.0, Q_LFP, method="magic")
+    with pytest.raises(ValueError, match="monotonic"):
+        learn_law(small.strain, small.X_observed, 4.0, Q_LFP, monotonic=True)
+
+
+# ---------------------------------------------------------------- HyperSpy face
+def test_signal_api_round_trip(tmp_path):
+    p = make_particle(shape=(60, 100), pixel_size=5.0, blur_factor=3, noise=5e-4, seed=8)
+    strain, comp = p.strain_field(), p.composition_map()
+    data_before = strain.data.copy()
+    law = strain.learn_eigenstrain(comp, degree=1)
+    np.testing.assert_array_equal(strain.data, data_before)
+    assert type(law).__name__ == "EigenstrainLaw"
+    info = law.metadata.Chemomech.law
+    assert info.resolution_source == "registration"  # X-ray pixel size recorded by registration
+    assert info.resolution_sigma_px == pytest.approx(0.5 * 15.0 / 5.0)
+    assert law.evaluate([0.0, 0.5, 1.0]).shape == (2, 3)
+    np.testing.assert_allclose(law.evaluate([0.0]), 0.0, atol=1e-15)
+    v = law.vegard()
+    np.testing.assert_allclose(v["slopes"], p.law.slopes, rtol=0.03)
+    law.save(tmp_path / "law.hspy")
+    back = hs.load(tmp_path / "law.hspy")
+    assert type(back).__name__ == "EigenstrainLaw"
+    np.testing.assert_allclose(back.evaluate([0.3, 0.7]), law.evaluate([0.3, 0.7]))
+    np.testing.assert_allclose(back.vegard()["ci95"], v["ci95"])
+    fig = law.plot()
+    assert len(fig.axes) >= 2
+    conv = law.relative_to_end_member(0.5)
+    scale = 1 + law.evaluate([0.5])[:, 0]
+    np.testing.assert_allclose(conv.vegard()["slopes"], v["slopes"] * scale)
+    np.testing.assert_allclose(law.vegard()["slopes"], v["slopes"])  # original untouched
+
+
+def test_signal_api_rejects_mismatched_calibration():
+    p = make_particle(shape=(40, 70), pixel_size=4.0, seed=1)
+    strain, comp = p.strain_field(), p.composition_map()
+    comp.axes_manager.signal_axes[0].scale = 5.0
+    with pytest.raises(ValueError, match="pixel size"):
+        strain.learn_eigenstrain(comp)
