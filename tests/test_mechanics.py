@@ -419,34 +419,42 @@ def test_integrate_gradient_recovers_displacement_and_gap_vanishes():
     mask = blob((18, 22))
     comp = RNG.uniform(0, 1, mask.shape)
     eps0 = RNG.normal(scale=0.01, size=(3,) + mask.shape)
-    free = ParticleElasticity(mask, pixel_size=(1.1, 0.9), stiffness=(Q_FP, Q_LFP),
-                              composition=comp, crystal_angle=0.4)
+    eps0[:, 6:11, 7:12] = 0.0  # an eigenstrain-free patch (see the gap test below)
+    kw = dict(pixel_size=(1.1, 0.9), stiffness=(Q_FP, Q_LFP), composition=comp,
+              crystal_angle=0.4)
+    free = ParticleElasticity(mask, **kw)
     sol = free.solve(eps0, show_progressbar=False)
+    scale = np.abs(sol.dofs).max()
     u = free.integrate_gradient(sol.strain, sol.rotation)
-    # exact data: the free solution itself (zero-mean gauge both), to rounding
-    np.testing.assert_allclose(u, sol.dofs, atol=1e-12)
+    # exact data: the free solution itself (zero-mean gauge both); the 1e-8 energy
+    # weight that fixes the hourglass modes costs ~1e-8 relative
+    np.testing.assert_allclose(u, sol.dofs, atol=1e-6 * scale)
+    # without the rotation: the same (rigid rotation: zero mean in both)
+    np.testing.assert_allclose(free.integrate_gradient(sol.strain), sol.dofs, atol=1e-6 * scale)
     # equilibrium gap with the true eigenstrain is zero in the interior ...
-    clamp = ParticleElasticity(mask, pixel_size=(1.1, 0.9), stiffness=(Q_FP, Q_LFP),
-                               composition=comp, crystal_angle=0.4, boundary="dirichlet")
-    gap = (clamp.K @ u - clamp.force(eps0))[clamp.interior_dofs]
-    assert np.abs(gap).max() < 1e-10 * np.abs(clamp.force(eps0)).max()
+    clamp = ParticleElasticity(mask, boundary="dirichlet", **kw)
+    f = clamp.force(eps0)
+    gap = (clamp.K @ u - f)[clamp.interior_dofs]
+    assert np.abs(gap).max() < 1e-6 * np.abs(f).max()
     # ... and not with a wrong one
     gap_bad = (clamp.K @ u - clamp.force(1.1 * eps0))[clamp.interior_dofs]
-    assert np.abs(gap_bad).max() > 1e-3 * np.abs(clamp.force(eps0)).max()
+    assert np.abs(gap_bad).max() > 1e-3 * np.abs(f).max()
     # the Dirichlet solve with the measured boundary displacement reproduces the field
-    back = clamp.solve(eps0, boundary_displacement=clamp.dofs_to_grid(u),
+    back = clamp.solve(eps0, boundary_displacement=clamp.dofs_to_grid(sol.dofs),
                        show_progressbar=False)
     np.testing.assert_allclose(back.strain[:, mask], sol.strain[:, mask], atol=1e-13)
-    # missing pixels are left out: knocking out a few keeps the answer
-    s_nan = sol.strain.copy()
-    s_nan[:, mask.nonzero()[0][40], mask.nonzero()[1][40]] = np.nan
-    np.testing.assert_allclose(free.integrate_gradient(s_nan, sol.rotation), sol.dofs,
-                               atol=1e-12)
     np.testing.assert_array_equal(free.grid_to_dofs(free.dofs_to_grid(u)), u)
+    # missing data: a 3x3 hole, whose 4 inner nodes no data pixel touches, is filled with
+    # the least-energy displacement, exact here since no eigenstrain acts there
     hole = sol.strain.copy()
-    hole[:, 7:10, 8:11] = np.nan  # 3x3 px without data: 4 nodes see none
-    with pytest.raises(ValueError, match="4 node"):
-        free.integrate_gradient(hole, sol.rotation)
+    hole[:, 7:10, 8:11] = np.nan
+    np.testing.assert_allclose(free.integrate_gradient(hole, sol.rotation), sol.dofs,
+                               atol=1e-6 * scale)
+    # ... but not where eigenstrain acts: the fill is then only approximate
+    hole2 = sol.strain.copy()
+    hole2[:, 2:5, 8:11] = np.nan
+    err = np.abs(free.integrate_gradient(hole2, sol.rotation) - sol.dofs).max()
+    assert 1e-5 * scale < err < 0.5 * scale
 
 
 def test_mixed_precision_matches_double():

@@ -29,6 +29,8 @@ _CORNERS = np.array([[0, 0], [0, 1], [1, 1], [1, 0]])
 _XI = np.array([-1.0, 1.0, 1.0, -1.0])
 _ETA = np.array([-1.0, -1.0, 1.0, 1.0])
 _GAUSS = np.array([-1.0, 1.0]) / np.sqrt(3.0)
+# relative weight of the elastic energy that fixes what centroid data leave undetermined
+_GRADIENT_TIKHONOV = 1e-8
 
 
 def _shape_gradients(xi, eta, dy, dx):
@@ -187,6 +189,8 @@ class ParticleElasticity:
         Active nodes touching vacuum or the grid edge.
     interior_dofs : numpy.ndarray of int
         Dofs of the nodes that are not boundary nodes.
+    pixels : numpy.ndarray of int
+        Flat (C-order) indices of the material pixels, in element order.
     n_dof, n_elem : int
 
     Notes
@@ -236,6 +240,7 @@ class ParticleElasticity:
         self.mask = np.zeros(mask.shape, dtype=bool)
         self.mask.ravel()[mesh.pixels] = True
         self.node_mask = mesh.node_mask
+        self.pixels = mesh.pixels
         self.n_elem = mesh.pixels.size
         self.n_dof = 2 * int(np.count_nonzero(mesh.node_mask))
         self.n_pieces = mesh.n_pieces
@@ -550,7 +555,7 @@ class ParticleElasticity:
         out[..., 1::2] = g[..., 1, self.node_mask]
         return out
 
-    def integrate_gradient(self, strain, rotation):
+    def integrate_gradient(self, strain, rotation=None):
         """Nodal displacement that best reproduces a measured strain and rotation map.
 
         Least squares over the pixels with data: minimises the squared Frobenius norm of
@@ -559,105 +564,78 @@ class ParticleElasticity:
         ``|B u - g|_W^2``. This is the first step of the equilibrium-gap method (then
         ``K u - f(eps0)`` on :attr:`interior_dofs`).
 
-        Centroid values do not see a translation nor the checkerboard ("hourglass")
-        pattern of each displacement component, so these are fixed by convention: zero
-        mean pixel-centre displacement per piece, and no checkerboard in the sense
-        ``c^T K u = 0``, which every free-body equilibrium solution satisfies
-        (``c^T K u = c^T f = 0`` because ``B c = 0``). Integrating the fields of a free
-        :meth:`solve` therefore gives back its displacement exactly.
+        Centroid values do not see the checkerboard ("hourglass") pattern of each
+        displacement component, nor (without the rotation) element rotations of
+        alternating sign, nor nodes surrounded by pixels without data. Among the best
+        fits the one of least elastic energy is returned (a relative 1e-8 weight of
+        ``u^T K u`` is added), which is what every free-body equilibrium solution
+        satisfies (``c^T K u = c^T f = 0`` for any mode c invisible to B): integrating the
+        fields of a free :meth:`solve` gives back its displacement (to ~1e-7 relative).
+        Gaps in the data are filled by that least-energy rule. Translations are fixed by
+        zero mean pixel-centre displacement per piece; the rotation by the data, or
+        without it, by zero mean rotation per piece.
 
         Parameters
         ----------
         strain : array_like, shape (3, ny, nx) or (n, 3, ny, nx)
             Image-frame (e11, e22, e12), tensor shear; NaN = no data (left out).
-        rotation : array_like, shape (ny, nx) or (n, ny, nx)
-            Lattice rotation theta (rad); NaN = no data.
+        rotation : array_like, shape (ny, nx) or (n, ny, nx), optional
+            Lattice rotation theta (rad); NaN = no data. Without it the rigid rotation
+            is undetermined and set to zero mean rotation per piece (as in :meth:`solve`).
 
         Returns
         -------
         numpy.ndarray, shape (n_dof,) or (n, n_dof)
             Nodal displacement (nm); :meth:`dofs_to_grid` maps it onto the node grid.
-
-        Raises
-        ------
-        ValueError
-            If the pixels with data leave nodes or parts of a piece undetermined (a node
-            with no data pixel around it, or data falling into several edge-connected
-            patches within one piece).
         """
         e, single = self._check_field(strain, "strain", 3, self.shape)
-        r = np.asarray(rotation, dtype=float)
-        r = r[None] if r.ndim == 2 else r
-        if r.shape != (e.shape[0],) + self.shape:
-            raise ValueError(f"rotation must have shape {self.shape} (or (n,) + that) matching "
-                             f"the strain, got {np.shape(rotation)}")
+        use_rot = rotation is not None
+        if use_rot:
+            r = np.asarray(rotation, dtype=float)
+            r = r[None] if r.ndim == 2 else r
+            if r.shape != (e.shape[0],) + self.shape:
+                raise ValueError(f"rotation must have shape {self.shape} (or (n,) + that) "
+                                 f"matching the strain, got {np.shape(rotation)}")
+        else:
+            r = np.zeros((e.shape[0],) + self.shape)
         g = np.concatenate([e, r[:, None]], axis=1)
         g = g.reshape(g.shape[:2] + (-1,))[..., self._mesh.pixels]   # (n, 4, ne)
         if np.any(np.isinf(g)):
             raise ValueError("strain/rotation hold infinite values")
         have = np.all(np.isfinite(g), axis=1)                          # (n, ne)
-        w = np.array([1.0, 1.0, 2.0, 2.0])
+        w = np.array([1.0, 1.0, 2.0, 2.0 if use_rot else 0.0])
         out = np.empty((g.shape[0], self.n_dof))
         factors = {}
         for k in range(g.shape[0]):
             key = have[k].tobytes()
             if key not in factors:
-                factors[key] = self._gradient_factor(have[k], w)
+                factors[key] = self._gradient_factor(have[k], w, use_rot)
             wk, free, fac = factors[key]
             rhs = self.B.T @ (wk * np.nan_to_num(g[k]).ravel())
             out[k] = 0.0
             out[k, free] = fac.solve(rhs[free])
-        out = self._remove_checkerboard(out)
-        out = self._remove_rigid(out, rotation=False)
+        out = self._remove_rigid(out, rotation=not use_rot)
         return out[0] if single else out
 
-    def _gradient_factor(self, have, w):
-        data = np.zeros(self.shape, dtype=bool)
-        data.ravel()[self._mesh.pixels[have]] = True
-        near = np.zeros(self.node_mask.shape, dtype=bool)
-        for di, dj in _CORNERS:
-            near[di:di + self.shape[0], dj:dj + self.shape[1]] |= data
-        if np.any(self.node_mask & ~near):
-            raise ValueError(f"{int(np.count_nonzero(self.node_mask & ~near))} node(s) have no "
-                             "pixel with finite strain and rotation around them: fill the gaps "
-                             "(or shrink the mask) before integrating")
-        labels, n = ndi.label(data)
-        if n != self.n_pieces:
-            raise ValueError(f"the pixels with data form {n} separate patches in a body of "
-                             f"{self.n_pieces} piece(s): their relative positions are undetermined")
+    def _gradient_factor(self, have, w, use_rot=True):
         wk = (w[:, None] * have[None, :]).ravel()
         normal = (self.B.T @ sp.diags_array(wk) @ self.B).tocsr()
-        # pin u_x, u_y at two neighbouring corners of one data pixel per patch: removes the
-        # translation and the checkerboard of both components (restored by the gauge)
-        iy, ix = np.nonzero(labels)
-        first = np.unique(labels[iy, ix], return_index=True)[1]
-        nid = self._mesh.node_ids
-        pins = np.concatenate([[2 * a, 2 * a + 1, 2 * b, 2 * b + 1] for a, b in
-                               zip(nid[iy[first], ix[first]], nid[iy[first], ix[first] + 1])])
+        # Centroid data do not see the checkerboard of each displacement component (nor,
+        # without the rotation, element rotations of alternating sign), nor displacements
+        # in pixels without data. A tiny elastic-energy term picks, among the exact fits,
+        # the displacement of least energy: the K-orthogonality that every free-body
+        # equilibrium solution has (c^T K u = c^T f = 0 for any c with B c = 0).
+        eps = _GRADIENT_TIKHONOV * normal.diagonal().mean() / self.K.diagonal().mean()
+        normal = (normal + eps * self.K).tocsr()
+        # rigid motions are seen by neither term: pin them (the gauge is applied after)
+        pins = self._pinned_dofs().reshape(-1, 3)
+        pins = (pins[:, :2] if use_rot else pins).ravel()
         keep = np.ones(self.n_dof, dtype=bool)
         keep[pins] = False
         free = np.nonzero(keep)[0]
         node = free // 2
         ii, jj = np.nonzero(self.node_mask)
         return wk, free, factorize(normal[free][:, free], ii[node], jj[node], precision="double")
-
-    def _checkerboards(self):
-        """(n_dof, 2 n_pieces) sparse: the checkerboard of u_x and of u_y on each piece."""
-        ii, jj = np.nonzero(self.node_mask)
-        sign = (-1.0) ** (ii + jj)
-        node_piece = np.empty(self.n_dof // 2, dtype=int)
-        node_piece[self._mesh.edofs[:, 0::2].ravel() // 2] = np.repeat(self._mesh.piece, 4)
-        nodes = np.arange(self.n_dof // 2)
-        rows = np.concatenate([2 * nodes, 2 * nodes + 1])
-        cols = np.concatenate([2 * node_piece, 2 * node_piece + 1])
-        return sp.csr_array((np.concatenate([sign, sign]), (rows, cols)),
-                            shape=(self.n_dof, 2 * self.n_pieces))
-
-    def _remove_checkerboard(self, u):
-        c = self._checkerboards()
-        kc = self.K @ c
-        alpha = np.linalg.solve((c.T @ kc).toarray(), (kc.T @ u.T))
-        return u - (c @ alpha).T
 
     def _gauge_operators(self):
         """Sparse per-piece means of theta and of the pixel-centre displacement, cached."""
