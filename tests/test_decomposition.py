@@ -332,3 +332,29 @@ def test_numpy_decompose_accepts_a_law_object(clean_case):
     np.testing.assert_array_equal(a.residual, b.residual)
     with pytest.raises(TypeError, match="callable"):
         decompose(strain.data, comp.data, 5.0, 0.05, q)
+
+
+def test_law_without_rotation_data_fits_the_theta_reference():
+    p = make_particle(shape=(40, 60), pixel_size=5.0, noise=1e-4, seed=4)
+    strain, comp = p.strain_field(), p.composition_map()
+    law = strain.learn_eigenstrain(comp, degree=1, use_rotation=False, show_progressbar=False)
+    d = strain.decompose(comp, law)
+    assert "theta" in d.settings["reference_source"]
+    np.testing.assert_allclose(d.reference, p.reference, atol=5e-5)
+    total = d.reference[:, None, None] + d.chemical.data + d.coherency.data + d.residual.data
+    np.testing.assert_allclose(total[:, p.mask], strain.data[:, p.mask], atol=1e-15)
+
+
+def test_handmade_law_without_fit_metadata(clean_case):
+    """A tabulated law (no learning metadata): the given settings are used, reference fitted."""
+    from hyperspy_chemomech.signals import EigenstrainLaw
+
+    p, strain, comp, _ = clean_case
+    grid = np.linspace(0, 1, 101)
+    law = EigenstrainLaw(p.law(grid))
+    law.axes_manager.signal_axes[0].scale = 0.01
+    d = strain.decompose(comp, law, crystal_angle=0.2)
+    assert d.settings["reference_source"] == "fit"
+    np.testing.assert_allclose(d.reference, p.reference, atol=2e-4)
+    rms = d.summary()["rms"]["residual"]
+    assert np.all(np.abs(rms / NOISE - 1) < 0.2)
