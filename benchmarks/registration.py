@@ -10,7 +10,8 @@ the particle's pixels, in fine (fixed) pixels.
 Baseline (same run): scikit-image ``phase_cross_correlation`` (FFT
 cross-correlation, ``normalization=None``, 1/20 px upsampling) after a brute-force
 search over rotations (5 deg, then 0.5 deg), both mirrors and both contrast
-signs, on the moving image warped onto the fixed grid; scale from the calibrations.
+signs, on the moving image warped onto the fixed grid (backgrounds set to zero);
+scale from the calibrations.
 
 Usage: python benchmarks/registration.py [--quick] [--cases N] [--seed S]
 """
@@ -43,17 +44,21 @@ def _similarity(theta_deg, mirror, c_m, c_f, shift=(0.0, 0.0)):
 
 def baseline_phase_correlation(moving, fixed):
     """Brute-force rotation/mirror/sign search + skimage phase correlation (scale from calibrations)."""
+    def border_median(a):
+        return np.median(np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]]))
+
+    # background to zero in both, so that either contrast sign can match
     mov, fix = moving.data.astype(float), fixed.data.astype(float)
+    mov, fix = mov - border_median(mov), fix - border_median(fix)
     gm, gf = grid_of(moving), grid_of(fixed)
     c_m = np.array(gm.to_xy((gm.shape[0] - 1) / 2, (gm.shape[1] - 1) / 2))
     c_f = np.array(gf.to_xy((gf.shape[0] - 1) / 2, (gf.shape[1] - 1) / 2))
-    bg = np.median(np.concatenate([mov[0], mov[-1], mov[:, 0], mov[:, -1]]))
     xy_f = gf.centres_xy()
 
     def warp(m):
         p = apply_matrix(np.linalg.inv(m), xy_f)
         rows, cols = gm.to_pixel(p[:, 0], p[:, 1])
-        return ndimage.map_coordinates(mov, [rows, cols], order=1, cval=bg).reshape(gf.shape)
+        return ndimage.map_coordinates(mov, [rows, cols], order=1, cval=0.0).reshape(gf.shape)
 
     def trial(theta, mirror, sign, upsample=1):
         # normalization=None (plain cross-correlation): its error is a usable match
