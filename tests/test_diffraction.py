@@ -62,6 +62,18 @@ def test_fit_lattice_recovers_offset_and_fails_cleanly(rng):
     assert np.isnan(fit_lattice(p[:2], np.ones(2), M, c)[:4]).all()
 
 
+def test_template_match_equals_skimage(rng):
+    """Our cached-FFT match is skimage's match_template (what pyxem's template_match_disk runs)."""
+    from skimage.feature import match_template
+
+    img = rng.poisson(disk_image((70, 64), rng.uniform(8, 56, (6, 2)), 3.0, 5.0)).astype(float)
+    finder = DiskFinder(img.shape, 3.0)
+    want = match_template(img, finder.template, pad_input=True)
+    np.testing.assert_allclose(finder.match(img), want, atol=1e-9)
+    with pytest.raises(ValueError, match="detector"):
+        finder.match(img[:10])
+
+
 def test_disk_finder_subpixel():
     centers = np.array([[30.3, 40.6], [60.75, 20.2]])
     img = disk_image((96, 96), centers, 3.0, [5.0, 2.0])

@@ -1,14 +1,17 @@
 """Find Bragg disks in one diffraction pattern: template matching, then centroids.
 
-Plain numpy / scikit-image. The template match is the computation pyxem's
-``Diffraction2D.template_match_disk`` performs (``skimage.feature.match_template``
-with ``pad_input=True``, via ``pyxem.utils.diffraction.normalize_template_match``);
-it is called here per pattern so that the whole chain (match, peaks, centroids,
-lattice fit) runs in one pass over the data without importing pyxem.
+Plain numpy / scipy / scikit-image. The template match is the normalised
+cross-correlation pyxem's ``Diffraction2D.template_match_disk`` computes
+(``skimage.feature.match_template`` with ``pad_input=True`` and zero padding, via
+``pyxem.utils.diffraction.normalize_template_match``; a test checks the two
+agree). Here it runs per pattern with the template's Fourier transform computed
+once per detector shape, so the whole chain (match, peaks, centroids, lattice
+fit) runs in one pass over the data without importing pyxem.
 """
 
 import numpy as np
-from skimage.feature import match_template, peak_local_max
+from scipy import fft as sfft
+from scipy.ndimage import maximum_filter, uniform_filter
 
 
 def disk_image(shape, centers, radius, weights=None, supersample=8):
@@ -23,7 +26,7 @@ def disk_image(shape, centers, radius, weights=None, supersample=8):
         [j - 1/2, j + 1/2].
     radius : float
         Disk radius (px).
-    weights : array_like, shape (n,), optional
+    weights : float or array_like, shape (n,), optional
         Intensity per unit area inside each disk (default 1).
     supersample : int
         Sub-pixel samples per axis used to integrate the disk over each pixel.
@@ -34,7 +37,8 @@ def disk_image(shape, centers, radius, weights=None, supersample=8):
     """
     img = np.zeros(shape)
     centers = np.asarray(centers, dtype=float).reshape(-1, 2)
-    weights = np.ones(len(centers)) if weights is None else np.asarray(weights, float)
+    weights = np.broadcast_to(np.asarray(1.0 if weights is None else weights, float),
+                              (len(centers),))
     if not len(centers):
         return img
     half = int(np.ceil(radius + 1))
@@ -94,6 +98,15 @@ class DiskFinder:
         self.min_distance = (max(1, int(round(radius))) if min_distance is None
                              else int(min_distance))
         self.template = disk_template(radius)
+        th, tw = self.template.shape
+        self._fshape = tuple(sfft.next_fast_len(n + t - 1, real=True)
+                             for n, t in zip(self.shape, (th, tw)))
+        tz = self.template - self.template.mean()
+        self._t_ssd = float((tz**2).sum())
+        self._t_fft = sfft.rfft2(tz[::-1, ::-1], s=self._fshape)
+        self._t_size = th * tw
+        self._crop = tuple(slice(t - 1 - (t - 1) // 2, t - 1 - (t - 1) // 2 + n)
+                           for n, t in zip(self.shape, (th, tw)))
         wr = self.radius + 1.5
         h = int(np.ceil(wr))
         dy, dx = np.mgrid[-h:h + 1, -h:h + 1]
@@ -102,9 +115,26 @@ class DiskFinder:
         self.margin = h + 1
 
     def match(self, pattern):
-        """Normalised cross-correlation map of ``pattern`` with the disk template."""
-        return match_template(np.asarray(pattern, dtype=np.float32), self.template,
-                              pad_input=True)
+        """Normalised cross-correlation map of ``pattern`` with the disk template.
+
+        Equal to ``skimage.feature.match_template(pattern, template, pad_input=True)``
+        (zero padding): the correlation with the zero-mean template over the
+        local window, divided by the template's and the window's standard
+        deviations; 0 where the window is flat.
+        """
+        img = np.asarray(pattern, dtype=float)
+        if img.shape != self.shape:
+            raise ValueError(f"pattern shape {img.shape} differs from the detector {self.shape}")
+        corr = sfft.irfft2(sfft.rfft2(img, s=self._fshape) * self._t_fft,
+                           s=self._fshape)[self._crop]
+        size = self.template.shape
+        s1 = uniform_filter(img, size=size, mode="constant") * self._t_size
+        s2 = uniform_filter(img * img, size=size, mode="constant") * self._t_size
+        var = np.maximum(s2 - s1 * s1 / self._t_size, 0.0) * self._t_ssd
+        out = np.zeros_like(corr)
+        ok = var > 1e-12 * max(float(var.max()), 1e-300)
+        out[ok] = corr[ok] / np.sqrt(var[ok])
+        return out
 
     def find(self, pattern):
         """Disk centres and intensities of one pattern.
@@ -120,9 +150,14 @@ class DiskFinder:
         if not np.isfinite(pattern).all():
             pattern = np.nan_to_num(pattern, nan=0.0, posinf=0.0, neginf=0.0)
         tm = self.match(pattern)
-        peaks = peak_local_max(tm, min_distance=self.min_distance,
-                               threshold_abs=self.threshold,
-                               exclude_border=self.margin)
+        # local maxima above the threshold, away from the edge (what
+        # skimage.feature.peak_local_max returns here, without its sorting overhead)
+        size = 2 * self.min_distance + 1
+        peak = (tm == maximum_filter(tm, size=size, mode="constant", cval=-np.inf))
+        peak &= tm > self.threshold
+        m = self.margin
+        peak[:m], peak[-m:], peak[:, :m], peak[:, -m:] = False, False, False, False
+        peaks = np.argwhere(peak)
         if len(peaks) == 0:
             return np.empty((0, 2)), np.empty(0)
         return self.refine(pattern, peaks)
@@ -147,4 +182,12 @@ class DiskFinder:
         inside = ((pos[:, 0] >= self.margin) & (pos[:, 0] <= ny - 1 - self.margin)
                   & (pos[:, 1] >= self.margin) & (pos[:, 1] <= nx - 1 - self.margin)
                   & (counts > 0))
-        return pos[inside], counts[inside]
+        pos, counts = pos[inside], counts[inside]
+        # a flat-topped match (ties) gives several maxima that refine onto one
+        # disk: keep one per disk, the strongest
+        order = np.argsort(-counts, kind="stable")
+        pos, counts = pos[order], counts[order]
+        d = np.hypot(*(pos[:, None, :] - pos[None, :, :]).transpose(2, 0, 1))
+        close = np.triu(d < max(1.0, self.min_distance), k=1)
+        keep = ~close.any(axis=0)
+        return pos[keep], counts[keep]
