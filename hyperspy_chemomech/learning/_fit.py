@@ -14,6 +14,7 @@ correlated (blur, dislocations, registration), so
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 
 
 def spatial_blocks(mask, block_px):
@@ -87,7 +88,7 @@ class FitResult:
 
 
 def robust_fit(A, y, component, group, base_weight=None, huber_c=1.345, n_iter=6,
-               n_components=None):
+               n_components=None, weights=None, tol=1e-4):
     """Huber-IRLS weighted least squares with per-component noise scales.
 
     Parameters
@@ -106,7 +107,12 @@ def robust_fit(A, y, component, group, base_weight=None, huber_c=1.345, n_iter=6
     huber_c : float
         Huber threshold in robust standard deviations.
     n_iter : int
-        IRLS iterations.
+        Largest number of IRLS iterations (stops earlier once the coefficients
+        change by less than ``tol`` of their size).
+    weights : numpy.ndarray, shape (n,), optional
+        Final weights of an earlier robust fit of the same data: then no IRLS is
+        run (one weighted solve), e.g. for nested models of one data set.
+    tol : float
 
     Returns
     -------
@@ -117,20 +123,31 @@ def robust_fit(A, y, component, group, base_weight=None, huber_c=1.345, n_iter=6
         raise ValueError(f"only {n} data for {p} unknowns: too few valid pixels to fit")
     w0 = np.ones(n) if base_weight is None else np.asarray(base_weight, float)
     n_components = int(component.max()) + 1 if n_components is None else n_components
-    w = w0.copy()
     scale = np.ones(n_components)
-    for _ in range(n_iter):
+    if weights is not None:
+        w = np.asarray(weights, float)
         beta = _solve(A, y, w)
         r = y - A @ beta
-        z = r * np.sqrt(w0)
         for c in range(n_components):
-            sel = component == c
-            s = _mad(z[sel])
+            s = _mad((r * np.sqrt(w0))[component == c])
             scale[c] = s if np.isfinite(s) and s > 0 else 1.0
-        zs = z / scale[component]
-        w = w0 / scale[component] ** 2 * _huber(zs, huber_c)
-    beta = _solve(A, y, w)
-    r = y - A @ beta
+    else:
+        w = w0.copy()
+        beta = None
+        for _ in range(n_iter + 1):
+            new = _solve(A, y, w)
+            done = beta is not None and np.all(
+                np.abs(new - beta) <= tol * (np.abs(new) + 1e-12 * np.abs(new).max()))
+            beta = new
+            r = y - A @ beta
+            if done:
+                break
+            z = r * np.sqrt(w0)
+            for c in range(n_components):
+                s = _mad(z[component == c])
+                scale[c] = s if np.isfinite(s) and s > 0 else 1.0
+            zs = z / scale[component]
+            w = w0 / scale[component] ** 2 * _huber(zs, huber_c)
     cov, cov_white, G, H = cluster_covariance(A, r, w, group)
     d = np.sqrt(np.maximum(np.diag(H), 1e-300))
     # cond(W^1/2 A D^-1) = sqrt(cond(D^-1 H D^-1)), without an SVD of the tall matrix
@@ -155,11 +172,11 @@ def cluster_covariance(A, r, w, group):
     """
     H = A.T @ (A * w[:, None])
     Hinv = np.linalg.pinv(H)
-    scores = A * (w * r)[:, None]
     _, g = np.unique(group, return_inverse=True)
     G = int(g.max()) + 1
-    S = np.zeros((G, A.shape[1]))
-    np.add.at(S, g, scores)
+    # per-cluster score sums as one sparse product (np.add.at is slow)
+    ind = sp.csr_array((np.ones(g.size), (g, np.arange(g.size))), shape=(G, g.size))
+    S = ind @ (A * (w * r)[:, None])
     meat = S.T @ S
     cov = G / max(G - 1, 1) * Hinv @ meat @ Hinv
     dof = max(A.shape[0] - A.shape[1], 1)

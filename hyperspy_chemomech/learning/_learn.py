@@ -27,7 +27,7 @@ from scipy import ndimage, stats
 
 from .._utils import progressbar
 from ._bases import LawBasis
-from ._fit import blocked_cv, one_standard_error_choice, robust_fit, spatial_blocks
+from ._fit import _solve, blocked_cv, one_standard_error_choice, robust_fit, spatial_blocks
 from ._resolution import FWHM_PER_SIGMA, masked_gaussian, noise_level
 
 CRYSTAL_COMPONENTS = ("e_100", "e_001", "e_shear")
@@ -171,7 +171,12 @@ def _kernel_sq_sum(sigma):
 class _Design:
     """Rows (component, pixel) of the least-squares problem at one resolution."""
 
-    def __init__(self, data, responses, mask, comps, blocks, variance=None, extra=None):
+    def __init__(self, data, responses, mask, comps, blocks, variance=None, extra=None,
+                 stride=1):
+        if stride > 1:  # a smooth (blurred) target is oversampled: every stride-th pixel
+            sub = np.zeros(mask.shape, bool)
+            sub[::stride, ::stride] = True
+            mask = mask & sub
         valid = [mask & np.isfinite(data[c]) for c in comps]
         self.index = [np.flatnonzero(v) for v in valid]
         n_resp = responses.shape[0]
@@ -370,8 +375,11 @@ def learn_law(strain, X, pixel_size, stiffness, *, crystal_angle=0.0, mask=None,
     if variance is not None:
         var_s = variance if sigma <= 0 else masked_gaussian(variance, mask, sigma) * _kernel_sq_sum(sigma)
     des = _Design(data, responses, mask, comps, blocks, var_s, _blur(extra, mask, sigma))
+    # one robust (IRLS) fit of the most flexible model; its weights serve all the
+    # nested models below (one weighted solve each)
+    fit0 = robust_fit(des.A, des.y, des.comp, des.group, des.w0, n_components=len(comps))
+    w_fit = fit0.weights
     if len(degrees) > 1:
-        fit0 = robust_fit(des.A, des.y, des.comp, des.group, des.w0, n_components=len(comps))
         col_sets = [des.columns(n_comp, d_max, d) for d in degrees]
         if selection == "cv":
             err = blocked_cv(des.A, des.y, fit0.weights, des.group, col_sets, n_folds=n_folds,
@@ -403,13 +411,12 @@ def learn_law(strain, X, pixel_size, stiffness, *, crystal_angle=0.0, mask=None,
 
     def fit_mapped(T):
         """Robust fit of the model A @ T (T: reduced parameters -> design columns)."""
-        f = robust_fit(des.A @ T, des.y, des.comp, des.group, des.w0, n_components=len(comps))
+        f = robust_fit(des.A @ T, des.y, des.comp, des.group, des.w0, n_components=len(comps),
+                       weights=w_fit)
         if side:
             (sm, dm), (sp_, dp) = side[-1], side[1]
-            cm = robust_fit(dm.A @ T, dm.y, dm.comp, dm.group, dm.w0,
-                            n_components=len(comps)).coef
-            cp = robust_fit(dp.A @ T, dp.y, dp.comp, dp.group, dp.w0,
-                            n_components=len(comps)).coef
+            cm = _solve(dm.A @ T, dm.y, w_fit)
+            cp = _solve(dp.A @ T, dp.y, w_fit)
             J = (cp - cm) / (sp_ - sm)
             f.cov = f.cov + np.outer(J, J) * sigma_sd ** 2
         return f
@@ -574,12 +581,13 @@ def _estimate_resolution(strain, responses, mask, comps, blocks, sigmas, show_pr
     T = float(sig.max())
     target = masked_gaussian(strain, mask, T)
     extra_t = _blur(extra, mask, T)  # dislocation fields belong to the data side
+    stride = max(1, int(T // 2.5))
     per_block, scale, group = [], None, None
     for s in progressbar(sig, show_progressbar=show_progressbar,
                          desc="composition resolution", leave=False):
         rs = masked_gaussian(responses, mask, float(np.sqrt(max(T * T - s * s, 0.0))))
-        des = _Design(target, rs, mask, comps, blocks, extra=extra_t)
-        f = robust_fit(des.A, des.y, des.comp, des.group, n_components=len(comps))
+        des = _Design(target, rs, mask, comps, blocks, extra=extra_t, stride=stride)
+        f = robust_fit(des.A, des.y, des.comp, des.group, n_components=len(comps), n_iter=3)
         if scale is None:
             scale, group = f.scale, des.group
         per_block.append(np.bincount(group, _huber_loss(f.residual / scale[des.comp])))

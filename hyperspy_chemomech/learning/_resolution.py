@@ -33,13 +33,21 @@ def masked_gaussian(data, mask, sigma):
     out = np.full(data.shape, np.nan)
     flat = data.reshape((-1,) + data.shape[-2:])
     oflat = out.reshape(flat.shape)
+    dens = {}  # the normalisation depends only on where data is valid: share it
     for i, d in enumerate(flat):
         valid = mask & np.isfinite(d)
         if sigma <= 0:
             oflat[i] = np.where(valid, d, np.nan)
             continue
-        num = ndimage.gaussian_filter(np.where(valid, d, 0.0), sigma, mode="constant")
-        den = ndimage.gaussian_filter(valid.astype(float), sigma, mode="constant")
+        key = valid.tobytes()
+        if key not in dens:
+            if len(dens) > 8:
+                dens.clear()
+            dens[key] = ndimage.gaussian_filter(valid.astype(float), sigma, mode="constant",
+                                                truncate=3.5)
+        den = dens[key]
+        num = ndimage.gaussian_filter(np.where(valid, d, 0.0), sigma, mode="constant",
+                                      truncate=3.5)
         with np.errstate(invalid="ignore", divide="ignore"):
             oflat[i] = np.where(mask & (den > 1e-3), num / den, np.nan)
     return out
