@@ -226,6 +226,13 @@ def test_given_basis_matches_automatic(small):
     assert np.ptp(diff, axis=1).max() < 5e-6
 
 
+def test_public_names_resolve():
+    assert hcm.strain_from_diffraction is strain_from_diffraction
+    assert hcm.io.load_correlative_mat.__module__ == "hyperspy_chemomech.io.strain_files"
+    assert hcm.simulate.synthetic_4dstem is synthetic_4dstem
+    assert hcm.diffraction.from_pyxem.__name__ == "from_pyxem"
+
+
 def test_synthetic_4dstem_truth():
     dp, truth = synthetic_4dstem(scan_shape=(8, 8), detector_shape=(64, 64), noise=False,
                                  signal_type="")
