@@ -145,6 +145,7 @@ def test_synthetic_particle_accuracy():
     theta_rms = np.sqrt(np.mean(err[3] ** 2))
     assert strain_rms <= 5e-4, strain_rms
     assert theta_rms <= 1e-3, theta_rms
+    assert np.abs(err[3]).max() <= 1e-3  # every pixel within 1 mrad
     # right signs and scale: each map follows its truth (amplitudes 2e-3 .. 5e-3)
     for i in range(4):
         slope = np.sum(got[i] * want[i]) / np.sum(want[i] ** 2)
