@@ -111,14 +111,16 @@ class XrayAbsorptionSpectrum(Signal1D):
         i0 : "auto", float, array_like, Signal1D or boolean mask
             Incident intensity, same units as the data:
 
-            - ``"auto"``: the mean, per energy, of the particle-free pixels, found as
-              the bright class (Otsu threshold) of the energy-averaged image, eroded
-              by ``margin`` px; the pixels used are stored in the metadata;
+            - ``"auto"``: the mean, per energy, of the particle-free pixels: the
+              bright class (Otsu threshold) of the energy-averaged image, keeping only
+              pixels farther than ``margin`` px from any absorbing pixel; the pixels
+              used are stored in the metadata;
             - a number: the same I0 at every energy (counts);
             - a spectrum: 1D array or Signal1D with one value per energy (counts);
             - a boolean (ny, nx) array or Signal2D: True marks empty pixels to average.
         margin : int
-            Erosion (px) of the automatic background, keeping clear of drifted edges.
+            Distance (px) the automatic background keeps from the particle, so that
+            drift does not bring the particle into it.
 
         Returns
         -------
@@ -180,9 +182,11 @@ class XrayAbsorptionSpectrum(Signal1D):
                         raise ValueError("the I0 spectrum's energy axis differs from the data's")
                 i0_spec, source = arr.astype(float), "spectrum"
         if bg is not None:
-            n = int(bg.sum())
-            sums = (data * bg[..., None]).sum(axis=(0, 1))
-            i0_spec = np.asarray(sums.compute() if lazy else sums, dtype=float) / n
+            if lazy:
+                sums = (data * bg[..., None]).sum(axis=(0, 1)).compute()
+                i0_spec = np.asarray(sums, dtype=float) / int(bg.sum())
+            else:
+                i0_spec = np.asarray(data[bg], dtype=float).mean(axis=0)
         od_data = optical_density(data, i0_spec, check=not checked)
         od = self._deepcopy_with_new_data(od_data)
         od.metadata.Signal.quantity = "Optical density"
@@ -240,16 +244,15 @@ class XrayAbsorptionSpectrum(Signal1D):
             ref = reference
         else:
             ref = np.asarray(getattr(reference, "data", reference), dtype=float)
-        if hasattr(self.data, "dask"):
-            shifts = estimate_energy_drift(self.data, ref, upsample, sigma, n_iter,
-                                           show_progressbar)
-            self.data = _lazy_apply_drift(self.data, shifts, order)
+        shifts = estimate_energy_drift(self.data, ref, upsample, sigma, n_iter,
+                                       show_progressbar)
+        apply = _lazy_apply_drift if hasattr(self.data, "dask") else apply_energy_drift
+        self.data = apply(self.data, shifts, order)
+        if isinstance(ref, str):
+            ref_note = ref
         else:
-            shifts = estimate_energy_drift(self.data, ref, upsample, sigma, n_iter,
-                                           show_progressbar)
-            self.data = apply_energy_drift(self.data, shifts, order)
-        record(self, "align_energies", shifts=shifts,
-               reference=ref if isinstance(ref, (str, int)) else "image",
+            ref_note = int(ref) if np.ndim(ref) == 0 else "image"
+        record(self, "align_energies", shifts=shifts, reference=ref_note,
                upsample=int(upsample), sigma=float(sigma), order=int(order))
         self.events.data_changed.trigger(obj=self)
         return shifts
@@ -285,8 +288,9 @@ class XrayAbsorptionSpectrum(Signal1D):
             Search range (eV) of ``energy_shift="fit"``.
         mask : "auto", None or boolean (ny, nx) array / Signal2D
             The particle. ``"auto"``/``None``: thickness (sum of coefficients) above
-            ``threshold``, by default the lower of Otsu's threshold and the background
-            median + 5 robust sigma (see :func:`hyperspy_chemomech.spectra.particle_mask`).
+            ``threshold``, by default the lower of Otsu's threshold and a quarter of
+            the particle's median thickness, never below the background noise (see
+            :func:`hyperspy_chemomech.spectra.particle_mask`), which keeps the thin rim.
         threshold : float, optional
             Thickness threshold (reference units) for the automatic mask.
         noise : {"auto", "poisson", "residual"}
@@ -314,6 +318,17 @@ class XrayAbsorptionSpectrum(Signal1D):
                 "first (or set metadata.Signal.quantity = 'Optical density' if the data "
                 "already are OD)"
             )
+        if method not in ("nnls", "lstsq"):
+            raise ValueError(f"unknown method {method!r}; use 'nnls' or 'lstsq'")
+        auto_mask = mask is None or (isinstance(mask, str) and mask == "auto")
+        if not auto_mask:
+            if isinstance(mask, str):
+                raise ValueError(f"unknown mask {mask!r}; use 'auto' or a boolean array")
+            given = np.asarray(getattr(mask, "data", mask))
+            if given.dtype != bool:
+                raise TypeError(f"mask must be boolean, got dtype {given.dtype}")
+            if given.shape != (ny, nx):
+                raise ValueError(f"mask shape {given.shape} does not match the image {(ny, nx)}")
         A, ref_info = self._reference_matrix(references, energies, energy_shift,
                                              max_shift, (ny, nx))
         variance, noise_used = self._variance_model(noise)
@@ -323,20 +338,13 @@ class XrayAbsorptionSpectrum(Signal1D):
         K = A.shape[1]
         t, rms, cov = unpack(packed, K)
         thick = t.sum(axis=-1)
-        if mask is None or (isinstance(mask, str) and mask == "auto"):
+        if auto_mask:
             if not np.isfinite(thick).any():
                 raise ValueError("no pixel could be fitted (all spectra hold NaN)")
             pmask, threshold = particle_mask(thick, threshold)
             mask_source = "auto"
-        elif isinstance(mask, str):
-            raise ValueError(f"unknown mask {mask!r}; use 'auto' or a boolean array")
         else:
-            pmask = np.asarray(getattr(mask, "data", mask))
-            if pmask.dtype != bool:
-                raise TypeError(f"mask must be boolean, got dtype {pmask.dtype}")
-            if pmask.shape != (ny, nx):
-                raise ValueError(f"mask shape {pmask.shape} does not match the image {(ny, nx)}")
-            pmask = pmask & np.isfinite(thick)
+            pmask = given & np.isfinite(thick)
             mask_source = "given"
         if variance is not None:
             tri = _particle_covariance(self.data, A, variance, pmask)
