@@ -191,6 +191,7 @@ def test_reference_masks_from_the_data(small, small_od):
 
 def test_composition_map_input_errors(small, small_od):
     stack, truth = small
+    before = small_od.data.copy()
     with pytest.raises(ValueError, match="optical density"):
         stack.get_composition_map(truth["references"])
     with pytest.raises(ValueError, match="at least two"):
@@ -203,6 +204,9 @@ def test_composition_map_input_errors(small, small_od):
     ev_less[0].axes_manager[-1].units = "keV"
     with pytest.raises(ValueError, match="reference 0"):
         small_od.get_composition_map(ev_less)
+    with pytest.raises(TypeError, match="boolean"):
+        small_od.get_composition_map(truth["references"], mask=np.ones((48, 48)))
+    np.testing.assert_array_equal(small_od.data, before)
 
 
 def test_explicit_mask_and_threshold(small, small_od):
