@@ -14,43 +14,8 @@ blur biases it; the strain-gap fit is the default.
 """
 
 import numpy as np
-import scipy.sparse as sp
-from scipy.sparse.linalg import splu
 
 from ._fit import blocked_cv, one_standard_error_choice, robust_fit, spatial_blocks
-
-
-def integrate_displacement(solver, strain, use_rotation=True):
-    """Least-squares nodal displacement whose gradient matches the measured maps.
-
-    Parameters
-    ----------
-    solver : ParticleElasticity
-    strain : numpy.ndarray, shape (4, ny, nx)
-        e11, e22, e12, theta; NaN rows are left out.
-    use_rotation : bool
-        Use theta as data (otherwise the rigid rotation is fixed by a small
-        Tikhonov term).
-
-    Returns
-    -------
-    numpy.ndarray, shape (n_dof,)
-        Nodal displacement (nm), defined up to a rigid translation (set to zero mean).
-    """
-    ne = solver.n_elem
-    pix = solver._mesh.pixels
-    g = np.asarray(strain, float).reshape(4, -1)[:, pix]  # (4, ne)
-    comps = 4 if use_rotation else 3
-    rows = np.concatenate([k * ne + np.arange(ne) for k in range(comps)])
-    vals = g[:comps].ravel()
-    ok = np.isfinite(vals)
-    B = solver.B[rows[ok]]
-    M = (B.T @ B).tocsc()
-    eps = 1e-10 * M.diagonal().mean()
-    u = splu((M + eps * sp.identity(M.shape[0], format="csc")).tocsc()).solve(B.T @ vals[ok])
-    u[0::2] -= u[0::2].mean()
-    u[1::2] -= u[1::2].mean()
-    return u
 
 
 def equilibrium_gap_fit(strain, X, mask, solver, eig, basis, n_comp, degrees, crystal_angle,
@@ -76,7 +41,7 @@ def equilibrium_gap_fit(strain, X, mask, solver, eig, basis, n_comp, degrees, cr
     from ._learn import LawFit, _linearity_test, _vegard_stats, linear_weights
 
     d_max = basis.n
-    u = integrate_displacement(solver, strain, use_rotation=use_rotation)
+    u = solver.integrate_gradient(strain[:3], strain[3] if use_rotation else None)
     interior = solver.interior_dofs
     if interior.size < 10 * eig.shape[0]:
         raise ValueError(f"only {interior.size} interior dofs: the particle is too small "
