@@ -50,6 +50,20 @@ def test_our_route_on_pyxem_generator(pyxem_dataset):
     assert [ax.units for ax in sf.axes_manager.signal_axes] == ["nm", "nm"]
 
 
+def test_our_route_on_pyxem_default_large_strain():
+    """pyxem's default strain matrix (7 % strain here): exact finite-strain conversion."""
+    from pyxem.data import simulated_strain
+
+    nav = (12, 12)
+    s = simulated_strain(navigation_shape=nav, signal_shape=(256, 256), disk_radius=6,
+                         num_electrons=None, lazy=True)
+    truth = simulated_strain_truth(None, nav, reference=(0, 0))
+    assert np.abs(truth[0]).max() > 0.05
+    sf = strain_from_diffraction(s, reference=((0, 1), (0, 1)), disk_radius=6)
+    assert np.isfinite(sf.data).all()
+    _check(sf.data, truth, 0.05, "ours, large strain")
+
+
 def test_pyxem_workflow_through_from_pyxem(pyxem_dataset):
     s, truth = pyxem_dataset
     temp = s.template_match_disk(disk_r=6, subtract_min=False)
