@@ -206,6 +206,8 @@ def test_reference_forms_agree(small):
     d = strain_from_diffraction(dp, reference=roi, disk_radius=2.0)
     for other in (b, c, d):
         np.testing.assert_array_equal(a.data, other.data)
+    one = strain_from_diffraction(dp, reference=(5, 3), disk_radius=2.0)  # one pattern
+    np.testing.assert_allclose(one.data[:, 5, 3], 0.0, atol=1e-12)
     # median over the region is zero by construction
     np.testing.assert_allclose(np.median(a.data[:, mask], axis=1)[:2], 0.0, atol=1e-4)
     e = strain_from_diffraction(dp, disk_radius=2.0)  # "median" of the whole particle
@@ -254,6 +256,8 @@ def test_bad_input(small):
         strain_from_diffraction(dp)
     with pytest.raises(ValueError, match="outside the scan"):
         strain_from_diffraction(dp, reference=((10, 20), (0, 3)), disk_radius=2.0)
+    with pytest.raises(ValueError, match="reference region x 12:13 lies outside the scan"):
+        strain_from_diffraction(dp, reference=(5, 12), disk_radius=2.0)
     with pytest.raises(ValueError, match="outside the scan"):
         roi = hs.roi.RectangularROI(left=100, right=120, top=0, bottom=4)
         strain_from_diffraction(dp, reference=roi, disk_radius=2.0)

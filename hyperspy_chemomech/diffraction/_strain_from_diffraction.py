@@ -108,6 +108,8 @@ def _reference_mask(reference, dp, shape):
                 if r.step not in (None, 1):
                     raise ValueError("reference region slices must have step 1")
                 start, stop = r.start, r.stop
+            elif np.isscalar(r):  # one scan index
+                start, stop = int(r), int(r) + 1
             else:
                 start, stop = r
             start = 0 if start is None else int(start)
@@ -233,7 +235,8 @@ def strain_from_diffraction(dp, reference="median", disk_radius=None, basis=None
     reference : "median", bool array (ny, nx), hyperspy ROI or (y, x) region
         Where the lattice is taken as strain free: the median over all fitted
         patterns, a mask, a ROI on the scan (calibrated units), or a region
-        ``((y0, y1), (x0, x1))`` of scan indices (stop exclusive; slices also work).
+        ``((y0, y1), (x0, x1))`` of scan indices (stop exclusive; slices, or single
+        indices ``(y, x)`` for one pattern, also work).
     disk_radius : float
         Bragg disk radius (detector px). Required.
     basis : array_like, shape (2, 2), optional
