@@ -83,8 +83,11 @@ class DiskFinder:
     Notes
     -----
     Each match peak is refined by the intensity centroid of the raw pattern in a
-    circular window of radius ``radius + 1.5`` px, recentred twice; disks whose
-    window would leave the detector are dropped (a cut disk has a biased centroid).
+    circular window of radius ``radius + 1.5`` px, recentred twice, after
+    subtracting the local background (the median of a ring from ``radius + 2`` to
+    ``radius + 3.5`` px, so a diffuse background does not pull the centroid toward
+    the window centre); disks whose ring would leave the detector are dropped (a
+    cut disk has a biased centroid).
     The centroid is the natural estimator for a uniform disk under Poisson noise
     (its variance is ``radius**2 / (4 N)`` px^2 for ``N`` counts).
     """
@@ -107,11 +110,14 @@ class DiskFinder:
         self._t_size = th * tw
         self._crop = tuple(slice(t - 1 - (t - 1) // 2, t - 1 - (t - 1) // 2 + n)
                            for n, t in zip(self.shape, (th, tw)))
-        wr = self.radius + 1.5
-        h = int(np.ceil(wr))
+        wr, ring = self.radius + 1.5, (self.radius + 2.0, self.radius + 3.5)
+        h = int(np.ceil(ring[1]))
         dy, dx = np.mgrid[-h:h + 1, -h:h + 1]
-        inside = dy**2 + dx**2 <= wr**2
+        r2 = dy**2 + dx**2
+        inside = r2 <= wr**2
+        annulus = (r2 >= ring[0] ** 2) & (r2 <= ring[1] ** 2)
         self._dy, self._dx = dy[inside], dx[inside]
+        self._ay, self._ax = dy[annulus], dx[annulus]
         self.margin = h + 1
 
     def match(self, pattern):
@@ -144,7 +150,7 @@ class DiskFinder:
         centers : numpy.ndarray, shape (n, 2)
             (row, column) in px, sub-pixel.
         counts : numpy.ndarray, shape (n,)
-            Summed intensity in each disk's window.
+            Background-subtracted intensity of each disk.
         """
         pattern = np.asarray(pattern, dtype=float)
         if not np.isfinite(pattern).all():
@@ -172,7 +178,9 @@ class DiskFinder:
             c0 = np.clip(np.round(pos[:, 1]).astype(int), self.margin, nx - 1 - self.margin)
             rr = r0[:, None] + self._dy[None, :]
             cc = c0[:, None] + self._dx[None, :]
-            vals = pattern[rr, cc]
+            # local background: the median of a ring just outside the window
+            bg = np.median(pattern[r0[:, None] + self._ay, c0[:, None] + self._ax], axis=1)
+            vals = pattern[rr, cc] - bg[:, None]
             counts = vals.sum(axis=1)
             ok = counts > 0
             safe = np.where(ok, counts, 1.0)

@@ -325,8 +325,14 @@ def strain_from_diffraction(dp, reference="median", disk_radius=None, basis=None
             "no Bragg disks found in the mean pattern of the reference region "
             f"(disk_radius={disk_radius} px, threshold={threshold}); check both"
         )
-    vec = to_image(pos)
-    beam = int(np.argmax(counts))
+    # the basis and the beam come from the strong disks only: on a diffuse
+    # background the normalised match also fires on faint bumps
+    top = np.sort(counts)[::-1][:10]
+    strong = counts >= 0.1 * np.median(top)
+    vec, counts = to_image(pos[strong]), counts[strong]
+    # the direct beam: a bright disk (>= half the brightest) nearest to k = 0
+    bright = np.flatnonzero(counts >= 0.5 * counts.max())
+    beam = bright[np.argmin(np.hypot(*vec[bright].T))]  # vectors are relative to k = 0
     center = vec[beam]
     if basis is None:
         others = np.delete(vec, beam, axis=0) - center

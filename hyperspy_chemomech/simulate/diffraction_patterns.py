@@ -48,7 +48,7 @@ def synthetic_4dstem(scan_shape=(24, 24), detector_shape=(128, 128), scan_step=2
                      basis=((0.10, 0.0), (0.0, 0.125)), crystal_angle=0.3,
                      k_scale=0.006, disk_radius=2.0, dose=1e4, gradient=None,
                      mask=None, amplitude=5e-3, direct_beam=1.0, debye_waller=0.5,
-                     beam_shift=0.0, scan_rotation=0.0, flip=False, noise=True,
+                     beam_shift=0.0, background=0.0, scan_rotation=0.0, flip=False, noise=True,
                      seed=0, lazy=False, signal_type="electron_diffraction"):
     """Kinematic nano-beam diffraction patterns of a strained, rotated particle.
 
@@ -91,6 +91,9 @@ def synthetic_4dstem(scan_shape=(24, 24), detector_shape=(128, 128), scan_step=2
         Bragg intensities fall as ``exp(-(|g| / debye_waller)**2)``, ``|g|`` in 1/Å.
     beam_shift : float
         Descan: the direct beam moves linearly across the scan by up to this many px.
+    background : float
+        Fraction of each pattern's electrons in a diffuse halo around the direct
+        beam, ``1 / (1 + (k / k0)**2)`` with ``k0`` a quarter of the detector width.
     scan_rotation : float
         Angle (rad) of the detector column axis (kx) in the image frame, toward +y.
     flip : bool
@@ -127,6 +130,8 @@ def synthetic_4dstem(scan_shape=(24, 24), detector_shape=(128, 128), scan_step=2
 
     ny, nx = (int(n) for n in scan_shape)
     rows, cols = (int(n) for n in detector_shape)
+    if not 0.0 <= background < 1.0:
+        raise ValueError(f"background is a fraction of the dose in [0, 1), got {background}")
     rng = np.random.default_rng(seed)
     if mask is None:
         mask = platelet_mask((ny, nx), kind="hexagon", fill=0.8)
@@ -160,6 +165,7 @@ def synthetic_4dstem(scan_shape=(24, 24), detector_shape=(128, 128), scan_step=2
     center0 = np.array([(rows - 1) / 2.0, (cols - 1) / 2.0])
 
     data = np.empty((ny, nx, rows, cols), dtype=np.float32)
+    rr, cc = np.mgrid[0:rows, 0:cols].astype(float)
     eye = np.eye(2)
     for iy in range(ny):
         for ix in range(nx):
@@ -174,7 +180,12 @@ def synthetic_4dstem(scan_shape=(24, 24), detector_shape=(128, 128), scan_step=2
             else:
                 centers, weights = ctr[None, :], np.array([1.0])
             img = disk_image((rows, cols), centers, disk_radius, weights)
-            img *= dose / img.sum()
+            img *= (1.0 - background) / img.sum()
+            if background:
+                k2 = ((rr - ctr[0]) ** 2 + (cc - ctr[1]) ** 2) / (0.25 * min(rows, cols)) ** 2
+                halo = 1.0 / (1.0 + k2)
+                img += background * halo / halo.sum()
+            img *= dose
             data[iy, ix] = rng.poisson(img) if noise else img
 
     dp = hs.signals.Signal2D(data)
