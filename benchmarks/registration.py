@@ -91,6 +91,11 @@ def rotation_error(m_est, m_true):
     return abs((a - b + 180.0) % 360.0 - 180.0)
 
 
+def _mirror_margin(tr):
+    ms = tr.log[-1]["mirror_scores"]
+    return (max(ms.values()) - min(ms.values())) / max(ms.values()) if len(ms) == 2 else float("nan")
+
+
 def run(n_cases, seed, shape):
     rows = []
     for i in range(n_cases):
@@ -112,6 +117,8 @@ def run(n_cases, seed, shape):
             "err_mean_px": float(e.mean()), "err_max_px": float(e.max()),
             "rot_err_deg": rotation_error(tr.matrix, pair.transform.matrix),
             "mirror_ok": tr.reflection == sim["mirror"], "score": tr.score,
+            "outlier_fraction": [e for e in tr.log if e["stage"] == "polish"][0]["downweighted_fraction"],
+            "mirror_margin": _mirror_margin(tr),
             "warnings": len(caught), "seconds": t_ours,
             "base_err_mean_px": float(eb.mean()), "base_err_max_px": float(eb.max()),
             "base_rot_err_deg": rotation_error(m_base, pair.transform.matrix),
@@ -121,7 +128,8 @@ def run(n_cases, seed, shape):
         r = rows[-1]
         print(f"{i:4d} {r['coarsening']:5.2f} {r['rotation_deg']:7.1f} {str(r['mirror']):>6} "
               f"{r['contrast']:>14} | {r['err_mean_px']:6.3f} {r['err_max_px']:6.3f} "
-              f"{r['rot_err_deg']:6.3f} {str(r['mirror_ok']):>5} {r['score']:5.3f} {r['seconds']:5.2f} | "
+              f"{r['rot_err_deg']:6.3f} {str(r['mirror_ok']):>5} {r['score']:5.3f} "
+              f"{r['outlier_fraction']:5.2f} {r['mirror_margin']:5.2f} {r['warnings']:2d} {r['seconds']:5.2f} | "
               f"{r['base_err_mean_px']:7.2f} {r['base_err_max_px']:7.2f} {r['base_rot_err_deg']:6.2f} "
               f"{str(r['base_mirror_ok']):>5} {r['base_seconds']:5.2f}", flush=True)
     return rows
@@ -136,10 +144,11 @@ def main(argv=None):
     n = args.cases or (6 if args.quick else 20)
     shape = (90, 180) if args.quick else (180, 360)
     print(f"registration benchmark: {n} random cases, fixed image {shape[1]} x {shape[0]} px, seed {args.seed}")
-    print("                                             |          hcm.register (MI + polish)       |"
+    print("                                             |"
+          "                hcm.register (MI + polish)                 |"
           "   baseline: rotation search + phase correlation")
-    print("case  coars  rot(deg) mirror       contrast | mean px  max px rot err mirror score   s |"
-          " mean px  max px rot err mirror  s")
+    print("case  coars  rot(deg) mirror       contrast | mean px  max px rot err mirror score"
+          " outl. margin w     s | mean px  max px rot err mirror  s")
     rows = run(n, args.seed, shape)
 
     def summary(prefix):
@@ -149,10 +158,15 @@ def main(argv=None):
         ok = np.array([r[prefix + "mirror_ok"] for r in rows])
         sec = np.array([r[prefix + "seconds"] for r in rows])
         return {"median_err_px": float(np.median(mean)), "worst_err_px": float(mx.max()),
+                "mean_err_px": float(mean.mean()),
                 "max_rot_err_deg": float(rot.max()), "mirror_right": int(ok.sum()),
                 "mean_seconds": float(sec.mean()), "max_seconds": float(sec.max())}
 
     ours, base = summary(""), summary("base_")
+    ours["warnings"] = int(sum(r["warnings"] for r in rows))
+    ours["min_score"] = float(min(r["score"] for r in rows))
+    ours["max_outlier_fraction"] = float(max(r["outlier_fraction"] for r in rows))
+    ours["min_mirror_margin"] = float(min(r["mirror_margin"] for r in rows))
     print()
     print(f"{'':28s}{'hcm.register':>14s}{'baseline':>12s}   target")
     for key, target in [("median_err_px", "<= 0.3"), ("worst_err_px", "<= 1.5"),

@@ -26,23 +26,18 @@ def pair():
 
 
 def test_small_benchmark_set():
-    """The benchmark's criteria on a smaller set: mirror x contrast x coarsening x rotation."""
-    cases = [dict(mirror=True, contrast="inverted", coarsening=2.0, rotation=17.0),
-             dict(mirror=False, contrast="gamma", coarsening=6.0, rotation=250.0),
-             dict(mirror=True, contrast="inverted_gamma", coarsening=4.5, rotation=301.0),
-             dict(mirror=False, contrast="linear", coarsening=3.3, rotation=133.0)]
+    """The benchmark's criteria on its first six random cases (benchmarks/registration.py)."""
     mean_err, worst = [], 0.0
-    for i, kw in enumerate(cases):
-        p = correlative_image_pair(shape=(180, 360), seed=100 + i, **kw)
+    for seed in range(1000, 1006):
+        p = correlative_image_pair(shape=(180, 360), seed=seed)  # as the benchmark draws them
         with warnings.catch_warnings():
             warnings.simplefilter("error", RegistrationWarning)  # a confident answer
             tr = hcm.register(p.moving, p.fixed)
         e = registration_error(tr, p)
         mean_err.append(e.mean())
         worst = max(worst, e.max())
-        assert tr.reflection == kw["mirror"]
+        assert tr.reflection == p.transform.reflection
         assert _rot_err(tr, p.transform) <= 0.5
-        assert tr.scale == pytest.approx(p.transform.scale, rel=0.01)
     assert np.median(mean_err) <= 0.3
     assert worst <= 1.5
 
@@ -81,6 +76,7 @@ def test_metrics_both_work(metric):
                                coarsening=4.0)
     tr = hcm.register(p.moving, p.fixed, metric=metric)
     assert not tr.reflection
+    assert tr.scale == pytest.approx(p.transform.scale, rel=0.005)
     assert registration_error(tr, p).mean() < 0.5
 
 
@@ -111,13 +107,15 @@ def test_affine_model_recovers_shear(rng):
 
 def test_initial_and_landmarks(pair, rng):
     truth = pair.transform
-    # a start 8 px and 3 degrees off converges back
-    start = truth.matrix @ CorrelativeTransform.from_parameters(rotation=3.0, shift=(30.0, -20.0)).matrix
+    # a start 3 degrees and ~9 fine px off (about the particle centre) converges back
+    centre = truth.inverse()(np.array([[pair.fixed.axes_manager[0].offset + 90 * 4.0,
+                                        pair.fixed.axes_manager[1].offset + 45 * 4.0]]))[0]
+    start = truth.matrix @ CorrelativeTransform.from_parameters(
+        rotation=3.0, shift=(30.0, -20.0), center=centre).matrix
     tr = hcm.register(pair.moving, pair.fixed, initial=start)
     assert registration_error(tr, pair).mean() < 0.5
     # landmarks: clicked with ~1 moving pixel of error, as the whole fit and as constraints
-    mov_xy = rng.uniform(-1, 1, (4, 2)) * 150 + truth.inverse()(pair.fixed.axes_manager[0].offset
-                                                                 + np.array([[360.0, 180.0]]))
+    mov_xy = centre + rng.uniform(-1, 1, (4, 2)) * 150
     fix_xy = truth(mov_xy) + rng.normal(0, 6.0, (4, 2))
     only = hcm.register(pair.moving, pair.fixed, landmarks=(mov_xy, fix_xy), landmarks_only=True)
     assert np.allclose(only.matrix, CorrelativeTransform.from_landmarks(mov_xy, fix_xy).matrix)
@@ -139,13 +137,10 @@ def test_ambiguous_mirror_warns():
         hcm.register(moving, fixed)
 
 
-def test_low_score_warns(pair, rng):
-    # the fixed particle's interior replaced by strong random texture: outline only
-    fixed = pair.fixed.deepcopy()
-    tex = rng.random(fixed.data.shape) * 3
-    fixed.data = np.where(pair.particle, tex, fixed.data)
-    with pytest.warns(RegistrationWarning, match="low registration score"):
-        hcm.register(pair.moving, fixed, allow_reflection=False)
+def test_different_particles_warn(pair):
+    other = correlative_image_pair(shape=SHAPE, seed=8)
+    with pytest.warns(RegistrationWarning):
+        hcm.register(pair.moving, other.fixed)
 
 
 # -- bad input --------------------------------------------------------------------------

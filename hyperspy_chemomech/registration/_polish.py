@@ -32,6 +32,8 @@ from ._grid import apply_matrix
 
 DEGREE = 3
 OUTLIER_CUT = 2.5
+#: smallest residual scale, as a fraction of the moving intensity range (1-99 %)
+SCALE_FLOOR = 0.01
 GROW = 1
 
 
@@ -49,20 +51,38 @@ def weighted_fit(v, f, w):
     return float(np.sum(w * r * r)), r
 
 
-def outlier_weights(r, w_prev, region, cut=OUTLIER_CUT, grow=GROW):
+def outlier_weights(r, w_prev, region, span, cut=OUTLIER_CUT, grow=GROW):
     """0/1 weights: drop residuals beyond ``cut`` robust sigmas and their neighbours.
 
     What one image shows and the other cannot (diffraction blobs, chemical
     contrast) is spatially extended: its core has large residuals, its tails
     small but systematic ones. Growing the rejected set by ``grow`` pixels of
     the moving grid removes the tails too.
+
+    Parameters
+    ----------
+    r : ndarray (N,)
+        Residuals of the samples.
+    w_prev : ndarray (N,)
+        Previous weights (only samples with weight > 0 set the robust scale).
+    region : ndarray of bool
+        Moving-grid pixels of the N samples (row-major order).
+    span : float
+        Moving intensity range; the residual scale never falls below 1 % of it.
+    cut : float
+        Rejection threshold in robust standard deviations.
+    grow : int
+        Dilation of the rejected set (moving px).
     """
     used = w_prev > 0
     s = 1.4826 * np.median(np.abs(r[used] - np.median(r[used])))
+    # floor: a near-perfect fit (noise-free data) must not turn model detail into outliers
+    s = max(s, SCALE_FLOOR * span)
     if not s > 0:
         return np.ones_like(r)
     bad = np.zeros(region.shape, dtype=bool)
-    bad[region] = np.abs(r - np.median(r[used])) > cut * s
+    d = r - np.median(r[used])
+    bad[region] = np.abs(d) > cut * s
     if grow:
         bad = ndimage.binary_dilation(bad, iterations=grow)
     return (~bad[region]).astype(float)
@@ -140,6 +160,7 @@ def polish(pose, region, points, values, fixed, fixed_grid, base_sigma_px, pixel
     """
     t0 = time.perf_counter()
     prob = PolishProblem(points, values, fixed, fixed_grid, base_sigma_px)
+    span = float(np.subtract(*np.percentile(values, [99, 1])))
     nfev = 0
 
     def cost(u):
@@ -153,7 +174,7 @@ def polish(pose, region, points, values, fixed, fixed_grid, base_sigma_px, pixel
 
     w_px = pixel / fixed_grid.pixel_size  # one moving pixel in fixed px
     _, r, keep = prob.residual(pose.matrix())
-    prob.weights = outlier_weights(r, prob.weights * keep, region) * keep
+    prob.weights = outlier_weights(r, prob.weights * keep, region, span) * keep
     rounds = 0
     for it in range(n_reweight):
         if it == 1:
@@ -169,7 +190,7 @@ def polish(pose, region, points, values, fixed, fixed_grid, base_sigma_px, pixel
         rounds += 1
         if it >= 2 and np.max(np.abs(res.x)) < tol:
             break
-        prob.weights = outlier_weights(r, prob.weights * keep, region) * keep
+        prob.weights = outlier_weights(r, prob.weights * keep, region, span) * keep
     cost_final, _, _ = prob.residual(pose.matrix())
     entry = {"stage": "polish", "robust_r2": float(1.0 - cost_final),
              "xray_blur_px": float(prob.extra), "downweighted_fraction": float(np.mean(prob.weights < 0.5)),
