@@ -31,8 +31,8 @@ def decompose(matrix):
     Returns
     -------
     dict
-        ``rotation_deg`` (from +x toward +y, in (-180, 180]), ``scale`` (sqrt of
-        |det|), ``scale_xy`` (sx, sy), ``shear``, ``reflection`` (bool),
+        ``rotation_deg`` (from +x toward +y, in (-180, 180]), ``scale`` (square root of
+        the absolute determinant), ``scale_xy`` (sx, sy), ``shear``, ``reflection`` (bool),
         ``shift_nm`` (x, y).
     """
     lin = np.asarray(matrix, dtype=float)[:2, :2]
