@@ -222,3 +222,11 @@ def test_apply_errors():
         tr.apply(uncal, onto=s)
     with pytest.raises(ValueError, match="order"):
         tr.apply(s, onto=s, order=7)
+
+
+def test_apply_lazy_signal_gives_same_class_in_memory(rng):
+    comp = _signal(rng.random((20, 20)), scale=4.0, cls=CompositionMap).as_lazy()
+    target = _signal(np.zeros((40, 40)), scale=2.0)
+    out = CorrelativeTransform(np.eye(3)).apply(comp, onto=target)
+    assert isinstance(out, CompositionMap) and not getattr(out, "_lazy", False)
+    assert np.isfinite(out.data[1:-1, 1:-1]).all()

@@ -93,6 +93,8 @@ def register_arrays(moving, moving_grid, fixed, fixed_grid, moving_mask="auto",
         ``matrix`` (3, 3), ``score``, ``mirror_scores`` ({False: s, True: s} or {}),
         ``log`` (list of dicts), ``masks`` (moving, fixed).
     """
+    if model not in ("similarity", "affine"):
+        raise ValueError(f"unknown model {model!r}; use 'similarity' or 'affine'")
     tick = progress or (lambda: None)
     log = []
     mask_m = resolve_mask(moving_mask, moving, "moving image")
@@ -178,8 +180,8 @@ def register_arrays(moving, moving_grid, fixed, fixed_grid, moving_mask="auto",
             pose, sc, entry = refine(lev, pose, radius, penalty=penalty)
             entry.update(stage="refine", mirror=mirror, model="similarity")
             log.append(entry)
-            tick()
         results[mirror] = (pose, sc)
+        tick()
     mirror_scores = {m: float(finest.score(p.matrix())) for m, (p, _) in results.items()}
     best_mirror = max(mirror_scores, key=mirror_scores.get)
     pose = results[best_mirror][0]
@@ -190,9 +192,7 @@ def register_arrays(moving, moving_grid, fixed, fixed_grid, moving_mask="auto",
             pose, sc, entry = refine(lev, pose, radius, penalty=penalty)
             entry.update(stage="refine", mirror=best_mirror, model="affine")
             log.append(entry)
-            tick()
-    elif model != "similarity":
-        raise ValueError(f"unknown model {model!r}; use 'similarity' or 'affine'")
+        tick()
 
     # sub-pixel polish with an explicit, robust intensity model (see _polish), on the
     # band around the outline: the edge carries the position, the interior mostly

@@ -116,7 +116,10 @@ def register(moving, fixed, model="similarity", allow_reflection=True,
     elif landmarks_only:
         raise ValueError("landmarks_only=True needs landmarks")
 
-    n_stages = 1 if landmarks_only else (2 if initial is None and landmarks is None else 0) + 6
+    # progress ticks: global search and multiscale refinement per mirror hypothesis, affine, polish
+    searched = initial is None and landmarks is None
+    n_mirror = 2 if (allow_reflection and searched) else 1
+    n_stages = 0 if landmarks_only else (n_mirror if searched else 0) + n_mirror + (model == "affine") + 1
     with progressbar(total=n_stages, show_progressbar=show_progressbar, desc="register") as pbar:
         out = register_arrays(mov, g_m, fix, g_f, moving_mask=m_mask, fixed_mask=f_mask,
                               model=model, allow_reflection=allow_reflection, metric=metric,
