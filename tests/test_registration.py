@@ -195,3 +195,18 @@ def test_bad_inputs_raise_and_leave_inputs_untouched(pair, rng):
 
     hcm.register(mov, fix)  # a successful run does not touch them either
     _unchanged(snap, mov, fix)
+
+
+def test_units_are_converted(pair):
+    # the same moving image calibrated in µm gives the same map (in nm)
+    um = pair.moving.deepcopy()
+    for ax in um.axes_manager.signal_axes:
+        ax.scale, ax.offset, ax.units = ax.scale / 1e3, ax.offset / 1e3, "µm"
+    a = hcm.register(pair.moving, pair.fixed)
+    b = hcm.register(um, pair.fixed)
+    assert np.allclose(a.matrix, b.matrix, atol=1e-6)
+    comp = pair.composition.deepcopy()
+    for ax in comp.axes_manager.signal_axes:
+        ax.scale, ax.offset, ax.units = ax.scale / 1e3, ax.offset / 1e3, "µm"
+    assert np.allclose(a.apply(comp, onto=pair.fixed).data, a.apply(pair.composition, onto=pair.fixed).data,
+                       equal_nan=True)
