@@ -230,3 +230,29 @@ def test_apply_lazy_signal_gives_same_class_in_memory(rng):
     out = CorrelativeTransform(np.eye(3)).apply(comp, onto=target)
     assert isinstance(out, CompositionMap) and not getattr(out, "_lazy", False)
     assert np.isfinite(out.data[1:-1, 1:-1]).all()
+
+
+def test_landmark_picker_logic():
+    import matplotlib.pyplot as plt
+    from types import SimpleNamespace
+
+    from hyperspy_chemomech.registration._pick import LandmarkPicker
+
+    fig, (am, af) = plt.subplots(1, 2)
+    picker = LandmarkPicker(am, af, 2)
+
+    def click(ax, x, y, button=1):
+        picker.on_click(SimpleNamespace(inaxes=ax, xdata=x, ydata=y, button=button))
+
+    click(am, 1.0, 2.0)
+    click(af, 10.0, 20.0)
+    click(am, 9.0, 9.0)
+    click(am, None, None)          # outside the image: ignored
+    click(am, 0.0, 0.0, button=3)  # right click removes the last moving point
+    with pytest.raises(ValueError, match="stopped early"):
+        picker.result()
+    click(am, 3.0, 4.0)
+    click(af, 30.0, 40.0)
+    mov, fix = picker.result()
+    assert np.allclose(mov, [[1, 2], [3, 4]]) and np.allclose(fix, [[10, 20], [30, 40]])
+    plt.close(fig)

@@ -9,6 +9,7 @@ from ._grid import Grid
 from ._landmarks import fit_landmarks
 from ._mask import particle_mask
 from ._metrics import absolute_correlation, mutual_information
+from ._pick import pick_landmarks
 from ._register import register
 from ._transform import CorrelativeTransform, RegistrationWarning, decompose
 
@@ -21,5 +22,6 @@ __all__ = [
     "fit_landmarks",
     "mutual_information",
     "particle_mask",
+    "pick_landmarks",
     "register",
 ]
