@@ -18,7 +18,7 @@ import numpy as np
 import scipy.ndimage as ndi
 import scipy.sparse as sp
 
-from .._utils import progressbar
+from .._utils import progressbar, show_progressbar_default
 from ._factor import GridFactor, factorize, nested_dissection
 from ._frames import rotate_plane_stiffness
 from ._stiffness import check_stiffness
@@ -170,10 +170,11 @@ class ParticleElasticity:
         What to do with a mask of several edge-connected pieces: raise (default), keep the
         largest (other pixels become vacuum) or solve each as its own free body.
     precision : {"auto", "double", "mixed"}
-        Factorisation: ``"double"``; ``"mixed"`` (single-precision factor refined to a
-        relative residual of 1e-12 by preconditioned conjugate gradients, half the
-        memory); ``"auto"`` picks mixed when a double factor would exceed ~3 GB
-        (about 750^2 material pixels).
+        Factorisation: ``"double"``; ``"mixed"`` (single-precision factor, each solve
+        refined to a relative residual of 1e-12 by preconditioned conjugate gradients:
+        half the factor's memory, several times slower solves); ``"auto"`` picks mixed
+        only when a double factor is expected to exceed half the machine's memory
+        (a 1024^2 grid needs ~5 GB).
 
     Attributes
     ----------
@@ -333,23 +334,23 @@ class ParticleElasticity:
     def B(self):
         """Centroid operator (4 n_elem, n_dof): displacement -> e11, e22, e12, theta."""
         if self._B is None:
-            bc = self._bc.copy()
-            bc[2] /= 2  # tensor shear
-            ne = self.n_elem
-            # one CSR row of 8 entries per (component, element), built directly
-            indices = np.broadcast_to(self._mesh.edofs, (4, ne, 8)).ravel()
-            data = np.broadcast_to(bc[:, None, :], (4, ne, 8)).ravel()
-            b = sp.csr_array((data, indices, np.arange(0, 32 * ne + 1, 8)),
-                             shape=(4 * ne, self.n_dof))
-            b.eliminate_zeros()
-            self._B = b
+            self._B = sp.csr_array(sp.vstack([self._b_rows(c) for c in range(4)]))
         return self._B
 
-    def _force_operator(self):
-        """A_e * B^T restricted to the strain rows (n_dof, 3 n_elem), cached (CSC)."""
-        if getattr(self, "_bf", None) is None:
-            self._bf = self.B[: 3 * self.n_elem].T * self._area
-        return self._bf
+    def _b_rows(self, comp):
+        """B's rows of one component (0..3 = e11, e22, e12, theta), CSR, cached."""
+        if getattr(self, "_brows", None) is None:
+            self._brows = {}
+        if comp not in self._brows:
+            bc = self._bc[comp] / (2 if comp == 2 else 1)  # tensor shear
+            nz = np.nonzero(bc)[0]
+            ne = self.n_elem
+            # one row of the element's non-zero entries per element, built directly
+            self._brows[comp] = sp.csr_array(
+                (np.broadcast_to(bc[nz], (ne, nz.size)).ravel(),
+                 self._mesh.edofs[:, nz].ravel(), np.arange(0, nz.size * ne + 1, nz.size)),
+                shape=(ne, self.n_dof))
+        return self._brows[comp]
 
     @property
     def boundary_node_mask(self):
@@ -459,10 +460,17 @@ class ParticleElasticity:
         return np.einsum("eij,nje->nie", self._D, g)
 
     def _force_values(self, v):
-        """Nodal force (n, n_dof) of per-element eigenstrain v (n, 3, n_elem)."""
-        st = self._stress_of(v)
-        st[:, 2] *= 2  # work-conjugate to the tensor-shear row of B: s12 * 2 e12
-        return (self._force_operator() @ st.reshape(st.shape[0], -1).T).T
+        """Nodal force (n, n_dof) of per-element eigenstrain v (n, 3, n_elem).
+
+        ``f = A_e sum_c B_c^T s_c`` with the eigenstress s = D eps0; the shear row of B
+        holds the tensor shear, so it pairs with ``2 s12``.
+        """
+        st = self._stress_of(v) * self._area
+        st[:, 2] *= 2
+        f = self._b_rows(0).T @ st[:, 0].T
+        for c in (1, 2):
+            f += self._b_rows(c).T @ st[:, c].T
+        return f.T
 
     def force(self, eigenstrain):
         """Equivalent nodal force ``f = sum_e A_e B_c^T D eps0`` of an eigenstrain.
@@ -517,10 +525,12 @@ class ParticleElasticity:
             raise ValueError("boundary_displacement needs boundary='dirichlet'")
         u = np.zeros((n, self.n_dof))
         # chunks bound the temporaries (forces, CG vectors) for large grids
-        chunk = 16 if self._factor is None or self._factor.precision == "double" else 8
+        chunk = 16 if self.n_dof < 10 ** 6 else 8
         starts = range(0, n, chunk)
-        for s in progressbar(starts, show_progressbar=show_progressbar, total=len(starts),
-                             desc="Solving"):
+        if show_progressbar_default(show_progressbar):
+            starts = progressbar(starts, show_progressbar=True, total=len(starts),
+                                 desc="Solving")
+        for s in starts:
             sl = slice(s, min(s + chunk, n))
             f = self._force_values(v[sl])
             if ufix is not None:
@@ -644,7 +654,7 @@ class ParticleElasticity:
             npc = np.bincount(pc, minlength=self.n_pieces)
             mean = sp.csr_array((1.0 / npc[pc], (pc, np.arange(ne))),
                                 shape=(self.n_pieces, ne))
-            g_theta = mean @ self.B[3 * ne:]
+            g_theta = mean @ self._b_rows(3)
             rows = np.repeat(np.arange(ne), 4)
             avg = [sp.csr_array((np.full(4 * ne, 0.25), (rows, self._mesh.edofs[:, c::2].ravel())),
                                 shape=(ne, self.n_dof)) for c in (0, 1)]
@@ -731,43 +741,46 @@ class ElasticSolution:
         self.dofs = u[0] if single else u
         self._u = u
 
-    def _grid(self, values):
-        """(n, k, n_elem) -> (n, k, ny, nx) with NaN outside."""
-        s = self._solver
-        out = np.full(values.shape[:2] + (s.shape[0] * s.shape[1],), np.nan)
-        out[..., s._mesh.pixels] = values
-        out = out.reshape(values.shape[:2] + s.shape)
-        return out
+    def _fields(self, comps, transform=None):
+        """(n, len(comps), ny, nx) maps of B rows ``comps`` (0..3 = e11, e22, e12, theta).
 
-    def _centre(self, first, stop):
-        """Components first..stop-1 of (e11, e22, e12, theta) per element, (n, k, n_elem)."""
+        Filled one right-hand side at a time, straight into the output (no full-size
+        temporaries); ``transform(values, k)`` may modify the (len(comps), n_elem) values.
+        """
         s = self._solver
-        rows = s.B[first * s.n_elem: stop * s.n_elem]
-        return (rows @ self._u.T).T.reshape(-1, stop - first, s.n_elem)
+        ops = [s._b_rows(c) for c in comps]
+        n = self._u.shape[0]
+        out = np.full((n, len(comps), s.shape[0] * s.shape[1]), np.nan)
+        for k in range(n):
+            vals = np.stack([op @ self._u[k] for op in ops])
+            if transform is not None:
+                vals = transform(vals, k)
+            out[k][:, s.pixels] = vals
+        return out.reshape((n, len(comps)) + s.shape)
 
     def _out(self, a):
         return a[0] if self._single else a
 
     @property
     def strain(self):
-        return self._out(self._grid(self._centre(0, 3)))
+        return self._out(self._fields((0, 1, 2)))
 
     @property
     def rotation(self):
-        return self._out(self._grid(self._centre(3, 4))[:, 0])
+        return self._out(self._fields((3,))[:, 0])
 
     @property
     def eigenstrain(self):
-        return self._out(self._grid(self._v))
+        return self._out(self._fields((0, 1, 2), lambda v, k: self._v[k]))
 
     @property
     def elastic_strain(self):
-        return self._out(self._grid(self._centre(0, 3) - self._v))
+        return self._out(self._fields((0, 1, 2), lambda v, k: v - self._v[k]))
 
     @property
     def stress(self):
-        s = self._solver
-        return self._out(self._grid(s._stress_of(self._centre(0, 3) - self._v)))
+        st = self._solver._stress_of
+        return self._out(self._fields((0, 1, 2), lambda v, k: st((v - self._v[k])[None])[0]))
 
     @property
     def displacement(self):
