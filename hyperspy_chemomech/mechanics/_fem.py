@@ -154,9 +154,10 @@ class ParticleElasticity:
     stiffness : array_like (3, 3), pair of (3, 3), array (ny, nx, 3, 3), callable, or str
         Plane stiffness Q (GPa) in the CRYSTAL frame acting on ``(e11, e22, 2 e12)``
         (engineering shear; see :func:`plane_stiffness`). A pair ``(Q_X0, Q_X1)`` is
-        interpolated linearly in ``composition`` per pixel; a callable maps an array of
-        compositions X to ``(..., 3, 3)``; a per-pixel map is used as it is; a material
-        name (``"LiFePO4"``) means its plane-stress stiffness with the beam along [010].
+        interpolated linearly in ``composition`` per pixel (also as a (2, 3, 3) array);
+        a callable maps an array of compositions X to ``(..., 3, 3)``; a per-pixel map is
+        used as it is; a material name (``"LiFePO4"``) means its plane-stress stiffness
+        with the beam along [010].
     composition : array_like, shape (ny, nx), optional
         X per pixel, needed (finite inside the mask) for composition-dependent stiffness.
     crystal_angle : float or array_like (ny, nx)
@@ -179,7 +180,8 @@ class ParticleElasticity:
     Attributes
     ----------
     K : scipy.sparse.csr_array, shape (n_dof, n_dof)
-        Assembled stiffness (GPa nm^0: energy = u^T K u / 2 per unit thickness, u in nm).
+        Assembled stiffness (GPa): ``K @ u`` with u in nm is the nodal force per unit
+        thickness (GPa nm = N/m), as is :meth:`force`.
     B : scipy.sparse.csr_array, shape (4 * n_elem, n_dof)
         Centroid operator: nodal displacements -> (e11, e22, e12, theta) at the pixel
         centres, component-major (rows ``k * n_elem + e``), image frame, tensor shear.
@@ -190,6 +192,8 @@ class ParticleElasticity:
         Active nodes touching vacuum or the grid edge.
     interior_dofs : numpy.ndarray of int
         Dofs of the nodes that are not boundary nodes.
+    mask : numpy.ndarray of bool, shape (ny, nx)
+        The body (after ``pieces="largest"``, the kept piece).
     pixels : numpy.ndarray of int
         Flat (C-order) indices of the material pixels, in element order.
     n_dof, n_elem : int
@@ -302,7 +306,8 @@ class ParticleElasticity:
                 raise ValueError(f"stiffness callable returned shape {q.shape}, expected "
                                  f"{x.shape + (3, 3)}")
         else:
-            if isinstance(stiffness, (tuple, list)) and len(stiffness) == 2:
+            if (isinstance(stiffness, (tuple, list)) and len(stiffness) == 2) or \
+                    np.shape(stiffness) == (2, 3, 3):
                 q0, q1 = (check_stiffness(s, 3, f"stiffness end member {k}")
                           for k, s in enumerate(stiffness))
                 x = composition_values()[:, None, None]
@@ -370,6 +375,7 @@ class ParticleElasticity:
 
     @property
     def boundary_dofs(self):
+        """Dofs (u_x, u_y) of the boundary nodes (prescribed under ``"dirichlet"``)."""
         ids = self._mesh.node_ids[self.boundary_node_mask]
         return np.sort(np.concatenate([2 * ids, 2 * ids + 1]))
 
@@ -527,7 +533,7 @@ class ParticleElasticity:
         # chunks bound the temporaries (forces, CG vectors) for large grids
         chunk = 16 if self.n_dof < 10 ** 6 else 8
         starts = range(0, n, chunk)
-        if show_progressbar_default(show_progressbar):
+        if len(starts) > 1 and show_progressbar_default(show_progressbar):
             starts = progressbar(starts, show_progressbar=True, total=len(starts),
                                  desc="Solving")
         for s in starts:
@@ -744,19 +750,22 @@ class ElasticSolution:
     def _fields(self, comps, transform=None):
         """(n, len(comps), ny, nx) maps of B rows ``comps`` (0..3 = e11, e22, e12, theta).
 
+        ``comps=()``: three maps made by ``transform`` alone.
+
         Filled one right-hand side at a time, straight into the output (no full-size
         temporaries); ``transform(values, k)`` may modify the (len(comps), n_elem) values.
         """
         s = self._solver
-        ops = [s._b_rows(c) for c in comps]
+        ops = [s._b_rows(c) for c in comps] if comps else []
         n = self._u.shape[0]
-        out = np.full((n, len(comps), s.shape[0] * s.shape[1]), np.nan)
+        m = len(comps) if comps else 3
+        out = np.full((n, m, s.shape[0] * s.shape[1]), np.nan)
         for k in range(n):
-            vals = np.stack([op @ self._u[k] for op in ops])
+            vals = np.stack([op @ self._u[k] for op in ops]) if ops else None
             if transform is not None:
                 vals = transform(vals, k)
             out[k][:, s.pixels] = vals
-        return out.reshape((n, len(comps)) + s.shape)
+        return out.reshape((n, m) + s.shape)
 
     def _out(self, a):
         return a[0] if self._single else a
@@ -771,7 +780,7 @@ class ElasticSolution:
 
     @property
     def eigenstrain(self):
-        return self._out(self._fields((0, 1, 2), lambda v, k: self._v[k]))
+        return self._out(self._fields((), lambda v, k: self._v[k]))
 
     @property
     def elastic_strain(self):
