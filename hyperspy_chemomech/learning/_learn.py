@@ -65,6 +65,7 @@ class LawFit:
     residual: np.ndarray = None      #: (4, ny, nx) data - prediction at the fit's resolution
     x_histogram: np.ndarray = None   #: counts of X inside the particle in 50 bins over [0, 1]
     dislocations: dict = None        #: cores fitted as nuisance: positions_px (y, x), burgers_nm
+    body: dict = None                #: the mechanics body: mask, n_extended (rim pixels added)
 
     def evaluate(self, X):
         """eps0(X) - eps0(0) per component, shape (n_comp, len(X))."""
@@ -82,6 +83,39 @@ class LawFit:
             cov = self.covariance[c * d:(c + 1) * d, c * d:(c + 1) * d]
             out[c] = t * np.sqrt(np.maximum(np.einsum("in,ij,jn->n", phi, cov, phi), 0))
         return out
+
+
+def _extend_body(strain, X, reach_px):
+    """Add to the body the strain-finite pixels just outside the composition's support.
+
+    An X-ray composition map loses the thin rim of a particle (its thickness
+    threshold), while the 4D-STEM strain map still sees it. The body of the
+    mechanics must be the whole particle: a traction-free edge a few pixels inside
+    the real one biases the law by several per cent. Pixels with finite strain
+    within ``reach_px`` of the composition's support join the body with the
+    composition of the nearest pixel that has one.
+
+    Returns
+    -------
+    X_ext : numpy.ndarray
+        Composition, extended (a new array).
+    n_added : int
+    """
+    from scipy import ndimage
+
+    have = np.isfinite(X)
+    dist, idx = ndimage.distance_transform_edt(~have, return_indices=True)
+    seen = np.isfinite(strain).any(axis=0)
+    # only pixels connected to the body through strain-finite pixels within reach
+    grow = have.copy()
+    add = seen & ~have & (dist <= reach_px)
+    for _ in range(int(np.ceil(reach_px))):
+        new = add & ndimage.binary_dilation(grow) & ~grow
+        if not new.any():
+            break
+        grow |= new
+    X_ext = np.where(grow & ~have, X[tuple(idx)], X)
+    return X_ext, int((grow & ~have).sum())
 
 
 def _validate(strain, X, mask, pixel_size):
@@ -219,7 +253,7 @@ def learn_law(strain, X, pixel_size, stiffness, *, crystal_angle=0.0, mask=None,
               degree="auto", max_degree=6, method="strain_gap", boundary="free",
               use_rotation=True, shear=False, selection="cv", n_folds=5, block_size=None,
               sigma_grid=None, min_range=0.1, monotonic=False, dislocations="fit",
-              show_progressbar=None, seed=0, solver=None):
+              extend_body=True, show_progressbar=None, seed=0, solver=None):
     """Learn eps0(X) - eps0(0) from strain and composition maps on one grid.
 
     Parameters
@@ -275,6 +309,11 @@ def learn_law(strain, X, pixel_size, stiffness, *, crystal_angle=0.0, mask=None,
         constraint is a bound on the increments (scipy.optimize.lsq_linear). The
         covariance is that of the unconstrained fit (conservative where a bound
         is active).
+    extend_body : bool or float
+        Without an explicit ``mask``, let the body take in strain-finite pixels
+        within 8 px (or this many px) of where X is finite, with the nearest X:
+        the thin rim that an X-ray thickness threshold cuts off is still particle
+        (see :func:`_extend_body`). The number of pixels added is reported.
     dislocations : {"fit", "ignore"}
         ``"fit"`` (default): find edge dislocations in the measured maps (their Nye
         content: the chemical and elastic parts are compatible and have none) and
@@ -292,6 +331,10 @@ def learn_law(strain, X, pixel_size, stiffness, *, crystal_angle=0.0, mask=None,
     """
     from .._solver_cache import get_solver
 
+    n_extended = 0
+    if mask is None and extend_body:
+        reach = extend_body if not isinstance(extend_body, bool) else 8.0
+        X, n_extended = _extend_body(np.asarray(strain, float), np.asarray(X, float), reach)
     strain, X, mask = _validate(strain, X, mask, pixel_size)
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
@@ -476,6 +519,7 @@ def learn_law(strain, X, pixel_size, stiffness, *, crystal_angle=0.0, mask=None,
         method=method, condition=fit.condition, prediction=pred, residual=resid,
         x_histogram=np.histogram(X[mask], bins=50, range=(0, 1))[0],
         dislocations={"positions_px": cores, "burgers_nm": burgers},
+        body={"mask": mask, "n_extended": n_extended},
         settings=dict(crystal_angle=float(crystal_angle), pixel_size_nm=ps, boundary=boundary,
                       use_rotation=bool(use_rotation), shear=bool(shear), basis=basis,
                       degree=degree if degree == "auto" else int(degree), selection=selection,

@@ -199,12 +199,13 @@ class XrayAbsorptionSpectrum(Signal1D):
 
     # ----------------------------------------------------- energy alignment
     def align_energies(self, reference="mean", upsample=20, sigma=1.0, order=3,
-                       n_iter=2, show_progressbar=None):
+                       n_iter=2, smooth=0.0, features="edges", show_progressbar=None):
         """Correct the drift between energy frames, in place.
 
         Each frame is registered (phase correlation, upsampled to ``1/upsample`` px)
-        on its edge-magnitude image, which keeps the particle outline at every energy
-        and does not flip with the contrast inversions across the edge, against one
+        on its edge-magnitude image (or the edge of the particle's saturated outline,
+        ``features="outline"``), which keeps the particle outline at every energy and
+        does not flip with the contrast inversions across the edge, against one
         common reference (no chaining of errors). See
         :func:`hyperspy_chemomech.spectra.estimate_energy_drift`.
 
@@ -221,6 +222,15 @@ class XrayAbsorptionSpectrum(Signal1D):
             Spline order used to shift the frames (scipy.ndimage.shift).
         n_iter : int
             Passes for ``reference="mean"``.
+        smooth : float
+            Smoothing of the drift along the scan (Gaussian sigma in frames; stage
+            drift is smooth in time, single-frame estimates are not); 0 (default)
+            disables it.
+        features : {"edges", "outline"}
+            Register the frames' gradient magnitude (default) or the edge of the
+            particle's saturated outline (blind to phase boundaries; better for
+            particles with domains). See
+            :func:`hyperspy_chemomech.spectra.estimate_energy_drift`.
         show_progressbar : bool, optional
 
         Returns
@@ -245,7 +255,7 @@ class XrayAbsorptionSpectrum(Signal1D):
         else:
             ref = np.asarray(getattr(reference, "data", reference), dtype=float)
         shifts = estimate_energy_drift(self.data, ref, upsample, sigma, n_iter,
-                                       show_progressbar)
+                                       show_progressbar, smooth=smooth, features=features)
         apply = _lazy_apply_drift if hasattr(self.data, "dask") else apply_energy_drift
         self.data = apply(self.data, shifts, order)
         if isinstance(ref, str):
@@ -253,7 +263,8 @@ class XrayAbsorptionSpectrum(Signal1D):
         else:
             ref_note = int(ref) if np.ndim(ref) == 0 else "image"
         record(self, "align_energies", shifts=shifts, reference=ref_note,
-               upsample=int(upsample), sigma=float(sigma), order=int(order))
+               upsample=int(upsample), sigma=float(sigma), order=int(order),
+               smooth=float(smooth), features=features)
         self.events.data_changed.trigger(obj=self)
         return shifts
 

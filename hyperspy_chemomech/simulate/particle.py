@@ -166,7 +166,7 @@ def make_particle(shape=(150, 250), pixel_size=5.0, kind="hexagon", composition=
                   interface_width=6.0, law="vegard", material="LiFePO4",
                   stiffness="homogeneous", crystal_angle=0.0, plane="stress",
                   n_dislocations=0, burgers_nm=None, noise=0.0, blur_factor=1,
-                  reference=(1e-3, -5e-4, 2e-4, 3e-3), seed=0, fill=0.85):
+                  reference=(1e-3, -5e-4, 2e-4, 3e-3), seed=0, fill=0.85, mask=None):
     """Build a synthetic particle with a known eigenstrain law.
 
     Parameters
@@ -203,6 +203,8 @@ def make_particle(shape=(150, 250), pixel_size=5.0, kind="hexagon", composition=
     seed : int
     fill : float
         Fraction of the grid the particle spans.
+    mask : array_like of bool, optional
+        An explicit particle outline of ``shape`` (overrides ``kind`` and ``fill``).
 
     Returns
     -------
@@ -211,7 +213,12 @@ def make_particle(shape=(150, 250), pixel_size=5.0, kind="hexagon", composition=
     from ..mechanics import ParticleElasticity, get_material, plane_stiffness
 
     rng = np.random.default_rng(seed)
-    mask = platelet_mask(shape, kind=kind, fill=fill)
+    if mask is None:
+        mask = platelet_mask(shape, kind=kind, fill=fill)
+    else:
+        mask = np.asarray(mask, dtype=bool)
+        if mask.shape != tuple(shape):
+            raise ValueError(f"mask shape {mask.shape} differs from shape {tuple(shape)}")
     X = composition_field(mask, kind=composition, interface_width=interface_width, seed=rng)
     if law == "vegard":
         law = vegard_law()
