@@ -197,10 +197,9 @@ def register_arrays(moving, moving_grid, fixed, fixed_grid, moving_mask="auto",
     # sub-pixel polish with an explicit, robust intensity model (see _polish), on the
     # band around the outline: the edge carries the position, the interior mostly
     # what one modality sees and the other does not (diffraction blobs, chemistry)
-    w_px = moving_grid.pixel_size * s0 / fixed_grid.pixel_size
     band = region_m & ~ndimage.binary_erosion(mask_m, iterations=EDGE_BAND_PX)
     pose, entry = polish(pose, band, moving_grid.centres_xy(band), mov_c[band], fix_c, fixed_grid,
-                         w_px / np.sqrt(12.0), moving_grid.pixel_size, radius, penalty=penalty)
+                         moving_grid.scale, moving_grid.pixel_size, radius, penalty=penalty)
     log.append(entry)
     tick()
 

@@ -6,14 +6,16 @@ compared at different resolutions through a nonlinear contrast (an inverted or
 gamma X-ray image of a blurred edge is not a function of a differently blurred
 edge). The polish stage therefore fits the moving image by an explicit model,
 
-    moving(p) ~ g( (G_sigma * fixed)(T p) ),
+    moving(p) ~ g( mean over the footprint of pixel p of (G_sigma * fixed)(T q) ),
 
-with ``g`` a cubic polynomial (any smooth contrast, either sign), ``G_sigma`` a
-Gaussian of the moving pixel footprint widened by the X-ray beam (its width
-estimated from the data), and weights that discount what the
-other image cannot explain (dark diffraction blobs, chemical contrast):
-iteratively reweighted least squares around Powell's method (outliers beyond
-2.5 robust sigmas and their neighbours are dropped, then the fit is redone).
+with ``g`` a cubic polynomial (any smooth contrast, either sign), the footprint
+of each moving pixel sampled exactly (``k x k`` points of the mapped square, so
+rotation and mirror included), ``G_sigma`` a Gaussian for the X-ray beam (its
+width re-estimated from the data in every round), and weights that discount
+what the other image cannot explain (dark diffraction blobs, chemical
+contrast): iteratively reweighted least squares around Powell's method
+(outliers beyond 2.5 robust sigmas and their neighbours are dropped, then the
+fit is redone).
 
 References
 ----------
@@ -30,10 +32,13 @@ from scipy import ndimage, optimize
 
 from ._grid import apply_matrix
 
+#: degree of the intensity map g
 DEGREE = 3
+#: outlier threshold (robust standard deviations)
 OUTLIER_CUT = 2.5
 #: smallest residual scale, as a fraction of the moving intensity range (1-99 %)
 SCALE_FLOOR = 0.01
+#: growth of the rejected set (moving px)
 GROW = 1
 
 
@@ -49,6 +54,11 @@ def weighted_fit(v, f, w):
     coef, *_ = np.linalg.lstsq(V * sw[:, None], v * sw, rcond=None)
     r = v - V @ coef
     return float(np.sum(w * r * r)), r
+
+
+def pose_scale(pose):
+    """Isotropic scale of a pose's linear part."""
+    return float(np.sqrt(abs(np.linalg.det(pose.linear))))
 
 
 def outlier_weights(r, w_prev, region, span, cut=OUTLIER_CUT, grow=GROW):
@@ -89,29 +99,48 @@ def outlier_weights(r, w_prev, region, span, cut=OUTLIER_CUT, grow=GROW):
 
 
 class PolishProblem:
-    """Moving samples against a blurred fixed image, with robust weights."""
+    """Moving samples against the fixed image integrated over each moving pixel.
 
-    def __init__(self, points, values, fixed, fixed_grid, base_sigma_px):
-        self.points = points
+    Each moving pixel is modelled as the mean of the fixed image over its
+    footprint (``k x k`` sub-samples of the mapped square, so rotation and
+    mirror are exact), after a Gaussian blur standing for the X-ray beam.
+
+    Parameters
+    ----------
+    points : ndarray (N, 2)
+        Moving pixel centres (x, y) nm.
+    values : ndarray (N,)
+    fixed : ndarray
+    fixed_grid : Grid
+    moving_scale : (float, float)
+        Moving pixel size (dy, dx) in nm.
+    n_sub : int
+        Sub-samples per moving pixel side.
+    """
+
+    def __init__(self, points, values, fixed, fixed_grid, moving_scale, n_sub):
+        frac = (np.arange(n_sub) + 0.5) / n_sub - 0.5
+        oy, ox = np.meshgrid(frac * moving_scale[0], frac * moving_scale[1], indexing="ij")
+        self.n_sub = n_sub * n_sub
+        self.points = (points[:, None, :] + np.column_stack([ox.ravel(), oy.ravel()])[None]).reshape(-1, 2)
         self.values = values - values.mean()
         self.fixed_raw = fixed
         self.grid = fixed_grid
-        self.base = base_sigma_px
         self.weights = np.ones(len(values))
         self.set_blur(0.0)
 
     def set_blur(self, extra_px):
-        """Blur the fixed image to the moving footprint plus an extra Gaussian (fixed px)."""
+        """Blur the fixed image by the X-ray beam (Gaussian sigma in fixed px)."""
         self.extra = float(extra_px)
-        sig = max(0.5, np.hypot(self.base, self.extra))
-        self.fixed = ndimage.gaussian_filter(self.fixed_raw, sig, mode="nearest")
+        self.fixed = ndimage.gaussian_filter(self.fixed_raw, max(0.5, self.extra), mode="nearest")
 
     def residual(self, matrix):
         """(normalised weighted SSE, residuals, on-grid flags) at ``matrix``."""
         p = apply_matrix(matrix, self.points)
         rows, cols = self.grid.to_pixel(p[:, 0], p[:, 1])
-        keep = self.grid.inside(rows, cols)
+        keep = self.grid.inside(rows, cols).reshape(-1, self.n_sub).all(axis=1)
         f = ndimage.map_coordinates(self.fixed, [rows, cols], order=1, mode="nearest")
+        f = f.reshape(-1, self.n_sub).mean(axis=1)
         w = self.weights * keep
         if w.sum() < 10:
             return 1.0, np.zeros_like(f), keep
@@ -123,7 +152,7 @@ class PolishProblem:
         return sse / sst + (1.0 - frac), r, keep
 
 
-def polish(pose, region, points, values, fixed, fixed_grid, base_sigma_px, pixel, radius,
+def polish(pose, region, points, values, fixed, fixed_grid, moving_scale, pixel, radius,
            penalty=None, n_reweight=8, maxfev=400, tol=0.01):
     """Robust sub-pixel refinement of ``pose`` (see the module docstring).
 
@@ -139,8 +168,8 @@ def polish(pose, region, points, values, fixed, fixed_grid, base_sigma_px, pixel
     fixed : ndarray
         Cleaned fixed image.
     fixed_grid : Grid
-    base_sigma_px : float
-        Fixed-image blur (fixed px) matching the moving pixel footprint alone.
+    moving_scale : (float, float)
+        Moving pixel size (dy, dx) in nm.
     pixel : float
         Moving pixel size (nm), the optimiser's unit.
     radius : float
@@ -159,7 +188,9 @@ def polish(pose, region, points, values, fixed, fixed_grid, base_sigma_px, pixel
         extra Gaussian blur of the moving image, in fixed px).
     """
     t0 = time.perf_counter()
-    prob = PolishProblem(points, values, fixed, fixed_grid, base_sigma_px)
+    # sub-samples per moving pixel side: about one per fixed pixel of its footprint
+    n_sub = int(np.clip(np.ceil(pose_scale(pose) * max(moving_scale) / fixed_grid.pixel_size), 1, 8))
+    prob = PolishProblem(points, values, fixed, fixed_grid, moving_scale, n_sub)
     span = float(np.subtract(*np.percentile(values, [99, 1])))
     nfev = 0
 
@@ -172,12 +203,12 @@ def polish(pose, region, points, values, fixed, fixed_grid, base_sigma_px, pixel
         prob.set_blur(extra)
         return prob.residual(pose.matrix())[0]
 
-    w_px = pixel / fixed_grid.pixel_size  # one moving pixel in fixed px
+    w_px = pose_scale(pose) * pixel / fixed_grid.pixel_size  # one moving pixel in fixed px
     _, r, keep = prob.residual(pose.matrix())
     prob.weights = outlier_weights(r, prob.weights * keep, region, span) * keep
     rounds = 0
     for it in range(n_reweight):
-        if it == 1:
+        if it >= 1:
             # X-ray beam blur, between none and 1.5 moving pixels (Gaussian sigma)
             res = optimize.minimize_scalar(blur_cost, bounds=(0.0, 1.5 * w_px), method="bounded",
                                            options={"xatol": 0.02 * w_px})
