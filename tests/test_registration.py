@@ -130,7 +130,7 @@ def test_ambiguous_mirror_warns():
     ell = (((xx - 59.5) / 40) ** 2 + ((yy - 39.5) / 20) ** 2 < 1).astype(float)
     fixed = hs.signals.Signal2D(ell + 0.01 * np.random.default_rng(0).standard_normal(ell.shape))
     set_image_axes(fixed, scale=2.0)
-    small = ell[::2, ::2] + 0.01 * np.random.default_rng(1).standard_normal((40, 60))
+    small = ell.reshape(40, 2, 60, 2).mean(axis=(1, 3)) + 0.01 * np.random.default_rng(1).standard_normal((40, 60))
     moving = hs.signals.Signal2D(small)
     set_image_axes(moving, scale=4.0)
     with pytest.warns(RegistrationWarning, match="ambiguous mirror"):
@@ -210,3 +210,14 @@ def test_units_are_converted(pair):
         ax.scale, ax.offset, ax.units = ax.scale / 1e3, ax.offset / 1e3, "µm"
     assert np.allclose(a.apply(comp, onto=pair.fixed).data, a.apply(pair.composition, onto=pair.fixed).data,
                        equal_nan=True)
+
+
+def test_explicit_masks(pair):
+    from hyperspy_chemomech.registration import particle_mask
+
+    m_mask = particle_mask(pair.moving.data)
+    f_mask = pair.fixed._deepcopy_with_new_data(pair.particle.copy())  # a boolean signal
+    tr = hcm.register(pair.moving, pair.fixed, moving_mask=m_mask, fixed_mask=f_mask)
+    assert tr.reflection and registration_error(tr, pair).mean() < 0.3
+    with pytest.raises(TypeError, match="boolean"):
+        hcm.register(pair.moving, pair.fixed, moving_mask=m_mask.astype(float))

@@ -198,6 +198,8 @@ def register_arrays(moving, moving_grid, fixed, fixed_grid, moving_mask="auto",
     # band around the outline: the edge carries the position, the interior mostly
     # what one modality sees and the other does not (diffraction blobs, chemistry)
     band = region_m & ~ndimage.binary_erosion(mask_m, iterations=EDGE_BAND_PX)
+    if band.sum() < 0.2 * region_m.sum() and mask_m.mean() > 0.9:
+        band = region_m  # the mask is the whole image (mask=None): no outline to focus on
     pose, entry = polish(pose, band, moving_grid.centres_xy(band), mov_c[band], fix_c, fixed_grid,
                          moving_grid.scale, moving_grid.pixel_size, radius, penalty=penalty)
     log.append(entry)
