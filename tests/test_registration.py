@@ -221,3 +221,10 @@ def test_explicit_masks(pair):
     assert tr.reflection and registration_error(tr, pair).mean() < 0.3
     with pytest.raises(TypeError, match="boolean"):
         hcm.register(pair.moving, pair.fixed, moving_mask=m_mask.astype(float))
+
+
+def test_order_of_images_does_not_matter(pair):
+    fwd = hcm.register(pair.moving, pair.fixed)
+    rev = hcm.register(pair.fixed, pair.moving)  # fine image as moving: roles swap inside
+    assert rev.log[0]["stage"] == "roles swapped"
+    assert np.allclose(rev.inverse().matrix, fwd.matrix)

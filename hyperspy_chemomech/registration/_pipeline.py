@@ -18,6 +18,8 @@ from ._refine import Level, Pose, build_levels, refine
 
 #: coarse rotation search step (deg)
 SEARCH_STEP_DEG = 10.0
+#: the images swap roles internally when the moving pixels are this much finer
+SWAP_RATIO = 1.2
 #: moving pixels inside the particle outline used by the sub-pixel polish
 EDGE_BAND_PX = 2
 #: fraction of the moving particle that must land on the fixed particle
@@ -65,6 +67,10 @@ def register_arrays(moving, moving_grid, fixed, fixed_grid, moving_mask="auto",
                     landmarks_only=False, landmark_tolerance=None, progress=None):
     """Register ``moving`` onto ``fixed`` (plain arrays on calibrated grids).
 
+    The images are compared at the coarser image's pixels (see ``_refine``): when
+    the moving image is the finer one, the roles are swapped internally and the
+    result inverted, so either order gives the same map.
+
     Parameters
     ----------
     moving, fixed : ndarray (ny, nx)
@@ -95,6 +101,18 @@ def register_arrays(moving, moving_grid, fixed, fixed_grid, moving_mask="auto",
     """
     if model not in ("similarity", "affine"):
         raise ValueError(f"unknown model {model!r}; use 'similarity' or 'affine'")
+    if moving_grid.pixel_size < fixed_grid.pixel_size / SWAP_RATIO:
+        out = register_arrays(
+            fixed, fixed_grid, moving, moving_grid, fixed_mask, moving_mask, model,
+            allow_reflection, metric,
+            None if initial is None else np.linalg.inv(initial),
+            None if landmarks is None else (landmarks[1], landmarks[0]),
+            landmarks_only, landmark_tolerance, progress)
+        out["matrix"] = np.linalg.inv(out["matrix"])
+        out["masks"] = out["masks"][::-1]
+        out["log"].insert(0, {"stage": "roles swapped",
+                              "reason": "the moving image has the finer pixels"})
+        return out
     tick = progress or (lambda: None)
     log = []
     mask_m = resolve_mask(moving_mask, moving, "moving image")

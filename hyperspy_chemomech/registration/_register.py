@@ -37,7 +37,9 @@ def register(moving, fixed, model="similarity", allow_reflection=True,
     ----------
     moving, fixed : hyperspy.signals.Signal2D
         Single images with calibrated axes (nm, µm, Å or m; pixel sizes and
-        offsets may differ). Must be finite (no NaN).
+        offsets may differ). Must be finite (no NaN). The comparison runs at the
+        coarser image's pixels, whichever of the two it is (the map returned is
+        always moving -> fixed).
     model : {"similarity", "affine"}
         Rotation + isotropic scale + shift (+ mirror), or a general affine map.
     allow_reflection : bool
@@ -62,7 +64,7 @@ def register(moving, fixed, model="similarity", allow_reflection=True,
     landmarks_only : bool
         Return the least-squares landmark fit without image refinement.
     landmark_tolerance : float, optional
-        Expected landmark accuracy (nm); default one moving pixel.
+        Expected landmark accuracy (nm); default one pixel of the coarser image.
 
     Returns
     -------
