@@ -1,8 +1,9 @@
 """The end-to-end demo on a synthetic particle: ``python -m hyperspy_chemomech demo``.
 
-Each step is a function ``step(state) -> dict`` that reads and adds to ``state``,
-may save figures through ``state["figure"](name, fig)``, and returns the figures of
-merit that go into ``summary.json``. Steps are added as capabilities land.
+Each step is a function ``step(state) -> dict`` (in :mod:`._demo_steps`) that reads
+and adds to ``state``, saves figures through ``state["figure"](name, fig)``, and
+returns the figures of merit (against the synthetic truth) that go into
+``summary.json``: simulate, composition, registration, learning, decomposition.
 """
 
 import html
@@ -11,16 +12,19 @@ import time
 from pathlib import Path
 
 
-def _step_composition(state):
-    """X-ray stack -> optical density -> drift correction -> composition map."""
-    from ._demo_steps import composition_step
+def _steps():
+    from . import _demo_steps as d
 
-    return composition_step(state)
+    return [
+        ("simulate", d.simulate_step),
+        ("composition", d.composition_step),
+        ("registration", d.registration_step),
+        ("learning", d.learning_step),
+        ("decomposition", d.decomposition_step),
+    ]
 
 
-STEPS = [
-    ("composition", _step_composition),
-]
+STEP_NAMES = ("simulate", "composition", "registration", "learning", "decomposition")
 
 
 def run_demo(out="chemomech_demo", seed=0, size=None, verbose=True, steps=None):
@@ -34,11 +38,12 @@ def run_demo(out="chemomech_demo", seed=0, size=None, verbose=True, steps=None):
     seed : int
         Seed of the synthetic data.
     size : int, optional
-        Grid size (px) of the synthetic data; ``None`` uses each step's default.
+        Short side (px) of the strain grid; ``None`` uses 150 (150 x 250 px).
     verbose : bool
         Print progress per step.
     steps : list of str, optional
-        Run only these steps (default all).
+        Run the chain up to and including the last of these steps (default all);
+        later steps need the earlier ones.
 
     Returns
     -------
@@ -63,7 +68,13 @@ def run_demo(out="chemomech_demo", seed=0, size=None, verbose=True, steps=None):
 
     state = {"seed": seed, "size": size, "figure": figure, "out": out}
     summary = {"seed": seed, "size": size, "steps": {}, "timings_s": {}}
-    chosen = [s for s in STEPS if steps is None or s[0] in steps]
+    chain = _steps()
+    if steps is not None:
+        unknown = set(steps) - set(STEP_NAMES)
+        if unknown:
+            raise ValueError(f"unknown demo step(s) {sorted(unknown)}; steps are {STEP_NAMES}")
+        chain = chain[:max(STEP_NAMES.index(s) for s in steps) + 1]
+    chosen = chain
     for i, (name, func) in enumerate(chosen, 1):
         if verbose:
             print(f"[{i}/{len(chosen)}] {name} ...", flush=True)
@@ -75,9 +86,25 @@ def run_demo(out="chemomech_demo", seed=0, size=None, verbose=True, steps=None):
     summary["figures"] = figures
     report = out / "index.html"
     summary["report"] = str(report)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
+    summary = _jsonable(summary)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
     _write_html(report, summary)
     return summary
+
+
+def _jsonable(o):
+    """numpy arrays and scalars inside ``o`` as plain Python (for summary.json)."""
+    import numpy as np
+
+    if isinstance(o, dict):
+        return {str(k): _jsonable(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_jsonable(v) for v in o]
+    if isinstance(o, np.ndarray):
+        return _jsonable(o.tolist())
+    if isinstance(o, np.generic):
+        return o.item()
+    return o
 
 
 def _write_html(path, summary):
@@ -86,7 +113,7 @@ def _write_html(path, summary):
         f"<figcaption>{html.escape(f)}</figcaption></figure>"
         for f in summary["figures"]
     )
-    body = html.escape(json.dumps(summary["steps"], indent=2, default=float))
+    body = html.escape(json.dumps(summary["steps"], indent=2))
     path.write_text(
         "<!doctype html><html><head><meta charset='utf-8'>"
         "<title>hyperspy_chemomech demo</title>"

@@ -277,9 +277,10 @@ def learn_law(strain, X, pixel_size, stiffness, *, crystal_angle=0.0, mask=None,
     composition_resolution : float, optional
         FWHM (nm) of the composition map's point-spread function.
     source_pixel_size : float, optional
-        Pixel size (nm) of the X-ray map the composition was resampled from; used
-        when ``composition_resolution`` is not given (sigma = pixel / 2: pixel
-        integration plus bilinear resampling).
+        Pixel size (nm) of the X-ray map the composition was resampled from. Pixel
+        integration plus bilinear resampling blur by sigma = pixel / 2, a lower
+        bound (the beam adds its own blur): the resolution is estimated from
+        there up.
     basis : {"legendre", "bspline", "linear"}
     degree : "auto" or int
     max_degree : int
@@ -391,9 +392,14 @@ def learn_law(strain, X, pixel_size, stiffness, *, crystal_angle=0.0, mask=None,
         sigmas = [float(composition_resolution) / FWHM_PER_SIGMA / ps]
         sigma_source = "given"
     elif source_pixel_size is not None:
-        sigmas = [0.5 * float(source_pixel_size) / ps]
-        sigma_source = "registration"
-        registration_sd = PSF_SHAPE_UNCERTAINTY * sigmas[0]
+        # the X-ray pixel (integration + bilinear resampling: sigma = pixel / 2) is
+        # only a lower bound: the beam focus blurs further. Estimate above it.
+        floor = 0.5 * float(source_pixel_size) / ps
+        grid = SIGMA_GRID_PX if sigma_grid is None else sigma_grid
+        sigmas = sorted({floor} | {float(v) for v in grid if 0.8 * floor < v})
+        if max(sigmas) < 2 * floor:
+            sigmas += [1.5 * floor, 2 * floor]
+        sigma_source = "estimated (X-ray pixel from the registration as lower bound)"
     else:
         sigmas = sorted(float(v) for v in (sigma_grid if sigma_grid is not None else SIGMA_GRID_PX))
         sigma_source = "estimated"
@@ -413,8 +419,7 @@ def learn_law(strain, X, pixel_size, stiffness, *, crystal_angle=0.0, mask=None,
                                                       extra=extra)
         sel_info["resolution"] = table
     else:
-        sigma = sigmas[0]
-        sigma_sd = registration_sd if sigma_source == "registration" else 0.0
+        sigma, sigma_sd = sigmas[0], 0.0
 
     # --- degree: spatially blocked cross-validation (or BIC) at that resolution
     data = masked_gaussian(strain, mask, sigma) if sigma > 0 else strain

@@ -30,6 +30,8 @@ class CorrelativeParticle:
     xray_pixel_size: float    #: nm
     thickness: np.ndarray     #: (ny, nx) nm on the strain grid
     drift: np.ndarray         #: (n_energies, 2) px drift of each X-ray frame
+    xray_composition: np.ndarray  #: (my, mx) true X seen by each X-ray pixel (NaN outside)
+    xray_thickness: np.ndarray    #: (my, mx) nm, area- and beam-averaged thickness
 
 
 def correlative_particle(shape=(150, 250), pixel_size=5.0, xray_factor=4.0, rotation_deg=None,
@@ -135,4 +137,7 @@ def correlative_particle(shape=(150, 250), pixel_size=5.0, xray_factor=4.0, rota
     stem = _image_signal(df, pixel_size, (0.0, 0.0), "4D-STEM virtual dark field (simulated)")
     return CorrelativeParticle(particle=p, stack=stack, references=fe_l_edge_references(e),
                                stem_image=stem, transform=truth, xray_pixel_size=float(p_m),
-                               thickness=t, drift=drift)
+                               thickness=t, drift=drift,
+                               xray_composition=np.where(t_m > 0.05 * t.max(),
+                                                         tx_m / np.maximum(t_m, 1e-12), np.nan),
+                               xray_thickness=t_m)
