@@ -256,3 +256,21 @@ def test_landmark_picker_logic():
     mov, fix = picker.result()
     assert np.allclose(mov, [[1, 2], [3, 4]]) and np.allclose(fix, [[10, 20], [30, 40]])
     plt.close(fig)
+
+
+@pytest.mark.parametrize("reflection", [False, True])
+def test_strain_field_components_turn_with_the_frame(reflection):
+    import hyperspy_chemomech as hcm
+
+    e = np.array([0.01, -0.02, 0.005, 0.003])
+    s = hcm.StrainField(np.broadcast_to(e[:, None, None], (4, 20, 20)).copy())
+    set_image_axes(s, scale=1.0)
+    tr = CorrelativeTransform.from_parameters(rotation=90.0, reflection=reflection,
+                                              center=(9.5, 9.5))
+    out = tr.apply(s, onto=s)
+    c = out.data[:, 10, 10]
+    # x -> y (rotation by 90 deg after an optional y-mirror): e11 <-> e22
+    assert c[0] == pytest.approx(e[1]) and c[1] == pytest.approx(e[0])
+    assert c[2] == pytest.approx(e[2] if reflection else -e[2])
+    assert c[3] == pytest.approx(-e[3] if reflection else e[3])
+    assert out.metadata.Chemomech.registration.strain_components_rotated

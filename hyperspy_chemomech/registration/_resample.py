@@ -129,3 +129,32 @@ def resample(data, src_grid, dst_grid, matrix, order=1, area_average="auto"):
             out = out_sum / out_cnt
         out[out_cnt < MIN_VALID_FRACTION * n_sub] = np.nan
     return out.reshape(lead + (ny, nx))
+
+
+def rotate_strain_components(data, matrix):
+    """Express image-frame strain components in the target frame.
+
+    Parameters
+    ----------
+    data : ndarray (4, ny, nx)
+        e11, e22, e12 (tensor shear) and theta (rigid rotation, rad), as
+        :class:`~hyperspy_chemomech.signals.StrainField` stores them.
+    matrix : ndarray (3, 3)
+        The map whose orthogonal part (polar decomposition of the linear part)
+        turns the frame; a mirror also reverses the sense of theta.
+
+    Returns
+    -------
+    ndarray (4, ny, nx)
+        ``Q E Q^T`` for the symmetric part, ``det(Q) theta`` for the rotation.
+    """
+    u, _, vt = np.linalg.svd(np.asarray(matrix, dtype=float)[:2, :2])
+    q = u @ vt
+    e11, e22, e12, theta = data
+    out = np.empty_like(data)
+    out[0] = q[0, 0] ** 2 * e11 + 2 * q[0, 0] * q[0, 1] * e12 + q[0, 1] ** 2 * e22
+    out[1] = q[1, 0] ** 2 * e11 + 2 * q[1, 0] * q[1, 1] * e12 + q[1, 1] ** 2 * e22
+    out[2] = (q[0, 0] * q[1, 0] * e11 + (q[0, 0] * q[1, 1] + q[0, 1] * q[1, 0]) * e12
+              + q[0, 1] * q[1, 1] * e22)
+    out[3] = np.sign(np.linalg.det(q)) * theta
+    return out

@@ -7,7 +7,7 @@ from hyperspy_chemomech.signals._common import (
 )
 
 from ._grid import Grid
-from ._resample import resample
+from ._resample import resample, rotate_strain_components
 
 _TO_NM = {"nm": 1.0, "µm": 1e3, "um": 1e3, "Å": 0.1, "m": 1e9}
 
@@ -84,6 +84,10 @@ def apply_transform(tr, signal, onto, order=1):
         raise TypeError("complex data: resample the real and imaginary parts separately")
     # HyperSpy keeps the image axes last in the data array
     out = resample(data, src, dst, tr.matrix, order=order)
+    # image-frame tensors turn with the frame (StrainField: 4 components e11 e22 e12 theta)
+    tensor = getattr(signal, "_signal_type", "") == "strain_field" and data.shape[:-2] == (4,)
+    if tensor:
+        out = rotate_strain_components(out, tr.matrix)
     if data.dtype != bool and not np.isfinite(out).any():
         raise ValueError("no overlap: the transformed signal does not reach the target grid")
     if data.dtype == bool and not out.any() and data.any():
@@ -105,7 +109,7 @@ def apply_transform(tr, signal, onto, order=1):
     if prev is not None:
         src_px = max(src_px, float(prev) * float(np.sqrt(abs(np.linalg.det(tr.matrix[:2, :2])))))
     record(result, "registration", transform=tr.to_dict(include_log=False),
-           source_pixel_size_nm=src_px, order=int(order),
+           source_pixel_size_nm=src_px, order=int(order), strain_components_rotated=bool(tensor),
            target_pixel_size_nm=float(dst.pixel_size))
     return result
 

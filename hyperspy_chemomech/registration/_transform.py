@@ -257,6 +257,9 @@ class CorrelativeTransform:
         Where a target pixel covers more than one source pixel (going to a coarser
         grid) the result is the average over the pixel's footprint (area
         averaging). For the other direction use ``tr.inverse().apply(...)``.
+        A :class:`~hyperspy_chemomech.signals.StrainField` (image-frame components)
+        also has its components turned into the target frame (``Q E Q^T`` with
+        ``Q`` the rotation/mirror part of the map; a mirror reverses theta).
 
         Parameters
         ----------
