@@ -333,10 +333,12 @@ def learn_law(strain, X, pixel_size, stiffness, *, crystal_angle=0.0, mask=None,
     from .._solver_cache import get_solver
 
     n_extended = 0
-    if mask is None and extend_body:
-        reach = extend_body if not isinstance(extend_body, bool) else 8.0
-        X, n_extended = _extend_body(np.asarray(strain, float), np.asarray(X, float), reach)
+    given_mask = mask
     strain, X, mask = _validate(strain, X, mask, pixel_size)
+    if given_mask is None and extend_body:
+        reach = extend_body if not isinstance(extend_body, bool) else 8.0
+        X, n_extended = _extend_body(strain, X, reach)
+        mask = np.isfinite(X)
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
     if boundary not in ("free", "dirichlet"):
