@@ -67,3 +67,32 @@ def require_finite(name, array, allow_nan=False):
         kind = "infinite" if allow_nan else "non-finite (NaN or inf)"
         raise ValueError(f"{name} holds {n} {kind} value(s); clean or mask them first")
     return a
+
+
+def lazy_names(package, names):
+    """Module ``__getattr__`` and ``__dir__`` for names defined in submodules.
+
+    Parameters
+    ----------
+    package : str
+        The package's ``__name__``.
+    names : dict
+        Public name -> submodule (relative to ``package``) that defines it.
+
+    Returns
+    -------
+    (callable, callable)
+        Assign them to the package's ``__getattr__`` and ``__dir__``: a name is
+        imported on first use (PEP 562), so importing the package stays cheap.
+    """
+    import importlib
+
+    def __getattr__(name):
+        if name in names:
+            return getattr(importlib.import_module(f"{package}.{names[name]}"), name)
+        raise AttributeError(f"module {package!r} has no attribute {name!r}")
+
+    def __dir__():
+        return sorted(names)
+
+    return __getattr__, __dir__

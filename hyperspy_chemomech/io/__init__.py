@@ -3,7 +3,7 @@
 Names are resolved on first use so that importing ``hyperspy_chemomech.io`` is cheap.
 """
 
-import importlib
+from .._utils import lazy_names
 
 _LAZY = {
     # X-ray spectral stacks (io/stxm.py)
@@ -17,11 +17,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name):
-    if name in _LAZY:
-        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return __all__
+__getattr__, __dir__ = lazy_names(__name__, _LAZY)
