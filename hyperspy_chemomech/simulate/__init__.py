@@ -24,6 +24,8 @@ _LAZY = {
     "CorrelativeParticle": "correlative",
     # correlative image pairs for registration (simulate/images.py)
     "correlative_image_pair": "images",
+    "CorrelativePair": "images",
+    "registration_error": "images",
     # 4D-STEM patterns with a known strain field (simulate/diffraction_patterns.py)
     "synthetic_4dstem": "diffraction_patterns",
 }
