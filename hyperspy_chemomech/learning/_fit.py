@@ -88,7 +88,7 @@ class FitResult:
 
 
 def robust_fit(A, y, component, group, base_weight=None, huber_c=1.345, n_iter=6,
-               n_components=None, weights=None, tol=1e-4):
+               n_components=None, weights=None, tol=1e-4, covariance=True):
     """Huber-IRLS weighted least squares with per-component noise scales.
 
     Parameters
@@ -113,6 +113,9 @@ def robust_fit(A, y, component, group, base_weight=None, huber_c=1.345, n_iter=6
         Final weights of an earlier robust fit of the same data: then no IRLS is
         run (one weighted solve), e.g. for nested models of one data set.
     tol : float
+    covariance : bool
+        Compute the cluster covariance (skip it where only the coefficients and
+        residuals are needed: it costs a pass over the data per cluster).
 
     Returns
     -------
@@ -148,6 +151,9 @@ def robust_fit(A, y, component, group, base_weight=None, huber_c=1.345, n_iter=6
                 scale[c] = s if np.isfinite(s) and s > 0 else 1.0
             zs = z / scale[component]
             w = w0 / scale[component] ** 2 * _huber(zs, huber_c)
+    if not covariance:
+        nan = np.full((p, p), np.nan)
+        return FitResult(beta, nan, nan, w, r, scale, int(np.unique(group).size), np.nan)
     cov, cov_white, G, H = cluster_covariance(A, r, w, group)
     d = np.sqrt(np.maximum(np.diag(H), 1e-300))
     # cond(W^1/2 A D^-1) = sqrt(cond(D^-1 H D^-1)), without an SVD of the tall matrix

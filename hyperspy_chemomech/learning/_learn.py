@@ -433,7 +433,8 @@ def learn_law(strain, X, pixel_size, stiffness, *, crystal_angle=0.0, mask=None,
     des = _Design(data, responses, mask, comps, blocks, var_s, _blur(extra, mask, sigma))
     # one robust (IRLS) fit of the most flexible model; its weights serve all the
     # nested models below (one weighted solve each)
-    fit0 = robust_fit(des.A, des.y, des.comp, des.group, des.w0, n_components=len(comps))
+    fit0 = robust_fit(des.A, des.y, des.comp, des.group, des.w0, n_components=len(comps),
+                      covariance=False)
     w_fit = fit0.weights
     if len(degrees) > 1:
         col_sets = [des.columns(n_comp, d_max, d) for d in degrees]
@@ -644,7 +645,8 @@ def _estimate_resolution(strain, responses, mask, comps, blocks, sigmas, show_pr
                          desc="composition resolution", leave=False):
         rs = masked_gaussian(responses, mask, float(np.sqrt(max(T * T - s * s, 0.0))))
         des = _Design(target, rs, mask, comps, blocks, extra=extra_t, stride=stride)
-        f = robust_fit(des.A, des.y, des.comp, des.group, n_components=len(comps), n_iter=3)
+        f = robust_fit(des.A, des.y, des.comp, des.group, n_components=len(comps), n_iter=3,
+                       covariance=False)
         if scale is None:
             scale, group = f.scale, des.group
         per_block.append(np.bincount(group, _huber_loss(f.residual / scale[des.comp])))
