@@ -196,3 +196,38 @@ def test_signal_api_rejects_mismatched_calibration():
     comp.axes_manager.signal_axes[0].scale = 5.0
     with pytest.raises(ValueError, match="pixel size"):
         strain.learn_eigenstrain(comp)
+
+
+def test_rotate_basis_round_trip_and_invariants():
+    p = make_particle(shape=(30, 50), pixel_size=4.0, seed=1, noise=1e-3)
+    s = p.strain_field()
+    r = s.rotate_basis(0.3)
+    np.testing.assert_allclose(r.theta.data, s.theta.data)            # rotation unchanged
+    np.testing.assert_allclose(r.e11.data + r.e22.data, s.e11.data + s.e22.data)  # trace
+    back = r.rotate_basis(-0.3)
+    np.testing.assert_allclose(back.data, s.data, atol=1e-15)
+    assert back.metadata.Chemomech.basis.angle == pytest.approx(0.0)
+    # a pure shear e12 = g along x, y is normal strain +-g along the diagonals
+    g = np.zeros((4, 3, 3))
+    g[2] = 0.01
+    from hyperspy_chemomech.signals import StrainField
+
+    d = StrainField.from_components(*g).rotate_basis(np.pi / 4)
+    np.testing.assert_allclose(d.e11.data, 0.01, atol=1e-15)
+    np.testing.assert_allclose(d.e22.data, -0.01, atol=1e-15)
+    np.testing.assert_allclose(d.e12.data, 0.0, atol=1e-15)
+
+
+def test_block_bootstrap_and_jackknife_agree_roughly(vegard_case):
+    p = vegard_case
+    kw = dict(degree=1, composition_resolution=2.0 * 2.3548 * p.pixel_size)
+    jk = learn_law(p.strain, p.X_observed, p.pixel_size, Q_LFP, **kw)
+    bs = learn_law(p.strain, p.X_observed, p.pixel_size, Q_LFP, uncertainty="bootstrap", **kw)
+    np.testing.assert_allclose(bs.vegard["slopes"], jk.vegard["slopes"])  # same estimate
+    ratio = bs.vegard["stderr"] / jk.vegard["stderr"]
+    assert np.all((ratio > 0.4) & (ratio < 2.5)), ratio
+    # both far wider than the white-noise formula, which ignores spatial correlation
+    white = np.sqrt(np.diag(jk.covariance_white))[[0, 1]] * 2  # legendre phi_1 = 2X
+    assert np.all(jk.vegard["stderr"] > 3 * white)
+    with pytest.raises(ValueError, match="uncertainty"):
+        learn_law(p.strain, p.X_observed, p.pixel_size, Q_LFP, uncertainty="guess")

@@ -88,7 +88,8 @@ class FitResult:
 
 
 def robust_fit(A, y, component, group, base_weight=None, huber_c=1.345, n_iter=6,
-               n_components=None, weights=None, tol=1e-4, covariance=True):
+               n_components=None, weights=None, tol=1e-4, covariance=True,
+               cov_method="jackknife"):
     """Huber-IRLS weighted least squares with per-component noise scales.
 
     Parameters
@@ -116,6 +117,8 @@ def robust_fit(A, y, component, group, base_weight=None, huber_c=1.345, n_iter=6
     covariance : bool
         Compute the cluster covariance (skip it where only the coefficients and
         residuals are needed: it costs a pass over the data per cluster).
+    cov_method : {"jackknife", "bootstrap"}
+        See :func:`cluster_covariance`.
 
     Returns
     -------
@@ -154,15 +157,15 @@ def robust_fit(A, y, component, group, base_weight=None, huber_c=1.345, n_iter=6
     if not covariance:
         nan = np.full((p, p), np.nan)
         return FitResult(beta, nan, nan, w, r, scale, int(np.unique(group).size), np.nan)
-    cov, cov_white, G, H = cluster_covariance(A, r, w, group)
+    cov, cov_white, G, H = cluster_covariance(A, r, w, group, method=cov_method)
     d = np.sqrt(np.maximum(np.diag(H), 1e-300))
     # cond(W^1/2 A D^-1) = sqrt(cond(D^-1 H D^-1)), without an SVD of the tall matrix
     cond = float(np.sqrt(np.linalg.cond(H / d[:, None] / d[None, :])))
     return FitResult(beta, cov, cov_white, w, r, scale, G, cond)
 
 
-def cluster_covariance(A, r, w, group):
-    """Cluster (spatial-block) jackknife covariance of a weighted least-squares fit.
+def cluster_covariance(A, r, w, group, method="jackknife", n_boot=400, seed=0):
+    """Cluster (spatial-block) jackknife or bootstrap covariance of a weighted least-squares fit.
 
     Each block g is left out in turn, beta_(-g) = (H - H_g)^-1 (v - v_g) from
     per-block Gram matrices (no refit over the data), and
@@ -174,6 +177,10 @@ def cluster_covariance(A, r, w, group):
     when there are only a few tens of clusters and some have high leverage,
     which is the situation of a particle cut into blocks larger than the
     correlation length of its residuals.
+
+    ``method="bootstrap"`` resamples whole blocks with replacement instead
+    (``n_boot`` times, each refit from the block Grams): the spatial block
+    bootstrap (Kunsch 1989; Lahiri 2003).
 
     Returns
     -------
@@ -188,9 +195,19 @@ def cluster_covariance(A, r, w, group):
     ids, Hb, vb, _, _ = _block_grams(A, r, w, group)
     H, v = Hb.sum(axis=0), vb.sum(axis=0)
     G = ids.size
-    loo = np.array([_solve_normal(H - Hb[g], v - vb[g]) for g in range(G)])
-    dev = loo - loo.mean(axis=0)
-    cov = (G - 1) / G * dev.T @ dev
+    if method == "jackknife":
+        loo = np.array([_solve_normal(H - Hb[g], v - vb[g]) for g in range(G)])
+        dev = loo - loo.mean(axis=0)
+        cov = (G - 1) / G * dev.T @ dev
+    elif method == "bootstrap":
+        rng = np.random.default_rng(seed)
+        boot = np.empty((int(n_boot), A.shape[1]))
+        for b in range(int(n_boot)):
+            c = np.bincount(rng.integers(0, G, G), minlength=G).astype(float)
+            boot[b] = _solve_normal(np.tensordot(c, Hb, 1), c @ vb)
+        cov = np.cov(boot, rowvar=False)
+    else:
+        raise ValueError(f"method must be 'jackknife' or 'bootstrap', got {method!r}")
     dof = max(A.shape[0] - A.shape[1], 1)
     s2 = float(np.sum(w * r * r) / dof)
     return cov, s2 * np.linalg.pinv(H), G, H

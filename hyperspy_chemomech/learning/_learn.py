@@ -255,7 +255,8 @@ def learn_law(strain, X, pixel_size, stiffness, *, crystal_angle=0.0, mask=None,
               degree="auto", max_degree=6, method="strain_gap", boundary="free",
               use_rotation=True, shear=False, selection="cv", n_folds=5, block_size=None,
               sigma_grid=None, min_range=0.1, monotonic=False, dislocations="fit",
-              extend_body=True, show_progressbar=None, seed=0, solver=None):
+              extend_body=True, uncertainty="jackknife", show_progressbar=None, seed=0,
+              solver=None):
     """Learn eps0(X) - eps0(0) from strain and composition maps on one grid.
 
     Parameters
@@ -317,6 +318,10 @@ def learn_law(strain, X, pixel_size, stiffness, *, crystal_angle=0.0, mask=None,
         within 8 px (or this many px) of where X is finite, with the nearest X:
         the thin rim that an X-ray thickness threshold cuts off is still particle
         (see :func:`_extend_body`). The number of pixels added is reported.
+    uncertainty : {"jackknife", "bootstrap"}
+        Covariance of the coefficients: cluster jackknife over spatial blocks
+        (default, CR3) or spatial block bootstrap; both are robust to spatially
+        correlated residuals, unlike the white-noise formula.
     dislocations : {"fit", "ignore"}
         ``"fit"`` (default): find edge dislocations in the measured maps (their Nye
         content: the chemical and elastic parts are compatible and have none) and
@@ -345,6 +350,8 @@ def learn_law(strain, X, pixel_size, stiffness, *, crystal_angle=0.0, mask=None,
         raise ValueError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
     if boundary not in ("free", "dirichlet"):
         raise ValueError(f"boundary must be 'free' or 'dirichlet', got {boundary!r}")
+    if uncertainty not in ("jackknife", "bootstrap"):
+        raise ValueError(f"uncertainty must be 'jackknife' or 'bootstrap', got {uncertainty!r}")
     if selection not in ("cv", "bic"):
         raise ValueError(f"selection must be 'cv' or 'bic', got {selection!r}")
     _check_identifiable(X, mask, min_range)
@@ -469,7 +476,7 @@ def learn_law(strain, X, pixel_size, stiffness, *, crystal_angle=0.0, mask=None,
     def fit_mapped(T):
         """Robust fit of the model A @ T (T: reduced parameters -> design columns)."""
         f = robust_fit(des.A @ T, des.y, des.comp, des.group, des.w0, n_components=len(comps),
-                       weights=w_fit)
+                       weights=w_fit, cov_method=uncertainty)
         if side:
             (sm, dm), (sp_, dp) = side[-1], side[1]
             cm = _solve(dm.A @ T, dm.y, w_fit)
@@ -533,7 +540,8 @@ def learn_law(strain, X, pixel_size, stiffness, *, crystal_angle=0.0, mask=None,
         settings=dict(crystal_angle=float(crystal_angle), pixel_size_nm=ps, boundary=boundary,
                       use_rotation=bool(use_rotation), shear=bool(shear), basis=basis,
                       degree=degree if degree == "auto" else int(degree), selection=selection,
-                      block_size_px=int(block_size), n_folds=int(n_folds)),
+                      block_size_px=int(block_size), n_folds=int(n_folds),
+                      uncertainty=uncertainty),
     )
 
 

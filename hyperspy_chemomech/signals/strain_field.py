@@ -129,6 +129,39 @@ class StrainField(StrainDecompositionMixin, Signal2D):
         """Lattice rotation (rad) as a Signal2D."""
         return self._component("theta")
 
+    def rotate_basis(self, angle):
+        """Components in a basis rotated by ``angle`` (the pixel grid stays).
+
+        Parameters
+        ----------
+        angle : float
+            Angle (rad) from the image +x axis to the new first axis, toward +y;
+            e.g. the ``crystal_angle`` gives the components along [100] and [001].
+
+        Returns
+        -------
+        StrainField
+            A new field: e11, e22, e12 along the rotated axes; theta (a rotation
+            about the beam) is unchanged. The angle is added up in
+            ``metadata.Chemomech.basis.angle``.
+        """
+        from ..mechanics import rotate_strain
+
+        self.validate(require_calibration=False)
+        angle = float(angle)
+        if not np.isfinite(angle):
+            raise ValueError("angle must be a finite number of radians")
+        out = self.deepcopy()
+        data = np.asarray(self.data, dtype=float)
+        new = data.copy()
+        new[:3] = rotate_strain(data[:3], angle, axis=0, inverse=True)
+        out.data = new
+        before = 0.0
+        if self.metadata.has_item("Chemomech.basis.angle"):
+            before = float(self.metadata.Chemomech.basis.angle)
+        out.metadata.set_item("Chemomech.basis.angle", before + angle)
+        return out
+
     # -- learning -------------------------------------------------------------
     def learn_eigenstrain(self, composition, material="LiFePO4", crystal_angle=0.0, mask=None,
                           composition_resolution=None, basis="legendre", degree="auto",
