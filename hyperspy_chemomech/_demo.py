@@ -51,6 +51,82 @@ def run_demo(out="chemomech_demo", seed=0, size=None, verbose=True, steps=None):
         The summary also written to ``summary.json``; ``summary["report"]`` is the
         path of ``index.html``.
     """
+    chain = _steps()
+    if steps is not None:
+        unknown = set(steps) - set(STEP_NAMES)
+        if unknown:
+            raise ValueError(f"unknown demo step(s) {sorted(unknown)}; steps are {STEP_NAMES}")
+        chain = chain[:max(STEP_NAMES.index(s) for s in steps) + 1]
+    return _run_chain({"seed": seed, "size": size}, chain, out, verbose,
+                      {"seed": seed, "size": size})
+
+
+def run_files(xray, references, strain, stem_image, out="chemomech_run", material="LiFePO4",
+              crystal_angle=0.0, verbose=True):
+    """Run the chain (composition, registration, learning, decomposition) on user files.
+
+    Parameters
+    ----------
+    xray : str or Path
+        X-ray stack: a HyperSpy file (``.hspy``, ``.zspy``; made an
+        ``xray_absorption`` signal if it is not one) or NeXus NXstxm (``.h5``,
+        ``.hdf5``, ``.nxs``), transmitted counts, energy in eV, calibrated axes.
+    references : list of str or Path
+        Reference spectra (HyperSpy files), delithiated first, lithiated last.
+    strain : str or Path
+        The strain field (``strain_field`` HyperSpy file, or a MATLAB ``.mat`` read
+        by :func:`~hyperspy_chemomech.io.load_correlative_mat`).
+    stem_image : str or Path
+        An image on the strain grid to register the X-ray thickness onto (e.g. a
+        virtual dark field), calibrated in nm.
+    out : str or Path
+        Report folder.
+    material : str
+        Material for the stiffness (``LiFePO4``, ``FePO4`` or a registered name).
+    crystal_angle : float
+        Angle from +x to the crystal [100] axis (rad).
+    verbose : bool
+
+    Returns
+    -------
+    dict
+        The summary, also written to ``summary.json``.
+    """
+    import hyperspy.api as hs
+
+    def load(path, signal_type=None):
+        path = Path(path)
+        if not path.exists():
+            raise FileNotFoundError(f"no such file: {path}")
+        s = hs.load(path)
+        if signal_type and s._signal_type != signal_type:
+            s.set_signal_type(signal_type)
+        return s
+
+    xray = Path(xray)
+    if xray.suffix.lower() in (".h5", ".hdf5", ".nxs"):
+        from .io import load_nxstxm
+
+        stack = load_nxstxm(xray)
+    else:
+        stack = load(xray, "xray_absorption")
+    if Path(strain).suffix.lower() == ".mat":
+        from .io import load_correlative_mat
+
+        strain_field = load_correlative_mat(strain)[0]
+    else:
+        strain_field = load(strain, "strain_field")
+    state = {"stack": stack, "references": [load(r) for r in references],
+             "strain": strain_field, "stem_image": load(stem_image),
+             "learn_options": {"material": material, "crystal_angle": float(crystal_angle)}}
+    inputs = {"xray": str(xray), "references": [str(r) for r in references],
+              "strain": str(strain), "stem_image": str(stem_image), "material": material,
+              "crystal_angle": float(crystal_angle)}
+    return _run_chain(state, _steps()[1:], out, verbose, {"inputs": inputs})
+
+
+def _run_chain(state, chain, out, verbose, header):
+    """Run ``chain`` on ``state``, write figures, ``summary.json`` and ``index.html``."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -66,18 +142,11 @@ def run_demo(out="chemomech_demo", seed=0, size=None, verbose=True, steps=None):
         plt.close(fig)
         figures.append(path.name)
 
-    state = {"seed": seed, "size": size, "figure": figure, "out": out}
-    summary = {"seed": seed, "size": size, "steps": {}, "timings_s": {}}
-    chain = _steps()
-    if steps is not None:
-        unknown = set(steps) - set(STEP_NAMES)
-        if unknown:
-            raise ValueError(f"unknown demo step(s) {sorted(unknown)}; steps are {STEP_NAMES}")
-        chain = chain[:max(STEP_NAMES.index(s) for s in steps) + 1]
-    chosen = chain
-    for i, (name, func) in enumerate(chosen, 1):
+    state.update(figure=figure, out=out)
+    summary = dict(header, steps={}, timings_s={})
+    for i, (name, func) in enumerate(chain, 1):
         if verbose:
-            print(f"[{i}/{len(chosen)}] {name} ...", flush=True)
+            print(f"[{i}/{len(chain)}] {name} ...", flush=True)
         t0 = time.perf_counter()
         summary["steps"][name] = func(state)
         summary["timings_s"][name] = round(time.perf_counter() - t0, 3)

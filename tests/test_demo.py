@@ -53,3 +53,29 @@ def test_command_line_runs_the_first_step(tmp_path, capsys):
     assert "[1/1] simulate" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         main(["nonsense"])
+
+
+def test_run_on_user_files(tmp_path):
+    """`python -m hyperspy_chemomech run` on files written like a user's."""
+    from hyperspy_chemomech.simulate import correlative_particle
+
+    c = correlative_particle(seed=0)
+    c.stack.save(tmp_path / "stack.hspy")
+    for name, ref in zip(("fp", "lfp"), c.references):
+        ref.save(tmp_path / f"{name}.hspy")
+    c.particle.strain_field().save(tmp_path / "strain.hspy")
+    c.stem_image.save(tmp_path / "df.hspy")
+    out = tmp_path / "report"
+    rc = main(["run", "--xray", str(tmp_path / "stack.hspy"), "--references",
+               str(tmp_path / "fp.hspy"), str(tmp_path / "lfp.hspy"), "--strain",
+               str(tmp_path / "strain.hspy"), "--stem", str(tmp_path / "df.hspy"),
+               "--out", str(out)])
+    assert rc == 0
+    s = json.loads((out / "summary.json").read_text())
+    assert set(s["steps"]) == {"composition", "registration", "learning", "decomposition"}
+    rel = np.abs(np.array(s["steps"]["learning"]["slopes"]) / c.particle.law.slopes - 1)
+    assert np.all(rel < 0.05), rel
+    assert s["steps"]["decomposition"]["dislocations_found"] >= 4
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        main(["run", "--xray", str(tmp_path / "nope.hspy"), "--references", "a", "--strain",
+              "b", "--stem", "c"])
