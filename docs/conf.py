@@ -14,7 +14,18 @@ extensions = [
     "sphinx.ext.mathjax",
     "sphinx.ext.intersphinx",
     "numpydoc",
+    "matplotlib.sphinxext.plot_directive",
 ]
+# gallery: every example runs in the docs build and its figure is shown
+plot_include_source = True
+plot_html_show_source_link = False
+plot_html_show_formats = False
+plot_formats = [("png", 80)]
+plot_pre_code = (
+    "import numpy as np\n"
+    "from hyperspy.defaults_parser import preferences\n"
+    "preferences.General.show_progressbar = False\n"
+)
 autosummary_generate = True
 autodoc_typehints = "none"
 numpydoc_show_class_members = False
