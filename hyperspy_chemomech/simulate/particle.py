@@ -137,6 +137,43 @@ class SyntheticParticle:
     noise: float                     #: std of white strain noise
     blur_factor: int                 #: X-ray pixel / strain pixel
     settings: dict = field(default_factory=dict)
+    strain_noise_free: np.ndarray = None  #: (4, ny, nx) clean + dislocations + reference
+
+    def diffraction_patterns(self, detector_shape=(64, 64), dose=1e4, disk_radius=2.0,
+                             seed=0, lazy=False, **kwargs):
+        """4D-STEM patterns of this particle: kinematic disks from its local lattice.
+
+        The lattice at each scan position is distorted by the particle's true
+        displacement gradient (chemistry, coherency, dislocations and the reference
+        offset, without the strain-map noise); Poisson noise at ``dose`` e-/pattern.
+
+        Parameters
+        ----------
+        detector_shape : (int, int)
+        dose : float
+            Electrons per pattern.
+        disk_radius : float
+            Disk radius (detector px).
+        seed : int
+        lazy : bool
+        **kwargs
+            Passed to :func:`~hyperspy_chemomech.simulate.synthetic_4dstem`
+            (``basis``, ``crystal_angle``, ``k_scale``, ...).
+
+        Returns
+        -------
+        (signal, truth)
+            The patterns (scan axes calibrated with this particle's pixel size)
+            and the truth dict of :func:`~hyperspy_chemomech.simulate.synthetic_4dstem`.
+        """
+        from ..diffraction._lattice_fit import gradient_from_components
+        from .diffraction_patterns import synthetic_4dstem
+
+        comps = np.where(self.mask, np.nan_to_num(self.strain_noise_free), 0.0)
+        return synthetic_4dstem(scan_shape=self.mask.shape, detector_shape=detector_shape,
+                                scan_step=self.pixel_size, disk_radius=disk_radius, dose=dose,
+                                gradient=gradient_from_components(*comps), mask=self.mask,
+                                seed=seed, lazy=lazy, **kwargs)
 
     def strain_field(self):
         """The observed strain as a :class:`~hyperspy_chemomech.signals.StrainField`."""
@@ -259,8 +296,8 @@ def make_particle(shape=(150, 250), pixel_size=5.0, kind="hexagon", composition=
     else:
         pos, bur, disl = np.zeros((0, 2)), np.zeros((0, 2)), 0.0
     ref = np.asarray(reference, dtype=float)
-    strain = clean + disl + ref[:, None, None] + noise * rng.standard_normal(clean.shape)
-    strain = np.where(mask, strain, np.nan)
+    noise_free = np.where(mask, clean + disl + ref[:, None, None], np.nan)
+    strain = np.where(mask, noise_free + noise * rng.standard_normal(clean.shape), np.nan)
     X_obs = blur_to_coarse_grid(X, mask, blur_factor)
     return SyntheticParticle(
         mask=mask, pixel_size=float(pixel_size), X_true=X, X_observed=X_obs, law=law,
@@ -269,4 +306,5 @@ def make_particle(shape=(150, 250), pixel_size=5.0, kind="hexagon", composition=
         blur_factor=int(blur_factor),
         settings=dict(material=material, stiffness=stiffness, plane=plane, kind=kind,
                       composition=composition, seed=seed),
+        strain_noise_free=noise_free,
     )
