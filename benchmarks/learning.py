@@ -58,36 +58,6 @@ def time_case(shape, seed=0):
             "peak_gb": _peak_gb()}
 
 
-def coverage(n_seeds, seed0=1000):
-    from hyperspy_chemomech.learning import learn_law
-    from hyperspy_chemomech.learning._learn import resolve_stiffness
-    from hyperspy_chemomech.simulate.particle import make_particle
-
-    q = resolve_stiffness("LiFePO4")
-    slope_cover, band_cover, point_cover, errs, widths = [], [], [], [], []
-    for seed in range(seed0, seed0 + n_seeds):
-        p = make_particle(shape=(150, 250), noise=2e-3, n_dislocations=5, blur_factor=4,
-                          seed=seed)
-        fit = learn_law(p.strain, p.X_observed, p.pixel_size, q, show_progressbar=False)
-        ci, tr = fit.vegard["ci95"], p.law.slopes
-        slope_cover.append((ci[:, 0] <= tr) & (tr <= ci[:, 1]))
-        g = np.linspace(*fit.x_range, 41)
-        inside = np.abs(fit.evaluate(g) - p.law(g)) <= fit.band(g)
-        band_cover.append(np.all(inside, axis=1))
-        point_cover.append(np.mean(inside, axis=1))
-        errs.append(fit.vegard["slopes"] / tr - 1)
-        widths.append((ci[:, 1] - ci[:, 0]) / 2 / np.abs(tr))
-        print(f"  seed {seed}: slope error {np.round(100 * errs[-1], 2)} %, "
-              f"95 % half-width {np.round(100 * widths[-1], 2)} %, covered {slope_cover[-1]}, "
-              f"band covers everywhere {band_cover[-1]}", flush=True)
-    return {"n_seeds": n_seeds, "slope_coverage": np.mean(slope_cover, axis=0).tolist(),
-            "band_coverage": np.mean(band_cover, axis=0).tolist(),
-            "pointwise_band_coverage": np.mean(point_cover, axis=0).tolist(),
-            "median_abs_slope_err": np.median(np.abs(errs), axis=0).tolist(),
-            "max_abs_slope_err": np.max(np.abs(errs), axis=0).tolist(),
-            "median_half_width": np.median(widths, axis=0).tolist()}
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="the 225x125 grid only")
@@ -108,7 +78,9 @@ def main():
            "cases": rows}
     if a.coverage:
         print(f"\ncoverage over {a.coverage} seeds (150 x 250 px Vegard case):")
-        c = coverage(a.coverage)
+        from hyperspy_chemomech.learning._validation import coverage_study
+
+        c = coverage_study(a.coverage, verbose=True)
         print(f"95 % slope intervals cover the truth: {c['slope_coverage']} ([100], [001]); "
               f"bands cover everywhere: {c['band_coverage']}; pointwise: "
               f"{c['pointwise_band_coverage']}")

@@ -11,6 +11,13 @@ from scipy.interpolate import BSpline
 BASES = ("legendre", "bspline", "linear")
 
 
+def _unit(k):
+    """Coefficients of the Legendre polynomial P_k."""
+    c = np.zeros(k + 1)
+    c[k] = 1.0
+    return c
+
+
 class LawBasis:
     """A family of anchored basis functions on X in [0, 1].
 
@@ -68,9 +75,7 @@ class LawBasis:
             t = 2.0 * xf - 1.0
             out = np.empty((self.degree,) + X.shape)
             for k in range(1, self.degree + 1):
-                c = np.zeros(k + 1)
-                c[k] = 1.0
-                out[k - 1] = _leg.legval(t, c) - _leg.legval(-1.0, c)
+                out[k - 1] = _leg.legval(t, _unit(k)) - _leg.legval(-1.0, _unit(k))
         else:
             dm = BSpline.design_matrix(np.clip(xf.ravel(), 0.0, 1.0), self._knots,
                                        self._order).toarray()
@@ -87,9 +92,7 @@ class LawBasis:
             t = 2.0 * X - 1.0
             out = np.empty((self.degree,) + X.shape)
             for k in range(1, self.degree + 1):
-                c = np.zeros(k + 1)
-                c[k] = 1.0
-                out[k - 1] = 2.0 * _leg.legval(t, _leg.legder(c))
+                out[k - 1] = 2.0 * _leg.legval(t, _leg.legder(_unit(k)))
             return out
         out = np.empty((self.degree,) + X.shape)
         for j in range(1, self.degree + 1):
