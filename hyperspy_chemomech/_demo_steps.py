@@ -73,7 +73,8 @@ def composition_step(state):
     od = state["stack"].to_optical_density(i0="auto")
     t["optical_density"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    shifts = od.align_energies(reference=0, features="outline")
+    shifts = od.align_energies(reference=0, features="outline",
+                               references=state["references"])
     t["align_energies"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     comp = od.get_composition_map(state["references"])

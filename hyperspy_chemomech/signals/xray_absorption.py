@@ -199,7 +199,8 @@ class XrayAbsorptionSpectrum(Signal1D):
 
     # ----------------------------------------------------- energy alignment
     def align_energies(self, reference="mean", upsample=20, sigma=1.0, order=3,
-                       n_iter=2, smooth=0.0, features="edges", show_progressbar=None):
+                       n_iter=2, smooth=0.0, features="edges", references=None,
+                       show_progressbar=None):
         """Correct the drift between energy frames, in place.
 
         Each frame is registered (phase correlation, upsampled to ``1/upsample`` px)
@@ -231,6 +232,13 @@ class XrayAbsorptionSpectrum(Signal1D):
             particle's saturated outline (blind to phase boundaries; better for
             particles with domains). See
             :func:`hyperspy_chemomech.spectra.estimate_energy_drift`.
+        references : list of Signal1D, optional
+            The end-member spectra (as for :meth:`get_composition_map`). Given, the
+            drift is refined by registering every frame to its own prediction from
+            the unmixing model (contrast inversions included), which roughly halves
+            the error of the image-based estimate (see
+            :func:`hyperspy_chemomech.spectra.refine_drift_with_model`). Needs an
+            optical-density stack.
         show_progressbar : bool, optional
 
         Returns
@@ -256,6 +264,19 @@ class XrayAbsorptionSpectrum(Signal1D):
             ref = np.asarray(getattr(reference, "data", reference), dtype=float)
         shifts = estimate_energy_drift(self.data, ref, upsample, sigma, n_iter,
                                        show_progressbar, smooth=smooth, features=features)
+        if references is not None:
+            from ..spectra import interpolate_references, refine_drift_with_model
+
+            if not self.is_optical_density:
+                raise ValueError("align_energies(references=...) needs an optical-density "
+                                 "stack: call to_optical_density() first")
+            design = interpolate_references(
+                [(r.axes_manager[-1].axis, np.asarray(r.data, dtype=float)) for r in references],
+                self.energies)
+            shifts = refine_drift_with_model(np.asarray(self.data), shifts, design, n_iter=6,
+                                             order=order, show_progressbar=show_progressbar)
+            if np.ndim(ref) == 0 and not isinstance(ref, str):
+                shifts = shifts - shifts[int(ref)]
         apply = _lazy_apply_drift if hasattr(self.data, "dask") else apply_energy_drift
         self.data = apply(self.data, shifts, order)
         if isinstance(ref, str):
@@ -264,7 +285,8 @@ class XrayAbsorptionSpectrum(Signal1D):
             ref_note = int(ref) if np.ndim(ref) == 0 else "image"
         record(self, "align_energies", shifts=shifts, reference=ref_note,
                upsample=int(upsample), sigma=float(sigma), order=int(order),
-               smooth=float(smooth), features=features)
+               smooth=float(smooth), features=features,
+               model_refined=references is not None)
         self.events.data_changed.trigger(obj=self)
         return shifts
 

@@ -10,7 +10,13 @@ from ._optical_density import (
     check_intensities,
     optical_density,
 )
-from ._energy_alignment import apply_energy_drift, edge_image, estimate_energy_drift
+from ._energy_alignment import (
+    apply_energy_drift,
+    edge_image,
+    estimate_energy_drift,
+    outline_image,
+    refine_drift_with_model,
+)
 from ._unmixing import (
     composition_from_coefficients,
     data_gram,
@@ -36,8 +42,10 @@ __all__ = [
     "fit_energy_shift",
     "interpolate_references",
     "optical_density",
+    "outline_image",
     "particle_mask",
     "propagate_variance",
+    "refine_drift_with_model",
     "region_reference",
     "unmix",
     "unmix_block",

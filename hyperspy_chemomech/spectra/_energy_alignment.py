@@ -253,3 +253,78 @@ def apply_energy_drift(stack, shifts, order=3):
     for k in range(stack.shape[-1]):
         out[..., k] = _shift_frame(stack[..., k], shifts[k], order)
     return out
+
+
+def _lucas_kanade(frame, target, drift, order, n_steps=4):
+    """Sub-pixel drift of ``frame`` onto ``target`` by Gauss-Newton on the intensities.
+
+    Minimises sum (frame(r + drift) - target(r))^2 over the pixels where both are
+    defined; more precise than an upsampled cross-correlation peak (no window,
+    no wrap-around), given a start within a pixel.
+    """
+    gy, gx = np.gradient(target)
+    d = np.array(drift, dtype=float)
+    for _ in range(n_steps):
+        moved = _shift_frame(frame, d, order)
+        ok = np.isfinite(moved) & np.isfinite(target)
+        r = (moved - target)[ok]
+        J = np.column_stack([gy[ok], gx[ok]])
+        H = J.T @ J
+        if np.linalg.cond(H) > 1e12:
+            break
+        # moved(r) = frame(r + d): d(moved)/dd = grad frame ~ grad target
+        step = -np.linalg.solve(H, J.T @ r)
+        d = d + step
+        if np.abs(step).max() < 1e-4:
+            break
+    return d
+
+
+def refine_drift_with_model(stack, shifts, design, n_iter=2, order=3, show_progressbar=None):
+    """Refine drift estimates by registering each frame to its own model prediction.
+
+    Across an absorption edge no single reference image looks like every frame.
+    Once the stack is roughly aligned, the unmixing model (thickness of each end
+    member per pixel, times the reference spectra) predicts what every frame
+    *should* look like, contrast inversions included; each raw frame is then
+    registered to its own prediction, whose contrast matches exactly, and the
+    model is refitted from the re-aligned stack. Edge-based estimates err by
+    ~0.1 px, and 0.1 px at a particle's rim or phase boundary moves the
+    composition there by several per cent.
+
+    Parameters
+    ----------
+    stack : numpy.ndarray, shape (ny, nx, n_energies)
+        Raw (unaligned) optical density.
+    shifts : numpy.ndarray, shape (n_energies, 2)
+        Initial drift (px), as :func:`estimate_energy_drift` returns.
+    design : numpy.ndarray, shape (n_energies, K)
+        Reference attenuation spectra on the stack's energies.
+    n_iter : int
+        Model / registration rounds.
+    order : int
+        Spline order of the frame shifts.
+    show_progressbar : bool, optional
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_energies, 2)
+        Refined drift (px), relative to the same frame as ``shifts``.
+    """
+    stack = np.asarray(stack, dtype=float)
+    design = np.asarray(design, dtype=float)
+    ne = stack.shape[-1]
+    if design.shape[0] != ne:
+        raise ValueError(f"design has {design.shape[0]} energies, the stack {ne}")
+    shifts = np.array(shifts, dtype=float)
+    anchor = shifts.copy()
+    pinv = np.linalg.pinv(design)  # (K, nE): unconstrained unmixing, enough for a model
+    for _ in range(int(n_iter)):
+        aligned = apply_energy_drift(stack, shifts, order)
+        coef = np.einsum("kn,yxn->yxk", pinv, np.nan_to_num(aligned))
+        model = np.einsum("yxk,nk->yxn", coef, design)
+        for k in progressbar(range(ne), show_progressbar=show_progressbar,
+                             desc="refine drift on the model", leave=False):
+            shifts[k] = _lucas_kanade(stack[..., k], model[..., k], shifts[k], order)
+    # keep the reference frame of the initial estimate (its mean or its anchor frame)
+    return shifts - (shifts - anchor).mean(axis=0)
