@@ -1,6 +1,4 @@
-"""Small shared helpers: progress bars honouring HyperSpy's preference, input checks."""
-
-import numpy as np
+"""Small shared helpers: progress bars honouring HyperSpy's preference, lazy package names."""
 
 
 def show_progressbar_default(show_progressbar=None):
@@ -40,33 +38,6 @@ def progressbar(iterable=None, show_progressbar=None, **kwargs):
     from hyperspy.external.progressbar import progressbar as _pb
 
     return _pb(iterable, disable=not show_progressbar_default(show_progressbar), **kwargs)
-
-
-def require_finite(name, array, allow_nan=False):
-    """Raise ``ValueError`` naming ``name`` if ``array`` holds inf (or NaN).
-
-    Parameters
-    ----------
-    name : str
-        What the array is, for the message.
-    array : array_like
-    allow_nan : bool
-        Accept NaN (meaning "no data") but still reject inf.
-    """
-    a = np.asarray(array)
-    if not np.issubdtype(a.dtype, np.number):
-        raise TypeError(f"{name} must be numeric, got dtype {a.dtype}")
-    if np.iscomplexobj(a):
-        bad = ~np.isfinite(a.real) | ~np.isfinite(a.imag)
-    else:
-        bad = ~np.isfinite(a)
-    if allow_nan:
-        bad &= ~np.isnan(a.real if np.iscomplexobj(a) else a)
-    n = int(np.count_nonzero(bad))
-    if n:
-        kind = "infinite" if allow_nan else "non-finite (NaN or inf)"
-        raise ValueError(f"{name} holds {n} {kind} value(s); clean or mask them first")
-    return a
 
 
 def lazy_names(package, names):

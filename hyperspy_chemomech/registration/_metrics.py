@@ -66,6 +66,16 @@ def entropy_correlation(hist):
     return max(0.0, 2.0 * (ha + hb - hab) / (ha + hb))
 
 
+def _paired(a, b):
+    """Flattened float samples with the pairs holding a NaN (or inf) left out."""
+    a = np.asarray(a, dtype=float).ravel()
+    b = np.asarray(b, dtype=float).ravel()
+    if a.shape != b.shape:
+        raise ValueError(f"samples differ in length: {a.size} vs {b.size}")
+    ok = np.isfinite(a) & np.isfinite(b)
+    return a[ok], b[ok]
+
+
 def mutual_information(a, b, bins=None, range_a=None, range_b=None):
     """Normalised mutual information (entropy correlation coefficient) of two samples.
 
@@ -92,12 +102,7 @@ def mutual_information(a, b, bins=None, range_a=None, range_b=None):
     >>> mutual_information(a, 1 - a**2) > 0.5 > mutual_information(a, a[::-1])
     True
     """
-    a = np.asarray(a, dtype=float).ravel()
-    b = np.asarray(b, dtype=float).ravel()
-    if a.shape != b.shape:
-        raise ValueError(f"samples differ in length: {a.size} vs {b.size}")
-    ok = np.isfinite(a) & np.isfinite(b)
-    a, b = a[ok], b[ok]
+    a, b = _paired(a, b)
     if a.size < 4:
         return 0.0
     bins = histogram_bins(a.size) if bins is None else int(bins)
@@ -121,12 +126,7 @@ def absolute_correlation(a, b):
     float
         In [0, 1]; the same for ``b`` and ``-b`` (sign-agnostic).
     """
-    a = np.asarray(a, dtype=float).ravel()
-    b = np.asarray(b, dtype=float).ravel()
-    if a.shape != b.shape:
-        raise ValueError(f"samples differ in length: {a.size} vs {b.size}")
-    ok = np.isfinite(a) & np.isfinite(b)
-    a, b = a[ok], b[ok]
+    a, b = _paired(a, b)
     if a.size < 3:
         return 0.0
     a = a - a.mean()
