@@ -152,7 +152,6 @@ def test_lstsq_matches_numpy_lstsq(rng, refs):
 
 @pytest.mark.parametrize("K", [2, 3])
 def test_vectorised_nnls_equals_scipy_nnls(rng, K):
-    e = np.linspace(700, 730, 40)
     A = np.abs(rng.normal(0, 1, (40, K))) + np.linspace(0, 1, 40)[:, None]
     # many pixels with negative unconstrained solutions
     Y = rng.normal(0, 1, (300, 40)) + rng.normal(0, 1, (300, K)) @ A.T

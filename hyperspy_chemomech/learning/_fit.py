@@ -14,7 +14,6 @@ correlated (blur, dislocations, registration), so
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 
 
 def spatial_blocks(mask, block_px):

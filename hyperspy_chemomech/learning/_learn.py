@@ -28,7 +28,7 @@ from scipy import ndimage, stats
 from .._utils import progressbar
 from ._bases import LawBasis
 from ._fit import _solve, blocked_cv, one_standard_error_choice, robust_fit, spatial_blocks
-from ._resolution import FWHM_PER_SIGMA, masked_gaussian, noise_level
+from ._resolution import FWHM_PER_SIGMA, masked_gaussian
 
 CRYSTAL_COMPONENTS = ("e_100", "e_001", "e_shear")
 DATA_COMPONENTS = ("e11", "e22", "e12", "theta")

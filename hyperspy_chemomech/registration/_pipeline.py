@@ -14,7 +14,7 @@ from ._initialise import mask_moments, moment_angles, pick_peaks, similarity_lin
 from ._landmarks import fit_landmarks, landmark_residuals
 from ._mask import background_level, particle_mask
 from ._polish import polish
-from ._refine import Level, Pose, build_levels, refine
+from ._refine import Pose, build_levels, refine
 
 #: coarse rotation search step (deg)
 SEARCH_STEP_DEG = 10.0

@@ -14,7 +14,7 @@ import time
 import numpy as np
 from scipy import ndimage, optimize
 
-from ._grid import Grid, apply_matrix
+from ._grid import apply_matrix
 from ._metrics import PairedMetric
 from ._initialise import rotation
 

@@ -5,7 +5,7 @@ import warnings
 
 import numpy as np
 
-from ._grid import Grid, apply_matrix
+from ._grid import apply_matrix
 from ._resample import resample
 
 #: metadata node (under metadata.Chemomech) written by CorrelativeTransform.apply
