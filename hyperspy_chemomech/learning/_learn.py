@@ -53,7 +53,7 @@ class LawFit:
     reference: np.ndarray            #: (4,) e11, e22, e12, theta offsets (image frame)
     n_components: int
     sigma_px: float                  #: resolution-matching PSF sigma (strain px)
-    sigma_source: str                #: "given", "registration" or "estimated"
+    sigma_source: str                #: "given", or how it was estimated
     sigma_sd_px: float               #: standard deviation of an estimated sigma (0 if given)
     selection: dict                  #: CV / BIC tables
     x_range: tuple                   #: observed composition range (0.5 and 99.5 %)

@@ -58,10 +58,10 @@ def require_calibrated(signal, what="signal", units=("nm", "µm", "um", "Å", "m
             raise ValueError(f"{what}: axis {ax.name!r} needs a positive uniform scale")
 
 
-def pixel_size_nm(signal):
+def pixel_size_nm(signal, what="signal"):
     """(dy, dx) pixel size of an image signal in nm, converting common units."""
     factors = {"nm": 1.0, "µm": 1e3, "um": 1e3, "Å": 0.1, "m": 1e9}
-    require_calibrated(signal, units=tuple(factors))
+    require_calibrated(signal, what, units=tuple(factors))
     return tuple(float(ax.scale) * factors[str(ax.units)] for ax in spatial_axes(signal))
 
 

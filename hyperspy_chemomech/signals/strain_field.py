@@ -258,8 +258,8 @@ class StrainField(StrainDecompositionMixin, Signal2D):
                 f"composition grid {tuple(cshape)} differs from the strain grid {tuple(shape)}; "
                 "resample it first (CorrelativeTransform.apply(comp, onto=strain))"
             )
-        ps = pixel_size_nm(self)
-        pc = pixel_size_nm(composition)
+        ps = pixel_size_nm(self, "strain field")
+        pc = pixel_size_nm(composition, "composition")
         for (a, b), name in zip(zip(spatial_axes(self), spatial_axes(composition)), ("y", "x")):
             if not np.isclose(a.offset, b.offset, atol=0.01 * ps[0]):
                 raise ValueError(f"composition {name}-offset {b.offset} differs from the strain's {a.offset}")
