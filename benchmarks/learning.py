@@ -6,6 +6,8 @@ settings (resolution estimated, degree by blocked cross-validation, dislocations
 fitted) and, in the same process, the floor every such method pays: one
 factorisation of the particle's stiffness plus the same number of forward solves.
 The ratio learn / floor is the overhead of everything that is not mechanics.
+Each is the best of two runs (alternating), after a warm-up run that pays the
+one-time imports.
 
 ``--coverage N`` also runs N seeds of the 150 x 250 px Vegard case and prints how
 often the 95 % intervals and bands cover the truth.
@@ -29,7 +31,7 @@ def _peak_gb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
 
 
-def time_case(shape, seed=0):
+def time_case(shape, seed=0, repeat=2):
     from hyperspy_chemomech import _solver_cache
     from hyperspy_chemomech.learning import learn_law
     from hyperspy_chemomech.learning._bases import LawBasis
@@ -40,17 +42,20 @@ def time_case(shape, seed=0):
     q = resolve_stiffness("LiFePO4")
     p = make_particle(shape=shape, pixel_size=5.0, noise=2e-3, n_dislocations=5,
                       blur_factor=4, seed=seed)
-    _solver_cache.clear()
-    t0 = time.perf_counter()
-    fit = learn_law(p.strain, p.X_observed, p.pixel_size, q, show_progressbar=False)
-    t_learn = time.perf_counter() - t0
     n_rhs = 2 * 6  # two components, legendre up to degree 6
     eig = _eigenstrain_fields(LawBasis("legendre", 6), p.X_observed, p.mask, 2, 0.0)
-    t0 = time.perf_counter()
-    s = ParticleElasticity(p.mask, pixel_size=p.pixel_size, stiffness=q)
-    s.factorize()
-    s.solve(eig, show_progressbar=False)
-    t_floor = time.perf_counter() - t0
+    t_learn, t_floor = np.inf, np.inf
+    for _ in range(repeat):  # best of `repeat`, alternating: the machine is shared
+        _solver_cache.clear()
+        t0 = time.perf_counter()
+        fit = learn_law(p.strain, p.X_observed, p.pixel_size, q, show_progressbar=False)
+        t_learn = min(t_learn, time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        s = ParticleElasticity(p.mask, pixel_size=p.pixel_size, stiffness=q)
+        s.factorize()
+        s.solve(eig, show_progressbar=False)
+        t_floor = min(t_floor, time.perf_counter() - t0)
+        del s
     err = fit.vegard["slopes"] / p.law.slopes - 1
     return {"shape": list(shape), "pixels_in_particle": int(p.mask.sum()), "n_rhs": n_rhs,
             "learn_s": t_learn, "floor_s": t_floor, "ratio": t_learn / t_floor,
@@ -67,6 +72,8 @@ def main():
     print("learn_law (default settings) vs the mechanics floor (factorisation + same solves)")
     print(f"{'grid':>9} {'pixels':>8} {'RHS':>4} {'learn s':>8} {'floor s':>8} {'ratio':>6} "
           f"{'sigma':>6} {'deg':>4} {'slope err %':>16}")
+    # one-time costs (imports of scipy.signal, the progress bar...) are not the method's
+    time_case((60, 100), repeat=1)
     rows = []
     for shp in shapes:
         r = time_case(shp)

@@ -1,5 +1,8 @@
 """Small shared helpers: progress bars honouring HyperSpy's preference, lazy package names."""
 
+import contextlib
+import functools
+
 
 def show_progressbar_default(show_progressbar=None):
     """Resolve ``show_progressbar=None`` to HyperSpy's preference.
@@ -67,3 +70,31 @@ def lazy_names(package, names):
         return sorted(names)
 
     return __getattr__, __dir__
+
+
+@contextlib.contextmanager
+def one_blas_thread():
+    """Limit BLAS to one thread inside the block.
+
+    SuperLU's supernode blocks and the learning's tall-skinny products (a few
+    tens of columns) gain nothing from BLAS threads, and on a shared machine
+    their spin-waiting makes them several times slower.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - a declared dependency
+        yield
+        return
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
+def with_one_blas_thread(func):
+    """Decorator: run ``func`` inside :func:`one_blas_thread`."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        with one_blas_thread():
+            return func(*args, **kwargs)
+
+    return wrapper

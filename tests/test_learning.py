@@ -226,8 +226,10 @@ def test_block_bootstrap_and_jackknife_agree_roughly(vegard_case):
     np.testing.assert_allclose(bs.vegard["slopes"], jk.vegard["slopes"])  # same estimate
     ratio = bs.vegard["stderr"] / jk.vegard["stderr"]
     assert np.all((ratio > 0.4) & (ratio < 2.5)), ratio
-    # both far wider than the white-noise formula, which ignores spatial correlation
+    # both wider than the white-noise formula, which ignores spatial correlation. The
+    # fit runs on rows pooled 2 x 2 (sigma = 2 px), which already removes a factor 2
+    # of the oversampling the white formula would count as independent data.
     white = np.sqrt(np.diag(jk.covariance_white))[[0, 1]] * 2  # legendre phi_1 = 2X
-    assert np.all(jk.vegard["stderr"] > 3 * white)
+    assert np.all(jk.vegard["stderr"] > 1.5 * white)
     with pytest.raises(ValueError, match="uncertainty"):
         learn_law(p.strain, p.X_observed, p.pixel_size, Q_LFP, uncertainty="guess")

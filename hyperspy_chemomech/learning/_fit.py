@@ -88,7 +88,7 @@ class FitResult:
 
 def robust_fit(A, y, component, group, base_weight=None, huber_c=1.345, n_iter=6,
                n_components=None, weights=None, tol=1e-4, covariance=True,
-               cov_method="jackknife"):
+               cov_method="jackknife", initial_weights=None):
     """Huber-IRLS weighted least squares with per-component noise scales.
 
     Parameters
@@ -118,6 +118,9 @@ def robust_fit(A, y, component, group, base_weight=None, huber_c=1.345, n_iter=6
         residuals are needed: it costs a pass over the data per cluster).
     cov_method : {"jackknife", "bootstrap"}
         See :func:`cluster_covariance`.
+    initial_weights : numpy.ndarray, shape (n,), optional
+        Weights to start the IRLS from (e.g. those of a similar fit), instead of
+        ``base_weight``.
 
     Returns
     -------
@@ -137,7 +140,7 @@ def robust_fit(A, y, component, group, base_weight=None, huber_c=1.345, n_iter=6
             s = _mad((r * np.sqrt(w0))[component == c])
             scale[c] = s if np.isfinite(s) and s > 0 else 1.0
     else:
-        w = w0.copy()
+        w = w0.copy() if initial_weights is None else np.asarray(initial_weights, float)
         beta = None
         for _ in range(n_iter + 1):
             new = _solve(A, y, w)
@@ -156,11 +159,10 @@ def robust_fit(A, y, component, group, base_weight=None, huber_c=1.345, n_iter=6
     if not covariance:
         nan = np.full((p, p), np.nan)
         return FitResult(beta, nan, nan, w, r, scale, int(np.unique(group).size), np.nan)
-    cov, cov_white, G, H = cluster_covariance(A, r, w, group, method=cov_method)
-    d = np.sqrt(np.maximum(np.diag(H), 1e-300))
-    # cond(W^1/2 A D^-1) = sqrt(cond(D^-1 H D^-1)), without an SVD of the tall matrix
-    cond = float(np.sqrt(np.linalg.cond(H / d[:, None] / d[None, :])))
-    return FitResult(beta, cov, cov_white, w, r, scale, G, cond)
+    # regressing the residual (not the data) gives beta_(-g) - beta directly, and
+    # its weighted sum of squares the white-noise variance
+    f = BlockGrams.from_design(A, r, w, group).fit(cov_method=cov_method)
+    return FitResult(beta, f.cov, f.cov_white, w, r, scale, f.n_clusters, f.condition)
 
 
 def cluster_covariance(A, r, w, group, method="jackknife", n_boot=400, seed=0):
@@ -191,45 +193,103 @@ def cluster_covariance(A, r, w, group, method="jackknife", n_boot=400, seed=0):
         The weighted Gram matrix A^T W A.
     """
     # regressing the residual (not the data) gives beta_(-g) - beta directly
-    ids, Hb, vb, _, _ = _block_grams(A, r, w, group)
+    g = BlockGrams.from_design(A, r, w, group)
+    f = g.fit(cov_method=method, n_boot=n_boot, seed=seed)
+    return f.cov, f.cov_white, f.n_clusters, g.H.sum(axis=0)
+
+
+def _resampled_covariance(Hb, vb, method, n_boot=400, seed=0):
+    """Cluster jackknife (CR3) or block-bootstrap covariance from per-block Grams."""
+    G = Hb.shape[0]
     H, v = Hb.sum(axis=0), vb.sum(axis=0)
-    G = ids.size
     if method == "jackknife":
         loo = np.array([_solve_normal(H - Hb[g], v - vb[g]) for g in range(G)])
         dev = loo - loo.mean(axis=0)
-        cov = (G - 1) / G * dev.T @ dev
-    elif method == "bootstrap":
+        return (G - 1) / G * dev.T @ dev
+    if method == "bootstrap":
         rng = np.random.default_rng(seed)
-        boot = np.empty((int(n_boot), A.shape[1]))
+        boot = np.empty((int(n_boot), Hb.shape[1]))
         for b in range(int(n_boot)):
             c = np.bincount(rng.integers(0, G, G), minlength=G).astype(float)
             boot[b] = _solve_normal(np.tensordot(c, Hb, 1), c @ vb)
-        cov = np.cov(boot, rowvar=False)
-    else:
-        raise ValueError(f"method must be 'jackknife' or 'bootstrap', got {method!r}")
-    dof = max(A.shape[0] - A.shape[1], 1)
-    s2 = float(np.sum(w * r * r) / dof)
-    return cov, s2 * np.linalg.pinv(H), G, H
+        return np.cov(boot, rowvar=False)
+    raise ValueError(f"method must be 'jackknife' or 'bootstrap', got {method!r}")
 
 
-def _block_grams(A, y, w, group):
-    """Per-block weighted Gram matrices, so folds cost p x p work, not n x p."""
-    order = np.argsort(group, kind="stable")
-    g = group[order]
-    cuts = np.flatnonzero(np.diff(g)) + 1
-    ids = g[np.r_[0, cuts]]
-    H, v, c, m = [], [], [], []
-    for idx in np.split(order, cuts):
-        Ab, wb, yb = A[idx], w[idx], y[idx]
-        Aw = Ab * wb[:, None]
-        H.append(Aw.T @ Ab)
-        v.append(Aw.T @ yb)
-        c.append(np.sum(wb * yb * yb))
-        m.append(np.sum(wb))
-    return ids, np.array(H), np.array(v), np.array(c), np.array(m)
+@dataclass
+class BlockGrams:
+    """Per-block weighted Gram matrices of a design: every later fit costs p x p work.
+
+    With fixed weights (those of one robust fit), all the models built on one
+    design (nested degrees, the linear law, cross-validation folds, the cluster
+    jackknife) are linear maps of its columns, ``A @ T``: their normal equations
+    are ``T^T H T`` and ``T^T v``, so one pass over the n rows serves them all.
+    """
+
+    ids: np.ndarray   #: (G,) block labels
+    H: np.ndarray     #: (G, p, p) A_b^T W_b A_b
+    v: np.ndarray     #: (G, p) A_b^T W_b y_b
+    c: np.ndarray     #: (G,) y_b^T W_b y_b
+    m: np.ndarray     #: (G,) sum of the weights
+    n_rows: int
+
+    @classmethod
+    def from_design(cls, A, y, w, group):
+        """One pass over the rows of (A, y) with weights w, summed per ``group`` label.
+
+        Rows of one group need not be adjacent, but long runs of one label (rows
+        sorted by block, e.g. per component) are summed as views, without copies.
+        """
+        group = np.asarray(group)
+        ids, lab = np.unique(group, return_inverse=True)
+        cuts = np.r_[0, np.flatnonzero(np.diff(lab)) + 1, lab.size]
+        if cuts.size - 1 > 4 * ids.size:  # scattered rows: sort them (a copy)
+            order = np.argsort(lab, kind="stable")
+            A, y, w, lab = A[order], y[order], w[order], lab[order]
+            cuts = np.r_[0, np.flatnonzero(np.diff(lab)) + 1, lab.size]
+        G, p = ids.size, A.shape[1]
+        H, v = np.zeros((G, p, p)), np.zeros((G, p))
+        c, m = np.zeros(G), np.zeros(G)
+        for a, b in zip(cuts[:-1], cuts[1:]):
+            k = lab[a]
+            Aw = A[a:b] * w[a:b, None]
+            H[k] += Aw.T @ A[a:b]
+            v[k] += Aw.T @ y[a:b]
+            c[k] += np.dot(w[a:b] * y[a:b], y[a:b])
+            m[k] += w[a:b].sum()
+        return cls(ids, H, v, c, m, int(y.size))
+
+    def fit(self, T=None, cov_method="jackknife", n_boot=400, seed=0):
+        """Weighted fit of the model ``A @ T`` (default all columns), cluster covariance.
+
+        Returns
+        -------
+        FitResult
+            ``weights``, ``residual`` and ``scale`` are None (no pass over the rows).
+        """
+        Hb, vb = (self.H, self.v) if T is None else (T.T @ self.H @ T, self.v @ T)
+        H, v = Hb.sum(axis=0), vb.sum(axis=0)
+        p = H.shape[0]
+        if self.n_rows <= p:
+            raise ValueError(f"only {self.n_rows} data for {p} unknowns: too few valid pixels")
+        beta = _solve_normal(H, v)
+        cov = _resampled_covariance(Hb, vb, cov_method, n_boot, seed)
+        rss = max(float(self.c.sum() - 2 * beta @ v + beta @ H @ beta), 0.0)
+        cov_white = rss / max(self.n_rows - p, 1) * np.linalg.pinv(H)
+        d = np.sqrt(np.maximum(np.diag(H), 1e-300))
+        # cond(W^1/2 A D^-1) = sqrt(cond(D^-1 H D^-1)), without an SVD of the tall matrix
+        cond = float(np.sqrt(np.linalg.cond(H / d[:, None] / d[None, :])))
+        return FitResult(beta, cov, cov_white, None, None, None, int(self.ids.size), cond)
+
+    def solve(self, T=None):
+        """Coefficients of the model ``A @ T`` only."""
+        H, v = self.H.sum(axis=0), self.v.sum(axis=0)
+        if T is not None:
+            H, v = T.T @ H @ T, T.T @ v
+        return _solve_normal(H, v)
 
 
-def blocked_cv(A, y, w, group, column_sets, n_folds=5, seed=0):
+def blocked_cv(A, y, w, group, column_sets, n_folds=5, seed=0, grams=None):
     """Spatially blocked K-fold cross-validation of nested column sets.
 
     Parameters
@@ -242,6 +302,8 @@ def blocked_cv(A, y, w, group, column_sets, n_folds=5, seed=0):
     n_folds : int
     seed : int
         Seed for assigning blocks to folds.
+    grams : BlockGrams, optional
+        Grams of (A, y, w, group) already computed (then A, y, w may be None).
 
     Returns
     -------
@@ -254,8 +316,9 @@ def blocked_cv(A, y, w, group, column_sets, n_folds=5, seed=0):
     (A_b^T W_b A_b, A_b^T W_b y_b, y_b^T W_b y_b), so the cost after one pass over
     the data is independent of the number of rows.
     """
-    ids, H, v, c, m = _block_grams(A, y, w, group)
-    n_blocks = ids.size
+    g = grams if grams is not None else BlockGrams.from_design(A, y, w, group)
+    H, v, c, m = g.H, g.v, g.c, g.m
+    n_blocks = g.ids.size
     n_folds = int(min(n_folds, n_blocks))
     if n_folds < 2:
         raise ValueError("need at least two spatial blocks for cross-validation")

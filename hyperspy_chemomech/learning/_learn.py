@@ -25,10 +25,18 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage, stats
 
-from .._utils import progressbar
+from .._utils import progressbar, with_one_blas_thread
 from ._bases import LawBasis
-from ._fit import _solve, blocked_cv, one_standard_error_choice, robust_fit, spatial_blocks
-from ._resolution import FWHM_PER_SIGMA, masked_gaussian
+from ._fit import (
+    BlockGrams,
+    _mad,
+    _solve_normal,
+    blocked_cv,
+    one_standard_error_choice,
+    robust_fit,
+    spatial_blocks,
+)
+from ._resolution import FWHM_PER_SIGMA, masked_gaussian, pool
 
 CRYSTAL_COMPONENTS = ("e_100", "e_001", "e_shear")
 DATA_COMPONENTS = ("e11", "e22", "e12", "theta")
@@ -207,39 +215,45 @@ def _kernel_sq_sum(sigma):
 
 
 class _Design:
-    """Rows (component, pixel) of the least-squares problem at one resolution."""
+    """Rows (component, pixel) of the least-squares problem at one resolution.
+
+    Within each component the rows run block by block (spatial blocks), so that
+    per-block Gram matrices (:class:`~._fit.BlockGrams`) are sums over a few
+    contiguous slices. ``A`` is column-major: each column is filled by one gather.
+    """
 
     def __init__(self, data, responses, mask, comps, blocks, variance=None, extra=None,
-                 stride=1):
-        if stride > 1:  # a smooth (blurred) target is oversampled: every stride-th pixel
-            sub = np.zeros(mask.shape, bool)
-            sub[::stride, ::stride] = True
-            mask = mask & sub
-        valid = [mask & np.isfinite(data[c]) for c in comps]
-        self.index = [np.flatnonzero(v) for v in valid]
+                 weight=None):
+        flat_blocks = blocks.ravel()
+        index = []
+        for c in comps:
+            idx = np.flatnonzero(mask & np.isfinite(data[c]))
+            index.append(idx[np.argsort(flat_blocks[idx], kind="stable")])
+        sizes = [idx.size for idx in index]
+        n = int(sum(sizes))
         n_resp = responses.shape[0]
         n_extra = 0 if extra is None else extra.shape[0]
-        y, comp, group, w0 = [], [], [], []
-        for j, (c, idx) in enumerate(zip(comps, self.index)):
-            y.append(data[c].ravel()[idx])
-            comp.append(np.full(idx.size, j))
-            group.append(blocks.ravel()[idx])
-            if variance is not None:
-                w0.append(1.0 / np.maximum(variance[c].ravel()[idx], 1e-30))
-        self.y = np.concatenate(y)
-        self.comp = np.concatenate(comp)
-        self.group = np.concatenate(group)
-        self.w0 = np.concatenate(w0) if variance is not None else None
         n_off = len(comps)
-        A = np.zeros((self.y.size, n_resp + n_off + n_extra))
+        A = np.zeros((n, n_resp + n_off + n_extra), order="F")
+        self.y, self.comp, self.group = np.empty(n), np.empty(n, int), np.empty(n, int)
+        w0 = None if variance is None and weight is None else np.ones(n)
         start = 0
-        for j, (c, idx) in enumerate(zip(comps, self.index)):
-            stop = start + idx.size
-            A[start:stop, :n_resp] = responses[:, c].reshape(n_resp, -1)[:, idx].T
-            A[start:stop, n_resp + j] = 1.0  # constant reference of this component
-            if n_extra:
-                A[start:stop, n_resp + n_off:] = extra[:, c].reshape(n_extra, -1)[:, idx].T
-            start = stop
+        for j, (c, idx) in enumerate(zip(comps, index)):
+            rows = slice(start, start + idx.size)
+            self.y[rows] = data[c].ravel()[idx]
+            self.comp[rows] = j
+            self.group[rows] = flat_blocks[idx]
+            if variance is not None:
+                w0[rows] = 1.0 / np.maximum(variance[c].ravel()[idx], 1e-30)
+            if weight is not None:  # pooled pixels: weighted by their fraction in the body
+                w0[rows] *= np.broadcast_to(weight, data.shape)[c].ravel()[idx]
+            for k in range(n_resp):
+                A[rows, k] = responses[k, c].ravel()[idx]
+            A[rows, n_resp + j] = 1.0  # constant reference of this component
+            for k in range(n_extra):
+                A[rows, n_resp + n_off + k] = extra[k, c].ravel()[idx]
+            start = rows.stop
+        self.w0 = w0
         self.A = A
         self.n_resp, self.n_off, self.n_extra = n_resp, n_off, n_extra
         self.comps = comps
@@ -250,6 +264,7 @@ class _Design:
         return np.r_[cols, np.arange(self.n_resp, self.A.shape[1])]
 
 
+@with_one_blas_thread
 def learn_law(strain, X, pixel_size, stiffness, *, crystal_angle=0.0, mask=None, variance=None,
               composition_resolution=None, source_pixel_size=None, basis="legendre",
               degree="auto", max_degree=6, method="strain_gap", boundary="free",
@@ -422,35 +437,48 @@ def learn_law(strain, X, pixel_size, stiffness, *, crystal_angle=0.0, mask=None,
         block_size = int(max(8, round(size / 4), 3 * max(sigmas)))
     blocks = spatial_blocks(mask, block_size)
 
+    # Maps compared after a blur of >= 1.5 px are oversampled: the fits run on a
+    # grid pooled 2 x 2 (data and model pooled alike), one per pooling factor.
+    grids = {}
+
+    def grid(s):
+        f = _pool_factor(s)
+        if f not in grids:
+            grids[f] = _Pooled(strain, responses, extra, mask, blocks, f)
+        return grids[f]
+
     # --- resolution: estimated by a fixed-target fit when nothing gives it
     sel_info = {"block_size_px": int(block_size), "n_blocks": int(blocks.max() + 1)}
     if len(sigmas) > 1:
-        sigma, sigma_sd, table = _estimate_resolution(strain, responses, mask, comps, blocks,
-                                                      sigmas, show_progressbar, seed=seed,
-                                                      extra=extra)
+        sigma, sigma_sd, table = _estimate_resolution(grid(max(sigmas)), comps, sigmas,
+                                                      show_progressbar, seed=seed)
         sel_info["resolution"] = table
     else:
         sigma, sigma_sd = sigmas[0], 0.0
 
     # --- degree: spatially blocked cross-validation (or BIC) at that resolution
-    data = masked_gaussian(strain, mask, sigma) if sigma > 0 else strain
+    g = grid(sigma)
     var_s = None
     if variance is not None:
-        var_s = variance if sigma <= 0 else masked_gaussian(variance, mask, sigma) * _kernel_sq_sum(sigma)
-    des = _Design(data, responses, mask, comps, blocks, var_s, _blur(extra, mask, sigma))
+        var_s = g.blur(g.pool(variance), sigma)
+        if sigma > 0:
+            var_s = var_s * _kernel_sq_sum(sigma)
+    des = _Design(g.blur(g.strain, sigma), g.responses, g.mask, comps, g.blocks, var_s,
+                  g.blur(g.extra, sigma), weight=g.weight)
     # one robust (IRLS) fit of the most flexible model; its weights serve all the
-    # nested models below (one weighted solve each)
+    # nested and mapped models below, each from the per-block Grams (p x p work)
     fit0 = robust_fit(des.A, des.y, des.comp, des.group, des.w0, n_components=len(comps),
                       covariance=False)
     w_fit = fit0.weights
+    grams = BlockGrams.from_design(des.A, des.y, w_fit, des.group)
     if len(degrees) > 1:
         col_sets = [des.columns(n_comp, d_max, d) for d in degrees]
         if selection == "cv":
-            err = blocked_cv(des.A, des.y, fit0.weights, des.group, col_sets, n_folds=n_folds,
-                             seed=seed)
+            err = blocked_cv(None, None, None, None, col_sets, n_folds=n_folds, seed=seed,
+                             grams=grams)
             d_sel = degrees[one_standard_error_choice(err)]
         else:
-            err = _bic_table(des, fit0.weights, col_sets)
+            err = _bic_table(grams, col_sets, n_blocks=int(blocks.max() + 1), n_comps=len(comps))
             d_sel = degrees[int(np.argmin(err[:, 0]))]
         sel_info.update(criterion=selection, degrees=np.asarray(degrees),
                         errors=err.mean(axis=1), errors_fold_sd=err.std(axis=1))
@@ -460,28 +488,19 @@ def learn_law(strain, X, pixel_size, stiffness, *, crystal_angle=0.0, mask=None,
 
     # An estimated resolution is uncertain, and the law depends on it: its share
     # of the covariance is J J^T var(sigma), J = d coef / d sigma by central
-    # differences (designs at sigma +- h built once).
-    h = 0.25
-    side = {}
-    if sigma_sd > 0:
-        for sgn in (-1, 1):
-            sh = max(sigma + sgn * h, 0.0)
-            dat = masked_gaussian(strain, mask, sh) if sh > 0 else strain
-            side[sgn] = (sh, _Design(dat, responses, mask, comps, blocks, None if variance is None
-                                     else masked_gaussian(variance, mask, sh) * _kernel_sq_sum(sh),
-                                     _blur(extra, mask, sh)))
+    # differences (Grams of designs at sigma +- h built once, on a pooled grid).
+    side = _side_grams(g, comps, sigma, fit0.scale) if sigma_sd > 0 else None
 
     n_ref = des.A.shape[1] - des.n_resp
 
     def fit_mapped(T):
-        """Robust fit of the model A @ T (T: reduced parameters -> design columns)."""
-        f = robust_fit(des.A @ T, des.y, des.comp, des.group, des.w0, n_components=len(comps),
-                       weights=w_fit, cov_method=uncertainty)
-        if side:
-            (sm, dm), (sp_, dp) = side[-1], side[1]
-            cm = _solve(dm.A @ T, dm.y, w_fit)
-            cp = _solve(dp.A @ T, dp.y, w_fit)
-            J = (cp - cm) / (sp_ - sm)
+        """Fit of the model A @ T (T: reduced parameters -> design columns) at the
+        robust fit's weights, from the block Grams."""
+        f = grams.fit(T, cov_method=uncertainty)
+        f.weights = w_fit
+        if side is not None:
+            (sm, gm), (sp_, gp) = side
+            J = (gp.solve(T) - gm.solve(T)) / (sp_ - sm)
             f.cov = f.cov + np.outer(J, J) * sigma_sd ** 2
         return f
 
@@ -500,6 +519,9 @@ def learn_law(strain, X, pixel_size, stiffness, *, crystal_angle=0.0, mask=None,
 
     cols, fit = fit_degree(d_sel)
     nk = n_comp * d_sel
+    # robust residual scale per data component, for the selected model
+    z = (des.y - des.A[:, cols] @ fit.coef) * (1.0 if des.w0 is None else np.sqrt(des.w0))
+    fit.scale = np.array([_mad(z[des.comp == j]) for j in range(len(comps))])
     if monotonic:
         fit.coef = _monotonic_coefficients(des.A[:, cols], des.y, fit, n_comp, d_sel)
     coef = fit.coef[:nk].reshape(n_comp, d_sel)
@@ -518,7 +540,8 @@ def learn_law(strain, X, pixel_size, stiffness, *, crystal_angle=0.0, mask=None,
     vegard = _vegard_stats(fit_linear, n_comp)
     linearity = _linearity_test(fit_degree, n_comp, d_sel, basis)
 
-    # prediction and residual maps
+    # prediction and residual maps (full grid)
+    data = masked_gaussian(strain, mask, sigma) if sigma > 0 else strain
     pred = np.einsum("k,kcyx->cyx", fit.coef[:nk], responses[cols[:nk]])
     pred = pred + ref[:, None, None]
     pred = np.where(mask, pred, np.nan)
@@ -594,7 +617,10 @@ def _dislocation_fields(strain, mask, pixel_size):
         For each core, the e11, e22, e12, theta maps of b = (1 nm, 0) and (0, 1 nm).
     """
     from ..decomposition import find_dislocations
-    from ..simulate.dislocations import edge_dislocation_gradient, gradient_to_components
+    from ..simulate.dislocations import (
+        edge_dislocation_gradient,
+        gradient_to_components,
+    )
 
     dy, dx = np.broadcast_to(np.asarray(pixel_size, float), (2,))
     found = find_dislocations(np.where(mask, strain, np.nan), (dy, dx), mask=mask)
@@ -613,17 +639,99 @@ def _dislocation_fields(strain, mask, pixel_size):
 
 
 def _parabolic_min(x, y):
-    """Grid minimum of y(x), refined by a parabola through it and its neighbours."""
-    i = int(np.argmin(y))
-    if 0 < i < len(x) - 1:
-        a, b, _ = np.polyfit(x[i - 1:i + 2], y[i - 1:i + 2], 2)
-        if a > 0:
-            return float(np.clip(-b / (2 * a), x[i - 1], x[i + 1])), i
-    return float(x[i]), i
+    """Grid minimum of y(x), refined by a parabola through it and its neighbours.
+
+    ``y`` may be (..., len(x)) profiles (e.g. bootstrap replicates); returns the
+    minima and the grid indices, of shape ``y.shape[:-1]``.
+    """
+    x = np.asarray(x, float)
+    y = np.asarray(y, float)
+    i = np.argmin(y, axis=-1)
+    j = np.clip(i, 1, len(x) - 2) if len(x) >= 3 else i
+    x0, x1, x2 = (x[j + k] if len(x) >= 3 else x[i] for k in (-1, 0, 1))
+    y0, y1, y2 = (np.take_along_axis(y, (j + k)[..., None], -1)[..., 0] if len(x) >= 3
+                  else y[..., 0] for k in (-1, 0, 1))
+    # vertex of the parabola through three points (Lagrange form)
+    d01, d12, d02 = x0 - x1, x1 - x2, x0 - x2
+    a = (y0 / (d01 * d02) - y1 / (d01 * d12) + y2 / (d02 * d12)) if len(x) >= 3 else 0 * y1
+    b = (-y0 * (x1 + x2) / (d01 * d02) + y1 * (x0 + x2) / (d01 * d12)
+         - y2 * (x0 + x1) / (d02 * d12)) if len(x) >= 3 else 0 * y1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        vertex = np.clip(-b / (2 * a), x0, x2)
+    inner = (i > 0) & (i < len(x) - 1) & (a > 0)
+    return np.where(inner, vertex, x[i]), i
 
 
-def _estimate_resolution(strain, responses, mask, comps, blocks, sigmas, show_progressbar,
-                         n_boot=300, seed=0, extra=None):
+def _pool_factor(sigma):
+    """Pooling factor for maps compared after a Gaussian blur of ``sigma`` px.
+
+    A pooled grid keeps >= 0.75 pooled px of blur: the box stays narrow next to
+    the Gaussian, and it is applied to data and model alike.
+    """
+    return 1 if sigma < 1.5 else 2 if sigma < 4.5 else 3
+
+
+class _Pooled:
+    """Strain, responses and nuisance fields on a grid pooled by ``factor``.
+
+    A Gaussian of sigma px on the fine grid acts as one of sigma / factor px here;
+    data and model are pooled by the same (linear, masked-mean) operator, so the
+    comparison stays consistent, at 1/factor^2 of the rows and 1/factor^3 of the
+    blur cost.
+    """
+
+    def __init__(self, strain, responses, extra, mask, blocks, factor):
+        self.factor = f = int(factor)
+        self._mask_fine = mask
+        if f == 1:
+            self.strain, self.responses, self.extra = strain, responses, extra
+            self.mask, self.blocks, self.weight = mask, blocks, None
+            return
+        self.strain, w, self.mask = pool(strain, mask, f)
+        self.weight = np.nan_to_num(w)
+        self.responses = self.pool(responses)
+        self.extra = None if extra is None else self.pool(extra)
+        # each pooled pixel keeps the lowest block label among its body pixels
+        big = blocks.max() + 1
+        b = np.where(mask, blocks, big)
+        ny, nx = mask.shape
+        b = np.pad(b, ((0, -ny % f), (0, -nx % f)), constant_values=big)
+        b = b.reshape(b.shape[0] // f, f, b.shape[1] // f, f).min(axis=(1, 3))
+        self.blocks = np.where(self.mask, b, -1)
+
+    def pool(self, fields):
+        """Masked mean of (..., ny, nx) fine-grid maps over each pooled pixel."""
+        if self.factor == 1:
+            return fields
+        return pool(fields, self._mask_fine, self.factor)[0]
+
+    def blur(self, fields, sigma):
+        """Masked Gaussian of ``sigma`` fine-grid px on this grid (None passes).
+
+        The strain keeps NaN for missing data; model fields get 0 there.
+        """
+        if fields is None or sigma <= 0:
+            return fields
+        out = masked_gaussian(fields, self.mask, sigma / self.factor, weight=self.weight)
+        return out if fields is self.strain else np.nan_to_num(out)
+
+
+def _side_grams(g, comps, sigma, scale, h=0.25):
+    """Grams of the designs at sigma -/+ h on grid ``g``, for d coef / d sigma.
+
+    Weights are the component scales of the main robust fit (and the pooled
+    pixels' body fraction).
+    """
+    out = []
+    for sh in (max(sigma - h, 0.0), sigma + h):
+        des = _Design(g.blur(g.strain, sh), g.responses, g.mask, comps, g.blocks,
+                      extra=g.blur(g.extra, sh), weight=g.weight)
+        w = (1.0 if des.w0 is None else des.w0) / scale[des.comp] ** 2
+        out.append((sh, BlockGrams.from_design(des.A, des.y, w, des.group)))
+    return out
+
+
+def _estimate_resolution(g, comps, sigmas, show_progressbar, n_boot=300, seed=0):
     """PSF sigma (px) of the composition relative to the strain map, with its uncertainty.
 
     Each candidate sigma says "the composition, hence the prediction, is blurred
@@ -645,33 +753,33 @@ def _estimate_resolution(strain, responses, mask, comps, blocks, sigmas, show_pr
     """
     sig = np.asarray(sigmas, dtype=float)
     T = float(sig.max())
-    target = masked_gaussian(strain, mask, T)
-    extra_t = _blur(extra, mask, T)  # dislocation fields belong to the data side
-    stride = max(1, int(T // 2.5))
-    per_block, scale, group = [], None, None
+    target = g.blur(g.strain, T)  # on grid g (pooled for T)
+    extra_t = g.blur(g.extra, T)  # dislocation fields belong to the data side
+    per_block, scale, group, w = [], None, None, None
     for s in progressbar(sig, show_progressbar=show_progressbar,
                          desc="composition resolution", leave=False):
-        rs = masked_gaussian(responses, mask, float(np.sqrt(max(T * T - s * s, 0.0))))
-        des = _Design(target, rs, mask, comps, blocks, extra=extra_t, stride=stride)
-        f = robust_fit(des.A, des.y, des.comp, des.group, n_components=len(comps), n_iter=3,
-                       covariance=False)
+        rs = g.blur(g.responses, float(np.sqrt(max(T * T - s * s, 0.0))))
+        des = _Design(target, rs, g.mask, comps, g.blocks, extra=extra_t, weight=g.weight)
+        # IRLS from the previous candidate's weights: neighbours differ little
+        f = robust_fit(des.A, des.y, des.comp, des.group, des.w0, n_components=len(comps),
+                       n_iter=3 if w is None else 1, covariance=False, initial_weights=w)
+        w = f.weights
         if scale is None:
             scale, group = f.scale, des.group
-        per_block.append(np.bincount(group, _huber_loss(f.residual / scale[des.comp])))
+        per_block.append(np.bincount(group, des.w0 * _huber_loss(f.residual / scale[des.comp])))
     per_block = np.array(per_block)                       # (n_sigma, n_blocks)
-    counts = np.bincount(group).astype(float)
+    counts = np.bincount(group, des.w0)
     loss = per_block.sum(axis=1) / counts.sum()
     sigma, i = _parabolic_min(sig, loss)
+    sigma, i = float(sigma), int(i)
     if i == len(sig) - 1:
         warnings.warn(f"the composition map looks at least as blurred as the largest candidate "
                       f"(sigma = {T:g} px); give composition_resolution explicitly",
                       RuntimeWarning, stacklevel=4)
     rng = np.random.default_rng(seed)
     G = counts.size
-    boot = np.empty(n_boot)
-    for b in range(n_boot):
-        c = np.bincount(rng.integers(0, G, G), minlength=G)
-        boot[b] = _parabolic_min(sig, per_block @ c / (counts @ c))[0]
+    c = np.array([np.bincount(rng.integers(0, G, G), minlength=G) for _ in range(n_boot)])
+    boot = _parabolic_min(sig, (c @ per_block.T) / (c @ counts)[:, None])[0]
     # sampling spread of the estimate, plus the approximation of a real PSF
     # (pixel integration, interpolation, beam) by a Gaussian: equivalent widths by
     # different criteria differ by ~13 % (PSF_SHAPE_UNCERTAINTY)
@@ -679,17 +787,18 @@ def _estimate_resolution(strain, responses, mask, comps, blocks, sigmas, show_pr
     return float(sigma), sd, {"sigma_px": sig, "loss": loss, "target_sigma_px": T, "sd_px": sd}
 
 
-def _bic_table(des, w, col_sets):
-    n = des.y.size
+def _bic_table(grams, col_sets, n_blocks, n_comps):
+    n = grams.n_rows
+    H, v, c = grams.H.sum(axis=0), grams.v.sum(axis=0), grams.c.sum()
+    wmean = grams.m.sum() / n
     out = np.empty((len(col_sets), 1))
-    for m, cols in enumerate(col_sets):
-        sw = np.sqrt(w)
-        beta, *_ = np.linalg.lstsq(des.A[:, cols] * sw[:, None], des.y * sw, rcond=None)
-        r = des.y - des.A[:, cols] @ beta
-        rss = np.sum(w * r * r) / np.mean(w)
-        # effective sample size: one independent datum per block and component
-        n_eff = min(n, (des.group.max() + 1) * (des.comp.max() + 1) * 10)
-        out[m, 0] = n_eff * np.log(rss / n) + len(cols) * np.log(n_eff)
+    # effective sample size: one independent datum per block and component
+    n_eff = min(n, n_blocks * n_comps * 10)
+    for k, cols in enumerate(col_sets):
+        Hc, vc = H[np.ix_(cols, cols)], v[cols]
+        beta = _solve_normal(Hc, vc)
+        rss = max(c - 2 * beta @ vc + beta @ Hc @ beta, 1e-300) / wmean
+        out[k, 0] = n_eff * np.log(rss / n) + len(cols) * np.log(n_eff)
     return out
 
 

@@ -19,12 +19,13 @@ A. George, Nested dissection of a regular finite element mesh, SIAM J. Numer. An
 345 (1973).
 """
 
-import contextlib
 import os
 
 import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
+
+from .._utils import one_blas_thread
 
 _LEAF = 32
 _BYTES_PER_ENTRY = {"double": 12, "mixed": 8}  # value + row index of the L and U factors
@@ -80,19 +81,6 @@ def _half_the_memory():
         return 8e9
 
 
-@contextlib.contextmanager
-def _one_blas_thread():
-    # SuperLU calls BLAS on small supernode blocks, where threading only costs
-    # (several times slower on a shared 2-core machine).
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - optional
-        yield
-        return
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
-
-
 class GridFactor:
     """Factor of an SPD sparse matrix whose unknowns live on a pixel grid.
 
@@ -142,7 +130,7 @@ class GridFactor:
         # k is symmetric: its CSR arrays are its CSC arrays (no transposed copy)
         csc = sp.csc_matrix((kp.data.astype(dtype, copy=False), kp.indices, kp.indptr),
                             shape=kp.shape)
-        with _one_blas_thread():
+        with one_blas_thread():
             self._lu = spla.splu(csc, permc_spec=spec, diag_pivot_thresh=0.0,
                                  options={"SymmetricMode": True})
         del csc
@@ -192,7 +180,7 @@ class GridFactor:
         vec = f.ndim == 1
         f2 = f[:, None] if vec else f
         fp = f2[self._perm] if self._perm is not None else f2
-        with _one_blas_thread():
+        with one_blas_thread():
             if self.precision == "double":
                 xp = self._lu.solve(np.asfortranarray(fp))
             else:
