@@ -21,7 +21,7 @@ DEMO_SHAPE = (150, 250)
 def demo_shape(size=None):
     """Strain grid (ny, nx) of the demo: ``size`` is its short side (px), 3:5 like
     :data:`DEMO_SHAPE`; ``None`` gives :data:`DEMO_SHAPE`."""
-    return DEMO_SHAPE if not size else (int(size), int(round(size * 5 / 3)))
+    return DEMO_SHAPE if not size else (int(size), round(size * 5 / 3))
 
 
 def _imshow(ax, img, title, cmap="RdBu_r", vmin=None, vmax=None, fig=None):

@@ -262,8 +262,11 @@ def test_joint_drift_fit_reaches_the_least_squares_optimum():
     (variable projection) Gauss-Newton fit does not.
     """
     from hyperspy_chemomech.simulate import correlative_particle
-    from hyperspy_chemomech.spectra import (estimate_energy_drift, interpolate_references,
-                                            refine_drift_with_model)
+    from hyperspy_chemomech.spectra import (
+        estimate_energy_drift,
+        interpolate_references,
+        refine_drift_with_model,
+    )
 
     c = correlative_particle(shape=(60, 100), seed=1, n_energies=40)
     od = np.asarray(c.stack.to_optical_density(i0="auto").data)

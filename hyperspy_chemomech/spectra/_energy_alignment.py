@@ -271,7 +271,7 @@ def _joint_step(aligned, design, pinv):
 
     Returns the step (n_E, 2) and the RMS residual.
     """
-    ny, nx, ne = aligned.shape
+    ne = aligned.shape[-1]
     valid = np.all(np.isfinite(aligned), axis=-1)
     Y = np.nan_to_num(aligned)
     T = np.einsum("kn,yxn->yxk", pinv, Y)                      # (ny, nx, K)
