@@ -18,6 +18,12 @@ import numpy as np
 DEMO_SHAPE = (150, 250)
 
 
+def demo_shape(size=None):
+    """Strain grid (ny, nx) of the demo: ``size`` is its short side (px), 3:5 like
+    :data:`DEMO_SHAPE`; ``None`` gives :data:`DEMO_SHAPE`."""
+    return DEMO_SHAPE if not size else (int(size), round(size * 5 / 3))
+
+
 def _imshow(ax, img, title, cmap="RdBu_r", vmin=None, vmax=None, fig=None):
     im = ax.imshow(img, cmap=cmap, vmin=vmin, vmax=vmax)
     ax.set_title(title, fontsize="medium")
@@ -37,8 +43,7 @@ def simulate_step(state):
 
     from .simulate import correlative_particle
 
-    size = state.get("size")
-    shape = DEMO_SHAPE if not size else (int(size), int(round(size * 5 / 3)))
+    shape = demo_shape(state.get("size"))
     c = correlative_particle(shape=shape, seed=state.get("seed", 0))
     state["data"] = c
     state["strain"] = c.particle.strain_field()
