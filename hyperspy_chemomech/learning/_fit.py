@@ -88,7 +88,7 @@ class FitResult:
 
 def robust_fit(A, y, component, group, base_weight=None, huber_c=1.345, n_iter=6,
                n_components=None, weights=None, tol=1e-4, covariance=True,
-               cov_method="jackknife", initial_weights=None):
+               cov_method="jackknife", initial_weights=None, scale=None):
     """Huber-IRLS weighted least squares with per-component noise scales.
 
     Parameters
@@ -121,6 +121,8 @@ def robust_fit(A, y, component, group, base_weight=None, huber_c=1.345, n_iter=6
     initial_weights : numpy.ndarray, shape (n,), optional
         Weights to start the IRLS from (e.g. those of a similar fit), instead of
         ``base_weight``.
+    scale : numpy.ndarray, shape (n_components,), optional
+        Fixed noise scales (not re-estimated), e.g. to compare fits of one data set.
 
     Returns
     -------
@@ -131,12 +133,13 @@ def robust_fit(A, y, component, group, base_weight=None, huber_c=1.345, n_iter=6
         raise ValueError(f"only {n} data for {p} unknowns: too few valid pixels to fit")
     w0 = np.ones(n) if base_weight is None else np.asarray(base_weight, float)
     n_components = int(component.max()) + 1 if n_components is None else n_components
-    scale = np.ones(n_components)
+    fixed_scale = scale is not None
+    scale = np.ones(n_components) if scale is None else np.array(scale, float)
     if weights is not None:
         w = np.asarray(weights, float)
         beta = _solve(A, y, w)
         r = y - A @ beta
-        for c in range(n_components):
+        for c in range(0 if fixed_scale else n_components):
             s = _mad((r * np.sqrt(w0))[component == c])
             scale[c] = s if np.isfinite(s) and s > 0 else 1.0
     else:
@@ -151,7 +154,7 @@ def robust_fit(A, y, component, group, base_weight=None, huber_c=1.345, n_iter=6
             if done:
                 break
             z = r * np.sqrt(w0)
-            for c in range(n_components):
+            for c in range(0 if fixed_scale else n_components):
                 s = _mad(z[component == c])
                 scale[c] = s if np.isfinite(s) and s > 0 else 1.0
             zs = z / scale[component]
@@ -322,9 +325,7 @@ def blocked_cv(A, y, w, group, column_sets, n_folds=5, seed=0, grams=None):
     n_folds = int(min(n_folds, n_blocks))
     if n_folds < 2:
         raise ValueError("need at least two spatial blocks for cross-validation")
-    rng = np.random.default_rng(seed)
-    fold = np.empty(n_blocks, dtype=int)
-    fold[rng.permutation(n_blocks)] = np.arange(n_blocks) % n_folds
+    fold = fold_assignment(n_blocks, n_folds, seed)
     Ht, vt = H.sum(axis=0), v.sum(axis=0)
     err = np.empty((len(column_sets), n_folds))
     for f in range(n_folds):
@@ -339,14 +340,25 @@ def blocked_cv(A, y, w, group, column_sets, n_folds=5, seed=0, grams=None):
     return err
 
 
+def fold_assignment(n_blocks, n_folds, seed=0):
+    """Fold of each spatial block for blocked cross-validation (balanced, shuffled)."""
+    rng = np.random.default_rng(seed)
+    fold = np.empty(n_blocks, dtype=int)
+    fold[rng.permutation(n_blocks)] = np.arange(n_blocks) % n_folds
+    return fold
+
+
 def _solve_normal(H, v):
-    """Solve H beta = v for a symmetric PSD H, with diagonal scaling for conditioning."""
-    d = np.sqrt(np.maximum(np.diag(H), 1e-300))
-    Hs = H / d[:, None] / d[None, :]
+    """Solve H beta = v for symmetric PSD H, with diagonal scaling for conditioning.
+
+    ``H`` (..., p, p) and ``v`` (..., p) may hold a stack of systems.
+    """
+    d = np.sqrt(np.maximum(np.diagonal(H, axis1=-2, axis2=-1), 1e-300))
+    Hs = H / d[..., :, None] / d[..., None, :]
     try:
-        return np.linalg.solve(Hs, v / d) / d
+        return np.linalg.solve(Hs, (v / d)[..., None])[..., 0] / d
     except np.linalg.LinAlgError:
-        return (np.linalg.pinv(Hs) @ (v / d)) / d
+        return (np.linalg.pinv(Hs) @ (v / d)[..., None])[..., 0] / d
 
 
 def one_standard_error_choice(err):

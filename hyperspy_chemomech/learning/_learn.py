@@ -32,6 +32,7 @@ from ._fit import (
     _mad,
     _solve_normal,
     blocked_cv,
+    fold_assignment,
     one_standard_error_choice,
     robust_fit,
     spatial_blocks,
@@ -45,7 +46,7 @@ DATA_COMPONENTS = ("e11", "e22", "e12", "theta")
 #: the variance-matched one (2.0 px) differ by 13 %.
 PSF_SHAPE_UNCERTAINTY = 0.15
 #: Candidate PSF sigmas (px) tried when the composition's resolution is unknown.
-SIGMA_GRID_PX = (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0)
+SIGMA_GRID_PX = (0.0, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0)
 METHODS = ("strain_gap", "equilibrium_gap")
 
 
@@ -217,43 +218,41 @@ def _kernel_sq_sum(sigma):
 class _Design:
     """Rows (component, pixel) of the least-squares problem at one resolution.
 
-    Within each component the rows run block by block (spatial blocks), so that
-    per-block Gram matrices (:class:`~._fit.BlockGrams`) are sums over a few
-    contiguous slices. ``A`` is column-major: each column is filled by one gather.
+    Rows run block by block (spatial blocks), so that per-block Gram matrices
+    (:class:`~._fit.BlockGrams`) are sums over contiguous slices. ``A`` is
+    column-major: each column is filled by one gather.
     """
 
     def __init__(self, data, responses, mask, comps, blocks, variance=None, extra=None,
                  weight=None):
-        flat_blocks = blocks.ravel()
-        index = []
-        for c in comps:
-            idx = np.flatnonzero(mask & np.isfinite(data[c]))
-            index.append(idx[np.argsort(flat_blocks[idx], kind="stable")])
-        sizes = [idx.size for idx in index]
-        n = int(sum(sizes))
+        npix = mask.size
+        cidx = np.asarray(comps)
+        # (component, pixel) of every valid datum, as one flat index into (4, ny, nx)
+        flat = np.concatenate([c * npix + np.flatnonzero(mask & np.isfinite(data[c]))
+                               for c in comps])
+        pix = flat % npix
+        flat = flat[np.argsort(blocks.ravel()[pix], kind="stable")]
+        pix = flat % npix
+        self.flat = flat  #: flat index into (4, ny, nx) of each row
+        self.group = blocks.ravel()[pix]
+        self.comp = np.searchsorted(cidx, flat // npix)
+        self.y = data.ravel()[flat]
+        w0 = None
+        if variance is not None:
+            w0 = 1.0 / np.maximum(variance.ravel()[flat], 1e-30)
+        if weight is not None:  # pooled pixels: weighted by their fraction in the body
+            wp = np.broadcast_to(weight, data.shape).ravel()[flat]
+            w0 = wp if w0 is None else w0 * wp
+        self.w0 = w0
         n_resp = responses.shape[0]
         n_extra = 0 if extra is None else extra.shape[0]
         n_off = len(comps)
-        A = np.zeros((n, n_resp + n_off + n_extra), order="F")
-        self.y, self.comp, self.group = np.empty(n), np.empty(n, int), np.empty(n, int)
-        w0 = None if variance is None and weight is None else np.ones(n)
-        start = 0
-        for j, (c, idx) in enumerate(zip(comps, index)):
-            rows = slice(start, start + idx.size)
-            self.y[rows] = data[c].ravel()[idx]
-            self.comp[rows] = j
-            self.group[rows] = flat_blocks[idx]
-            if variance is not None:
-                w0[rows] = 1.0 / np.maximum(variance[c].ravel()[idx], 1e-30)
-            if weight is not None:  # pooled pixels: weighted by their fraction in the body
-                w0[rows] *= np.broadcast_to(weight, data.shape)[c].ravel()[idx]
-            for k in range(n_resp):
-                A[rows, k] = responses[k, c].ravel()[idx]
-            A[rows, n_resp + j] = 1.0  # constant reference of this component
-            for k in range(n_extra):
-                A[rows, n_resp + n_off + k] = extra[k, c].ravel()[idx]
-            start = rows.stop
-        self.w0 = w0
+        A = np.empty((flat.size, n_resp + n_off + n_extra), order="F")
+        for k in range(n_resp):
+            A[:, k] = responses[k].ravel()[flat]
+        A[:, n_resp:n_resp + n_off] = self.comp[:, None] == np.arange(n_off)  # references
+        for k in range(n_extra):
+            A[:, n_resp + n_off + k] = extra[k].ravel()[flat]
         self.A = A
         self.n_resp, self.n_off, self.n_extra = n_resp, n_off, n_extra
         self.comps = comps
@@ -369,6 +368,7 @@ def learn_law(strain, X, pixel_size, stiffness, *, crystal_angle=0.0, mask=None,
         raise ValueError(f"uncertainty must be 'jackknife' or 'bootstrap', got {uncertainty!r}")
     if selection not in ("cv", "bic"):
         raise ValueError(f"selection must be 'cv' or 'bic', got {selection!r}")
+    clock = _Clock()
     _check_identifiable(X, mask, min_range)
     if monotonic and (basis != "bspline" or degree == "auto"):
         raise ValueError("monotonic=True needs basis='bspline' with an integer degree "
@@ -407,12 +407,15 @@ def learn_law(strain, X, pixel_size, stiffness, *, crystal_angle=0.0, mask=None,
                                    crystal_angle=crystal_angle, pixel_size=ps,
                                    use_rotation=use_rotation, seed=seed)
 
+    clock("setup")
     responses = _responses(solver, eig, show_progressbar)
     if dislocations not in ("fit", "ignore"):
         raise ValueError(f"dislocations must be 'fit' or 'ignore', got {dislocations!r}")
+    clock("mechanics")
     cores, extra = _dislocation_fields(strain, mask, pixel_size) if (
         dislocations == "fit" and use_rotation) else (np.zeros((0, 2)), None)
 
+    clock("dislocations")
     # --- resolution: given, from the registration, or estimated
     if composition_resolution is not None:
         sigmas = [float(composition_resolution) / FWHM_PER_SIGMA / ps]
@@ -422,7 +425,8 @@ def learn_law(strain, X, pixel_size, stiffness, *, crystal_angle=0.0, mask=None,
         # only a lower bound: the beam focus blurs further. Estimate above it.
         floor = 0.5 * float(source_pixel_size) / ps
         grid = SIGMA_GRID_PX if sigma_grid is None else sigma_grid
-        sigmas = sorted({floor} | {float(v) for v in grid if 0.8 * floor < v})
+        # grid values next to the floor would make a degenerate parabola
+        sigmas = sorted({floor} | {float(v) for v in grid if v > floor + 0.25})
         if max(sigmas) < 2 * floor:
             sigmas += [1.5 * floor, 2 * floor]
         sigma_source = "estimated (X-ray pixel from the registration as lower bound)"
@@ -443,19 +447,24 @@ def learn_law(strain, X, pixel_size, stiffness, *, crystal_angle=0.0, mask=None,
 
     def grid(s):
         f = _pool_factor(s)
-        if f not in grids:
-            grids[f] = _Pooled(strain, responses, extra, mask, blocks, f)
+        if f not in grids:  # 4 x 4 from the 2 x 2 grid (a quarter of the work)
+            grids[f] = (_Pooled(strain, responses, extra, mask, blocks, f) if f <= 2 else
+                        grid(2).coarsen(f // 2))
         return grids[f]
 
     # --- resolution: estimated by a fixed-target fit when nothing gives it
     sel_info = {"block_size_px": int(block_size), "n_blocks": int(blocks.max() + 1)}
     if len(sigmas) > 1:
-        sigma, sigma_sd, table = _estimate_resolution(grid(max(sigmas)), comps, sigmas,
-                                                      show_progressbar, seed=seed)
+        sigma, sigma_sd, table = _estimate_resolution(
+            grid(max(sigmas)), comps, sigmas,
+            lambda des: [des.columns(n_comp, d_max, d) for d in degrees], show_progressbar,
+            seed=seed, n_folds=n_folds)
+        table["degree"] = degrees[table.pop("degree_index")]
         sel_info["resolution"] = table
     else:
         sigma, sigma_sd = sigmas[0], 0.0
 
+    clock("resolution")
     # --- degree: spatially blocked cross-validation (or BIC) at that resolution
     g = grid(sigma)
     var_s = None
@@ -487,9 +496,19 @@ def learn_law(strain, X, pixel_size, stiffness, *, crystal_angle=0.0, mask=None,
         sel_info["criterion"] = "none (degree given)"
 
     # An estimated resolution is uncertain, and the law depends on it: its share
-    # of the covariance is J J^T var(sigma), J = d coef / d sigma by central
-    # differences (Grams of designs at sigma +- h built once, on a pooled grid).
-    side = _side_grams(g, comps, sigma, fit0.scale) if sigma_sd > 0 else None
+    # of the covariance is J J^T var(sigma), J = d coef / d sigma. The model
+    # columns do not depend on sigma (the nuisance fields' blur aside, which only
+    # matters at the cores), so J = (A^T W A)^-1 A^T W dy/dsigma: one central
+    # difference of the blurred data, no new design.
+    clock("fit")
+    dv = None
+    if sigma_sd > 0:
+        h = 0.25
+        lo_, hi_ = max(sigma - h, 0.0), sigma + h
+        dy = (g.blur(g.strain, hi_) - (g.blur(g.strain, lo_) if lo_ > 0 else g.strain))
+        dy = np.nan_to_num(dy.ravel()[des.flat]) / (hi_ - lo_)
+        dv = des.A.T @ (w_fit * dy)
+    H_all = grams.H.sum(axis=0)
 
     n_ref = des.A.shape[1] - des.n_resp
 
@@ -498,9 +517,8 @@ def learn_law(strain, X, pixel_size, stiffness, *, crystal_angle=0.0, mask=None,
         robust fit's weights, from the block Grams."""
         f = grams.fit(T, cov_method=uncertainty)
         f.weights = w_fit
-        if side is not None:
-            (sm, gm), (sp_, gp) = side
-            J = (gp.solve(T) - gm.solve(T)) / (sp_ - sm)
+        if dv is not None:
+            J = _solve_normal(T.T @ H_all @ T, T.T @ dv)
             f.cov = f.cov + np.outer(J, J) * sigma_sd ** 2
         return f
 
@@ -517,6 +535,7 @@ def learn_law(strain, X, pixel_size, stiffness, *, crystal_angle=0.0, mask=None,
         T[des.n_resp:, n_comp:] = np.eye(n_ref)
         return fit_mapped(T)
 
+    clock("resolution uncertainty")
     cols, fit = fit_degree(d_sel)
     nk = n_comp * d_sel
     # robust residual scale per data component, for the selected model
@@ -540,6 +559,7 @@ def learn_law(strain, X, pixel_size, stiffness, *, crystal_angle=0.0, mask=None,
     vegard = _vegard_stats(fit_linear, n_comp)
     linearity = _linearity_test(fit_degree, n_comp, d_sel, basis)
 
+    clock("law, Vegard, linearity")
     # prediction and residual maps (full grid)
     data = masked_gaussian(strain, mask, sigma) if sigma > 0 else strain
     pred = np.einsum("k,kcyx->cyx", fit.coef[:nk], responses[cols[:nk]])
@@ -549,12 +569,13 @@ def learn_law(strain, X, pixel_size, stiffness, *, crystal_angle=0.0, mask=None,
     if not use_rotation:
         resid[3] = np.nan
 
+    clock("maps")
     lo, hi = np.quantile(X[mask], [0.005, 0.995])
     return LawFit(
         basis=LawBasis(basis, d_sel), coefficients=coef, covariance=cov,
         covariance_white=cov_w, dof=int(dof), reference=ref, n_components=n_comp,
         sigma_px=float(sigma), sigma_sd_px=float(sigma_sd), sigma_source=sigma_source,
-        selection=sel_info,
+        selection=dict(sel_info, timings_s=clock.times),
         x_range=(float(lo), float(hi)), noise=fit.scale, vegard=vegard, linearity=linearity,
         method=method, condition=fit.condition, prediction=pred, residual=resid,
         x_histogram=np.histogram(X[mask], bins=50, range=(0, 1))[0],
@@ -566,6 +587,22 @@ def learn_law(strain, X, pixel_size, stiffness, *, crystal_angle=0.0, mask=None,
                       block_size_px=int(block_size), n_folds=int(n_folds),
                       uncertainty=uncertainty),
     )
+
+
+class _Clock:
+    """Wall time per stage (s), reported with the fit: where the time goes."""
+
+    def __init__(self):
+        import time
+
+        self._now = time.perf_counter
+        self._t = self._now()
+        self.times = {}
+
+    def __call__(self, stage):
+        t = self._now()
+        self.times[stage] = self.times.get(stage, 0.0) + t - self._t
+        self._t = t
 
 
 def _monotonic_coefficients(A, y, fit, n_comp, d):
@@ -593,13 +630,6 @@ def _monotonic_coefficients(A, y, fit, n_comp, d):
 def _huber_loss(z, c=1.345):
     a = np.abs(z)
     return np.where(a <= c, 0.5 * a * a, c * a - 0.5 * c * c)
-
-
-def _blur(fields, mask, sigma):
-    """masked_gaussian for optional (n, 4, ny, nx) nuisance fields (None passes)."""
-    if fields is None or sigma <= 0:
-        return fields
-    return np.nan_to_num(masked_gaussian(fields, mask, sigma))
 
 
 def _dislocation_fields(strain, mask, pixel_size):
@@ -668,7 +698,7 @@ def _pool_factor(sigma):
     A pooled grid keeps >= 0.75 pooled px of blur: the box stays narrow next to
     the Gaussian, and it is applied to data and model alike.
     """
-    return 1 if sigma < 1.5 else 2 if sigma < 4.5 else 3
+    return 1 if sigma < 1.5 else 2 if sigma < 4.5 else 4
 
 
 class _Pooled:
@@ -680,17 +710,21 @@ class _Pooled:
     blur cost.
     """
 
-    def __init__(self, strain, responses, extra, mask, blocks, factor):
-        self.factor = f = int(factor)
-        self._mask_fine = mask
+    def __init__(self, strain, responses, extra, mask, blocks, factor, strain_weight=None,
+                 body=None, fine=None):
+        f = int(factor)
+        self._fine_mask = mask if fine is None else fine._fine_mask
+        self.factor = f * (1 if fine is None else fine.factor)  # fine px per pixel here
         if f == 1:
             self.strain, self.responses, self.extra = strain, responses, extra
-            self.mask, self.blocks, self.weight = mask, blocks, None
+            self.mask, self.blocks, self.weight = mask, blocks, strain_weight
+            self.body = body
             return
-        self.strain, w, self.mask = pool(strain, mask, f)
+        self.strain, w, self.mask = pool(strain, mask, f, strain_weight)
         self.weight = np.nan_to_num(w)
-        self.responses = self.pool(responses)
-        self.extra = None if extra is None else self.pool(extra)
+        self.body = pool(np.ones(mask.shape), mask, f, body)[1]  # fraction in the body
+        self.responses = pool(responses, mask, f, body)[0]
+        self.extra = None if extra is None else pool(extra, mask, f, body)[0]
         # each pooled pixel keeps the lowest block label among its body pixels
         big = blocks.max() + 1
         b = np.where(mask, blocks, big)
@@ -700,10 +734,15 @@ class _Pooled:
         self.blocks = np.where(self.mask, b, -1)
 
     def pool(self, fields):
-        """Masked mean of (..., ny, nx) fine-grid maps over each pooled pixel."""
+        """Masked mean of full-resolution (..., ny, nx) maps over this grid's pixels."""
         if self.factor == 1:
             return fields
-        return pool(fields, self._mask_fine, self.factor)[0]
+        return pool(fields, self._fine_mask, self.factor)[0]
+
+    def coarsen(self, factor):
+        """This grid pooled again by ``factor``."""
+        return _Pooled(self.strain, self.responses, self.extra, self.mask, self.blocks,
+                       factor, strain_weight=self.weight, body=self.body, fine=self)
 
     def blur(self, fields, sigma):
         """Masked Gaussian of ``sigma`` fine-grid px on this grid (None passes).
@@ -713,62 +752,92 @@ class _Pooled:
         if fields is None or sigma <= 0:
             return fields
         out = masked_gaussian(fields, self.mask, sigma / self.factor, weight=self.weight)
-        return out if fields is self.strain else np.nan_to_num(out)
+        return out if fields is self.strain else np.nan_to_num(out, copy=False)
 
 
-def _side_grams(g, comps, sigma, scale, h=0.25):
-    """Grams of the designs at sigma -/+ h on grid ``g``, for d coef / d sigma.
-
-    Weights are the component scales of the main robust fit (and the pooled
-    pixels' body fraction).
-    """
-    out = []
-    for sh in (max(sigma - h, 0.0), sigma + h):
-        des = _Design(g.blur(g.strain, sh), g.responses, g.mask, comps, g.blocks,
-                      extra=g.blur(g.extra, sh), weight=g.weight)
-        w = (1.0 if des.w0 is None else des.w0) / scale[des.comp] ** 2
-        out.append((sh, BlockGrams.from_design(des.A, des.y, w, des.group)))
-    return out
-
-
-def _estimate_resolution(g, comps, sigmas, show_progressbar, n_boot=300, seed=0):
+def _estimate_resolution(g, comps, sigmas, law_columns, show_progressbar, n_boot=300, seed=0,
+                         n_folds=5):
     """PSF sigma (px) of the composition relative to the strain map, with its uncertainty.
 
     Each candidate sigma says "the composition, hence the prediction, is blurred
     by sigma". All candidates are compared against ONE target, the strain blurred
     by T = max(sigmas); candidate sigma's prediction is blurred by the remaining
     sqrt(T^2 - sigma^2). With a common target the noise enters every candidate
-    alike, so the robust misfit (Huber loss at a fixed scale, the most flexible
-    law) compares them fairly without cross-validation: they all have the same
-    number of parameters. The minimum is refined by a parabola through the best
-    grid point and its neighbours; its standard deviation comes from a spatial
-    block bootstrap of the loss profile.
+    alike, so a robust misfit (Huber loss at one fixed scale) compares them fairly.
+
+    A flexible law can bend to mimic a wrong blur (curvature trades against
+    sigma), so the law's degree is chosen with the resolution: spatially blocked
+    cross-validation of the held-out Huber loss on every (sigma, degree), the
+    simplest degree within one standard error of the best (each degree at its
+    best sigma). At that degree the in-sample loss profile over sigma is refined
+    by a parabola through the best grid point and its neighbours; its standard
+    deviation comes from a spatial block bootstrap of the profile.
+
+    Parameters
+    ----------
+    g : _Pooled
+        The maps, on a grid suited to a blur of ``max(sigmas)``.
+    law_columns : callable
+        ``law_columns(design) -> list`` of column sets, one per candidate degree
+        (simplest first).
 
     Returns
     -------
     sigma : float
     sigma_sd : float
     table : dict
-        ``sigma_px`` candidates, ``loss`` per candidate, ``target_sigma_px``, ``sd_px``.
+        ``sigma_px`` candidates, ``loss`` per candidate at the chosen degree,
+        ``degree_index`` (into the candidate degrees), ``cv_loss`` (sigma x degree),
+        ``target_sigma_px``, ``sd_px``.
     """
     sig = np.asarray(sigmas, dtype=float)
     T = float(sig.max())
     target = g.blur(g.strain, T)  # on grid g (pooled for T)
     extra_t = g.blur(g.extra, T)  # dislocation fields belong to the data side
-    per_block, scale, group, w = [], None, None, None
+    loss_b, cv_f, scale, w = [], [], None, None
     for s in progressbar(sig, show_progressbar=show_progressbar,
                          desc="composition resolution", leave=False):
         rs = g.blur(g.responses, float(np.sqrt(max(T * T - s * s, 0.0))))
         des = _Design(target, rs, g.mask, comps, g.blocks, extra=extra_t, weight=g.weight)
         # IRLS from the previous candidate's weights: neighbours differ little
         f = robust_fit(des.A, des.y, des.comp, des.group, des.w0, n_components=len(comps),
-                       n_iter=3 if w is None else 1, covariance=False, initial_weights=w)
+                       n_iter=3 if w is None else 1, covariance=False, initial_weights=w,
+                       scale=scale)
         w = f.weights
-        if scale is None:
-            scale, group = f.scale, des.group
-        per_block.append(np.bincount(group, des.w0 * _huber_loss(f.residual / scale[des.comp])))
-    per_block = np.array(per_block)                       # (n_sigma, n_blocks)
-    counts = np.bincount(group, des.w0)
+        if scale is None:  # rows are the same for every candidate (one target)
+            scale = f.scale
+            w0 = np.ones(des.y.size) if des.w0 is None else des.w0
+            _, block = np.unique(des.group, return_inverse=True)
+            n_blocks = int(block.max()) + 1
+            k_folds = int(min(n_folds, n_blocks))
+            fold = fold_assignment(n_blocks, k_folds, seed)
+            row_fold = fold[block]
+            col_sets = law_columns(des)
+            rows = np.arange(des.y.size)
+        grams = BlockGrams.from_design(des.A, des.y, w, des.group)
+        # normal equations of the whole set (index 0) and of each training set
+        Ht, vt = grams.H.sum(axis=0), grams.v.sum(axis=0)
+        onehot = fold == np.arange(k_folds)[:, None]
+        Hs = Ht - np.concatenate([np.zeros((1,) + Ht.shape),
+                                  np.tensordot(onehot, grams.H, 1)])
+        vs = vt - np.concatenate([np.zeros((1,) + vt.shape), onehot @ grams.v])
+        lb, lf = [], []
+        for cols in col_sets:
+            B = _solve_normal(Hs[:, cols][:, :, cols], vs[:, cols])  # (1 + folds, q)
+            P = des.A[:, cols] @ B.T
+            z = (des.y - P[:, 0]) / scale[des.comp]
+            lb.append(np.bincount(block, w0 * _huber_loss(z), minlength=n_blocks))
+            zc = (des.y - P[rows, 1 + row_fold]) / scale[des.comp]
+            lf.append(np.bincount(row_fold, w0 * _huber_loss(zc), minlength=k_folds))
+        loss_b.append(lb)
+        cv_f.append(lf)
+    loss_b = np.array(loss_b)                 # (n_sigma, n_degree, n_blocks)
+    counts = np.bincount(block, w0)
+    per_fold = np.array(cv_f) / np.bincount(row_fold, w0)  # (n_sigma, n_degree, n_folds)
+    # degree: simplest within one standard error of the best, each at its best sigma
+    best_s = per_fold.mean(axis=2).argmin(axis=0)
+    k = one_standard_error_choice(per_fold[best_s, np.arange(len(col_sets))])
+    per_block = loss_b[:, k]                  # (n_sigma, n_blocks)
     loss = per_block.sum(axis=1) / counts.sum()
     sigma, i = _parabolic_min(sig, loss)
     sigma, i = float(sigma), int(i)
@@ -784,7 +853,9 @@ def _estimate_resolution(g, comps, sigmas, show_progressbar, n_boot=300, seed=0)
     # (pixel integration, interpolation, beam) by a Gaussian: equivalent widths by
     # different criteria differ by ~13 % (PSF_SHAPE_UNCERTAINTY)
     sd = float(np.hypot(boot.std(ddof=1), PSF_SHAPE_UNCERTAINTY * sigma))
-    return float(sigma), sd, {"sigma_px": sig, "loss": loss, "target_sigma_px": T, "sd_px": sd}
+    return float(sigma), sd, {"sigma_px": sig, "loss": loss, "degree_index": int(k),
+                              "cv_loss": per_fold.mean(axis=2), "target_sigma_px": T,
+                              "sd_px": sd}
 
 
 def _bic_table(grams, col_sets, n_blocks, n_comps):

@@ -64,7 +64,7 @@ def masked_gaussian(data, mask, sigma, weight=None):
     return out
 
 
-def pool(data, mask, factor):
+def pool(data, mask, factor, weight=None):
     """Average ``factor`` x ``factor`` blocks of masked, NaN-aware maps.
 
     Blurred maps are oversampled: a Gaussian of sigma px on the fine grid is one
@@ -76,34 +76,52 @@ def pool(data, mask, factor):
     data : numpy.ndarray, shape (..., ny, nx)
     mask : numpy.ndarray of bool, shape (ny, nx)
     factor : int
+    weight : numpy.ndarray, shape (ny, nx) or like ``data``, optional
+        Weight of each pixel (e.g. the body fraction of an already pooled grid);
+        default 1.
 
     Returns
     -------
     values : numpy.ndarray, shape (..., ceil(ny / factor), ceil(nx / factor))
-        Mean of the valid (in ``mask``, finite) pixels of each block; NaN if none.
+        Weighted mean of the valid (in ``mask``, finite) pixels of each block; NaN
+        if none.
     weight : numpy.ndarray, same shape as ``values``
-        Fraction of each block's pixels that were valid.
+        Summed weight of the valid pixels over the block's area (the body
+        fraction, for unit weights).
     pooled_mask : numpy.ndarray of bool
         Blocks with any pixel in ``mask``.
     """
     f = int(factor)
     data = np.asarray(data, dtype=float)
     ny, nx = mask.shape
-    shp = data.shape[:-2] + (-(-ny // f), -(-nx // f))
-    valid = mask & np.isfinite(data)
-    dz = np.where(valid, data, 0.0)
-    # f^2 strided sums (no padding copy): far faster than reducing a 4D view
-    tot, cnt = np.zeros(shp), np.zeros(shp)
-    pooled_mask = np.zeros(shp[-2:], bool)
+    shp = (-(-ny // f), -(-nx // f))
+    flat = data.reshape((-1, ny, nx))
+    wflat = None
+    if weight is not None:
+        wflat = np.broadcast_to(np.asarray(weight, float), data.shape).reshape(flat.shape)
+    values = np.empty((flat.shape[0],) + shp)
+    wout = np.empty_like(values)
+    pooled_mask = np.zeros(shp, bool)
     for i in range(f):
         for j in range(f):
-            h, w = -(-(ny - i) // f), -(-(nx - j) // f)
-            tot[..., :h, :w] += dz[..., i::f, j::f]
-            cnt[..., :h, :w] += valid[..., i::f, j::f]
-            pooled_mask[:h, :w] |= mask[i::f, j::f]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        values = np.where(cnt > 0, tot / cnt, np.nan)
-    return values, cnt / (f * f), pooled_mask
+            pooled_mask[:-(-(ny - i) // f) or None, :-(-(nx - j) // f) or None] |= mask[i::f, j::f]
+    tot, cnt = np.empty(shp), np.empty(shp)
+    for k, d in enumerate(flat):  # map by map: the temporaries stay in cache
+        wv = (mask & np.isfinite(d)).astype(float)
+        if wflat is not None:
+            wv *= wflat[k]
+        dz = np.where(wv > 0, d, 0.0) * wv
+        tot[:], cnt[:] = 0.0, 0.0
+        # f^2 strided sums (no padding copy): far faster than reducing a 4D view
+        for i in range(f):
+            for j in range(f):
+                h, w = -(-(ny - i) // f), -(-(nx - j) // f)
+                tot[:h, :w] += dz[i::f, j::f]
+                cnt[:h, :w] += wv[i::f, j::f]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            values[k] = np.where(cnt > 0, tot / cnt, np.nan)
+        wout[k] = cnt / (f * f)
+    return values.reshape(data.shape[:-2] + shp), wout.reshape(data.shape[:-2] + shp), pooled_mask
 
 
 def noise_level(field, mask):
