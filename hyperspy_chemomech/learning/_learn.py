@@ -29,6 +29,7 @@ from .._utils import progressbar, with_one_blas_thread
 from ._bases import LawBasis
 from ._fit import (
     BlockGrams,
+    _huber,
     _mad,
     _solve_normal,
     blocked_cv,
@@ -46,6 +47,8 @@ DATA_COMPONENTS = ("e11", "e22", "e12", "theta")
 #: the variance-matched one (2.0 px) differ by 13 %.
 PSF_SHAPE_UNCERTAINTY = 0.15
 #: Candidate PSF sigmas (px) tried when the composition's resolution is unknown.
+#: Huber threshold (robust standard deviations) of the robust fits.
+HUBER_C = 1.345
 SIGMA_GRID_PX = (0.0, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0)
 METHODS = ("strain_gap", "equilibrium_gap")
 
@@ -248,14 +251,18 @@ class _Design:
         n_extra = 0 if extra is None else extra.shape[0]
         n_off = len(comps)
         A = np.empty((flat.size, n_resp + n_off + n_extra), order="F")
-        for k in range(n_resp):
-            A[:, k] = responses[k].ravel()[flat]
+        self.A = A
+        self.set_responses(responses)
         A[:, n_resp:n_resp + n_off] = self.comp[:, None] == np.arange(n_off)  # references
         for k in range(n_extra):
             A[:, n_resp + n_off + k] = extra[k].ravel()[flat]
-        self.A = A
         self.n_resp, self.n_off, self.n_extra = n_resp, n_off, n_extra
         self.comps = comps
+
+    def set_responses(self, responses):
+        """Refill the law's columns (same rows), e.g. with responses blurred differently."""
+        for k in range(responses.shape[0]):
+            self.A[:, k] = responses[k].ravel()[self.flat]
 
     def columns(self, n_comp, d_max, d):
         """Columns for degree d (nested basis), plus the reference offsets and nuisance fields."""
@@ -473,7 +480,7 @@ def learn_law(strain, X, pixel_size, stiffness, *, crystal_angle=0.0, mask=None,
         if sigma > 0:
             var_s = var_s * _kernel_sq_sum(sigma)
     des = _Design(g.blur(g.strain, sigma), g.responses, g.mask, comps, g.blocks, var_s,
-                  g.blur(g.extra, sigma), weight=g.weight)
+                  g.blur_model("extra", sigma), weight=g.weight)
     # one robust (IRLS) fit of the most flexible model; its weights serve all the
     # nested and mapped models below, each from the per-block Grams (p x p work)
     fit0 = robust_fit(des.A, des.y, des.comp, des.group, des.w0, n_components=len(comps),
@@ -627,7 +634,7 @@ def _monotonic_coefficients(A, y, fit, n_comp, d):
     return T @ res.x
 
 
-def _huber_loss(z, c=1.345):
+def _huber_loss(z, c=HUBER_C):
     a = np.abs(z)
     return np.where(a <= c, 0.5 * a * a, c * a - 0.5 * c * c)
 
@@ -745,14 +752,42 @@ class _Pooled:
                        factor, strain_weight=self.weight, body=self.body, fine=self)
 
     def blur(self, fields, sigma):
-        """Masked Gaussian of ``sigma`` fine-grid px on this grid (None passes).
-
-        The strain keeps NaN for missing data; model fields get 0 there.
-        """
+        """Masked Gaussian of ``sigma`` fine-grid px of data maps (NaN = missing) on this grid."""
         if fields is None or sigma <= 0:
             return fields
-        out = masked_gaussian(fields, self.mask, sigma / self.factor, weight=self.weight)
-        return out if fields is self.strain else np.nan_to_num(out, copy=False)
+        return masked_gaussian(fields, self.mask, sigma / self.factor, weight=self.weight)
+
+    def blur_model(self, name, sigma):
+        """Masked Gaussian of the model fields ``"responses"`` or ``"extra"`` (0 off-body).
+
+        Blurred with the data's weights (so a blurred datum and its prediction
+        average the same pixels); the weighted, zero-filled fields are kept for
+        the next sigma.
+        """
+        fields = getattr(self, name)
+        if fields is None or sigma <= 0:
+            return fields
+        if not hasattr(self, "_model"):
+            w = self.mask.astype(float) if self.weight is None else self.weight
+            ys, xs = np.flatnonzero(self.mask.any(axis=1)), np.flatnonzero(self.mask.any(axis=0))
+            self._model = {"w": w, "box": (ys[0], ys[-1] + 1, xs[0], xs[-1] + 1)}
+        m = self._model
+        if name not in m:
+            m[name] = np.where(m["w"] > 0, np.nan_to_num(fields) * m["w"], 0.0)
+        s = sigma / self.factor
+        r = int(np.ceil(3.5 * s)) + 1
+        y0, y1, x0, x1 = m["box"]
+        box = (slice(max(y0 - r, 0), y1 + r), slice(max(x0 - r, 0), x1 + r))
+        fw = m[name][(...,) + box]
+        num = ndimage.gaussian_filter(fw, (0,) * (fw.ndim - 2) + (s, s), mode="constant",
+                                      truncate=3.5)
+        w = m["w"][(...,) + box]
+        den = ndimage.gaussian_filter(w, (0,) * (w.ndim - 2) + (s, s), mode="constant",
+                                      truncate=3.5)
+        out = np.zeros(fields.shape)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[(...,) + box] = np.where(self.mask[box] & (den > 1e-3), num / den, 0.0)
+        return out
 
 
 def _estimate_resolution(g, comps, sigmas, law_columns, show_progressbar, n_boot=300, seed=0,
@@ -793,19 +828,16 @@ def _estimate_resolution(g, comps, sigmas, law_columns, show_progressbar, n_boot
     sig = np.asarray(sigmas, dtype=float)
     T = float(sig.max())
     target = g.blur(g.strain, T)  # on grid g (pooled for T)
-    extra_t = g.blur(g.extra, T)  # dislocation fields belong to the data side
+    extra_t = g.blur_model("extra", T)  # dislocation fields belong to the data side
     loss_b, cv_f, scale, w = [], [], None, None
     for s in progressbar(sig, show_progressbar=show_progressbar,
                          desc="composition resolution", leave=False):
-        rs = g.blur(g.responses, float(np.sqrt(max(T * T - s * s, 0.0))))
-        des = _Design(target, rs, g.mask, comps, g.blocks, extra=extra_t, weight=g.weight)
-        # IRLS from the previous candidate's weights: neighbours differ little
-        f = robust_fit(des.A, des.y, des.comp, des.group, des.w0, n_components=len(comps),
-                       n_iter=3 if w is None else 1, covariance=False, initial_weights=w,
-                       scale=scale)
-        w = f.weights
-        if scale is None:  # rows are the same for every candidate (one target)
-            scale = f.scale
+        rs = g.blur_model("responses", float(np.sqrt(max(T * T - s * s, 0.0))))
+        if w is None:  # rows are the same for every candidate (one target)
+            des = _Design(target, rs, g.mask, comps, g.blocks, extra=extra_t, weight=g.weight)
+            f = robust_fit(des.A, des.y, des.comp, des.group, des.w0, n_components=len(comps),
+                           n_iter=3, covariance=False)
+            w, scale = f.weights, f.scale
             w0 = np.ones(des.y.size) if des.w0 is None else des.w0
             _, block = np.unique(des.group, return_inverse=True)
             n_blocks = int(block.max()) + 1
@@ -814,6 +846,8 @@ def _estimate_resolution(g, comps, sigmas, law_columns, show_progressbar, n_boot
             row_fold = fold[block]
             col_sets = law_columns(des)
             rows = np.arange(des.y.size)
+        else:
+            des.set_responses(rs)
         grams = BlockGrams.from_design(des.A, des.y, w, des.group)
         # normal equations of the whole set (index 0) and of each training set
         Ht, vt = grams.H.sum(axis=0), grams.v.sum(axis=0)
@@ -829,6 +863,9 @@ def _estimate_resolution(g, comps, sigmas, law_columns, show_progressbar, n_boot
             lb.append(np.bincount(block, w0 * _huber_loss(z), minlength=n_blocks))
             zc = (des.y - P[rows, 1 + row_fold]) / scale[des.comp]
             lf.append(np.bincount(row_fold, w0 * _huber_loss(zc), minlength=k_folds))
+        # one IRLS step per candidate: the next one starts from these Huber weights
+        # (neighbouring candidates differ little)
+        w = w0 / scale[des.comp] ** 2 * _huber(z, HUBER_C)
         loss_b.append(lb)
         cv_f.append(lf)
     loss_b = np.array(loss_b)                 # (n_sigma, n_degree, n_blocks)
