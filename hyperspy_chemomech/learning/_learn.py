@@ -665,14 +665,16 @@ def _dislocation_fields(strain, mask, pixel_size):
         return np.zeros((0, 2)), None
     cores = np.column_stack([found["y"] / dy, found["x"] / dx])
     ny, nx = mask.shape
-    yy, xx = np.mgrid[0:ny, 0:nx].astype(float)
-    fields = []
-    for py, px in cores:
-        for b in ((1.0, 0.0), (0.0, 1.0)):
-            g = edge_dislocation_gradient((xx - px) * dx, (yy - py) * dy, b,
-                                          core_radius=0.5 * min(dy, dx))
-            fields.append(np.where(mask, gradient_to_components(g), 0.0))
-    return cores, np.array(fields)
+    # all cores at once: (n, ny, nx) positions relative to each core
+    x = (np.arange(nx)[None, None, :] - cores[:, 1, None, None]) * dx
+    y = (np.arange(ny)[None, :, None] - cores[:, 0, None, None]) * dy
+    x, y = np.broadcast_arrays(x, y)
+    fields = np.empty((len(cores), 2, 4, ny, nx))
+    for k, b in enumerate(((1.0, 0.0), (0.0, 1.0))):
+        g = edge_dislocation_gradient(x, y, b, core_radius=0.5 * min(dy, dx))
+        fields[:, k] = np.moveaxis(gradient_to_components(g), 0, 1)
+    fields[..., ~mask] = 0.0
+    return cores, fields.reshape((-1, 4, ny, nx))
 
 
 def _parabolic_min(x, y):
