@@ -233,3 +233,42 @@ def test_block_bootstrap_and_jackknife_agree_roughly(vegard_case):
     assert np.all(jk.vegard["stderr"] > 1.5 * white)
     with pytest.raises(ValueError, match="uncertainty"):
         learn_law(p.strain, p.X_observed, p.pixel_size, Q_LFP, uncertainty="guess")
+
+
+def _window(p, half):
+    """A field of view inside the particle: its edges are cuts, not free surfaces."""
+    ys, xs = np.nonzero(p.mask)
+    cy, cx = int(ys.mean()), int(xs.mean())
+    win = (slice(cy - half[0], cy + half[0]), slice(cx - half[1], cx + half[1]))
+    assert p.mask[win].all()
+    return p.strain[(slice(None),) + win], p.X_observed[win]
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_dirichlet_boundary_for_a_window_that_cuts_the_particle(seed):
+    p = make_particle(shape=(100, 160), noise=1e-3, n_dislocations=0, blur_factor=1, seed=seed)
+    S, X = _window(p, (22, 45))
+    before = S.copy()
+    kw = dict(degree=1, composition_resolution=0.0)
+    free = learn_law(S, X, p.pixel_size, Q_LFP, boundary="free", **kw)
+    held = learn_law(S, X, p.pixel_size, Q_LFP, boundary="dirichlet", **kw)
+    np.testing.assert_array_equal(S, before)
+    # traction-free edges where the particle goes on are wrong: biased by several %
+    assert np.max(np.abs(free.vegard["slopes"] / p.law.slopes - 1)) > 0.03
+    np.testing.assert_allclose(held.vegard["slopes"], p.law.slopes, rtol=0.01)
+    assert held.settings["boundary"] == "dirichlet"
+
+
+def test_dirichlet_window_with_blur_and_dislocations():
+    p = make_particle(shape=(150, 250), noise=2e-3, n_dislocations=5, blur_factor=4, seed=0)
+    S, X = _window(p, (35, 70))
+    fit = learn_law(S, X, p.pixel_size, Q_LFP, boundary="dirichlet")
+    rel = fit.vegard["slopes"] / p.law.slopes - 1
+    assert np.all(np.abs(rel) < 0.05), rel
+    lo, hi = np.sort(fit.vegard["ci95"], axis=1).T
+    assert np.all((lo <= p.law.slopes) & (p.law.slopes <= hi)), (fit.vegard["ci95"], p.law.slopes)
+    with pytest.raises(ValueError, match="boundary"):
+        from hyperspy_chemomech._solver_cache import get_solver
+
+        s = get_solver(np.isfinite(X), p.pixel_size, Q_LFP, boundary="free")
+        learn_law(S, X, p.pixel_size, Q_LFP, boundary="dirichlet", solver=s)

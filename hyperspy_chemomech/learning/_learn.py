@@ -311,7 +311,12 @@ def learn_law(strain, X, pixel_size, stiffness, *, crystal_angle=0.0, mask=None,
         Largest degree tried by ``degree="auto"``.
     method : {"strain_gap", "equilibrium_gap"}
     boundary : {"free", "dirichlet"}
-        Boundary condition of the forward model (strain gap: free edges).
+        Boundary condition of the forward model. ``"free"``: traction-free edges,
+        for a whole particle in the field of view. ``"dirichlet"``: the body's
+        edge is held at the measured displacement (integrated from the data),
+        for a field of view that cuts the particle or a clamped particle (see
+        :func:`_remove_boundary_response`). The equilibrium gap always uses the
+        measured edge.
     use_rotation : bool
         Use the lattice-rotation map as data.
     shear : bool
@@ -404,7 +409,12 @@ def learn_law(strain, X, pixel_size, stiffness, *, crystal_angle=0.0, mask=None,
 
     if solver is None:
         solver = get_solver(mask, pixel_size, stiffness, composition=X,
-                            crystal_angle=crystal_angle)
+                            crystal_angle=crystal_angle,
+                            boundary="dirichlet" if (boundary == "dirichlet" and
+                                                     method == "strain_gap") else "free")
+    elif method == "strain_gap" and solver.boundary != boundary:
+        raise ValueError(f"the solver given has boundary={solver.boundary!r}, the fit "
+                         f"boundary={boundary!r}")
     eig = _eigenstrain_fields(full_basis, X, mask, n_comp, crystal_angle)
 
     if method == "equilibrium_gap":
@@ -421,6 +431,12 @@ def learn_law(strain, X, pixel_size, stiffness, *, crystal_angle=0.0, mask=None,
     clock("mechanics")
     cores, extra = _dislocation_fields(strain, mask, pixel_size) if (
         dislocations == "fit" and use_rotation) else (np.zeros((0, 2)), None)
+    if boundary == "dirichlet":
+        # the data's own boundary displacement drives a known part of the field:
+        # remove it from the data and, alike, from the nuisance fields
+        strain = _remove_boundary_response(solver, strain, mask, use_rotation)
+        if extra is not None:
+            extra = np.nan_to_num(_remove_boundary_response(solver, extra, mask, use_rotation))
 
     clock("dislocations")
     # --- resolution: given, from the registration, or estimated
@@ -465,7 +481,7 @@ def learn_law(strain, X, pixel_size, stiffness, *, crystal_angle=0.0, mask=None,
         sigma, sigma_sd, table = _estimate_resolution(
             grid(max(sigmas)), comps, sigmas,
             lambda des: [des.columns(n_comp, d_max, d) for d in degrees], show_progressbar,
-            seed=seed, n_folds=n_folds)
+            seed=seed, n_folds=n_folds, edge_band=boundary == "dirichlet")
         table["degree"] = degrees[table.pop("degree_index")]
         sel_info["resolution"] = table
     else:
@@ -639,6 +655,46 @@ def _huber_loss(z, c=HUBER_C):
     return np.where(a <= c, 0.5 * a * a, c * a - 0.5 * c * c)
 
 
+def _remove_boundary_response(solver, fields, mask, use_rotation=True):
+    """Fields minus the response of the body to their own boundary displacement.
+
+    For a body held at its measured edge (``boundary="dirichlet"``: a field of view
+    that cuts the particle, or a clamped particle) the strain is
+
+        S_D[eps0; u_b] = S_D[eps0; 0] + S_D[0; u_b],
+
+    with u_b the displacement on the boundary nodes. u_b comes from the data
+    (the least-squares integral of its displacement gradient,
+    :meth:`~hyperspy_chemomech.mechanics.ParticleElasticity.integrate_gradient`),
+    so S_D[0; u_b] is a known field: subtracted, the rest is linear in the law with
+    the homogeneous-Dirichlet responses S_D[phi_k; 0]. The map d -> d - S_D[0; u_b(d)]
+    is linear; it is applied alike to the data and to every nuisance column.
+
+    Parameters
+    ----------
+    solver : ParticleElasticity
+        Factorised with ``boundary="dirichlet"``.
+    fields : numpy.ndarray, shape (4, ny, nx) or (n, 4, ny, nx)
+        e11, e22, e12, theta; NaN = no data.
+
+    Returns
+    -------
+    numpy.ndarray, same shape; NaN where ``fields`` is NaN or outside ``mask``.
+    """
+    f = np.asarray(fields, float)
+    single = f.ndim == 3
+    f = f[None] if single else f
+    u = solver.integrate_gradient(np.where(mask, f[:, :3], np.nan),
+                                  np.where(mask, f[:, 3], np.nan) if use_rotation else None)
+    ub = solver.dofs_to_grid(np.atleast_2d(u))
+    sol = solver.solve(np.zeros(f[:, :3].shape), boundary_displacement=ub,
+                       show_progressbar=False)
+    own = np.concatenate([np.atleast_3d(sol.strain).reshape(f[:, :3].shape),
+                          np.asarray(sol.rotation).reshape(f[:, 3:].shape)], axis=1)
+    out = np.where(mask, f - own, np.nan)
+    return out[0] if single else out
+
+
 def _dislocation_fields(strain, mask, pixel_size):
     """Cores found in the measured maps and their unit-Burgers-vector fields.
 
@@ -793,7 +849,7 @@ class _Pooled:
 
 
 def _estimate_resolution(g, comps, sigmas, law_columns, show_progressbar, n_boot=300, seed=0,
-                         n_folds=5):
+                         n_folds=5, edge_band=False):
     """PSF sigma (px) of the composition relative to the strain map, with its uncertainty.
 
     Each candidate sigma says "the composition, hence the prediction, is blurred
@@ -836,7 +892,11 @@ def _estimate_resolution(g, comps, sigmas, law_columns, show_progressbar, n_boot
                          desc="composition resolution", leave=False):
         rs = g.blur_model("responses", float(np.sqrt(max(T * T - s * s, 0.0))))
         if w is None:  # rows are the same for every candidate (one target)
-            des = _Design(target, rs, g.mask, comps, g.blocks, extra=extra_t, weight=g.weight)
+            rows_mask = g.mask
+            if edge_band:  # leave out the band where the blur and S_D do not commute
+                rows_mask = ndimage.binary_erosion(g.mask, iterations=int(np.ceil(T / g.factor)))
+            des = _Design(target, rs, rows_mask, comps, g.blocks, extra=extra_t,
+                          weight=g.weight)
             f = robust_fit(des.A, des.y, des.comp, des.group, des.w0, n_components=len(comps),
                            n_iter=3, covariance=False)
             w, scale = f.weights, f.scale
