@@ -272,3 +272,52 @@ def test_dirichlet_window_with_blur_and_dislocations():
 
         s = get_solver(np.isfinite(X), p.pixel_size, Q_LFP, boundary="free")
         learn_law(S, X, p.pixel_size, Q_LFP, boundary="dirichlet", solver=s)
+
+
+def test_shear_component_and_rotated_crystal():
+    slopes = np.array([0.05, -0.02, 0.01])  # [100], [001], tensor shear per unit X
+
+    def law(X):
+        X = np.asarray(X, float)
+        return slopes.reshape((-1,) + (1,) * X.ndim) * X
+
+    law.slopes = slopes
+    p = make_particle(shape=(70, 120), pixel_size=4.0, noise=2e-4, law=law, crystal_angle=0.3,
+                      blur_factor=1, seed=3)
+    fit = learn_law(p.strain, p.X_observed, p.pixel_size, Q_LFP, crystal_angle=0.3, shear=True,
+                    degree=1, composition_resolution=0.0)
+    assert fit.n_components == 3
+    np.testing.assert_allclose(fit.vegard["slopes"], slopes, rtol=0.02)
+    # without the shear component the fit cannot explain the data as well
+    two = learn_law(p.strain, p.X_observed, p.pixel_size, Q_LFP, crystal_angle=0.3, degree=1,
+                    composition_resolution=0.0)
+    assert np.all(two.noise >= fit.noise) and np.any(two.noise > 1.5 * fit.noise)
+
+
+@pytest.mark.parametrize("kw", [dict(basis="linear"), dict(selection="bic"),
+                                dict(basis="bspline", degree=3), dict(use_rotation=False)])
+def test_other_bases_and_options_recover_vegard(kw):
+    p = make_particle(shape=(70, 120), pixel_size=4.0, noise=5e-4, blur_factor=1, seed=5)
+    fit = learn_law(p.strain, p.X_observed, p.pixel_size, Q_LFP, composition_resolution=0.0, **kw)
+    np.testing.assert_allclose(fit.vegard["slopes"], p.law.slopes, rtol=0.02)
+    np.testing.assert_allclose(fit.evaluate([0.0]), 0.0, atol=1e-12)
+
+
+def test_plane_strain_particle_needs_plane_strain_stiffness():
+    p = make_particle(shape=(70, 120), pixel_size=4.0, noise=2e-4, blur_factor=1, seed=6,
+                      plane="strain")
+    kw = dict(degree=1, composition_resolution=0.0)
+    right = learn_law(p.strain, p.X_observed, p.pixel_size,
+                      resolve_stiffness("LiFePO4", plane="strain"), **kw)
+    wrong = learn_law(p.strain, p.X_observed, p.pixel_size, Q_LFP, **kw)  # plane stress
+    err_right = np.max(np.abs(right.vegard["slopes"] / p.law.slopes - 1))
+    err_wrong = np.max(np.abs(wrong.vegard["slopes"] / p.law.slopes - 1))
+    assert err_right < 0.003 and err_wrong > 3 * err_right, (err_right, err_wrong)
+
+
+def test_lazy_strain_field_learns_the_same_law():
+    p = make_particle(shape=(60, 100), pixel_size=5.0, noise=5e-4, blur_factor=1, seed=8)
+    strain, comp = p.strain_field(), p.composition_map()
+    eager = strain.learn_eigenstrain(comp, degree=1, composition_resolution=0.0)
+    lazy = strain.as_lazy().learn_eigenstrain(comp.as_lazy(), degree=1, composition_resolution=0.0)
+    np.testing.assert_allclose(lazy.vegard()["slopes"], eager.vegard()["slopes"], rtol=1e-10)
