@@ -6,7 +6,7 @@ settings (resolution estimated, degree by blocked cross-validation, dislocations
 fitted) and, in the same process, the floor every such method pays: one
 factorisation of the particle's stiffness plus the same number of forward solves.
 The ratio learn / floor is the overhead of everything that is not mechanics.
-Each is the best of two runs (alternating), after a warm-up run that pays the
+Each is the best of three runs (alternating), after a warm-up run that pays the
 one-time imports.
 
 ``--coverage N`` also runs N seeds of the 150 x 250 px Vegard case and prints how
@@ -31,7 +31,7 @@ def _peak_gb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
 
 
-def time_case(shape, seed=0, repeat=2):
+def time_case(shape, seed=0, repeat=3):
     from hyperspy_chemomech import _solver_cache
     from hyperspy_chemomech.learning import learn_law
     from hyperspy_chemomech.learning._bases import LawBasis

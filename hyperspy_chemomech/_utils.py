@@ -72,6 +72,9 @@ def lazy_names(package, names):
     return __getattr__, __dir__
 
 
+_CONTROLLER = None
+
+
 @contextlib.contextmanager
 def one_blas_thread():
     """Limit BLAS to one thread inside the block.
@@ -80,12 +83,15 @@ def one_blas_thread():
     tens of columns) gain nothing from BLAS threads, and on a shared machine
     their spin-waiting makes them several times slower.
     """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - a declared dependency
-        yield
-        return
-    with threadpool_limits(limits=1, user_api="blas"):
+    global _CONTROLLER
+    if _CONTROLLER is None:  # inspecting the loaded libraries reads /proc: once
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:  # pragma: no cover - a declared dependency
+            yield
+            return
+        _CONTROLLER = ThreadpoolController()
+    with _CONTROLLER.limit(limits=1, user_api="blas"):
         yield
 
 

@@ -23,7 +23,7 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import ndimage, stats
+from scipy import ndimage, sparse, stats
 
 from .._utils import progressbar, with_one_blas_thread
 from ._bases import LawBasis
@@ -204,8 +204,7 @@ def _eigenstrain_fields(basis, X, mask, n_comp, crystal_angle):
 
 def _responses(solver, eig, show_progressbar):
     """Forward responses (n, 4, ny, nx): total strain and rotation of each eigenstrain."""
-    sol = solver.solve(eig, show_progressbar=show_progressbar)
-    return np.concatenate([sol.strain, sol.rotation[:, None]], axis=1)
+    return solver.solve(eig, show_progressbar=show_progressbar).strain_and_rotation
 
 
 def _kernel_sq_sum(sigma):
@@ -691,8 +690,7 @@ def _remove_boundary_response(solver, fields, mask, use_rotation=True):
     ub = solver.dofs_to_grid(np.atleast_2d(u))
     sol = solver.solve(np.zeros(f[:, :3].shape), boundary_displacement=ub,
                        show_progressbar=False)
-    own = np.concatenate([np.atleast_3d(sol.strain).reshape(f[:, :3].shape),
-                          np.asarray(sol.rotation).reshape(f[:, 3:].shape)], axis=1)
+    own = np.asarray(sol.strain_and_rotation).reshape(f.shape)
     out = np.where(mask, f - own, np.nan)
     return out[0] if single else out
 
@@ -723,14 +721,16 @@ def _dislocation_fields(strain, mask, pixel_size):
         return np.zeros((0, 2)), None
     cores = np.column_stack([found["y"] / dy, found["x"] / dx])
     ny, nx = mask.shape
-    # all cores at once: (n, ny, nx) positions relative to each core
-    x = (np.arange(nx)[None, None, :] - cores[:, 1, None, None]) * dx
-    y = (np.arange(ny)[None, :, None] - cores[:, 0, None, None]) * dy
+    # all cores at once, on the body's bounding box: (n, h, w) positions from each core
+    ys, xs = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    box = (slice(ys[0], ys[-1] + 1), slice(xs[0], xs[-1] + 1))
+    x = (np.arange(xs[0], xs[-1] + 1)[None, None, :] - cores[:, 1, None, None]) * dx
+    y = (np.arange(ys[0], ys[-1] + 1)[None, :, None] - cores[:, 0, None, None]) * dy
     x, y = np.broadcast_arrays(x, y)
-    fields = np.empty((len(cores), 2, 4, ny, nx))
+    fields = np.zeros((len(cores), 2, 4, ny, nx))
     for k, b in enumerate(((1.0, 0.0), (0.0, 1.0))):
         g = edge_dislocation_gradient(x, y, b, core_radius=0.5 * min(dy, dx))
-        fields[:, k] = np.moveaxis(gradient_to_components(g), 0, 1)
+        fields[:, k, :, box[0], box[1]] = np.moveaxis(gradient_to_components(g), 0, 1)
     fields[..., ~mask] = 0.0
     return cores, fields.reshape((-1, 4, ny, nx))
 
@@ -789,9 +789,9 @@ class _Pooled:
             return
         self.strain, w, self.mask = pool(strain, mask, f, strain_weight)
         self.weight = np.nan_to_num(w)
-        self.body = pool(np.ones(mask.shape), mask, f, body)[1]  # fraction in the body
-        self.responses = pool(responses, mask, f, body)[0]
-        self.extra = None if extra is None else pool(extra, mask, f, body)[0]
+        self.body = pool(np.ones(mask.shape), mask, f, body, finite=True)[1]  # body fraction
+        self.responses = pool(responses, mask, f, body, finite=True)[0]
+        self.extra = None if extra is None else pool(extra, mask, f, body, finite=True)[0]
         # each pooled pixel keeps the lowest block label among its body pixels
         big = blocks.max() + 1
         b = np.where(mask, blocks, big)
@@ -821,8 +821,10 @@ class _Pooled:
         """Masked Gaussian of the model fields ``"responses"`` or ``"extra"`` (0 off-body).
 
         Blurred with the data's weights (so a blurred datum and its prediction
-        average the same pixels); the weighted, zero-filled fields are kept for
-        the next sigma.
+        average the same pixels). The same sampled, truncated kernel as
+        :func:`masked_gaussian`, applied in Fourier space: the transforms of the
+        weighted fields are kept, so each further sigma costs one inverse
+        transform.
         """
         fields = getattr(self, name)
         if fields is None or sigma <= 0:
@@ -830,24 +832,41 @@ class _Pooled:
         if not hasattr(self, "_model"):
             w = self.mask.astype(float) if self.weight is None else self.weight
             ys, xs = np.flatnonzero(self.mask.any(axis=1)), np.flatnonzero(self.mask.any(axis=0))
-            self._model = {"w": w, "box": (ys[0], ys[-1] + 1, xs[0], xs[-1] + 1)}
+            box = (slice(ys[0], ys[-1] + 1), slice(xs[0], xs[-1] + 1))
+            self._model = {"w": w[(...,) + box], "box": box, "ft": {}}
         m = self._model
-        if name not in m:
-            m[name] = np.where(m["w"] > 0, np.nan_to_num(fields) * m["w"], 0.0)
+        box = m["box"]
         s = sigma / self.factor
-        r = int(np.ceil(3.5 * s)) + 1
-        y0, y1, x0, x1 = m["box"]
-        box = (slice(max(y0 - r, 0), y1 + r), slice(max(x0 - r, 0), x1 + r))
-        fw = m[name][(...,) + box]
-        num = ndimage.gaussian_filter(fw, (0,) * (fw.ndim - 2) + (s, s), mode="constant",
-                                      truncate=3.5)
-        w = m["w"][(...,) + box]
-        den = ndimage.gaussian_filter(w, (0,) * (w.ndim - 2) + (s, s), mode="constant",
-                                      truncate=3.5)
+        lw = int(3.5 * s + 0.5)  # scipy's kernel radius for truncate=3.5
+        num = self._fft_blur(name, lambda: np.where(m["w"] > 0, np.nan_to_num(
+            fields[(...,) + box]) * m["w"], 0.0), s, lw)
+        den = self._fft_blur("_weight", lambda: m["w"], s, lw)
         out = np.zeros(fields.shape)
         with np.errstate(invalid="ignore", divide="ignore"):
             out[(...,) + box] = np.where(self.mask[box] & (den > 1e-3), num / den, 0.0)
         return out
+
+    def _fft_blur(self, key, make, s, lw):
+        """Zero-padded Gaussian (sigma ``s`` px, radius ``lw``) of cached maps, by FFT."""
+        from scipy import fft
+
+        ft = self._model["ft"]
+        if key not in ft or ft[key][0] < lw:  # (re)transform with room for this kernel
+            a = make()
+            shape = tuple(fft.next_fast_len(n + lw, real=True) for n in a.shape[-2:])
+            ft[key] = (lw, fft.rfft2(a, s=shape), a.shape[-2:], shape)
+        _, A, (h, w), (ny, nx) = ft[key]
+        x = np.arange(-lw, lw + 1)
+        k = np.exp(-0.5 * (x / s) ** 2)
+        k /= k.sum()
+
+        def spectrum(n, real):
+            kk = np.zeros(n)
+            kk[:lw + 1], kk[n - lw:] = k[lw:], k[:lw]
+            return fft.rfft(kk) if real else fft.fft(kk)
+
+        K = spectrum(ny, False)[:, None] * spectrum(nx, True)[None, :]
+        return fft.irfft2(A * K, s=(ny, nx))[..., :h, :w]
 
 
 def _estimate_resolution(g, comps, sigmas, law_columns, show_progressbar, n_boot=300, seed=0,
@@ -910,6 +929,9 @@ def _estimate_resolution(g, comps, sigmas, law_columns, show_progressbar, n_boot
             row_fold = fold[block]
             col_sets = law_columns(des)
             rows = np.arange(des.y.size)
+            to_block = sparse.csr_matrix((np.ones(rows.size), (block, rows)))
+            to_fold = sparse.csr_matrix((np.ones(rows.size), (row_fold, rows)),
+                                        shape=(k_folds, rows.size))
         else:
             des.set_responses(rs)
         grams = BlockGrams.from_design(des.A, des.y, w, des.group)
@@ -919,19 +941,20 @@ def _estimate_resolution(g, comps, sigmas, law_columns, show_progressbar, n_boot
         Hs = Ht - np.concatenate([np.zeros((1,) + Ht.shape),
                                   np.tensordot(onehot, grams.H, 1)])
         vs = vt - np.concatenate([np.zeros((1,) + vt.shape), onehot @ grams.v])
-        lb, lf = [], []
-        for cols in col_sets:
-            B = _solve_normal(Hs[:, cols][:, :, cols], vs[:, cols])  # (1 + folds, q)
-            P = des.A[:, cols] @ B.T
-            z = (des.y - P[:, 0]) / scale[des.comp]
-            lb.append(np.bincount(block, w0 * _huber_loss(z), minlength=n_blocks))
-            zc = (des.y - P[rows, 1 + row_fold]) / scale[des.comp]
-            lf.append(np.bincount(row_fold, w0 * _huber_loss(zc), minlength=k_folds))
-        # one IRLS step per candidate: the next one starts from these Huber weights
-        # (neighbouring candidates differ little)
-        w = w0 / scale[des.comp] ** 2 * _huber(z, HUBER_C)
-        loss_b.append(lb)
-        cv_f.append(lf)
+        # coefficients of every (degree, whole set / training set), zero outside its
+        # columns: all predictions in one product
+        B = np.zeros((len(col_sets), 1 + k_folds, des.A.shape[1]))
+        for d, cols in enumerate(col_sets):
+            B[d][:, cols] = _solve_normal(Hs[:, cols][:, :, cols], vs[:, cols])
+        P = (des.A @ B.reshape(-1, B.shape[-1]).T).reshape(rows.size, len(col_sets), -1)
+        inv = (1.0 / scale[des.comp])[:, None]
+        z = (des.y[:, None] - P[:, :, 0]) * inv                      # (n, degree)
+        zc = (des.y[:, None] - P[rows, :, 1 + row_fold]) * inv       # held-out
+        loss_b.append((to_block @ (w0[:, None] * _huber_loss(z))).T)  # (degree, block)
+        cv_f.append((to_fold @ (w0[:, None] * _huber_loss(zc))).T)    # (degree, fold)
+        # one IRLS step per candidate: the next one starts from the Huber weights of
+        # the most flexible law (neighbouring candidates differ little)
+        w = w0 / scale[des.comp] ** 2 * _huber(z[:, -1], HUBER_C)
     loss_b = np.array(loss_b)                 # (n_sigma, n_degree, n_blocks)
     counts = np.bincount(block, w0)
     per_fold = np.array(cv_f) / np.bincount(row_fold, w0)  # (n_sigma, n_degree, n_folds)
@@ -948,7 +971,8 @@ def _estimate_resolution(g, comps, sigmas, law_columns, show_progressbar, n_boot
                       RuntimeWarning, stacklevel=4)
     rng = np.random.default_rng(seed)
     G = counts.size
-    c = np.array([np.bincount(rng.integers(0, G, G), minlength=G) for _ in range(n_boot)])
+    draws = rng.integers(0, G, (n_boot, G)) + G * np.arange(n_boot)[:, None]
+    c = np.bincount(draws.ravel(), minlength=n_boot * G).reshape(n_boot, G)
     boot = _parabolic_min(sig, (c @ per_block.T) / (c @ counts)[:, None])[0]
     # sampling spread of the estimate, plus the approximation of a real PSF
     # (pixel integration, interpolation, beam) by a Gaussian: equivalent widths by

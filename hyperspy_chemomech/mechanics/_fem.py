@@ -760,6 +760,10 @@ class ElasticSolution:
         n = self._u.shape[0]
         m = len(comps) if comps else 3
         out = np.full((n, m, s.shape[0] * s.shape[1]), np.nan)
+        if transform is None:  # one sparse product per component for all right-hand sides
+            for j, op in enumerate(ops):
+                out[:, j, s.pixels] = (op @ self._u.T).T
+            return out.reshape((n, m) + s.shape)
         for k in range(n):
             vals = np.stack([op @ self._u[k] for op in ops]) if ops else None
             if transform is not None:
@@ -777,6 +781,11 @@ class ElasticSolution:
     @property
     def rotation(self):
         return self._out(self._fields((3,))[:, 0])
+
+    @property
+    def strain_and_rotation(self):
+        """(4, ny, nx) or (n, 4, ny, nx): e11, e22, e12, theta (the StrainField order)."""
+        return self._out(self._fields((0, 1, 2, 3)))
 
     @property
     def eigenstrain(self):

@@ -52,9 +52,14 @@ def edge_dislocation_gradient(x, y, burgers, nu=0.3, core_radius=0.0):
     g[0, 1] = k * (xp / r2 + a * xp * (xp * xp - yp * yp) / (2 * r4))
     g[1, 0] = -k * ((1 - 2 * nu) * a * xp / (2 * r2) + a * xp * yp * yp / r4)
     g[1, 1] = -k * ((1 - 2 * nu) * a * yp / (2 * r2) - a * xp * xp * yp / r4)
-    # rotate the tensor back to the image frame: G = R G' R^T
-    R = np.array([[c, -s], [s, c]])
-    return np.einsum("ik,kl...,jl->ij...", R, g, R)
+    # rotate the tensor back to the image frame: G = R G' R^T, R = [[c, -s], [s, c]]
+    out = np.empty_like(g)
+    a_, b_, c_, d_ = g[0, 0], g[0, 1], g[1, 0], g[1, 1]
+    out[0, 0] = c * c * a_ - c * s * (b_ + c_) + s * s * d_
+    out[0, 1] = c * s * (a_ - d_) + c * c * b_ - s * s * c_
+    out[1, 0] = c * s * (a_ - d_) + c * c * c_ - s * s * b_
+    out[1, 1] = s * s * a_ + c * s * (b_ + c_) + c * c * d_
+    return out
 
 
 def dislocation_strain(shape, positions, burgers, pixel_size=1.0, nu=0.3, core_radius=None):
