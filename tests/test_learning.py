@@ -321,3 +321,31 @@ def test_lazy_strain_field_learns_the_same_law():
     eager = strain.learn_eigenstrain(comp, degree=1, composition_resolution=0.0)
     lazy = strain.as_lazy().learn_eigenstrain(comp.as_lazy(), degree=1, composition_resolution=0.0)
     np.testing.assert_allclose(lazy.vegard()["slopes"], eager.vegard()["slopes"], rtol=1e-10)
+
+
+def test_strain_variance_weights_the_fit():
+    """Half the map five times noisier: weights 1/variance halve the standard errors."""
+    from hyperspy_chemomech.signals import StrainField
+
+    err, se = {True: [], False: []}, {True: [], False: []}
+    for seed in range(3):
+        p = make_particle(shape=(70, 120), pixel_size=4.0, noise=5e-4, n_dislocations=0,
+                          blur_factor=1, seed=seed)
+        rng = np.random.default_rng(100 + seed)
+        sd = np.where(np.arange(120) > 60, 5e-3, 5e-4) * np.ones((70, 1))
+        strain = p.strain + rng.normal(size=p.strain.shape) * np.sqrt(sd ** 2 - 5e-4 ** 2)
+        var = np.broadcast_to(sd ** 2, strain.shape).copy()
+        for weighted in (True, False):
+            s = StrainField.from_components(*strain, scale=4.0, units="nm",
+                                            variance=var if weighted else None)
+            v = s.learn_eigenstrain(p.composition_map(), degree=1,
+                                    composition_resolution=0.0).vegard()
+            err[weighted].append(v["slopes"] / p.law.slopes - 1)
+            se[weighted].append(v["stderr"] / np.abs(p.law.slopes))
+    assert np.all(np.array(se[True]) < 0.7 * np.array(se[False]))
+    assert np.sqrt(np.mean(np.square(err[True]))) < np.sqrt(np.mean(np.square(err[False])))
+    assert np.all(np.abs(err[True]) < 0.005)
+    bad = StrainField.from_components(*strain, scale=4.0, units="nm")
+    bad.metadata.set_item("Signal.Noise_properties.variance", np.ones((3, 70, 120)))
+    with pytest.raises(ValueError, match="variance has shape"):
+        bad.learn_eigenstrain(p.composition_map(), degree=1)

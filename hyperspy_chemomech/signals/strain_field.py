@@ -222,7 +222,10 @@ class StrainField(StrainDecompositionMixin, Signal2D):
             v = self.metadata.Signal.Noise_properties.variance
             variance = np.asarray(v.data if hasattr(v, "data") else v, dtype=float)
             if variance.shape != strain.shape:
-                variance = None
+                raise ValueError(
+                    f"metadata.Signal.Noise_properties.variance has shape {variance.shape}, the "
+                    f"strain field {strain.shape}: give one variance per component and pixel "
+                    "(or remove it)")
         source = None
         if composition.metadata.has_item("Chemomech.registration.source_pixel_size_nm"):
             source = float(composition.metadata.Chemomech.registration.source_pixel_size_nm)
