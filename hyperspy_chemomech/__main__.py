@@ -28,6 +28,12 @@ def main(argv=None):
     run.add_argument("--material", default="LiFePO4", help="material (default: %(default)s)")
     run.add_argument("--crystal-angle", type=float, default=0.0,
                      help="angle from +x to [100], rad (default: %(default)s)")
+    run.add_argument("--plane", choices=("stress", "strain"), default="stress",
+                     help="plane stress (thin platelet) or plane strain (default: %(default)s)")
+    run.add_argument("--boundary", choices=("free", "dirichlet"), default="free",
+                     help="free: the whole particle is in the strain map; dirichlet: the map "
+                          "cuts the particle, its edge is held at the measured displacement "
+                          "(default: %(default)s)")
     args = parser.parse_args(argv)
 
     if args.command == "demo":
@@ -40,7 +46,8 @@ def main(argv=None):
         from ._demo import run_files
 
         summary = run_files(args.xray, args.references, args.strain, args.stem, out=args.out,
-                            material=args.material, crystal_angle=args.crystal_angle)
+                            material=args.material, crystal_angle=args.crystal_angle,
+                            plane=args.plane, boundary=args.boundary)
         print(f"report written to {summary['report']}")
         return 0
     return 2  # pragma: no cover - argparse rejects unknown commands

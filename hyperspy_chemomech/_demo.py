@@ -62,7 +62,7 @@ def run_demo(out="chemomech_demo", seed=0, size=None, verbose=True, steps=None):
 
 
 def run_files(xray, references, strain, stem_image, out="chemomech_run", material="LiFePO4",
-              crystal_angle=0.0, verbose=True):
+              crystal_angle=0.0, plane="stress", boundary="free", verbose=True):
     """Run the chain (composition, registration, learning, decomposition) on user files.
 
     Parameters
@@ -85,6 +85,11 @@ def run_files(xray, references, strain, stem_image, out="chemomech_run", materia
         Material for the stiffness (``LiFePO4``, ``FePO4`` or a registered name).
     crystal_angle : float
         Angle from +x to the crystal [100] axis (rad).
+    plane : {"stress", "strain"}
+        Plane stress (thin platelet) or plane strain.
+    boundary : {"free", "dirichlet"}
+        ``"dirichlet"`` when the strain map cuts the particle: its edge is held at
+        the measured displacement, in the learning and the decomposition.
     verbose : bool
 
     Returns
@@ -118,10 +123,11 @@ def run_files(xray, references, strain, stem_image, out="chemomech_run", materia
         strain_field = load(strain, "strain_field")
     state = {"stack": stack, "references": [load(r) for r in references],
              "strain": strain_field, "stem_image": load(stem_image),
-             "learn_options": {"material": material, "crystal_angle": float(crystal_angle)}}
+             "learn_options": {"material": material, "crystal_angle": float(crystal_angle),
+                               "plane": plane, "boundary": boundary}}
     inputs = {"xray": str(xray), "references": [str(r) for r in references],
               "strain": str(strain), "stem_image": str(stem_image), "material": material,
-              "crystal_angle": float(crystal_angle)}
+              "crystal_angle": float(crystal_angle), "plane": plane, "boundary": boundary}
     return _run_chain(state, _steps()[1:], out, verbose, {"inputs": inputs})
 
 

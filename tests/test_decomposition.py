@@ -358,3 +358,26 @@ def test_handmade_law_without_fit_metadata(clean_case):
     np.testing.assert_allclose(d.reference, p.reference, atol=2e-4)
     rms = d.summary()["rms"]["residual"]
     assert np.all(np.abs(rms / NOISE - 1) < 0.2)
+
+
+def test_window_that_cuts_the_particle_decomposes_with_a_held_edge():
+    """Learned and decomposed with boundary='dirichlet': the residual is the noise."""
+    from hyperspy_chemomech.simulate.particle import make_particle
+
+    p = make_particle(shape=(100, 160), noise=1e-3, n_dislocations=0, blur_factor=1, seed=0)
+    ys, xs = np.nonzero(p.mask)
+    cy, cx = int(ys.mean()), int(xs.mean())
+    win = (slice(cx - 45, cx + 45), slice(cy - 22, cy + 22))
+    strain, comp = p.strain_field().isig[win], p.composition_map().isig[win]
+    law = strain.learn_eigenstrain(comp, degree=1, composition_resolution=0.0,
+                                   boundary="dirichlet")
+    parts = strain.decompose(comp, law)          # the law's boundary by default
+    rms = np.array(parts.summary()["rms"]["residual"])
+    np.testing.assert_allclose(rms, 1e-3, rtol=0.1)
+    free = strain.decompose(comp, law, boundary="free", override=True)
+    assert np.all(np.array(free.summary()["rms"]["residual"]) > 1.5e-3)
+    with pytest.raises(ValueError, match="boundary"):
+        strain.decompose(comp, law, boundary="free")   # differs from the law's
+    total = parts.reference[:, None, None] + (parts.chemical + parts.coherency
+                                              + parts.residual).data
+    np.testing.assert_allclose(total, strain.data, atol=1e-15)

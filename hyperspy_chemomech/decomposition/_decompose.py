@@ -134,7 +134,8 @@ def robust_reference(data, model, mask):
 
 
 def decompose(strain, X, pixel_size, law, stiffness, *, crystal_angle=0.0, mask=None,
-              reference=None, resolution_sigma_px=0.0, solver=None, show_progressbar=None):
+              reference=None, resolution_sigma_px=0.0, boundary="free", solver=None,
+              show_progressbar=None):
     """Decompose measured strain into reference, chemical, coherency and residual parts.
 
     Parameters
@@ -165,6 +166,12 @@ def decompose(strain, X, pixel_size, law, stiffness, *, crystal_angle=0.0, mask=
         Gaussian sigma (strain pixels) of the composition map's point-spread function.
         When positive, ``residual_matched`` compares the measured strain blurred to
         that resolution with the model (which carries the composition's blur).
+    boundary : {"free", "dirichlet"}
+        ``"free"``: S is the traction-free particle. ``"dirichlet"``: the body's edge
+        is held at the measured displacement (the least-squares integral of the
+        measured distortion), for a field of view that cuts the particle: S[eps0] is
+        then the response to the eigenstrain and that edge displacement together,
+        and the coherency part includes what the surroundings impose.
     solver : ParticleElasticity, optional
         A solver factorised for this mask, stiffness and angle; by default the one
         cached by :func:`hyperspy_chemomech._solver_cache.get_solver` (the same that
@@ -194,14 +201,21 @@ def decompose(strain, X, pixel_size, law, stiffness, *, crystal_angle=0.0, mask=
     from ..learning._learn import _validate   # the same checks as learning's inputs
 
     strain, X, mask = _validate(strain, X, mask, pixel_size)
+    if boundary not in ("free", "dirichlet"):
+        raise ValueError(f"boundary must be 'free' or 'dirichlet', got {boundary!r}")
     chem = chemical_strain(law, X, mask, crystal_angle)
     if solver is None:
         solver = get_solver(mask, pixel_size, stiffness, composition=X,
-                            crystal_angle=crystal_angle)
+                            crystal_angle=crystal_angle, boundary=boundary)
     elif solver.shape != mask.shape or not np.array_equal(solver.mask, mask):
         raise ValueError("the solver was built for another particle mask")
-    sol = solver.solve(np.where(mask, chem[:3], 0.0), show_progressbar=show_progressbar)
-    total = np.concatenate([sol.strain, sol.rotation[None]])     # S[eps0(X)]
+    elif solver.boundary != boundary:
+        raise ValueError(f"the solver has boundary={solver.boundary!r}, the decomposition "
+                         f"boundary={boundary!r}")
+    edge = solver.measured_edge_displacement(strain) if boundary == "dirichlet" else None
+    sol = solver.solve(np.where(mask, chem[:3], 0.0), boundary_displacement=edge,
+                       show_progressbar=show_progressbar)
+    total = sol.strain_and_rotation.copy()                        # S[eps0(X)]
     total[:, ~mask] = np.nan
     coherency = total - chem
 

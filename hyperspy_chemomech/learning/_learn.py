@@ -685,9 +685,7 @@ def _remove_boundary_response(solver, fields, mask, use_rotation=True):
     f = np.asarray(fields, float)
     single = f.ndim == 3
     f = f[None] if single else f
-    u = solver.integrate_gradient(np.where(mask, f[:, :3], np.nan),
-                                  np.where(mask, f[:, 3], np.nan) if use_rotation else None)
-    ub = solver.dofs_to_grid(np.atleast_2d(u))
+    ub = solver.measured_edge_displacement(f, use_rotation=use_rotation)
     sol = solver.solve(np.zeros(f[:, :3].shape), boundary_displacement=ub,
                        show_progressbar=False)
     own = np.asarray(sol.strain_and_rotation).reshape(f.shape)

@@ -633,6 +633,37 @@ class ParticleElasticity:
         out = self._remove_rigid(out, rotation=not use_rot)
         return out[0] if single else out
 
+    def measured_edge_displacement(self, fields, use_rotation=True):
+        """Node displacement (nm) integrated from measured maps, for a Dirichlet edge.
+
+        A strain map that cuts a particle (or a clamped particle) is modelled with
+        its edge held where it was measured: this integrates the measured
+        distortion (:meth:`integrate_gradient`, pixels outside the mask and NaN
+        left out) and returns it on the node grid, ready for
+        ``solve(..., boundary_displacement=...)`` (only boundary nodes are read).
+
+        Parameters
+        ----------
+        fields : array_like, shape (4, ny, nx) or (n, 4, ny, nx)
+            e11, e22, e12 (tensor shear) and theta (rad), image frame.
+        use_rotation : bool
+            Use theta (when it has any finite value); otherwise the rigid rotation
+            is fixed by zero mean rotation.
+
+        Returns
+        -------
+        numpy.ndarray, shape (2, ny + 1, nx + 1) or (n, 2, ny + 1, nx + 1)
+        """
+        f = np.asarray(fields, dtype=float)
+        single = f.ndim == 3
+        f = f[None] if single else f
+        if f.shape[1:] != (4,) + self.shape:
+            raise ValueError(f"fields must have shape (4,) + {self.shape}, got {np.shape(fields)}")
+        f = np.where(self.mask, f, np.nan)
+        theta = f[:, 3] if use_rotation and np.isfinite(f[:, 3]).any() else None
+        u = self.dofs_to_grid(np.atleast_2d(self.integrate_gradient(f[:, :3], theta)))
+        return u[0] if single else u
+
     def _gradient_factor(self, have, w, use_rot=True):
         wk = (w[:, None] * have[None, :]).ravel()
         normal = (self.B.T @ sp.diags_array(wk) @ self.B).tocsr()

@@ -56,7 +56,8 @@ class StrainDecompositionMixin:
 
     # -- decomposition ---------------------------------------------------------
     def decompose(self, composition, law, material=None, crystal_angle=None, plane=None,
-                  reference=None, mask=None, override=False, show_progressbar=None):
+                  reference=None, mask=None, boundary=None, override=False,
+                  show_progressbar=None):
         """Split this strain field into reference, chemical, coherency and residual parts.
 
         ``measured = reference + chemical + coherency + residual`` pixel by pixel, with
@@ -89,6 +90,9 @@ class StrainDecompositionMixin:
             of measured - S[eps0(X)] over the particle; or given values.
         mask : array_like of bool, optional
             The body, overriding ``isfinite(composition)``.
+        boundary : {"free", "dirichlet"}, optional
+            Default the law's: ``"dirichlet"`` holds the body's edge at the measured
+            displacement (a field of view that cuts the particle).
         override : bool
             Accept settings (material, plane, angle, pixel size) that differ from
             those the law was learned with.
@@ -144,6 +148,8 @@ class StrainDecompositionMixin:
             if c_given is not None and c_law is not None:
                 _resolve_setting("material", c_given, c_law, override)
         plane = _resolve_setting("plane", plane, settings.get("plane"), override) or "stress"
+        boundary = _resolve_setting("boundary", boundary, settings.get("boundary"),
+                                    override) or "free"
         angle_law = settings.get("crystal_angle")
         crystal_angle = _resolve_setting(
             "crystal_angle", crystal_angle, None if angle_law is None else float(angle_law),
@@ -168,7 +174,7 @@ class StrainDecompositionMixin:
         if mask is not None:
             mask = np.asarray(mask)
         d = decompose(strain, X, pixel, law.evaluate, stiffness, crystal_angle=crystal_angle,
-                      mask=mask, reference=ref, resolution_sigma_px=sigma,
+                      mask=mask, reference=ref, resolution_sigma_px=sigma, boundary=boundary,
                       show_progressbar=show_progressbar)
         from .strain_field import StrainField
 

@@ -194,6 +194,9 @@ class StrainField(StrainDecompositionMixin, Signal2D):
             Strain-gap fit (default, maximum likelihood) or the published
             equilibrium-gap fit.
         boundary : {"free", "dirichlet"}
+            ``"free"``: traction-free edges, the whole particle is in the map.
+            ``"dirichlet"``: the map cuts the particle (or it is clamped): the edge is
+            held at the measured displacement (integrated from this strain field).
         plane : {"stress", "strain"}
             Plane stress (thin platelets, default) or plane strain.
         use_rotation : bool
