@@ -88,7 +88,7 @@ class FitResult:
 
 def robust_fit(A, y, component, group, base_weight=None, huber_c=1.345, n_iter=6,
                n_components=None, weights=None, tol=1e-2, covariance=True,
-               cov_method="jackknife", initial_weights=None, scale=None):
+               cov_method="jackknife"):
     """Huber-IRLS weighted least squares with per-component noise scales.
 
     Parameters
@@ -121,11 +121,6 @@ def robust_fit(A, y, component, group, base_weight=None, huber_c=1.345, n_iter=6
         residuals are needed: it costs a pass over the data per cluster).
     cov_method : {"jackknife", "bootstrap"}
         See :func:`cluster_covariance`.
-    initial_weights : numpy.ndarray, shape (n,), optional
-        Weights to start the IRLS from (e.g. those of a similar fit), instead of
-        ``base_weight``.
-    scale : numpy.ndarray, shape (n_components,), optional
-        Fixed noise scales (not re-estimated), e.g. to compare fits of one data set.
 
     Returns
     -------
@@ -136,17 +131,16 @@ def robust_fit(A, y, component, group, base_weight=None, huber_c=1.345, n_iter=6
         raise ValueError(f"only {n} data for {p} unknowns: too few valid pixels to fit")
     w0 = np.ones(n) if base_weight is None else np.asarray(base_weight, float)
     n_components = int(component.max()) + 1 if n_components is None else n_components
-    fixed_scale = scale is not None
-    scale = np.ones(n_components) if scale is None else np.array(scale, float)
+    scale = np.ones(n_components)
     if weights is not None:
         w = np.asarray(weights, float)
         beta = _solve(A, y, w)
         r = y - A @ beta
-        for c in range(0 if fixed_scale else n_components):
+        for c in range(n_components):
             s = _mad((r * np.sqrt(w0))[component == c])
             scale[c] = s if np.isfinite(s) and s > 0 else 1.0
     else:
-        w = w0.copy() if initial_weights is None else np.asarray(initial_weights, float)
+        w = w0.copy()
         beta = None
         for _ in range(n_iter + 1):
             new = _solve(A, y, w)
@@ -157,7 +151,7 @@ def robust_fit(A, y, component, group, base_weight=None, huber_c=1.345, n_iter=6
             if done:
                 break
             z = r * np.sqrt(w0)
-            for c in range(0 if fixed_scale else n_components):
+            for c in range(n_components):
                 s = _mad(z[component == c])
                 scale[c] = s if np.isfinite(s) and s > 0 else 1.0
             zs = z / scale[component]
@@ -286,14 +280,6 @@ class BlockGrams:
         # cond(W^1/2 A D^-1) = sqrt(cond(D^-1 H D^-1)), without an SVD of the tall matrix
         cond = float(np.sqrt(np.linalg.cond(H / d[:, None] / d[None, :])))
         return FitResult(beta, cov, cov_white, None, None, None, int(self.ids.size), cond)
-
-    def solve(self, T=None):
-        """Coefficients of the model ``A @ T`` only."""
-        H, v = self.H.sum(axis=0), self.v.sum(axis=0)
-        if T is not None:
-            H, v = T.T @ H @ T, T.T @ v
-        return _solve_normal(H, v)
-
 
 def blocked_cv(A, y, w, group, column_sets, n_folds=5, seed=0, grams=None):
     """Spatially blocked K-fold cross-validation of nested column sets.
