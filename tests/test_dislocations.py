@@ -209,3 +209,31 @@ def test_lazy_maps_match_eager(five):
         b.compute()
         np.testing.assert_allclose(b.data, a.data, rtol=1e-12, atol=0)
     np.testing.assert_array_equal(lazy.find_dislocations(), strain.find_dislocations())
+
+
+def test_convention_check_finds_every_common_export_mistake():
+    """A compatible map is ok as given; each convention slip is named and flagged."""
+    from hyperspy_chemomech.decomposition import convention_check
+    from hyperspy_chemomech.decomposition._conventions import CORRECTIONS as C
+    from hyperspy_chemomech.simulate.particle import make_particle
+
+    p = make_particle(shape=(150, 250), noise=2e-3, n_dislocations=5, seed=1)
+    clean = convention_check(p.strain, p.pixel_size, mask=p.mask)
+    assert clean["ok"] and clean["best"] == "as given", clean["message"]
+    # mistake made on export -> the correction that undoes it
+    cases = {"rotation sign flipped": C["rotation sign flipped"],
+             "shear was engineering (halved)": C["shear was half the tensor shear (doubled)"],
+             "shear was half the tensor shear (doubled)": C["shear was engineering (halved)"],
+             "y axis pointed up (shear and rotation flipped)":
+                 C["y axis pointed up (shear and rotation flipped)"],
+             "x and y swapped (e11 <-> e22, rotation flipped)":
+                 C["x and y swapped (e11 <-> e22, rotation flipped)"]}
+    before = p.strain.copy()
+    for fix, mistake in cases.items():
+        r = convention_check(mistake(p.strain), p.pixel_size, mask=p.mask)
+        assert r["best"] == fix and not r["ok"], (fix, r["message"])
+    np.testing.assert_array_equal(p.strain, before)
+    s = p.strain_field()
+    assert s.check_conventions()["ok"]
+    with pytest.raises(ValueError, match="shape"):
+        convention_check(p.strain[:3], p.pixel_size)

@@ -1,9 +1,9 @@
 """HyperSpy signal classes of hyperspy_chemomech (thin: validate, delegate, wrap)."""
 
-from .xray_absorption import XrayAbsorptionSpectrum, LazyXrayAbsorptionSpectrum
 from .composition_map import CompositionMap, LazyCompositionMap
-from .strain_field import StrainField, LazyStrainField
 from .eigenstrain_law import EigenstrainLaw, LazyEigenstrainLaw
+from .strain_field import LazyStrainField, StrainField
+from .xray_absorption import LazyXrayAbsorptionSpectrum, XrayAbsorptionSpectrum
 
 __all__ = [
     "XrayAbsorptionSpectrum",

@@ -119,7 +119,11 @@ class StrainDecompositionMixin:
         """
         from ..decomposition import decompose
         from ..learning._learn import resolve_stiffness
-        from ._decomposition_result import DecompositionResult, STRESS_COMPONENTS, image_like
+        from ._decomposition_result import (
+            STRESS_COMPONENTS,
+            DecompositionResult,
+            image_like,
+        )
         from .strain_field import COMPONENTS
 
         strain, X, pixel = self._paired_arrays(composition)
@@ -297,6 +301,40 @@ class StrainDecompositionMixin:
         out.metadata.Signal.quantity = units
         record(out, "dislocation_density", burgers=burgers, smoothing=smoothing, units=units)
         return out
+
+    def check_conventions(self, smoothing=None, tolerance=1.5):
+        """Is this map compatible as given, or under another sign/shear convention?
+
+        Needs no composition: the distortion of a defect-poor particle is the
+        gradient of a displacement, so its Nye tensor is ~0; a map exported with
+        another convention (rotation sign, engineering shear, y up, x and y
+        swapped) is visibly incompatible. Use it on every imported map
+        (:func:`~hyperspy_chemomech.decomposition.convention_check`).
+
+        Parameters
+        ----------
+        smoothing : float, optional
+            Gaussian sigma in the axes' units against noise (default 3 pixels).
+        tolerance : float
+            Flag the map when a correction is this many times more compatible.
+
+        Returns
+        -------
+        dict
+            ``index`` per correction, ``best``, ``ok``, ``message``.
+
+        Examples
+        --------
+        >>> from hyperspy_chemomech.simulate.particle import make_particle
+        >>> strain = make_particle(shape=(60, 100), noise=1e-4).strain_field()
+        >>> strain.check_conventions()["ok"]
+        True
+        """
+        from ..decomposition import convention_check
+
+        e, pixel, _ = self._strain_nm()
+        sigma = 3.0 if smoothing is None else self._smoothing_px(smoothing, pixel)
+        return convention_check(e, pixel, sigma=sigma, tolerance=tolerance)
 
     def incompatibility(self, smoothing=None):
         """2D strain incompatibility ``eta = d_yy e11 + d_xx e22 - 2 d_xy e12`` (nm^-2).

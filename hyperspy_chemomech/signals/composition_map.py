@@ -89,7 +89,8 @@ class CompositionMap(Signal2D):
                 f"this composition map carries no {name} map (it was not made by "
                 "get_composition_map)"
             )
-        from hyperspy.signals import Signal1D, Signal2D as _S2
+        from hyperspy.signals import Signal1D
+        from hyperspy.signals import Signal2D as _S2
 
         axes = [ax.get_axis_dictionary() for ax in self.axes_manager.signal_axes[::-1]]
         for d in axes:

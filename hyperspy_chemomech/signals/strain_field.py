@@ -1,8 +1,8 @@
 """StrainField: in-plane strain and lattice rotation maps (4 | y, x)."""
 
 import numpy as np
-from hyperspy._signals.signal2d import Signal2D
 from hyperspy._signals.lazy import LazySignal
+from hyperspy._signals.signal2d import Signal2D
 
 from ._common import require_calibrated, set_image_axes
 from ._strain_field_decomposition import StrainDecompositionMixin

@@ -398,8 +398,13 @@ class XrayAbsorptionSpectrum(Signal1D):
 
     def _reference_matrix(self, references, energies, energy_shift, max_shift, shape):
         """(n_energies, K) reference matrix and its provenance."""
-        from ..spectra import (check_energies, data_gram, fit_energy_shift,
-                               interpolate_references, region_reference)
+        from ..spectra import (
+            check_energies,
+            data_gram,
+            fit_energy_shift,
+            interpolate_references,
+            region_reference,
+        )
 
         if isinstance(references, (np.ndarray, str)) or len(references) < 2:
             raise ValueError("give at least two references (a list), delithiated -> lithiated")
