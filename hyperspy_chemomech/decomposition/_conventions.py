@@ -71,9 +71,11 @@ def compatibility_index(strain, pixel_size, mask=None, sigma=3.0):
     grad = corners_to_pixels(np.concatenate([fx, fy]), okc)      # (8, ny, nx), 1/nm
     grad[:, ~ok] = np.nan
     grad = _smooth(grad, ok & np.isfinite(grad).all(axis=0), sigma)
+    a2, g2 = np.sum(alpha ** 2, axis=0), np.sum(grad ** 2, axis=0)
+    both = np.isfinite(a2) & np.isfinite(g2)
     # medians: the odd dislocation core (large, local Nye content) does not count
-    num = np.nanmedian(np.sum(alpha ** 2, axis=0))
-    den = np.nanmedian(np.sum(grad ** 2, axis=0))
+    num = np.median(a2[both]) if both.any() else np.nan
+    den = np.median(g2[both]) if both.any() else np.nan
     if not np.isfinite(num) or not np.isfinite(den) or den == 0:
         raise ValueError("no pixels with all four components finite (and neighbours) to "
                          "judge the compatibility of the map")

@@ -255,8 +255,7 @@ class _Design:
         A[:, n_resp:n_resp + n_off] = self.comp[:, None] == np.arange(n_off)  # references
         for k in range(n_extra):
             A[:, n_resp + n_off + k] = extra[k].ravel()[flat]
-        self.n_resp, self.n_off, self.n_extra = n_resp, n_off, n_extra
-        self.comps = comps
+        self.n_resp, self.n_off = n_resp, n_off
 
     def set_responses(self, responses):
         """Refill the law's columns (same rows), e.g. with responses blurred differently."""
@@ -434,9 +433,9 @@ def learn_law(strain, X, pixel_size, stiffness, *, crystal_angle=0.0, mask=None,
     if boundary == "dirichlet":
         # the data's own boundary displacement drives a known part of the field:
         # remove it from the data and, alike, from the nuisance fields
-        strain = _remove_boundary_response(solver, strain, mask, use_rotation)
+        strain = _remove_boundary_response(solver, strain, use_rotation)
         if extra is not None:
-            extra = np.nan_to_num(_remove_boundary_response(solver, extra, mask, use_rotation))
+            extra = np.nan_to_num(_remove_boundary_response(solver, extra, use_rotation))
 
     clock("dislocations")
     # --- resolution: given, from the registration, or estimated
@@ -656,7 +655,7 @@ def _huber_loss(z, c=HUBER_C):
     return np.where(a <= c, 0.5 * a * a, c * a - 0.5 * c * c)
 
 
-def _remove_boundary_response(solver, fields, mask, use_rotation=True):
+def _remove_boundary_response(solver, fields, use_rotation=True):
     """Fields minus the response of the body to their own boundary displacement.
 
     For a body held at its measured edge (``boundary="dirichlet"``: a field of view
@@ -680,7 +679,7 @@ def _remove_boundary_response(solver, fields, mask, use_rotation=True):
 
     Returns
     -------
-    numpy.ndarray, same shape; NaN where ``fields`` is NaN or outside ``mask``.
+    numpy.ndarray, same shape; NaN where ``fields`` is NaN or outside the body.
     """
     f = np.asarray(fields, float)
     single = f.ndim == 3
@@ -689,7 +688,7 @@ def _remove_boundary_response(solver, fields, mask, use_rotation=True):
     sol = solver.solve(np.zeros(f[:, :3].shape), boundary_displacement=ub,
                        show_progressbar=False)
     own = np.asarray(sol.strain_and_rotation).reshape(f.shape)
-    out = np.where(mask, f - own, np.nan)
+    out = np.where(solver.mask, f - own, np.nan)
     return out[0] if single else out
 
 
@@ -779,6 +778,7 @@ class _Pooled:
                  body=None, fine=None):
         f = int(factor)
         self._fine_mask = mask if fine is None else fine._fine_mask
+        self._model = None  # weights, box and Fourier transforms for blur_model
         self.factor = f * (1 if fine is None else fine.factor)  # fine px per pixel here
         if f == 1:
             self.strain, self.responses, self.extra = strain, responses, extra
@@ -827,7 +827,7 @@ class _Pooled:
         fields = getattr(self, name)
         if fields is None or sigma <= 0:
             return fields
-        if not hasattr(self, "_model"):
+        if self._model is None:
             w = self.mask.astype(float) if self.weight is None else self.weight
             ys, xs = np.flatnonzero(self.mask.any(axis=1)), np.flatnonzero(self.mask.any(axis=0))
             box = (slice(ys[0], ys[-1] + 1), slice(xs[0], xs[-1] + 1))
