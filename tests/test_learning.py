@@ -5,8 +5,7 @@ import pytest
 
 import hyperspy.api as hs
 
-from hyperspy_chemomech.learning import LawBasis, learn_law
-from hyperspy_chemomech.learning._learn import resolve_stiffness
+from hyperspy_chemomech.learning import LawBasis, learn_law, resolve_stiffness
 from hyperspy_chemomech.simulate.particle import make_particle, nonlinear_law
 
 Q_LFP = resolve_stiffness("LiFePO4")

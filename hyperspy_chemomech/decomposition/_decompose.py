@@ -198,7 +198,7 @@ def decompose(strain, X, pixel_size, law, stiffness, *, crystal_angle=0.0, mask=
     """
     from .._solver_cache import get_solver
     from ..learning import masked_gaussian
-    from ..learning._learn import _validate  # the same checks as learning's inputs
+    from ..learning._inputs import validate_maps as _validate  # learning's input checks
 
     strain, X, mask = _validate(strain, X, mask, pixel_size)
     if boundary not in ("free", "dirichlet"):

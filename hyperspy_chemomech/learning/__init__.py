@@ -6,13 +6,16 @@ Pure numpy/scipy on top of :mod:`hyperspy_chemomech.mechanics`; the HyperSpy fac
 
 from ._bases import LawBasis
 from ._fit import blocked_cv, cluster_covariance, robust_fit, spatial_blocks
-from ._learn import LawFit, learn_law
+from ._inputs import resolve_stiffness
+from ._law import LawFit
+from ._learn import learn_law
 from ._resolution import masked_gaussian, noise_level
 
 __all__ = [
     "LawBasis",
     "LawFit",
     "learn_law",
+    "resolve_stiffness",
     "robust_fit",
     "cluster_covariance",
     "blocked_cv",

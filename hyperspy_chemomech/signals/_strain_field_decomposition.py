@@ -118,7 +118,7 @@ class StrainDecompositionMixin:
         True
         """
         from ..decomposition import decompose
-        from ..learning._learn import resolve_stiffness
+        from ..learning import resolve_stiffness
         from ._decomposition_result import (
             STRESS_COMPONENTS,
             DecompositionResult,

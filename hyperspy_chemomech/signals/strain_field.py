@@ -215,8 +215,7 @@ class StrainField(StrainDecompositionMixin, Signal2D):
         -------
         EigenstrainLaw
         """
-        from ..learning import learn_law
-        from ..learning._learn import resolve_stiffness
+        from ..learning import learn_law, resolve_stiffness
         from .eigenstrain_law import EigenstrainLaw
 
         strain, X, pixel = self._paired_arrays(composition)
