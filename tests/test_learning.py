@@ -160,6 +160,24 @@ def test_grid_mismatch_and_narrow_range(small):
         learn_law(small.strain, small.X_observed, 4.0, Q_LFP, monotonic=True)
 
 
+@pytest.mark.parametrize("kw,match", [
+    (dict(method="magic"), "method"), (dict(boundary="open"), "boundary"),
+    (dict(selection="aic"), "selection"), (dict(uncertainty="guess"), "uncertainty"),
+    (dict(dislocations="maybe"), "dislocations"), (dict(basis="fourier"), "basis"),
+    (dict(basis="bspline"), "nested basis"), (dict(monotonic=True), "monotonic"),
+])
+def test_bad_options_are_named_before_any_mechanics(small, kw, match, monkeypatch):
+    """Every option is checked when the options are packed, before a solver is built."""
+    import hyperspy_chemomech._solver_cache as cache
+
+    def no_solver(*args, **kwargs):
+        pytest.fail("a solver was built before the options were checked")
+
+    monkeypatch.setattr(cache, "get_solver", no_solver)
+    with pytest.raises(ValueError, match=match):
+        learn_law(small.strain, small.X_observed, small.pixel_size, Q_LFP, **kw)
+
+
 # ---------------------------------------------------------------- HyperSpy face
 def test_signal_api_round_trip(tmp_path):
     p = make_particle(shape=(60, 100), pixel_size=5.0, blur_factor=3, noise=5e-4, seed=8)
