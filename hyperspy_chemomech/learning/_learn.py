@@ -149,12 +149,13 @@ def learn_law(strain, X, pixel_size, stiffness, *, crystal_angle=0.0, mask=None,
     n_comp, comps, full_basis = opts.basis.n_components, opts.components, opts.basis.full_basis()
     solver = _solver_for(solver, mask, pixel_size, stiffness, X, crystal_angle, opts)
     eig = eigenstrain_fields(full_basis, X, mask, n_comp, crystal_angle)
-    if method == "equilibrium_gap":
+    if opts.method == "equilibrium_gap":
         from ._equilibrium_gap import equilibrium_gap_fit
 
         return equilibrium_gap_fit(strain, X, mask, solver, eig, full_basis, n_comp,
                                    opts.basis.degrees, crystal_angle=crystal_angle,
-                                   pixel_size=pixel_nm, use_rotation=use_rotation, seed=seed)
+                                   pixel_size=pixel_nm, use_rotation=use_rotation,
+                                   seed=opts.selection.seed)
     clock("setup")
     responses = forward_responses(solver, eig, show_progressbar)
     clock("mechanics")
@@ -163,7 +164,7 @@ def learn_law(strain, X, pixel_size, stiffness, *, crystal_angle=0.0, mask=None,
 
     # resolution: given, or estimated jointly with the degree on candidate sigmas
     sigmas, sigma_source = candidate_sigmas(opts.resolution, pixel_nm)
-    blocks, block_size = fit_blocks(mask, sigmas, block_size)
+    blocks, block_size = fit_blocks(mask, sigmas, opts.uncertainty.block_size)
     # maps compared after a blur of >= 1.5 px are oversampled: the fits run on pooled grids
     grids = PooledGrids(strain, responses, extra, mask, blocks)
     sel_info = {"block_size_px": int(block_size), "n_blocks": int(blocks.max() + 1)}
@@ -173,7 +174,8 @@ def learn_law(strain, X, pixel_size, stiffness, *, crystal_angle=0.0, mask=None,
         sigma, sigma_sd, table = estimate_resolution(
             grids.at(max(sigmas)), comps, sigmas,
             lambda design: [design.columns(n_comp, d_max, d) for d in degrees],
-            show_progressbar, seed=seed, n_folds=n_folds, edge_band=boundary == "dirichlet")
+            show_progressbar, seed=opts.selection.seed, n_folds=opts.selection.n_folds,
+            edge_band=opts.body.boundary == "dirichlet")
         table["degree"] = degrees[table.pop("degree_index")]
         sel_info["resolution"] = table
     clock("resolution")
@@ -188,7 +190,7 @@ def learn_law(strain, X, pixel_size, stiffness, *, crystal_angle=0.0, mask=None,
     cols, fit = fits.fit_selected(d_sel)
     _warn_if_ill_conditioned(fit.condition)
     vegard = vegard_stats(fits.fit_linear, n_comp)
-    linearity = linearity_test(fits.fit_degree, n_comp, d_sel, basis)
+    linearity = linearity_test(fits.fit_degree, n_comp, d_sel, opts.basis.kind)
     clock("law, Vegard, linearity")
     n_law = n_comp * d_sel
     reference, burgers = split_nuisance(fit.coef, comps, n_law)
@@ -196,7 +198,7 @@ def learn_law(strain, X, pixel_size, stiffness, *, crystal_angle=0.0, mask=None,
                                       fit.coef[:n_law], reference, use_rotation)
     clock("maps")
     return LawFit(
-        basis=LawBasis(basis, d_sel), coefficients=fit.coef[:n_law].reshape(n_comp, d_sel),
+        basis=LawBasis(opts.basis.kind, d_sel), coefficients=fit.coef[:n_law].reshape(n_comp, d_sel),
         covariance=fit.cov[:n_law, :n_law], covariance_white=fit.cov_white[:n_law, :n_law],
         dof=int(fit.n_clusters - 1), reference=reference, n_components=n_comp,
         sigma_px=float(sigma), sigma_sd_px=float(sigma_sd), sigma_source=sigma_source,
