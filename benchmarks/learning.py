@@ -32,11 +32,11 @@ def _peak_gb():
 
 
 def time_case(shape, seed=0, repeat=3):
-    from hyperspy_chemomech import _solver_cache
+    from hyperspy_chemomech import mechanics
     from hyperspy_chemomech.learning import learn_law
     from hyperspy_chemomech.learning._bases import LawBasis
-    from hyperspy_chemomech.learning._learn import _eigenstrain_fields, resolve_stiffness
-    from hyperspy_chemomech.mechanics import ParticleElasticity
+    from hyperspy_chemomech.learning._learn import _eigenstrain_fields
+    from hyperspy_chemomech.mechanics import ParticleElasticity, resolve_stiffness
     from hyperspy_chemomech.simulate.particle import make_particle
 
     q = resolve_stiffness("LiFePO4")
@@ -45,7 +45,7 @@ def time_case(shape, seed=0, repeat=3):
     n_rhs = 2 * 6  # two components, legendre up to degree 6
     t_learn, t_floor = np.inf, np.inf
     for _ in range(repeat):  # best of `repeat`, alternating: the machine is shared
-        _solver_cache.clear()
+        mechanics.clear_solver_cache()
         t0 = time.perf_counter()
         fit = learn_law(p.strain, p.X_observed, p.pixel_size, q, show_progressbar=False)
         t_learn = min(t_learn, time.perf_counter() - t0)

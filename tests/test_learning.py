@@ -6,7 +6,7 @@ import pytest
 import hyperspy.api as hs
 
 from hyperspy_chemomech.learning import LawBasis, learn_law
-from hyperspy_chemomech.learning._learn import resolve_stiffness
+from hyperspy_chemomech.mechanics import resolve_stiffness
 from hyperspy_chemomech.simulate.particle import make_particle, nonlinear_law
 
 Q_LFP = resolve_stiffness("LiFePO4")
@@ -268,7 +268,7 @@ def test_dirichlet_window_with_blur_and_dislocations():
     lo, hi = np.sort(fit.vegard["ci95"], axis=1).T
     assert np.all((lo <= p.law.slopes) & (p.law.slopes <= hi)), (fit.vegard["ci95"], p.law.slopes)
     with pytest.raises(ValueError, match="boundary"):
-        from hyperspy_chemomech._solver_cache import get_solver
+        from hyperspy_chemomech.mechanics import get_solver
 
         s = get_solver(np.isfinite(X), p.pixel_size, Q_LFP, boundary="free")
         learn_law(S, X, p.pixel_size, Q_LFP, boundary="dirichlet", solver=s)

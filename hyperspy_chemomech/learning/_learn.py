@@ -26,6 +26,8 @@ import numpy as np
 from scipy import ndimage, sparse, stats
 
 from .._utils import progressbar, with_one_blas_thread
+from ..fields import FWHM_PER_SIGMA, masked_gaussian, pool, validate_strain_composition
+from ..mechanics import get_solver
 from ._bases import LawBasis
 from ._fit import (
     BlockGrams,
@@ -38,10 +40,7 @@ from ._fit import (
     robust_fit,
     spatial_blocks,
 )
-from ._resolution import FWHM_PER_SIGMA, masked_gaussian, pool
 
-CRYSTAL_COMPONENTS = ("e_100", "e_001", "e_shear")
-DATA_COMPONENTS = ("e11", "e22", "e12", "theta")
 #: Relative uncertainty of a Gaussian-equivalent PSF width (model error of the shape):
 #: for 4x pixels plus bilinear resampling the misfit-optimal Gaussian (1.75 px) and
 #: the variance-matched one (2.0 px) differ by 13 %.
@@ -132,43 +131,6 @@ def _extend_body(strain, X, reach_px):
     return X_ext, int((grow & ~have).sum())
 
 
-def _validate(strain, X, mask, pixel_size):
-    strain = np.asarray(strain, dtype=float)
-    X = np.asarray(X, dtype=float)
-    if strain.ndim != 3 or strain.shape[0] != 4:
-        raise ValueError(f"strain must have shape (4, ny, nx) (e11, e22, e12, theta), got {strain.shape}")
-    if X.shape != strain.shape[1:]:
-        raise ValueError(
-            f"composition grid {X.shape} differs from the strain grid {strain.shape[1:]}; "
-            "resample it first (e.g. CorrelativeTransform.apply(comp, onto=strain))"
-        )
-    if mask is None:
-        mask = np.isfinite(X)
-    else:
-        mask = np.asarray(mask, dtype=bool)
-        if mask.shape != X.shape:
-            raise ValueError(f"mask shape {mask.shape} differs from the grid {X.shape}")
-        holes = mask & ~np.isfinite(X)
-        if holes.any():
-            raise ValueError(f"composition is NaN at {int(holes.sum())} pixel(s) inside the mask")
-    if not mask.any():
-        raise ValueError("the particle is empty: no finite composition (or empty mask)")
-    xin = X[mask]
-    bad = (xin < 0) | (xin > 1)
-    if bad.any():
-        raise ValueError(
-            f"composition outside [0, 1] at {int(bad.sum())} pixel(s) "
-            f"(min {xin.min():.3g}, max {xin.max():.3g}); X is a fraction, fix the unmixing "
-            "rather than clipping"
-        )
-    if np.isinf(strain).any():
-        raise ValueError("strain holds infinite values; use NaN for failed fits")
-    ps = float(np.mean(np.broadcast_to(np.asarray(pixel_size, float), (2,))))
-    if not np.isfinite(ps) or ps <= 0:
-        raise ValueError(f"pixel size must be positive, got {pixel_size}")
-    return strain, X, mask
-
-
 def _check_identifiable(X, mask, min_range):
     lo, hi = np.quantile(X[mask], [0.05, 0.95])
     if hi - lo < min_range:
@@ -189,7 +151,7 @@ def _check_identifiable(X, mask, min_range):
 
 def _eigenstrain_fields(basis, X, mask, n_comp, crystal_angle):
     """Image-frame eigenstrain of each (component, basis function): (n_comp*d, 3, ny, nx)."""
-    from ..mechanics import rotate_strain
+    from ..fields import rotate_strain
 
     phi = basis(np.where(mask, X, 0.0))  # (d, ny, nx)
     d = basis.n
@@ -362,11 +324,9 @@ def learn_law(strain, X, pixel_size, stiffness, *, crystal_angle=0.0, mask=None,
     -------
     LawFit
     """
-    from .._solver_cache import get_solver
-
     n_extended = 0
     given_mask = mask
-    strain, X, mask = _validate(strain, X, mask, pixel_size)
+    strain, X, mask = validate_strain_composition(strain, X, mask, pixel_size)
     if given_mask is None and extend_body:
         reach = extend_body if not isinstance(extend_body, bool) else 8.0
         X, n_extended = _extend_body(strain, X, reach)
@@ -707,10 +667,7 @@ def _dislocation_fields(strain, mask, pixel_size):
         For each core, the e11, e22, e12, theta maps of b = (1 nm, 0) and (0, 1 nm).
     """
     from ..decomposition import find_dislocations
-    from ..simulate.dislocations import (
-        edge_dislocation_gradient,
-        gradient_to_components,
-    )
+    from ..fields import components_from_gradient, edge_dislocation_gradient
 
     dy, dx = np.broadcast_to(np.asarray(pixel_size, float), (2,))
     found = find_dislocations(np.where(mask, strain, np.nan), (dy, dx), mask=mask)
@@ -727,7 +684,7 @@ def _dislocation_fields(strain, mask, pixel_size):
     fields = np.zeros((len(cores), 2, 4, ny, nx))
     for k, b in enumerate(((1.0, 0.0), (0.0, 1.0))):
         g = edge_dislocation_gradient(x, y, b, core_radius=0.5 * min(dy, dx))
-        fields[:, k, :, box[0], box[1]] = np.moveaxis(gradient_to_components(g), 0, 1)
+        fields[:, k, :, box[0], box[1]] = np.moveaxis(components_from_gradient(g, axes=(0, 1)), 0, 1)
     fields[..., ~mask] = 0.0
     return cores, fields.reshape((-1, 4, ny, nx))
 
@@ -1048,44 +1005,3 @@ def _linearity_test(fit_degree, n_comp, d_sel, basis):
     p = float(stats.f.sf(F, q, max(G - q, 1))) if G > q else float("nan")
     return {"tested": True, "degree": int(d_nl), "wald": wald, "F": float(F), "p_value": p,
             "n_clusters": int(G), "reject_linear_at_5pct": bool(p < 0.05)}
-
-
-def resolve_stiffness(material, plane="stress"):
-    """Plane stiffness (crystal frame, GPa) from a material description.
-
-    Parameters
-    ----------
-    material : str, Material, array_like or pair
-        A material name (``"LiFePO4"``: homogeneous C), a
-        :class:`~hyperspy_chemomech.mechanics.Material`, a 6x6 Voigt stiffness
-        (GPa), or a pair of any of these, ``(X = 0 end member, X = 1 end member)``,
-        for a stiffness linear in X (e.g. ``("FePO4", "LiFePO4")``).
-    plane : {"stress", "strain"}
-
-    Returns
-    -------
-    numpy.ndarray (3, 3) or tuple of two
-    """
-    from ..mechanics import Material, get_material, plane_stiffness
-
-    if plane not in ("stress", "strain"):
-        raise ValueError(f"plane must be 'stress' or 'strain', got {plane!r}")
-
-    def one(m):
-        if isinstance(m, str):
-            m = get_material(m)
-        if isinstance(m, Material):
-            return plane_stiffness(m.stiffness, plane=plane)
-        a = np.asarray(m, dtype=float)
-        if a.shape == (6, 6):
-            return plane_stiffness(a, plane=plane)
-        raise ValueError(
-            f"material must be a name, a Material, a 6x6 stiffness or a pair of those; got "
-            f"an array of shape {a.shape}"
-        )
-
-    if isinstance(material, (tuple, list)) and len(material) == 2 and not (
-        np.ndim(material[0]) == 1 and np.size(material[0]) == 6
-    ):
-        return (one(material[0]), one(material[1]))
-    return one(material)

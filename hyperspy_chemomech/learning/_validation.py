@@ -27,8 +27,9 @@ def coverage_study(n_seeds=50, seed0=1000, shape=(150, 250), verbose=False, **pa
         ``band_coverage`` (the band covers the whole observed range at once), and
         the median / largest absolute relative slope error and median half-width.
     """
+    from ..mechanics import resolve_stiffness
     from ..simulate.particle import make_particle
-    from ._learn import learn_law, resolve_stiffness
+    from ._learn import learn_law
 
     settings = dict(noise=2e-3, n_dislocations=5, blur_factor=4)
     settings.update(particle_kwargs)
