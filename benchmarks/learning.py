@@ -33,10 +33,10 @@ def _peak_gb():
 
 
 def time_case(shape, seed=0, repeat=3):
-    from hyperspy_chemomech import _solver_cache
-    from hyperspy_chemomech.learning import LawBasis, learn_law, resolve_stiffness
+    from hyperspy_chemomech import mechanics
+    from hyperspy_chemomech.learning import LawBasis, learn_law
     from hyperspy_chemomech.learning._design import eigenstrain_fields
-    from hyperspy_chemomech.mechanics import ParticleElasticity
+    from hyperspy_chemomech.mechanics import ParticleElasticity, resolve_stiffness
     from hyperspy_chemomech.simulate.particle import make_particle
 
     q = resolve_stiffness("LiFePO4")
@@ -45,7 +45,7 @@ def time_case(shape, seed=0, repeat=3):
     n_rhs = 2 * 6  # two components, legendre up to degree 6
     t_learn, t_floor = np.inf, np.inf
     for _ in range(repeat):  # best of `repeat`, alternating: the machine is shared
-        _solver_cache.clear()
+        mechanics.clear_solver_cache()
         t0 = time.perf_counter()
         fit = learn_law(p.strain, p.X_observed, p.pixel_size, q, show_progressbar=False)
         t_learn = min(t_learn, time.perf_counter() - t0)
@@ -89,7 +89,8 @@ def coverage_study(n_seeds=50, seed0=1000, shape=(150, 250), verbose=False, **pa
         ``band_coverage`` (the band covers the whole observed range at once), and
         the median / largest absolute relative slope error and median half-width.
     """
-    from hyperspy_chemomech.learning import learn_law, resolve_stiffness
+    from hyperspy_chemomech.learning import learn_law
+    from hyperspy_chemomech.mechanics import resolve_stiffness
     from hyperspy_chemomech.simulate.particle import make_particle
 
     settings = dict(noise=2e-3, n_dislocations=5, blur_factor=4)

@@ -9,8 +9,9 @@ columns are those responses, the reference offsets and the nuisance fields.
 
 import numpy as np
 
+from ..fields import masked_gaussian, pool
 from ._law import law_columns
-from ._resolution import FourierMaskedBlur, masked_gaussian, pool
+from ._resolution import FourierMaskedBlur
 
 
 def eigenstrain_fields(basis, X, mask, n_comp, crystal_angle):
@@ -27,7 +28,7 @@ def eigenstrain_fields(basis, X, mask, n_comp, crystal_angle):
     crystal_angle : float
         Angle from +x to [100] (rad), toward +y.
     """
-    from ..mechanics import rotate_strain
+    from ..fields import rotate_strain
 
     phi = basis(np.where(mask, X, 0.0))  # (d, ny, nx)
     d = basis.n

@@ -217,7 +217,7 @@ def learn_law(strain, X, pixel_size, stiffness, *, crystal_angle=0.0, mask=None,
 
 def _solver_for(solver, mask, pixel_size, stiffness, X, crystal_angle, opts):
     """The elasticity solver of the body: the one given (checked), or a cached one."""
-    from .._solver_cache import get_solver
+    from ..mechanics import get_solver
 
     if solver is None:
         return get_solver(mask, pixel_size, stiffness, composition=X,

@@ -7,8 +7,8 @@
 - a held boundary (``boundary="dirichlet"``): the response to the data's own edge
   displacement, a known field removed from the data and the nuisance fields.
 
-The dislocation finder and the analytic dislocation field come from other
-subpackages; they are imported here only.
+The dislocation finder (decomposition) and the analytic dislocation field
+(fields) come from other subpackages; they are imported here only.
 """
 
 import numpy as np
@@ -113,10 +113,7 @@ def dislocation_fields(strain, mask, pixel_size):
         For each core, the e11, e22, e12, theta maps of b = (1 nm, 0) and (0, 1 nm).
     """
     from ..decomposition import find_dislocations
-    from ..simulate.dislocations import (
-        edge_dislocation_gradient,
-        gradient_to_components,
-    )
+    from ..fields import components_from_gradient, edge_dislocation_gradient
 
     dy, dx = np.broadcast_to(np.asarray(pixel_size, float), (2,))
     found = find_dislocations(np.where(mask, strain, np.nan), (dy, dx), mask=mask)
@@ -133,6 +130,7 @@ def dislocation_fields(strain, mask, pixel_size):
     fields = np.zeros((len(cores), 2, 4, ny, nx))
     for k, b in enumerate(((1.0, 0.0), (0.0, 1.0))):
         grad = edge_dislocation_gradient(x, y, b, core_radius=0.5 * min(dy, dx))
-        fields[:, k, :, box[0], box[1]] = np.moveaxis(gradient_to_components(grad), 0, 1)
+        fields[:, k, :, box[0], box[1]] = np.moveaxis(
+            components_from_gradient(grad, axes=(0, 1)), 0, 1)
     fields[..., ~mask] = 0.0
     return cores, fields.reshape((-1, 4, ny, nx))

@@ -22,7 +22,8 @@ from ._fit import (
     spatial_blocks,
 )
 from ._law import bic_table, vegard_map
-from ._resolution import add_resolution_covariance, blurred_variance, masked_gaussian, sigma_score
+from ..fields import masked_gaussian
+from ._resolution import add_resolution_covariance, blurred_variance, sigma_score
 
 
 def fit_blocks(mask, sigmas, block_size=None):
