@@ -10,8 +10,13 @@ cheap and never imports pyxem, orix or kikuchipy.
 """
 
 import importlib
+import importlib.metadata as _metadata
 
-__version__ = "0.1.0.dev0"
+try:
+    # set at install time from the git tag (setuptools-scm); editable installs too
+    __version__ = _metadata.version("hyperspy_chemomech")
+except _metadata.PackageNotFoundError:  # imported from a source tree that was never installed
+    __version__ = "0+unknown"
 
 _SUBMODULES = {
     "signals",
