@@ -2,7 +2,6 @@
 
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -138,23 +137,3 @@ def test_strain_field_components():
     np.testing.assert_array_equal(s.theta.data, e[3])
     assert s.axes_manager.signal_axes[0].scale == 3.0  # x
     assert s.axes_manager.signal_axes[1].scale == 2.0  # y
-
-
-@pytest.mark.slow
-def test_wheel_carries_extension_yaml(tmp_path):
-    """A wheel without the yaml breaks ``import hyperspy.api`` for every user."""
-    r = subprocess.run(
-        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir",
-         str(tmp_path), str(ROOT)],
-        capture_output=True, text=True,
-    )
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    (wheel,) = tmp_path.glob("*.whl")
-    with zipfile.ZipFile(wheel) as z:
-        names = z.namelist()
-        assert "hyperspy_chemomech/hyperspy_extension.yaml" in names
-        content = z.read("hyperspy_chemomech/hyperspy_extension.yaml").decode()
-        entry_points = next(n for n in names if n.endswith("entry_points.txt"))
-        eps = z.read(entry_points).decode()
-    assert content == REGISTRY.read_text()
-    assert "[hyperspy.extensions]" in eps and "hyperspy_chemomech = hyperspy_chemomech" in eps
