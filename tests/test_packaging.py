@@ -298,6 +298,16 @@ def test_every_recorded_step_carries_the_version(rng):
     assert od.metadata.Chemomech.optical_density.version == hcm.__version__
 
 
+def test_learned_law_carries_the_version():
+    from hyperspy_chemomech.simulate.particle import make_particle
+
+    p = make_particle(shape=(40, 60), pixel_size=4.0, seed=3)
+    law = p.strain_field().learn_eigenstrain(p.composition_map(), degree=1,
+                                             composition_resolution=0.0)
+    assert law.metadata.Chemomech.law.version == hcm.__version__
+    assert law.metadata.Chemomech.law.basis == "legendre"  # the fit's own node is kept
+
+
 def test_build_requirements_can_read_the_metadata():
     requires = [Requirement(r) for r in PYPROJECT["build-system"]["requires"]]
     by_name = {r.name: r.specifier for r in requires}

@@ -4,7 +4,7 @@ import numpy as np
 from hyperspy._signals.lazy import LazySignal
 from hyperspy._signals.signal1d import Signal1D
 
-from ._common import METADATA_ROOT
+from ._common import METADATA_ROOT, record
 
 #: Crystal-frame components, in order, as stored along the navigation axis.
 LAW_COMPONENTS = ("e_100", "e_001", "e_shear")
@@ -70,6 +70,7 @@ class EigenstrainLaw(Signal1D):
                for k, v in fit.selection.items()}
         law["selection"] = sel
         s.metadata.set_item(_LAW, law)
+        record(s, "law")  # the package version, as for every recorded step
         return s
 
     # -- checks and access ------------------------------------------------------
