@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shutil
+import site
 import subprocess
 import sys
 import tarfile
@@ -102,7 +103,15 @@ def _venv(path):
     ours and cannot read the SPDX licence; this environment's pip installs into it.
     """
     _run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", path])
-    return path / ("Scripts" if sys.platform == "win32" else "bin") / "python"
+    python = path / ("Scripts" if sys.platform == "win32" else "bin") / "python"
+    if sys.prefix != sys.base_prefix:
+        # run from a virtual environment: --system-site-packages reaches only the base
+        # interpreter's packages, so add this environment's (after the new one's own)
+        purelib = _run([python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"])
+        dirs = [d for d in site.getsitepackages() if Path(d).is_dir()]
+        line = "import site; " + "; ".join(f"site.addsitedir({d!r})" for d in dirs)
+        (Path(purelib.stdout.strip()) / "_outer_environment.pth").write_text(line + "\n")
+    return python
 
 
 def _pip_install(python, *args):
