@@ -20,7 +20,7 @@ def record(signal, step, **params):
     Values must be HyperSpy-serialisable (numbers, strings, arrays, dicts). The
     package version that did the step goes to ``metadata.Chemomech.<step>.version``.
     """
-    from .. import __version__
+    from . import __version__
 
     params = {"version": __version__, **params}
     for key, value in params.items():
