@@ -41,6 +41,7 @@ class LawFit:
     x_histogram: np.ndarray = None   #: counts of X inside the particle in 50 bins over [0, 1]
     dislocations: dict = None        #: cores fitted as nuisance: positions_px (y, x), burgers_nm
     body: dict = None                #: the mechanics body: mask, n_extended (rim pixels added)
+    errors: dict = None              #: error sources in the band and their shares (see _composition_errors)
 
     def evaluate(self, X):
         """eps0(X) - eps0(0) per component, shape (n_comp, len(X)); see :func:`law_values`."""

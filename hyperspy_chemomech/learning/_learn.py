@@ -23,6 +23,12 @@ import numpy as np
 
 from .._utils import with_one_blas_thread
 from ._bases import LawBasis
+from ._composition_errors import (
+    ErrorPropagationOptions,
+    apply_propagation,
+    as_error_model,
+    propagate,
+)
 from ._design import PooledGrids, eigenstrain_fields, forward_responses
 from ._inputs import mean_pixel_size, prepare_body
 from ._law import LawFit, composition_summary, linearity_test, vegard_stats
@@ -47,7 +53,7 @@ def learn_law(strain, X, pixel_size, stiffness, *, crystal_angle=0.0, mask=None,
               use_rotation=True, shear=False, selection="cv", n_folds=5, block_size=None,
               sigma_grid=None, min_range=0.1, monotonic=False, dislocations="fit",
               extend_body=True, uncertainty="jackknife", show_progressbar=None, seed=0,
-              solver=None):
+              solver=None, composition_uncertainty=None, composition_errors=None):
     """Learn eps0(X) - eps0(0) from strain and composition maps on one grid.
 
     Parameters
@@ -129,6 +135,16 @@ def learn_law(strain, X, pixel_size, stiffness, *, crystal_angle=0.0, mask=None,
         Seed of the fold assignment.
     solver : ParticleElasticity, optional
         A solver already factorised for this mask and stiffness (reused).
+    composition_uncertainty : CompositionErrors or numpy.ndarray, optional
+        Errors of X carried into the law (:mod:`._composition_errors`): a
+        :class:`~._composition_errors.CompositionErrors` (how they were made: the
+        per-pixel sigma on the X-ray grid, the resampling onto this grid, the
+        registration's covariance), or a (ny, nx) map of sigma(X) on this grid
+        (independent pixels). The coefficients are corrected for the attenuation
+        (SIMEX) and their covariance carries the correction's uncertainty; the
+        Vegard slopes report each source's standard error. ``None``: X exact.
+    composition_errors : ErrorPropagationOptions, optional
+        Draws of that propagation (levels, draws per level, seed).
 
     Returns
     -------
@@ -193,6 +209,13 @@ def learn_law(strain, X, pixel_size, stiffness, *, crystal_angle=0.0, mask=None,
     linearity = linearity_test(fits.fit_degree, n_comp, d_sel, opts.basis.kind)
     clock("law, Vegard, linearity")
     n_law = n_comp * d_sel
+    errors = None
+    if composition_uncertainty is not None:
+        model = as_error_model(composition_uncertainty, X.shape)
+        prop = propagate(fits, solver, X, mask, crystal_angle, d_sel, model,
+                         composition_errors or ErrorPropagationOptions())
+        vegard, errors = apply_propagation(fit, vegard, prop, n_law, sigma_sd > 0)
+        clock("composition errors")
     reference, burgers = split_nuisance(fit.coef, comps, n_law)
     prediction, residual = model_maps(strain, mask, sigma, responses[cols[:n_law]],
                                       fit.coef[:n_law], reference, use_rotation)
@@ -206,7 +229,7 @@ def learn_law(strain, X, pixel_size, stiffness, *, crystal_angle=0.0, mask=None,
         linearity=linearity, method=method, condition=fit.condition, prediction=prediction,
         residual=residual, **composition_summary(X, mask),
         dislocations={"positions_px": cores, "burgers_nm": burgers},
-        body={"mask": mask, "n_extended": n_extended},
+        body={"mask": mask, "n_extended": n_extended}, errors=errors,
         settings=dict(crystal_angle=float(crystal_angle), pixel_size_nm=pixel_nm,
                       boundary=boundary, use_rotation=bool(use_rotation), shear=bool(shear),
                       basis=basis, degree=degree if degree == "auto" else int(degree),

@@ -108,10 +108,54 @@ def apply_transform(tr, signal, onto, order=1):
     prev = signal.metadata.get_item(f"{METADATA_ROOT}.registration.source_pixel_size_nm", None)
     if prev is not None:
         src_px = max(src_px, float(prev) * float(np.sqrt(abs(np.linalg.det(tr.matrix[:2, :2])))))
+    extra = {}
+    if getattr(signal, "_signal_type", "") == "composition_map" and data.ndim == 2:
+        extra = _carry_composition_maps(signal, result, src, dst, tr, order,
+                                        first=prev is None)
     record(result, "registration", transform=tr.to_dict(include_log=False),
            source_pixel_size_nm=src_px, order=int(order), strain_components_rotated=bool(tensor),
-           target_pixel_size_nm=float(dst.pixel_size))
+           target_pixel_size_nm=float(dst.pixel_size), **extra)
     return result
+
+
+#: metadata node of a CompositionMap's carried maps (see signals.composition_map)
+_MAPS = f"{METADATA_ROOT}.composition_maps"
+
+
+def _carry_composition_maps(signal, result, src, dst, tr, order, first):
+    """Resample a CompositionMap's carried maps (mask, uncertainty, ...) with its X.
+
+    The resampled uncertainty is each target pixel's sigma, but interpolation
+    correlates neighbouring errors: so that they can be redrawn as they were
+    made (on the X-ray grid, then resampled), the source grid, its sigma and X
+    are recorded with the registration (first resampling only).
+    """
+    md = signal.metadata
+    extra = {}
+    for name in ("mask", "thickness", "uncertainty", "residual", "coefficients"):
+        key = f"{_MAPS}.{name}"
+        if not md.has_item(key):
+            continue
+        arr = np.asarray(md.get_item(key))
+        if arr.shape[:2] != tuple(src.shape):
+            continue  # stale (cropped after the fit): left for CompositionMap to refuse
+        if arr.ndim == 3:  # (y, x, K): resample the K images
+            out = np.moveaxis(resample(np.moveaxis(arr, -1, 0), src, dst, tr.matrix, order=order),
+                              0, -1)
+        else:
+            out = resample(arr.astype(bool) if name == "mask" else arr, src, dst, tr.matrix,
+                           order=order)
+        result.metadata.set_item(key, out)
+        if name == "uncertainty" and first:
+            extra.update(source_uncertainty=arr.astype(float),
+                         source_composition=np.array(signal.data, dtype=float))
+    if extra:
+        extra.update(source_shape=list(src.shape), source_scale_nm=list(map(float, src.scale)),
+                     source_offset_nm=list(map(float, src.offset)))
+        cov = getattr(tr, "covariance", None)
+        if cov is not None:
+            extra["transform_covariance"] = np.asarray(cov, float)
+    return extra
 
 
 def _normalise(img, mask=None):

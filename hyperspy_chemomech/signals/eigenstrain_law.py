@@ -60,10 +60,16 @@ class EigenstrainLaw(Signal1D):
             "condition_number": float(fit.condition),
             "method": fit.method,
             "lattice_reference": "strain map reference lattice",
-            "vegard": {k: np.asarray(v) if not np.isscalar(v) else v for k, v in fit.vegard.items()},
+            "vegard": {k: ({n: np.asarray(u) for n, u in v.items()} if isinstance(v, dict) else
+                           np.asarray(v) if not np.isscalar(v) else v)
+                       for k, v in fit.vegard.items()},
             "linearity": dict(fit.linearity),
             "settings": {k: v for k, v in fit.settings.items()},
         }
+        # which error sources entered the band (composition, registration: see learn_law)
+        law["errors"] = dict(fit.errors) if fit.errors else {
+            "band_sources": ["strain (cluster jackknife)"]
+            + (["resolution"] if fit.sigma_sd_px > 0 else []), "sources": []}
         if fit.x_histogram is not None:
             law["x_histogram"] = np.asarray(fit.x_histogram)
         sel = {k: (np.asarray(v) if isinstance(v, (list, tuple, np.ndarray)) else v)
@@ -162,8 +168,12 @@ class EigenstrainLaw(Signal1D):
             ``slopes`` (per unit X, per component), ``ci95`` (n_comp, 2),
             ``stderr``, ``linearity_p_value`` (Wald test of the nonlinear
             coefficients of the best nonlinear fit, cluster-robust; small means
-            Vegard is rejected), ``vegard_rejected`` (at 5 %), and the lattice
-            the strains are relative to.
+            Vegard is rejected), ``vegard_rejected`` (at 5 %), the lattice
+            the strains are relative to, ``error_sources`` (what entered the
+            intervals) and, where composition errors were propagated,
+            ``stderr_by_source`` (standard error of the slopes from each source
+            alone), ``slopes_uncorrected`` and ``stderr_uncorrected`` (before the
+            attenuation correction).
         """
         info = self._info("vegard")
         lin = self._info("linearity")
@@ -178,6 +188,13 @@ class EigenstrainLaw(Signal1D):
             "vegard_rejected": bool(lin.get("reject_linear_at_5pct", False)),
             "lattice_reference": self._info("lattice_reference"),
         }
+        # the share of each error source, where composition errors were propagated
+        if "stderr_by_source" in info:
+            out["stderr_by_source"] = {k: np.asarray(v, float) * scale
+                                       for k, v in dict(info["stderr_by_source"]).items()}
+            out["slopes_uncorrected"] = np.asarray(info["slopes_uncorrected"], float) * scale
+            out["stderr_uncorrected"] = np.asarray(info["stderr_uncorrected"], float) * scale
+        out["error_sources"] = list(self._info().get("errors", {}).get("band_sources", []))
         return out
 
     def band(self, X=None, level=0.95):

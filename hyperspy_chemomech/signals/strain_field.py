@@ -202,7 +202,8 @@ class StrainField(StrainDecompositionMixin, Signal2D):
                           composition_resolution=None, basis="legendre", degree="auto",
                           method="strain_gap", boundary="free", plane="stress",
                           use_rotation=True, shear=False, monotonic=False, selection="cv",
-                          max_degree=6, show_progressbar=None, **kwargs):
+                          max_degree=6, show_progressbar=None, composition_uncertainty="auto",
+                          **kwargs):
         """Learn the eigenstrain law eps0(X) - eps0(0) under mechanical equilibrium.
 
         Parameters
@@ -243,6 +244,14 @@ class StrainField(StrainDecompositionMixin, Signal2D):
         selection : {"cv", "bic"}
         max_degree : int
         show_progressbar : bool, optional
+        composition_uncertainty : "auto", None, array_like or CompositionErrors
+            Errors of the composition carried into the law (bootstrap covariance,
+            attenuation corrected by SIMEX). ``"auto"``: as they were made, when
+            the map was resampled by ``CorrelativeTransform.apply`` from a map with
+            an uncertainty (the unmixing's sigma on the X-ray grid, redrawn there
+            and resampled by the same transform; the transform's covariance when
+            it has one), else the map's own sigma(X) on this grid, else none.
+            ``None``: X taken as exact. An array: sigma(X) on this grid.
         **kwargs
             Passed to :func:`hyperspy_chemomech.learning.learn_law`.
 
@@ -252,6 +261,7 @@ class StrainField(StrainDecompositionMixin, Signal2D):
         """
         from ..learning import learn_law
         from ..mechanics import resolve_stiffness
+        from ._composition_errors import error_model
         from .eigenstrain_law import EigenstrainLaw
 
         strain, X, pixel = self._paired_arrays(composition)
@@ -272,7 +282,9 @@ class StrainField(StrainDecompositionMixin, Signal2D):
             mask=mask, variance=variance, composition_resolution=composition_resolution,
             source_pixel_size=source, basis=basis, degree=degree, max_degree=max_degree,
             method=method, boundary=boundary, use_rotation=use_rotation, shear=shear,
-            selection=selection, monotonic=monotonic, show_progressbar=show_progressbar, **kwargs,
+            selection=selection, monotonic=monotonic, show_progressbar=show_progressbar,
+            composition_uncertainty=error_model(composition, composition_uncertainty, self),
+            **kwargs,
         )
         law = EigenstrainLaw.from_fit(fit)
         law.metadata.set_item("Chemomech.law.settings.material",

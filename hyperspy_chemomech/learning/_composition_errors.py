@@ -1,0 +1,356 @@
+"""Errors in the composition map (and its registration) carried into the law.
+
+The law is learned from X as measured, ``X_obs = X + e``: noise in X widens the
+spread of the coefficients and, as in any errors-in-variables problem,
+attenuates them (the responses S[phi(X_obs)] carry S[phi(X_obs) - phi(X)],
+correlated with the design). Both are handled by simulation on the fit as made:
+
+- parametric bootstrap: errors ``e*`` drawn as the real ones were made (per-pixel
+  noise of the unmixing on the X-ray grid, then resampled onto the strain grid
+  by the same transform, so that they are correlated as the real errors are; or
+  the composition resampled through transforms drawn from the registration's
+  covariance), the responses re-solved with the cached factorisation and the
+  law refitted at the fit's degree, resolution and robust weights;
+- SIMEX (Cook & Stefanski 1994): the same at added error variances
+  ``lambda * var(e)``, the coefficients extrapolated (linearly in lambda) to
+  ``lambda = -1``, no error. The corrected estimator is a fixed linear
+  combination of fits of one data set, so its cluster jackknife (leave one
+  spatial block out of every fit) is as cheap as the naive one; the Monte-Carlo
+  error of the draws is added to it.
+
+References
+----------
+.. [1] J. R. Cook, L. A. Stefanski, "Simulation-extrapolation estimation in
+   parametric measurement error models", J. Am. Stat. Assoc. 89, 1314 (1994).
+.. [2] R. J. Carroll et al., *Measurement Error in Nonlinear Models*, 2nd ed.,
+   Chapman & Hall (2006), ch. 5.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._design import eigenstrain_fields
+from ._fit import BlockGrams, _solve_normal
+from ._law import law_columns, linear_weights
+
+#: names of the error sources, as recorded with the law
+SOURCES = ("composition", "registration")
+
+
+@dataclass(frozen=True)
+class CompositionErrors:
+    """How the composition map's errors were made: what the bootstrap redraws.
+
+    Attributes
+    ----------
+    sigma : numpy.ndarray, shape (my, mx)
+        One standard deviation of X (fraction) per pixel of the grid X was
+        measured on (NaN: no data), e.g. the unmixing's uncertainty on the
+        X-ray grid.
+    to_strain : callable, optional
+        Maps fields (n, my, mx) on that grid to the strain grid (n, ny, nx) with
+        the resampling that made the composition map (NaN outside). ``None``: X
+        was measured on the strain grid (independent pixels).
+    X_source : numpy.ndarray, shape (my, mx), optional
+        The composition on its own grid (for the registration's draws).
+    resample_with : callable, optional
+        ``resample_with(fields, matrix)``: ``to_strain`` through another
+        transform matrix (3, 3), for the registration's draws.
+    matrix : numpy.ndarray, shape (3, 3), optional
+        The registration's transform (source nm -> strain nm).
+    matrix_covariance : numpy.ndarray, shape (6, 6), optional
+        Covariance of the transform's first two rows (row-major; shift in nm).
+    """
+
+    sigma: np.ndarray
+    to_strain: object = None
+    X_source: np.ndarray = None
+    resample_with: object = None
+    matrix: np.ndarray = None
+    matrix_covariance: np.ndarray = None
+
+    def __post_init__(self):
+        sigma = np.asarray(self.sigma, float)
+        if sigma.ndim != 2:
+            raise ValueError(f"composition uncertainty must be a 2D map, got shape {sigma.shape}")
+        if np.any(sigma[np.isfinite(sigma)] < 0):
+            raise ValueError("composition uncertainty holds negative standard deviations")
+        if not np.isfinite(sigma).any():
+            raise ValueError("composition uncertainty has no finite pixel")
+        object.__setattr__(self, "sigma", sigma)
+        if self.matrix_covariance is not None:
+            cov = np.asarray(self.matrix_covariance, float)
+            if cov.shape != (6, 6) or not np.isfinite(cov).all():
+                raise ValueError(f"the transform covariance must be a finite 6 x 6 array, got "
+                                 f"shape {cov.shape}")
+            if self.X_source is None or self.resample_with is None or self.matrix is None:
+                raise ValueError("registration draws need X_source, resample_with and matrix")
+            object.__setattr__(self, "matrix_covariance", cov)
+
+    @property
+    def sources(self):
+        """Error sources this model redraws."""
+        return SOURCES if self.matrix_covariance is not None else SOURCES[:1]
+
+    def draw(self, source, rng, n, shape):
+        """``n`` error fields dX (n, ny, nx) on the strain grid, one standard draw each."""
+        if source == "composition":
+            e = rng.standard_normal((n,) + self.sigma.shape) * self.sigma
+            e = e if self.to_strain is None else self.to_strain(e)
+        else:
+            L = _psd_sqrt(self.matrix_covariance)
+            base = self.resample_with(self.X_source[None], self.matrix)[0]
+            e = np.empty((n,) + tuple(shape))
+            for i in range(n):
+                m = np.array(self.matrix, float)
+                m[:2, :] += (L @ rng.standard_normal(6)).reshape(2, 3)
+                e[i] = self.resample_with(self.X_source[None], m)[0] - base
+        if e.shape[1:] != tuple(shape):
+            raise ValueError(f"composition errors resample to {e.shape[1:]}, the strain grid is "
+                             f"{tuple(shape)}")
+        return np.nan_to_num(e)  # no data: no error drawn there (e.g. the extended rim)
+
+
+@dataclass(frozen=True)
+class ErrorPropagationOptions:
+    """Draws of the composition-error propagation.
+
+    Attributes
+    ----------
+    levels : tuple of float
+        Added error variances (multiples of the model's) of the SIMEX refits;
+        each level's draws also give the bootstrap covariance (scaled by 1/level).
+    n_draws : int
+        Draws per level and source.
+    correct : bool
+        Correct the attenuation (SIMEX extrapolation to no error).
+    add_bootstrap : bool
+        Add the bootstrap covariance of each source to the cluster covariance.
+        The cluster jackknife sees the composition errors too (they are in the
+        residuals), so this is conservative.
+    seed : int
+    """
+
+    levels: tuple = (1.0, 2.0)
+    n_draws: int = 4
+    correct: bool = True
+    add_bootstrap: bool = False
+    seed: int = 0
+
+    def __post_init__(self):
+        lv = tuple(float(v) for v in self.levels)
+        if not lv or min(lv) <= 0:
+            raise ValueError(f"composition error levels must be positive, got {self.levels!r}")
+        object.__setattr__(self, "levels", lv)
+        if int(self.n_draws) < 2:
+            raise ValueError(f"n_draws must be >= 2 (a covariance), got {self.n_draws!r}")
+
+
+def extrapolation_weights(levels):
+    """Weights w with sum_j w_j theta(lambda_j) = the line through (0, *levels) at -1."""
+    lam = np.r_[0.0, levels]
+    d = lam - lam.mean()
+    return 1.0 / lam.size + d * (-1.0 - lam.mean()) / np.sum(d * d)
+
+
+def _psd_sqrt(cov):
+    w, v = np.linalg.eigh(0.5 * (cov + cov.T))
+    return v * np.sqrt(np.clip(w, 0.0, None))
+
+
+def _loo(Hb, vb):
+    """Full and leave-one-block-out solutions (G, p) of per-block normal equations."""
+    H, v = Hb.sum(axis=0), vb.sum(axis=0)
+    return _solve_normal(H, v), _solve_normal(H[None] - Hb, v[None] - vb)
+
+
+def _jackknife(loo):
+    G = loo.shape[0]
+    dev = loo - loo.mean(axis=0)
+    return (G - 1) / G * dev.T @ dev
+
+
+class _Refit:
+    """The fit at fixed rows, weights, degree and resolution, for new composition maps."""
+
+    def __init__(self, fits, solver, X, mask, crystal_angle, d_sel):
+        self.fits, self.solver, self.X, self.mask = fits, solver, X, mask
+        self.angle = crystal_angle
+        opts = fits.options
+        self.n_comp, d_max = opts.basis.n_components, opts.basis.d_max
+        kind = opts.basis.kind
+        from ._bases import LawBasis
+
+        # responses needed: the law's d_sel columns and the linear (Vegard) law's
+        lin = linear_weights(opts.basis.full_basis())
+        self.n_lin = int(np.flatnonzero(np.abs(lin) > 1e-12).max()) + 1
+        self.d_r = max(d_sel, self.n_lin)
+        self.basis = LawBasis(kind, self.d_r) if kind != "linear" else LawBasis(kind, 1)
+        design = fits.design
+        p = design.A.shape[1]
+        self.resp_cols = law_columns(self.n_comp, d_max, self.d_r)
+        law_cols = design.columns(self.n_comp, d_max, d_sel)
+        self.T_law = np.eye(p)[:, law_cols]
+        self.n_law = self.n_comp * d_sel
+        T = np.zeros((p, self.n_comp + p - design.n_resp))
+        for c in range(self.n_comp):
+            T[c * d_max:c * d_max + self.n_lin, c] = lin[:self.n_lin]
+        T[design.n_resp:, self.n_comp:] = np.eye(p - design.n_resp)
+        self.T_lin = T
+
+    def estimates(self, grams):
+        """(law coef (n_law,), slopes (n_comp,)) and their leave-one-block-out values."""
+        out = []
+        for T, k in ((self.T_law, self.n_law), (self.T_lin, self.n_comp)):
+            b, loo = _loo(T.T @ grams.H @ T, grams.v @ T)
+            out.append((b[:k], loo[:, :k]))
+        return out
+
+    def naive(self):
+        return self.estimates(self.fits.grams)
+
+    def refit(self, X_new):
+        """Estimates for each composition map of ``X_new`` (n, ny, nx)."""
+        fits, grid, design = self.fits, self.fits.grid, self.fits.design
+        n = X_new.shape[0]
+        eig = np.concatenate([eigenstrain_fields(self.basis, X_new[i], self.mask, self.n_comp,
+                                                 self.angle) for i in range(n)])
+        resp = self.solver.solve(eig, show_progressbar=False).strain_and_rotation
+        # as the fit's design: the data are blurred to the composition's resolution,
+        # the responses of the (measured, so already blurred) composition are not
+        resp = grid.pool(resp)
+        k = len(self.resp_cols)
+        A = design.A.copy(order="F")
+        out = []
+        for i in range(n):
+            for j, col in enumerate(self.resp_cols):
+                A[:, col] = resp[i * k + j].ravel()[design.flat]
+            g = BlockGrams.from_design(A, design.y, fits.weights, design.group)
+            out.append(self.estimates(g))
+        return out
+
+
+def propagate(fits, solver, X, mask, crystal_angle, d_sel, model, options):
+    """Bootstrap covariance and SIMEX correction of the law and its Vegard slopes.
+
+    Parameters
+    ----------
+    fits : StrainGapFits
+        The fit as made (rows, robust weights, resolution).
+    solver : ParticleElasticity
+        Factorised for the body (reused: each draw costs forward solves only).
+    X : numpy.ndarray, shape (ny, nx)
+        Composition (fraction) as fitted, body completed.
+    mask : numpy.ndarray of bool
+    crystal_angle : float
+        rad.
+    d_sel : int
+        Degree of the law (held).
+    model : CompositionErrors
+    options : ErrorPropagationOptions
+
+    Returns
+    -------
+    dict
+        ``law`` and ``vegard``: each with ``naive`` and ``corrected`` estimates,
+        ``cov_added`` (add to the naive fit's covariance: the correction's
+        jackknife change, its Monte-Carlo error and, if asked, the bootstrap
+        covariances), and ``cov_by_source`` (bootstrap covariance per source);
+        ``sources``, ``levels``, ``n_draws``.
+    """
+    rf = _Refit(fits, solver, X, mask, crystal_angle, d_sel)
+    rng = np.random.default_rng(options.seed)
+    naive = rf.naive()
+    w = extrapolation_weights(options.levels)
+    B = int(options.n_draws)
+    acc = {s: [] for s in model.sources}  # per source, per level: [(est, loo) per draw]
+    for s in model.sources:
+        for lam in options.levels:
+            dX = model.draw(s, rng, B, X.shape)
+            acc[s].append(rf.refit(np.where(mask, X, 0.0)[None] + np.sqrt(lam) * dX))
+    out = {"sources": list(model.sources), "levels": list(options.levels), "n_draws": B,
+           "corrected": options.correct, "bootstrap_added": options.add_bootstrap}
+    for q, name in enumerate(("law", "vegard")):
+        b0, loo0 = naive[q]
+        corr, loo_c = b0.copy(), loo0.copy()
+        mc = np.zeros((b0.size, b0.size))
+        by_source = {}
+        for s in model.sources:
+            boot = []
+            for j, (lam, draws) in enumerate(zip(options.levels, acc[s])):
+                est = np.array([d[q][0] for d in draws])
+                loo = np.mean([d[q][1] for d in draws], axis=0)
+                cov_l = np.atleast_2d(np.cov(est, rowvar=False))
+                boot.append(cov_l / lam)
+                if options.correct:
+                    corr += w[j + 1] * (est.mean(axis=0) - b0)
+                    loo_c += w[j + 1] * (loo - loo0)
+                    mc += w[j + 1] ** 2 * cov_l / B
+            by_source[s] = np.mean(boot, axis=0)
+        added = _jackknife(loo_c) - _jackknife(loo0) + mc
+        if options.add_bootstrap:
+            added = added + sum(by_source.values())
+        out[name] = {"naive": b0, "corrected": corr, "cov_added": added,
+                     "cov_monte_carlo": mc, "cov_by_source": by_source}
+    return out
+
+
+def as_error_model(value, shape):
+    """A :class:`CompositionErrors` from what ``learn_law`` was given."""
+    if isinstance(value, CompositionErrors):
+        return value
+    if isinstance(value, str):
+        raise ValueError(f"composition_uncertainty={value!r}: the engine takes a "
+                         "CompositionErrors or a sigma(X) map ('auto' is read from a "
+                         "CompositionMap by StrainField.learn_eigenstrain)")
+    sigma = np.asarray(value, float)
+    if sigma.shape != tuple(shape):
+        raise ValueError(f"composition uncertainty map has shape {sigma.shape}, the composition "
+                         f"{tuple(shape)}")
+    return CompositionErrors(sigma)
+
+
+def apply_propagation(fit, vegard, prop, n_law, resolution_estimated):
+    """Correct ``fit`` (law coefficients and covariance, in place) and ``vegard``.
+
+    Returns
+    -------
+    vegard : dict
+        Slopes corrected, ``stderr`` and ``ci95`` widened; ``slopes_uncorrected``,
+        ``stderr_uncorrected`` and ``stderr_by_source`` (the share of each error source).
+    errors : dict
+        What entered the band: ``band_sources``, ``sources`` redrawn, ``levels``,
+        ``n_draws``, ``corrected``, ``bootstrap_added``.
+    """
+    from scipy import stats
+
+    law, veg = prop["law"], prop["vegard"]
+    fit.coef = fit.coef.copy()
+    fit.coef[:n_law] = law["corrected"]
+    fit.cov = fit.cov.copy()
+    fit.cov[:n_law, :n_law] += law["cov_added"]
+    se0 = np.asarray(vegard["stderr"], float)
+    se = np.sqrt(np.maximum(se0 ** 2 + np.diag(veg["cov_added"]), 0.0))
+    t = stats.t.ppf(0.975, max(vegard["dof"], 1))
+    slopes = veg["corrected"]
+    by_source = {"strain (cluster jackknife" + (", resolution)" if resolution_estimated
+                                                 else ")"): se0}
+    for s, cov in veg["cov_by_source"].items():
+        by_source[s] = np.sqrt(np.maximum(np.diag(cov), 0.0))
+    correction = np.diag(veg["cov_added"]) - sum(np.diag(c) for c in veg["cov_by_source"].values()
+                                                 ) * bool(prop.get("bootstrap_added", False))
+    by_source["attenuation correction"] = np.sqrt(np.maximum(correction, 0.0))
+    vegard = dict(vegard, slopes=slopes, stderr=se,
+                  ci95=np.column_stack([slopes - t * se, slopes + t * se]),
+                  slopes_uncorrected=veg["naive"], stderr_uncorrected=se0,
+                  stderr_by_source=by_source)
+    band = ["strain (cluster jackknife)"] + (["resolution"] if resolution_estimated else [])
+    band += [f"{s} (attenuation corrected)" for s in prop["sources"]]
+    if prop.get("bootstrap_added"):
+        band += [f"{s} (bootstrap)" for s in prop["sources"]]
+    errors = {"band_sources": band, "sources": list(prop["sources"]),
+              "levels": list(prop["levels"]), "n_draws": int(prop["n_draws"]),
+              "corrected": bool(prop.get("corrected", True)),
+              "bootstrap_added": bool(prop.get("bootstrap_added", False))}
+    return vegard, errors
