@@ -61,6 +61,12 @@ class CompositionErrors:
         The registration's transform (source nm -> strain nm).
     matrix_covariance : numpy.ndarray, shape (6, 6), optional
         Covariance of the transform's first two rows (row-major; shift in nm).
+    source_draw : callable, optional
+        ``source_draw(rng, n, level)``: ``n`` error fields (n, my, mx) of X on its
+        own grid at ``level`` times the measurement's error variance, made as the
+        measurement's were (e.g. the unmixing's coefficients redrawn from their
+        covariance and unmixed again: the ratio and the bounds make the errors of
+        X nonlinear, which a Gaussian of ``sigma`` misses). Default: Gaussian.
     """
 
     sigma: np.ndarray
@@ -69,6 +75,7 @@ class CompositionErrors:
     resample_with: object = None
     matrix: np.ndarray = None
     matrix_covariance: np.ndarray = None
+    source_draw: object = None
 
     def __post_init__(self):
         sigma = np.asarray(self.sigma, float)
@@ -93,13 +100,16 @@ class CompositionErrors:
         """Error sources this model redraws."""
         return SOURCES if self.matrix_covariance is not None else SOURCES[:1]
 
-    def draw(self, source, rng, n, shape):
-        """``n`` error fields dX (n, ny, nx) on the strain grid, one standard draw each."""
+    def draw(self, source, rng, n, shape, level=1.0):
+        """``n`` error fields dX (n, ny, nx) on the strain grid at ``level`` x the error variance."""
         if source == "composition":
-            e = rng.standard_normal((n,) + self.sigma.shape) * self.sigma
+            if self.source_draw is not None:
+                e = np.asarray(self.source_draw(rng, n, level), float)
+            else:
+                e = np.sqrt(level) * rng.standard_normal((n,) + self.sigma.shape) * self.sigma
             e = e if self.to_strain is None else self.to_strain(e)
         else:
-            L = _psd_sqrt(self.matrix_covariance)
+            L = np.sqrt(level) * _psd_sqrt(self.matrix_covariance)
             base = self.resample_with(self.X_source[None], self.matrix)[0]
             e = np.empty((n,) + tuple(shape))
             for i in range(n):
@@ -267,8 +277,8 @@ def propagate(fits, solver, X, mask, crystal_angle, d_sel, model, options):
     acc = {s: [] for s in model.sources}  # per source, per level: [(est, loo) per draw]
     for s in model.sources:
         for lam in options.levels:
-            dX = model.draw(s, rng, B, X.shape)
-            acc[s].append(rf.refit(np.where(mask, X, 0.0)[None] + np.sqrt(lam) * dX))
+            dX = model.draw(s, rng, B, X.shape, lam)
+            acc[s].append(rf.refit(np.where(mask, X, 0.0)[None] + dX))
     out = {"sources": list(model.sources), "levels": list(options.levels), "n_draws": B,
            "corrected": options.correct, "bootstrap_added": options.add_bootstrap}
     for q, name in enumerate(("law", "vegard")):

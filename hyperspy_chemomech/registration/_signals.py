@@ -132,7 +132,8 @@ def _carry_composition_maps(signal, result, src, dst, tr, order, first):
     """
     md = signal.metadata
     extra = {}
-    for name in ("mask", "thickness", "uncertainty", "residual", "coefficients"):
+    for name in ("mask", "thickness", "uncertainty", "residual", "coefficients",
+                 "coefficient_covariance"):
         key = f"{_MAPS}.{name}"
         if not md.has_item(key):
             continue
@@ -146,9 +147,12 @@ def _carry_composition_maps(signal, result, src, dst, tr, order, first):
             out = resample(arr.astype(bool) if name == "mask" else arr, src, dst, tr.matrix,
                            order=order)
         result.metadata.set_item(key, out)
-        if name == "uncertainty" and first:
-            extra.update(source_uncertainty=arr.astype(float),
-                         source_composition=np.array(signal.data, dtype=float))
+        if first and name in ("uncertainty", "coefficients", "coefficient_covariance", "mask"):
+            extra[f"source_{name}"] = arr.copy()
+    if "source_uncertainty" in extra:
+        extra["source_composition"] = np.array(signal.data, dtype=float)
+    else:
+        extra = {}
     if extra:
         extra.update(source_shape=list(src.shape), source_scale_nm=list(map(float, src.scale)),
                      source_offset_nm=list(map(float, src.offset)))

@@ -35,7 +35,12 @@ def error_model(composition, value, strain):
     md = composition.metadata
     shape = tuple(strain.axes_manager.signal_shape[::-1])
     if md.has_item(f"{_REG}.source_uncertainty"):
-        return _resampled_errors(md.get_item(_REG).as_dictionary(), strain)
+        node = md.get_item(_REG).as_dictionary()
+        if md.has_item("Chemomech.composition_map.reference_spectra"):  # the unmixing's
+            A = np.asarray(md.get_item("Chemomech.composition_map.reference_spectra"), float).T
+            node.update(reference_gram=A.T @ A, unmixing_method=str(
+                md.get_item("Chemomech.composition_map.method", "nnls")))
+        return _resampled_errors(node, strain)
     if md.has_item(f"{_MAPS}.uncertainty"):
         sigma = np.asarray(md.get_item(f"{_MAPS}.uncertainty"), float)
         if sigma.shape == tuple(shape):
@@ -62,7 +67,45 @@ def _resampled_errors(node, strain):
         return resample(fields, src, dst, m, order=order)
 
     return CompositionErrors(np.asarray(node["source_uncertainty"], float),
+                             source_draw=_unmixing_draw(node),
                              to_strain=lambda f: resample_with(f, matrix),
                              X_source=np.asarray(node["source_composition"], float),
                              resample_with=resample_with, matrix=matrix,
                              matrix_covariance=None if cov is None else np.asarray(cov, float))
+
+
+def _unmixing_draw(node):
+    """Errors of X redrawn through the unmixing: coefficients from their covariance, then
+    the same non-negative least squares and ratio; None if the map lacks what it needs."""
+    need = ("source_coefficients", "source_coefficient_covariance", "source_mask")
+    if any(k not in node for k in need) or "reference_gram" not in node:
+        return None
+    from ..spectra import composition_from_coefficients, unmix_block
+
+    t = np.asarray(node["source_coefficients"], float)
+    tri = np.asarray(node["source_coefficient_covariance"], float)
+    mask = np.asarray(node["source_mask"], bool) & np.isfinite(t).all(axis=-1)
+    G = np.asarray(node["reference_gram"], float)
+    nnls = node.get("unmixing_method", "nnls") == "nnls"
+    K = t.shape[-1]
+    iu = np.triu_indices(K)
+    cov = np.zeros(tri.shape[:-1] + (K, K))
+    cov[..., iu[0], iu[1]] = tri
+    cov[..., iu[1], iu[0]] = tri
+    tp, cp = t[mask], np.nan_to_num(cov[mask])
+    w, v = np.linalg.eigh(cp)
+    L = v * np.sqrt(np.clip(w, 0.0, None))[:, None, :]  # per pixel: L L^T = Cov(t)
+    X0 = composition_from_coefficients(tp, cp)[0]
+    # NNLS in the references' metric: |R t - R t*|^2 with R^T R = G, the data's own problem
+    R = np.linalg.cholesky(G).T
+
+    def draw(rng, n, level):
+        out = np.full((n,) + mask.shape, np.nan)
+        for i in range(n):
+            ts = tp + np.sqrt(level) * np.einsum("pij,pj->pi", L, rng.standard_normal(tp.shape))
+            if nnls:
+                ts = unmix_block(ts @ R.T, R, "nnls", variance=np.ones_like(ts))[:, :K]
+            out[i][mask] = composition_from_coefficients(ts, cp)[0] - X0
+        return out
+
+    return draw

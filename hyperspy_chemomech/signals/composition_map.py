@@ -15,7 +15,9 @@ carries its by-products as arrays in ``metadata.Chemomech.composition_maps``
 ``mask``
     the particle (boolean);
 ``coefficients``
-    (y, x, K) coefficient of each reference.
+    (y, x, K) coefficient of each reference;
+``coefficient_covariance``
+    (y, x, K (K + 1) / 2) their covariance per pixel, upper triangle row by row.
 
 The properties of the same names return them as HyperSpy signals on the map's axes.
 Parameters of the fit are in ``metadata.Chemomech.composition_map``.

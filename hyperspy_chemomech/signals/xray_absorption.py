@@ -371,9 +371,13 @@ class XrayAbsorptionSpectrum(Signal1D):
         mask_source = "auto" if auto_mask else "given"
         thick = t.sum(axis=-1)
         X, sigma, _ = composition_from_coefficients(t, cov)
+        iu = np.triu_indices(A.shape[1])
         comp = make_composition_map(
             X, self.axes_manager.navigation_axes, mask=pmask, thickness=thick,
             uncertainty=sigma, residual=rms, coefficients=t,
+            # Cov(t) per pixel, upper triangle: lets the errors of X be redrawn through
+            # the unmixing (nonlinear: the ratio and the NNLS bounds), see learn_eigenstrain
+            coefficient_covariance=cov[..., iu[0], iu[1]],
             title=(self.metadata.General.title or "stack") + " composition",
         )
         record(comp, "composition_map", method=method, noise=noise_used,
