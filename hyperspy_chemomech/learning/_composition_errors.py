@@ -241,7 +241,16 @@ class _Refit:
         return out
 
 
-def propagate(fits, solver, X, mask, crystal_angle, d_sel, model, options):
+def _rim_fill(support, mask):
+    """Index of the nearest composition pixel for each pixel (the body's rim took its X)."""
+    from scipy import ndimage
+
+    if support is None or support[mask].all():
+        return None
+    return ndimage.distance_transform_edt(~support, return_indices=True)[1]
+
+
+def propagate(fits, solver, X, mask, crystal_angle, d_sel, model, options, support=None):
     """Bootstrap covariance and SIMEX correction of the law and its Vegard slopes.
 
     Parameters
@@ -253,12 +262,16 @@ def propagate(fits, solver, X, mask, crystal_angle, d_sel, model, options):
     X : numpy.ndarray, shape (ny, nx)
         Composition (fraction) as fitted, body completed.
     mask : numpy.ndarray of bool
+        The body.
     crystal_angle : float
         rad.
     d_sel : int
         Degree of the law (held).
     model : CompositionErrors
     options : ErrorPropagationOptions
+    support : numpy.ndarray of bool, optional
+        Where X was measured: a body extended beyond it (``extend_body``) gave its
+        rim the nearest measured X, so the rim gets that pixel's error too.
 
     Returns
     -------
@@ -271,6 +284,7 @@ def propagate(fits, solver, X, mask, crystal_angle, d_sel, model, options):
     """
     rf = _Refit(fits, solver, X, mask, crystal_angle, d_sel)
     rng = np.random.default_rng(options.seed)
+    fill = _rim_fill(support, mask)
     naive = rf.naive()
     w = extrapolation_weights(options.levels)
     B = int(options.n_draws)
@@ -278,6 +292,8 @@ def propagate(fits, solver, X, mask, crystal_angle, d_sel, model, options):
     for s in model.sources:
         for lam in options.levels:
             dX = model.draw(s, rng, B, X.shape, lam)
+            if fill is not None:
+                dX = dX[(slice(None),) + tuple(fill)]
             acc[s].append(rf.refit(np.where(mask, X, 0.0)[None] + dX))
     out = {"sources": list(model.sources), "levels": list(options.levels), "n_draws": B,
            "corrected": options.correct, "bootstrap_added": options.add_bootstrap}

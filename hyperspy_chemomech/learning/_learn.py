@@ -159,6 +159,7 @@ def learn_law(strain, X, pixel_size, stiffness, *, crystal_angle=0.0, mask=None,
         nuisance=NuisanceOptions(dislocations),
         uncertainty=UncertaintyOptions(uncertainty, block_size))
     clock = _Clock()
+    support = np.isfinite(np.asarray(X, dtype=float))  # where X was measured (before the rim)
     strain, X, mask, variance, n_extended = prepare_body(strain, X, mask, pixel_size, variance,
                                                          opts.body)
     pixel_nm = mean_pixel_size(pixel_size)
@@ -213,7 +214,8 @@ def learn_law(strain, X, pixel_size, stiffness, *, crystal_angle=0.0, mask=None,
     if composition_uncertainty is not None:
         model = as_error_model(composition_uncertainty, X.shape)
         prop = propagate(fits, solver, X, mask, crystal_angle, d_sel, model,
-                         composition_errors or ErrorPropagationOptions())
+                         composition_errors or ErrorPropagationOptions(),
+                         support=support if support.shape == mask.shape else None)
         vegard, errors = apply_propagation(fit, vegard, prop, n_law, sigma_sd > 0)
         clock("composition errors")
     reference, burgers = split_nuisance(fit.coef, comps, n_law)
