@@ -26,6 +26,7 @@ References
    Chapman & Hall (2006), ch. 5.
 """
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -131,6 +132,8 @@ class ErrorPropagationOptions:
     levels : tuple of float
         Added error variances (multiples of the model's) of the SIMEX refits;
         each level's draws also give the bootstrap covariance (scaled by 1/level).
+        One level (1) extrapolates as precisely as two (1, 2) with twice the
+        draws: the line through (0, theta) and its mean at 1.
     n_draws : int
         Draws per level and source.
     correct : bool
@@ -139,13 +142,20 @@ class ErrorPropagationOptions:
         Add the bootstrap covariance of each source to the cluster covariance.
         The cluster jackknife sees the composition errors too (they are in the
         residuals), so this is conservative.
+    resolution : {"auto", "held", "estimated"}
+        Whether each draw re-estimates the composition's resolution (as the fit
+        did) or holds the fit's. Noise in X makes the map look sharper, and a
+        smaller sigma steepens the law: with an estimated resolution that is
+        part of the errors' effect. ``"auto"``: re-estimated when the fit
+        estimated it.
     seed : int
     """
 
-    levels: tuple = (1.0, 2.0)
-    n_draws: int = 4
+    levels: tuple = (1.0,)
+    n_draws: int = 3
     correct: bool = True
     add_bootstrap: bool = False
+    resolution: str = "auto"
     seed: int = 0
 
     def __post_init__(self):
@@ -153,6 +163,9 @@ class ErrorPropagationOptions:
         if not lv or min(lv) <= 0:
             raise ValueError(f"composition error levels must be positive, got {self.levels!r}")
         object.__setattr__(self, "levels", lv)
+        if self.resolution not in ("auto", "held", "estimated"):
+            raise ValueError(f"resolution must be 'auto', 'held' or 'estimated', got "
+                             f"{self.resolution!r}")
         if int(self.n_draws) < 2:
             raise ValueError(f"n_draws must be >= 2 (a covariance), got {self.n_draws!r}")
 
@@ -241,6 +254,77 @@ class _Refit:
         return out
 
 
+class _RefitResolution:
+    """The fit for new composition maps with the resolution re-estimated (degree held).
+
+    Each map gets its responses, its resolution estimate on the candidate sigmas,
+    then the robust fit at that resolution, as :func:`~._learn.learn_law` does.
+    """
+
+    def __init__(self, fits, solver, mask, crystal_angle, d_sel, context):
+        from dataclasses import replace
+
+        from ._options import BasisOptions
+
+        b = fits.options.basis
+        self.options = replace(fits.options, basis=BasisOptions(
+            b.kind, int(d_sel), b.max_degree, shear=b.shear))
+        self.solver, self.mask, self.angle, self.d_sel = solver, mask, crystal_angle, d_sel
+        self.ctx = context
+        self.n_comp, self.d_max = self.options.basis.n_components, self.options.basis.d_max
+        self.n_law = self.n_comp * d_sel
+        self._grids = None
+
+    def _estimates(self, fits):
+        from ._law import vegard_map
+
+        design = fits.design
+        p = design.A.shape[1]
+        T_law = np.eye(p)[:, design.columns(self.n_comp, self.d_max, self.d_sel)]
+        T_lin = vegard_map(self.options.basis.full_basis(), self.n_comp, p)
+        out = []
+        for T, k in ((T_law, self.n_law), (T_lin, self.n_comp)):
+            b, loo = _loo(T.T @ fits.grams.H @ T, fits.grams.v @ T)
+            out.append((b[:k], loo[:, :k]))
+        return out
+
+    def refit(self, X_new):
+        from ._design import PooledGrids
+        from ._resolution import estimate_resolution
+        from ._strain_gap import StrainGapFits
+
+        ctx, opts = self.ctx, self.options
+        basis = opts.basis.full_basis()
+        n = X_new.shape[0]
+        eig = np.concatenate([eigenstrain_fields(basis, X_new[i], self.mask, self.n_comp,
+                                                 self.angle) for i in range(n)])
+        resp = self.solver.solve(eig, show_progressbar=False).strain_and_rotation
+        k = resp.shape[0] // n
+        sigmas, out = ctx["sigmas"], []
+        if self._grids is None:  # the data and nuisance fields pooled once for every map
+            self._grids = PooledGrids(ctx["strain"], resp[:k], ctx["extra"], self.mask,
+                                      ctx["blocks"])
+
+        def grid_for(s, fields):
+            base = self._grids.at(s)
+            if base.factor not in pooled:  # each map pooled once per factor
+                pooled[base.factor] = base.pool(fields)
+            g = copy.copy(base)
+            g.responses, g._model_blur = pooled[base.factor], None
+            return g
+
+        for i in range(n):
+            fields, pooled = resp[i * k:(i + 1) * k], {}
+            sigma = estimate_resolution(
+                grid_for(max(sigmas), fields), opts.components, sigmas,
+                lambda design: [design.columns(self.n_comp, self.d_max, self.d_sel)], False,
+                n_boot=2, seed=opts.selection.seed, n_folds=opts.selection.n_folds,
+                edge_band=opts.body.boundary == "dirichlet")[0]
+            fits = StrainGapFits(grid_for(sigma, fields), sigma, 0.0, ctx["variance"], opts)
+            out.append(self._estimates(fits))
+        return out
+
+
 def _rim_fill(support, mask):
     """Index of the nearest composition pixel for each pixel (the body's rim took its X)."""
     from scipy import ndimage
@@ -250,7 +334,8 @@ def _rim_fill(support, mask):
     return ndimage.distance_transform_edt(~support, return_indices=True)[1]
 
 
-def propagate(fits, solver, X, mask, crystal_angle, d_sel, model, options, support=None):
+def propagate(fits, solver, X, mask, crystal_angle, d_sel, model, options, support=None,
+              context=None):
     """Bootstrap covariance and SIMEX correction of the law and its Vegard slopes.
 
     Parameters
@@ -272,6 +357,10 @@ def propagate(fits, solver, X, mask, crystal_angle, d_sel, model, options, suppo
     support : numpy.ndarray of bool, optional
         Where X was measured: a body extended beyond it (``extend_body``) gave its
         rim the nearest measured X, so the rim gets that pixel's error too.
+    context : dict, optional
+        What re-estimating the resolution needs (``strain`` as fitted, ``extra``
+        nuisance fields, ``blocks``, candidate ``sigmas``, ``variance``); given when
+        the fit estimated it.
 
     Returns
     -------
@@ -282,10 +371,20 @@ def propagate(fits, solver, X, mask, crystal_angle, d_sel, model, options, suppo
         covariances), and ``cov_by_source`` (bootstrap covariance per source);
         ``sources``, ``levels``, ``n_draws``.
     """
-    rf = _Refit(fits, solver, X, mask, crystal_angle, d_sel)
+    estimated = (options.resolution == "estimated" or (options.resolution == "auto"
+                                                         and context is not None))
+    if estimated and context is None:
+        raise ValueError("resolution='estimated' needs the fit's context (an estimated "
+                         "resolution)")
     rng = np.random.default_rng(options.seed)
     fill = _rim_fill(support, mask)
-    naive = rf.naive()
+    naive = _Refit(fits, solver, X, mask, crystal_angle, d_sel).naive()
+    base = naive  # the draws' reference: the same estimator without added error
+    if estimated:
+        rf = _RefitResolution(fits, solver, mask, crystal_angle, d_sel, context)
+        base = rf.refit(np.where(mask, X, 0.0)[None])[0]
+    else:
+        rf = _Refit(fits, solver, X, mask, crystal_angle, d_sel)
     w = extrapolation_weights(options.levels)
     B = int(options.n_draws)
     acc = {s: [] for s in model.sources}  # per source, per level: [(est, loo) per draw]
@@ -296,10 +395,12 @@ def propagate(fits, solver, X, mask, crystal_angle, d_sel, model, options, suppo
                 dX = dX[(slice(None),) + tuple(fill)]
             acc[s].append(rf.refit(np.where(mask, X, 0.0)[None] + dX))
     out = {"sources": list(model.sources), "levels": list(options.levels), "n_draws": B,
-           "corrected": options.correct, "bootstrap_added": options.add_bootstrap}
+           "corrected": options.correct, "bootstrap_added": options.add_bootstrap,
+           "resolution": "estimated" if estimated else "held"}
     for q, name in enumerate(("law", "vegard")):
         b0, loo0 = naive[q]
         corr, loo_c = b0.copy(), loo0.copy()
+        r0, rloo0 = base[q]  # increments are taken from the same estimator at no added error
         mc = np.zeros((b0.size, b0.size))
         by_source = {}
         for s in model.sources:
@@ -310,8 +411,8 @@ def propagate(fits, solver, X, mask, crystal_angle, d_sel, model, options, suppo
                 cov_l = np.atleast_2d(np.cov(est, rowvar=False))
                 boot.append(cov_l / lam)
                 if options.correct:
-                    corr += w[j + 1] * (est.mean(axis=0) - b0)
-                    loo_c += w[j + 1] * (loo - loo0)
+                    corr += w[j + 1] * (est.mean(axis=0) - r0)
+                    loo_c += w[j + 1] * (loo - rloo0)
                     mc += w[j + 1] ** 2 * cov_l / B
             by_source[s] = np.mean(boot, axis=0)
         added = _jackknife(loo_c) - _jackknife(loo0) + mc
@@ -378,5 +479,6 @@ def apply_propagation(fit, vegard, prop, n_law, resolution_estimated):
     errors = {"band_sources": band, "sources": list(prop["sources"]),
               "levels": list(prop["levels"]), "n_draws": int(prop["n_draws"]),
               "corrected": bool(prop.get("corrected", True)),
-              "bootstrap_added": bool(prop.get("bootstrap_added", False))}
+              "bootstrap_added": bool(prop.get("bootstrap_added", False)),
+              "resolution": str(prop.get("resolution", "held"))}
     return vegard, errors

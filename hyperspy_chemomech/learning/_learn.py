@@ -215,7 +215,10 @@ def learn_law(strain, X, pixel_size, stiffness, *, crystal_angle=0.0, mask=None,
         model = as_error_model(composition_uncertainty, X.shape)
         prop = propagate(fits, solver, X, mask, crystal_angle, d_sel, model,
                          composition_errors or ErrorPropagationOptions(),
-                         support=support if support.shape == mask.shape else None)
+                         support=support if support.shape == mask.shape else None,
+                         context=None if len(sigmas) == 1 else dict(
+                             strain=strain, extra=extra, blocks=blocks, sigmas=sigmas,
+                             variance=variance))
         vegard, errors = apply_propagation(fit, vegard, prop, n_law, sigma_sd > 0)
         clock("composition errors")
     reference, burgers = split_nuisance(fit.coef, comps, n_law)
