@@ -223,8 +223,55 @@ def polish(pose, region, points, values, fixed, fixed_grid, moving_scale, pixel,
             break
         prob.weights = outlier_weights(r, prob.weights * keep, region, span) * keep
     cost_final, _, _ = prob.residual(pose.matrix())
+    cov = matrix_covariance(prob, pose, pixel, radius, region)
     entry = {"stage": "polish", "robust_r2": float(1.0 - cost_final),
+             "matrix_covariance": cov.tolist(),
              "xray_blur_px": float(prob.extra), "downweighted_fraction": float(np.mean(prob.weights < 0.5)),
              "n_points": int(len(values)), "n_rounds": rounds, "n_evaluations": int(nfev),
              "seconds": float(time.perf_counter() - t0)}
     return pose, entry
+
+
+def matrix_covariance(prob, pose, pixel, radius, region=None, step=0.05):
+    """Covariance (6, 6) of the first two rows of the polished matrix (row-major; nm).
+
+    Gauss-Newton at the optimum: ``Cov(u) = s^2 (J^T W J)^-1`` with ``J`` the
+    derivative of the residuals (intensity map refitted) with respect to the
+    pose's parameters by central differences of ``step`` (moving px), ``W`` the
+    final robust weights and ``s^2`` their weighted residual variance; then
+    through the derivative of the matrix. Residuals correlated between
+    neighbouring pixels (blur, what the model misses) carry less information
+    than as many independent ones: with ``region`` (the samples' moving-grid
+    pixels) the variance is inflated by ``prod (1 + rho) / (1 - rho)`` over the
+    two axes, ``rho`` the residuals' lag-one correlation (AR(1) errors).
+    """
+    n = pose.n_params
+    _, r0, keep = prob.residual(pose.matrix())
+    w = prob.weights * keep
+    J, dM = np.empty((r0.size, n)), np.empty((6, n))
+    for k in range(n):
+        du = np.zeros(n)
+        du[k] = step
+        mp, mm = pose.matrix(du, pixel, radius), pose.matrix(-du, pixel, radius)
+        J[:, k] = (prob.residual(mp)[1] - prob.residual(mm)[1]) / (2 * step)
+        dM[:, k] = (mp[:2] - mm[:2]).ravel() / (2 * step)
+    dof = max(w.sum() - n - (DEGREE + 1), 1.0)
+    s2 = float(np.sum(w * r0 * r0) / dof)
+    H = (J * w[:, None]).T @ J
+    cov_u = s2 * np.linalg.pinv(H) * (1.0 if region is None else
+                                      _correlation_inflation(r0, w, region))
+    return dM @ cov_u @ dM.T
+
+
+def _correlation_inflation(r, w, region):
+    """Variance inflation of a mean of AR(1)-correlated residuals on the moving grid."""
+    img = np.full(region.shape, np.nan)
+    img[region] = np.where(w > 0, r, np.nan)
+    f = 1.0
+    for a, b in ((img[:, :-1], img[:, 1:]), (img[:-1], img[1:])):
+        ok = np.isfinite(a) & np.isfinite(b)
+        if ok.sum() < 10:
+            continue
+        rho = float(np.clip(np.corrcoef(a[ok], b[ok])[0, 1], 0.0, 0.95))
+        f *= (1 + rho) / (1 - rho)
+    return f

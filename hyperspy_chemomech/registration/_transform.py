@@ -171,6 +171,19 @@ class CorrelativeTransform:
         return decompose(self._matrix)
 
     @property
+    def covariance(self):
+        """Covariance (6, 6) of the matrix's first two rows (row-major; shifts in nm), or None.
+
+        From the normal matrix of the sub-pixel polish (recorded in its log entry):
+        what the registration's noise leaves uncertain; composition maps resampled
+        through transforms drawn from it carry the registration into the law.
+        """
+        for entry in self.log[::-1]:
+            if isinstance(entry, dict) and entry.get("matrix_covariance") is not None:
+                return np.asarray(entry["matrix_covariance"], dtype=float)
+        return None
+
+    @property
     def reflection(self):
         return self._parts()["reflection"]
 

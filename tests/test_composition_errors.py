@@ -1,0 +1,189 @@
+"""Composition and registration errors carried into the law (issue 18).
+
+The resampled composition keeps its uncertainty and records how it was made;
+the SIMEX extrapolation is the line through its levels; the end-to-end chain
+records which error sources entered the band and corrects the slopes by the
+extrapolation of its own draws (the coverage study is
+benchmarks/learning_uncertainty.py).
+"""
+
+import numpy as np
+import pytest
+
+from hyperspy_chemomech.learning import CompositionErrors, ErrorPropagationOptions
+from hyperspy_chemomech.learning._composition_errors import extrapolation_weights
+
+
+def _composition(shape=(20, 24), scale=20.0, sigma=0.03):
+    from hyperspy_chemomech.signals.composition_map import make_composition_map
+
+    yy, xx = np.mgrid[0:shape[0], 0:shape[1]]
+    mask = (yy - shape[0] / 2) ** 2 + (xx - shape[1] / 2) ** 2 < (0.4 * min(shape)) ** 2
+    X = np.clip(0.5 + 0.4 * np.sin(xx / 4.0), 0, 1)
+    t = np.stack([1 - X, X], axis=-1) * 50.0
+    cov = np.zeros(shape + (3,))
+    cov[..., 0] = cov[..., 2] = 1.0
+    axes = [{"size": shape[1], "scale": scale, "units": "nm", "name": "x", "navigate": True},
+            {"size": shape[0], "scale": scale, "units": "nm", "name": "y", "navigate": True}]
+    from hyperspy.axes import UniformDataAxis
+
+    nav = [UniformDataAxis(**a) for a in axes]
+    return make_composition_map(X, nav, mask, thickness=t.sum(-1),
+                                uncertainty=np.where(mask, sigma, np.nan), residual=X * 0,
+                                coefficients=t, coefficient_covariance=cov)
+
+
+def _target(shape=(70, 90), scale=5.0):
+    from hyperspy.signals import Signal2D
+
+    s = Signal2D(np.zeros(shape))
+    for ax in s.axes_manager.signal_axes:
+        ax.scale, ax.units = scale, "nm"
+    return s
+
+
+def test_apply_carries_uncertainty_and_mask():
+    from hyperspy_chemomech import CorrelativeTransform
+
+    comp = _composition()
+    before = {k: np.array(v) for k, v in
+              comp.metadata.Chemomech.composition_maps.as_dictionary().items()}
+    tr = CorrelativeTransform.from_parameters(rotation=20.0, shift=(10.0, -5.0),
+                                              center=(240.0, 200.0))
+    onto = _target()
+    out = tr.apply(comp, onto=onto)
+    shape = onto.data.shape
+    assert out.uncertainty.data.shape == shape  # kept, and the stored arrays fit the new grid
+    assert out.particle_mask.shape == shape and out.particle_mask.dtype == bool
+    assert out.coefficients.data.shape[-2:] == shape or out.coefficients.data.shape[:2] == shape
+    unc = out.uncertainty.data
+    inside = out.particle_mask & np.isfinite(unc)
+    assert inside.sum() > 100
+    np.testing.assert_allclose(unc[inside], 0.03, rtol=1e-9)  # a constant sigma stays one
+    # the mask lies where X is
+    assert np.isfinite(np.asarray(out.data))[out.particle_mask].mean() > 0.95
+    # the X-ray grid, its sigma and X are recorded so the bootstrap can redraw there
+    reg = out.metadata.Chemomech.registration
+    assert tuple(reg.source_shape) == comp.data.shape
+    np.testing.assert_array_equal(reg.source_uncertainty, before["uncertainty"])
+    np.testing.assert_array_equal(reg.source_composition, comp.data)
+    # the user's map is untouched
+    for k, v in comp.metadata.Chemomech.composition_maps.as_dictionary().items():
+        np.testing.assert_array_equal(np.asarray(v), before[k])
+
+
+def test_auto_error_model_redraws_through_the_unmixing():
+    from hyperspy_chemomech import CorrelativeTransform
+    from hyperspy_chemomech.signals._composition_errors import error_model
+
+    comp = _composition()
+    A = np.array([[1.0, 0.2], [0.3, 1.0], [0.5, 0.5]])
+    comp.metadata.set_item("Chemomech.composition_map.reference_spectra", A.T)
+    comp.metadata.set_item("Chemomech.composition_map.method", "nnls")
+    tr = CorrelativeTransform.from_parameters(rotation=10.0)
+    onto = _target(shape=(90, 100))
+    out = tr.apply(comp, onto=onto)
+    model = error_model(out, "auto", onto)
+    assert isinstance(model, CompositionErrors) and model.source_draw is not None
+    rng = np.random.default_rng(0)
+    e = model.source_draw(rng, 200, 1.0)
+    mask = comp.particle_mask
+    assert np.isnan(e[:, ~mask]).all()
+    # X = t1 / (t0 + t1) with Cov(t) = I: the delta method gives sigma(X)
+    t = np.asarray(comp.metadata.Chemomech.composition_maps.coefficients)[mask]
+    s = t.sum(-1)
+    sd = np.sqrt((t[:, 0] ** 2 + t[:, 1] ** 2)) / s ** 2
+    np.testing.assert_allclose(np.nanstd(e[:, mask], axis=0).mean(), sd.mean(), rtol=0.1)
+    on_strain = model.draw("composition", rng, 2, onto.data.shape, 1.0)
+    assert on_strain.shape == (2,) + onto.data.shape and np.isfinite(on_strain).all()
+    assert error_model(out, None, onto) is None
+    with pytest.raises(ValueError, match="composition_uncertainty"):
+        error_model(out, "bootstrap", onto)
+
+
+def test_extrapolation_is_the_line_through_the_levels():
+    for levels in [(1.0,), (1.0, 2.0), (0.5, 1.0, 1.5, 2.0)]:
+        w = extrapolation_weights(levels)
+        lam = np.r_[0.0, levels]
+        for a, b in [(1.0, 0.0), (0.3, -0.7), (2.0, 5.0)]:
+            assert np.isclose(w @ (a + b * lam), a - b)  # theta(lambda = -1)
+    np.testing.assert_allclose(extrapolation_weights((1.0,)), [2.0, -1.0])
+
+
+def test_bad_error_models_are_refused():
+    with pytest.raises(ValueError, match="negative"):
+        CompositionErrors(np.full((4, 4), -0.1))
+    with pytest.raises(ValueError, match="2D"):
+        CompositionErrors(np.ones(5))
+    with pytest.raises(ValueError, match="no finite"):
+        CompositionErrors(np.full((3, 3), np.nan))
+    with pytest.raises(ValueError, match="6 x 6"):
+        CompositionErrors(np.ones((3, 3)), matrix_covariance=np.eye(4))
+    with pytest.raises(ValueError, match="levels"):
+        ErrorPropagationOptions(levels=(0.0,))
+    with pytest.raises(ValueError, match="n_draws"):
+        ErrorPropagationOptions(n_draws=1)
+    with pytest.raises(ValueError, match="resolution"):
+        ErrorPropagationOptions(resolution="fixed")
+
+
+def test_learn_law_refuses_a_mismatched_uncertainty_map():
+    from hyperspy_chemomech.learning import learn_law
+    from hyperspy_chemomech.mechanics import resolve_stiffness
+    from hyperspy_chemomech.simulate.particle import make_particle
+
+    p = make_particle(shape=(40, 60), seed=1)
+    with pytest.raises(ValueError, match="uncertainty map has shape"):
+        learn_law(p.strain, p.X_observed, p.pixel_size, resolve_stiffness("LiFePO4"),
+                  degree=1, composition_uncertainty=np.ones((3, 3)))
+
+
+@pytest.fixture(scope="module")
+def low_dose_chain():
+    """The demo chain at a tenth of the demo's X-ray dose (two seeds)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from learning_uncertainty import chain
+
+    return [chain(seed, 1e3) for seed in (3, 4)]
+
+
+def test_end_to_end_band_records_its_sources_and_corrects(low_dose_chain):
+    import hyperspy_chemomech.learning._composition_errors as ce
+
+    for c, comp, strain, cs in low_dose_chain:
+        plain = strain.learn_eigenstrain(cs, composition_uncertainty=None,
+                                         show_progressbar=False).vegard()
+        seen = {}
+        orig = ce.propagate
+
+        def spy(*a, **k):
+            seen["prop"] = orig(*a, **k)
+            return seen["prop"]
+
+        ce_prop, ce.propagate = ce.propagate, spy
+        import hyperspy_chemomech.learning._learn as learn_mod
+
+        learn_prop, learn_mod.propagate = learn_mod.propagate, spy
+        try:
+            law = strain.learn_eigenstrain(cs, show_progressbar=False)
+        finally:
+            ce.propagate, learn_mod.propagate = ce_prop, learn_prop
+        v = law.vegard()
+        # the fit without propagation is the naive estimate of the fit with it
+        np.testing.assert_allclose(v["slopes_uncorrected"], plain["slopes"], rtol=1e-10)
+        np.testing.assert_allclose(v["stderr_uncorrected"], plain["stderr"], rtol=1e-10)
+        assert any(s.startswith("composition") for s in v["error_sources"])
+        assert law.metadata.Chemomech.law.errors.sources == ["composition"]
+        assert law.metadata.Chemomech.law.errors.resolution == "estimated"
+        share = v["stderr_by_source"]["composition"]
+        assert np.all(share > 0) and np.all(share < 2 * v["stderr"])
+        # intervals widened by the correction's own uncertainty, never narrowed
+        assert np.all(v["stderr"] >= v["stderr_uncorrected"] * (1 - 1e-12))
+        # the correction is the extrapolation of its own draws, nothing else
+        vg = seen["prop"]["vegard"]
+        np.testing.assert_allclose(v["slopes"], vg["corrected"])
+        assert not np.allclose(vg["corrected"], vg["naive"])
+        assert "composition errors" in law.metadata.Chemomech.law.selection.timings_s
