@@ -176,7 +176,13 @@ def test_end_to_end_band_records_its_sources_and_corrects(low_dose_chain):
         np.testing.assert_allclose(v["slopes_uncorrected"], plain["slopes"], rtol=1e-10)
         np.testing.assert_allclose(v["stderr_uncorrected"], plain["stderr"], rtol=1e-10)
         assert any(s.startswith("composition") for s in v["error_sources"])
-        assert law.metadata.Chemomech.law.errors.sources == ["composition"]
+        # the registration's covariance (from the polish) came along with the map
+        cov = np.asarray(cs.metadata.Chemomech.registration.transform_covariance)
+        assert cov.shape == (6, 6) and np.all(np.linalg.eigvalsh(cov) > -1e-12)
+        assert np.all(np.diag(cov) > 0)
+        assert law.metadata.Chemomech.law.errors.sources == ["composition", "registration"]
+        assert any(s.startswith("registration") for s in v["error_sources"])
+        assert np.all(v["stderr_by_source"]["registration"] >= 0)
         assert law.metadata.Chemomech.law.errors.resolution == "estimated"
         share = v["stderr_by_source"]["composition"]
         assert np.all(share > 0) and np.all(share < 2 * v["stderr"])
