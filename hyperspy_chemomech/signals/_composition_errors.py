@@ -37,9 +37,13 @@ def error_model(composition, value, strain):
     if md.has_item(f"{_REG}.source_uncertainty"):
         node = md.get_item(_REG).as_dictionary()
         if md.has_item("Chemomech.composition_map.reference_spectra"):  # the unmixing's
-            A = np.asarray(md.get_item("Chemomech.composition_map.reference_spectra"), float).T
-            node.update(reference_gram=A.T @ A, unmixing_method=str(
-                md.get_item("Chemomech.composition_map.method", "nnls")))
+            made = md.get_item("Chemomech.composition_map").as_dictionary()
+            A = np.asarray(made["reference_spectra"], float).T
+            node.update(reference_gram=A.T @ A, unmixing_method=str(made.get("method", "nnls")),
+                        references=A)
+            for key in ("noise_i0", "drift_shifts", "drift_order"):
+                if key in made:
+                    node[key] = made[key]
         return _resampled_errors(node, strain)
     if md.has_item(f"{_MAPS}.uncertainty"):
         sigma = np.asarray(md.get_item(f"{_MAPS}.uncertainty"), float)
@@ -99,13 +103,46 @@ def _unmixing_draw(node):
     # NNLS in the references' metric: |R t - R t*|^2 with R^T R = G, the data's own problem
     R = np.linalg.cholesky(G).T
 
+    spectral = _spectral_noise(node, t, mask)
+
     def draw(rng, n, level):
         out = np.full((n,) + mask.shape, np.nan)
         for i in range(n):
-            ts = tp + np.sqrt(level) * np.einsum("pij,pj->pi", L, rng.standard_normal(tp.shape))
+            if spectral is not None:
+                ts = tp + np.sqrt(level) * spectral(rng)
+            else:
+                ts = tp + np.sqrt(level) * np.einsum("pij,pj->pi", L, rng.standard_normal(tp.shape))
             if nnls:
                 ts = unmix_block(ts @ R.T, R, "nnls", variance=np.ones_like(ts))[:, :K]
             out[i][mask] = composition_from_coefficients(ts, cp)[0] - X0
         return out
 
     return draw
+
+
+def _spectral_noise(node, t, mask):
+    """Coefficient errors (n_particle, K) made as the measurement's: Poisson noise of each
+    frame (Gaussian, variance exp(OD) / I0, OD from the fitted model), moved by the same
+    drift correction (its interpolation correlates neighbours), projected by the least
+    squares of the unmixing. None when the map does not record how it was made."""
+    if "noise_i0" not in node or "references" not in node:
+        return None
+    from ..spectra import apply_energy_drift
+
+    A = np.asarray(node["references"], float)  # (n_energies, K)
+    i0 = np.asarray(node["noise_i0"], float)
+    if i0.shape != (A.shape[0],):
+        return None
+    od = np.nan_to_num(t) @ A.T  # the model's OD; background 0
+    sd = np.sqrt(np.exp(od) / i0)
+    P = np.linalg.solve(A.T @ A, A.T)  # (K, n_energies)
+    shifts = node.get("drift_shifts")
+    order = int(node.get("drift_order", 3))
+
+    def noise(rng):
+        e = sd * rng.standard_normal(sd.shape)
+        if shifts is not None:
+            e = np.nan_to_num(apply_energy_drift(e, np.asarray(shifts, float), order))
+        return e[mask] @ P.T
+
+    return noise

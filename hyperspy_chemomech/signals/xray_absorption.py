@@ -380,7 +380,18 @@ class XrayAbsorptionSpectrum(Signal1D):
             coefficient_covariance=cov[..., iu[0], iu[1]],
             title=(self.metadata.General.title or "stack") + " composition",
         )
-        record(comp, "composition_map", method=method, noise=noise_used,
+        # how the errors of X were made, so that they can be made again (see
+        # learn_eigenstrain): the Poisson I0 and the frames' drift correction, whose
+        # interpolation correlates the noise of neighbouring pixels
+        made = {}
+        if noise_used == "poisson":
+            made["noise_i0"] = np.broadcast_to(np.asarray(recorded(self, OD_STEP)["i0"], float),
+                                               (len(energies),)).copy()
+        drift = recorded(self, "align_energies") or {}
+        if "shifts" in drift:
+            made.update(drift_shifts=np.asarray(drift["shifts"], float),
+                        drift_order=int(drift.get("order", 3)))
+        record(comp, "composition_map", method=method, noise=noise_used, **made,
                mask_source=mask_source,
                threshold=float(threshold) if threshold is not None else None,
                energies=energies, reference_spectra=A.T.copy(), **ref_info)
