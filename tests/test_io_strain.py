@@ -48,7 +48,7 @@ def test_correlative_mat_conventions(tmp_path, rng):
     v = _mat_variables(rng, truth, rot)
     path = tmp_path / "particle.mat"
     savemat(path, v)
-    strain, comp, images = load_correlative_mat(path, pixel_size=5.0)
+    strain, comp, images = load_correlative_mat(path, pixel_size=5.0, frame="crystal")
 
     assert isinstance(strain, hcm.StrainField)
     assert strain.axes_manager.signal_axes[0].scale == 5.0
@@ -65,6 +65,7 @@ def test_correlative_mat_conventions(tmp_path, rng):
     # the crystal-frame maps, rotated by rot, are the image-frame truth
     np.testing.assert_allclose(data[:, ok], truth[:, ok], atol=1e-12)
     assert strain.metadata.Chemomech.load_correlative_mat.crystal_angle == pytest.approx(rot)
+    assert strain.metadata.Chemomech.frame.crystal_angle == pytest.approx(rot)
 
     X = comp.data
     total = v["FP"] + v["LFP"]
@@ -86,10 +87,10 @@ def test_correlative_mat_image_frame_and_rot_override(tmp_path, rng):
     ok = np.isfinite(strain.data[0])
     np.testing.assert_allclose(strain.data[:, ok], truth[:, ok], atol=1e-12)
     # a wrong rotation changes the normal strains (the test can fail)
-    wrong = load_correlative_mat(path, pixel_size=2.0).strain
+    wrong = load_correlative_mat(path, pixel_size=2.0, frame="crystal").strain
     assert np.nanmax(np.abs(wrong.data[0] - truth[0])) > 1e-3
     # rot= overrides the file's angle
-    same = load_correlative_mat(path, pixel_size=2.0, rot=0.0).strain
+    same = load_correlative_mat(path, pixel_size=2.0, rot=0.0, frame="crystal").strain
     np.testing.assert_allclose(same.data[:, ok], truth[:, ok], atol=1e-12)
 
 
@@ -102,7 +103,7 @@ def test_correlative_mat_v73_hdf5(tmp_path, rng):
         for k, a in v.items():
             f[k] = np.asarray(a).T
         f["pixel_size"] = np.array([[3.0]])
-    strain, comp, _ = load_correlative_mat(path)
+    strain, comp, _ = load_correlative_mat(path, frame="crystal")
     assert strain.axes_manager.signal_axes[1].scale == 3.0
     assert strain.data.shape == (4, NY, NX)
     ok = np.isfinite(strain.data[0])
