@@ -42,7 +42,11 @@ def _read_mat(path):
         return out
     from scipy.io import loadmat
 
-    return {k: v for k, v in loadmat(path).items() if not k.startswith("__")}
+    try:
+        variables = loadmat(path)
+    except Exception as e:  # scipy's MatReadError and friends: say what the file is not
+        raise ValueError(f"{path}: cannot be read as a MATLAB .mat file ({e})") from e
+    return {k: v for k, v in variables.items() if not k.startswith("__")}
 
 
 def _scalar(value, name):
@@ -70,7 +74,7 @@ def _pixel_size(pixel_size, variables, source):
                 return _scalar(variables[key], key)
         raise ValueError(
             f"{source} holds no pixel size (no variable 'pixel_size', 'step_size' or "
-            "'scan_step'); pass pixel_size= (nm per scan step)"
+            "'scan_step'); pass pixel_size= (nm per scan step; --pixel-size on the command line)"
         )
     p = np.broadcast_to(np.asarray(pixel_size, dtype=float), (2,))
     if not np.all(np.isfinite(p)) or np.any(p <= 0):

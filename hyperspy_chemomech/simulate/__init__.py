@@ -22,6 +22,9 @@ _LAZY = {
     # one particle seen by X-rays and 4D-STEM (simulate/correlative.py)
     "correlative_particle": "correlative",
     "CorrelativeParticle": "correlative",
+    # correlative .mat files as the authors write them (simulate/authors_files.py)
+    "write_authors_mat": "authors_files",
+    "authors_components": "authors_files",
     # correlative image pairs for registration (simulate/images.py)
     "correlative_image_pair": "images",
     "CorrelativePair": "images",
