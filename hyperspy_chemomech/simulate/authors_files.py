@@ -85,8 +85,8 @@ def write_authors_mat(particle, path, sense="data", include_rot=True, failed_fra
     fill = ~inside | failed
     one = np.nextafter(1.0, 0.0)            # the authors' fills: 1 - 1e-16
     exx, eyy, exy, theta = (np.where(fill, v, a) for a, v in zip(stored, (one, one, 0.0, 0.0)))
-    # phase amounts: thickness times fraction, a soft edge; the mask soft as well
-    t = thickness_nm * gaussian_filter(mask.astype(float), 1.0)
+    # phase amounts: thickness times fraction, thinning toward the edge; the mask soft
+    t = thickness_nm * gaussian_filter(mask.astype(float), 1.0) * mask
     # the X-ray map sees the particle's own composition out to its thin rim
     known = mask & np.isfinite(particle.X_observed)
     nearest = distance_transform_edt(~known, return_distances=False, return_indices=True)
