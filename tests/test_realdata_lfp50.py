@@ -190,7 +190,7 @@ def test_check_conventions_flags_a_wrong_frame(mat_path, frame):
     assert s.metadata.Chemomech.frame.reader == "load_correlative_mat"
 
 
-@pytest.mark.parametrize("slip", ["engineering shear", "maps turned by 90 deg"])
+@pytest.mark.parametrize("slip", SLIPS)
 def test_learning_warns_on_a_slip(maps, slip):
     bad, _ = _slips(np.asarray(maps.strain.data))[slip]
     s = hcm.StrainField.from_components(*np.ascontiguousarray(bad), scale=PIXEL_NM)
@@ -200,6 +200,27 @@ def test_learning_warns_on_a_slip(maps, slip):
     comp = _composition(X)
     with pytest.warns(UserWarning, match="check_conventions"):
         s.learn_eigenstrain(comp, degree=1, crystal_angle=0.0, show_progressbar=False)
+
+
+def test_half_turned_maps_are_no_slip(maps, default_law):
+    """np.rot90(.., 2) leaves tensor components as they are: no warning, the same law."""
+    e = np.ascontiguousarray(np.rot90(maps.strain.data, 2, axes=(1, 2)))
+    s = hcm.StrainField.from_components(*e, scale=PIXEL_NM)
+    X = np.ascontiguousarray(np.rot90(maps.composition.data, 2))
+    angle = float(maps.strain.metadata.Chemomech.frame.crystal_angle)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        v = _learn(s, _composition(X), crystal_angle=angle)
+    assert np.all(np.abs(v["slopes"] - default_law["slopes"]) < 0.1 * _half_width(default_law))
+
+
+def test_decompose_takes_the_stored_frame(maps):
+    law = maps.strain.learn_eigenstrain(maps.composition, degree=1, show_progressbar=False)
+    parts = maps.strain.decompose(maps.composition, law)
+    angle = float(maps.strain.metadata.Chemomech.frame.crystal_angle)
+    assert parts.settings["crystal_angle"] == pytest.approx(angle)
+    with pytest.warns(UserWarning, match="decompose: crystal_angle=0.5 rad .* contradicts"):
+        maps.strain.decompose(maps.composition, law, crystal_angle=0.5, override=True)
 
 
 def test_learning_warns_on_a_wrong_frame(mat_path):
