@@ -120,10 +120,18 @@ def test_options_that_keep_the_physics_keep_the_law(maps, default_law, option):
     assert np.all(shift < 0.5 * _half_width(default_law)), (option, v["slopes"])
 
 
-@pytest.mark.xfail(strict=True, reason="open: on LFP50_P2 (a whole particle) the held-edge "
-                   "fit gives [100] 0.073, 7.6 half-widths above the free fit's 0.046, in every "
-                   "frame; synthetic particles (noise, blur, dislocations, misregistration) agree "
-                   "to 1 %: something of the real data the model lacks")
+def test_held_edge_keeps_the_law_with_homogeneous_stiffness(maps, default_law):
+    """The whole particle is in the map, so the free edge is the physics; a held edge
+    must agree. It does with homogeneous C (0.0474 vs 0.0464 on [100])."""
+    v = _learn(maps.strain, maps.composition, boundary="dirichlet", material="LiFePO4")
+    assert np.all(np.abs(v["slopes"] - default_law["slopes"]) < 0.5 * _half_width(default_law))
+
+
+@pytest.mark.xfail(strict=True, reason="open: with C(X) a held edge cannot tell the reference "
+                   "strain (e11 -0.055 here) from the law: its trace S_D[0; u_b(ref)] - ref "
+                   "correlates with X (tests/test_held_edge_reference.py); before it was taken "
+                   "out the held-edge [100] slope was 0.073, now it is unidentified (95 % interval "
+                   "+-0.038)")
 def test_held_edge_keeps_the_law(maps, default_law):
     v = _learn(maps.strain, maps.composition, boundary="dirichlet")
     assert np.all(np.abs(v["slopes"] - default_law["slopes"]) < 0.5 * _half_width(default_law))

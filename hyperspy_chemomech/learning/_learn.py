@@ -430,12 +430,17 @@ def learn_law(strain, X, pixel_size, stiffness, *, crystal_angle=0.0, mask=None,
     clock("mechanics")
     cores, extra = _dislocation_fields(strain, mask, pixel_size) if (
         dislocations == "fit" and use_rotation) else (np.zeros((0, 2)), None)
+    n_traces = 0
     if boundary == "dirichlet":
         # the data's own boundary displacement drives a known part of the field:
         # remove it from the data and, alike, from the nuisance fields
         strain = _remove_boundary_response(solver, strain, use_rotation)
         if extra is not None:
             extra = np.nan_to_num(_remove_boundary_response(solver, extra, use_rotation))
+        traces = _reference_traces(solver, mask, use_rotation)
+        if traces is not None:
+            extra = traces if extra is None else np.concatenate([extra, traces])
+            n_traces = len(traces)
 
     clock("dislocations")
     # --- resolution: given, from the registration, or estimated
@@ -572,7 +577,10 @@ def learn_law(strain, X, pixel_size, stiffness, *, crystal_angle=0.0, mask=None,
     dof = fit.n_clusters - 1
     ref = np.zeros(4)
     ref[comps] = fit.coef[nk:nk + des.n_off]
-    burgers = fit.coef[nk + des.n_off:].reshape(-1, 2)
+    burgers = fit.coef[nk + des.n_off:nk + des.n_off + 2 * len(cores)].reshape(-1, 2)
+    if n_traces:
+        # held edge: the reference strain is what multiplies its traces
+        ref[:3] += fit.coef[len(fit.coef) - n_traces:]
     if fit.condition > 1e8:
         warnings.warn(f"ill-conditioned learning problem (condition number {fit.condition:.2e}): "
                       "the composition field does not separate the basis functions; lower the degree",
@@ -690,6 +698,31 @@ def _remove_boundary_response(solver, fields, use_rotation=True):
     own = np.asarray(sol.strain_and_rotation).reshape(f.shape)
     out = np.where(solver.mask, f - own, np.nan)
     return out[0] if single else out
+
+
+def _reference_traces(solver, mask, use_rotation=True, tol=1e-3):
+    """What a uniform reference strain leaves in the held-edge data.
+
+    The reference strain (the 4D-STEM reference lattice) is no elastic strain, but
+    it is in the measured edge displacement. Held at the edge, a body whose
+    stiffness varies with X does not deform uniformly inside, so
+    :func:`_remove_boundary_response` leaves ``ref_j (e_j - S_D[0; u_b(e_j)])``, a
+    non-uniform field that correlates with X (on LFP50_P2, reference e11 = -0.045,
+    it moved the [100] slope from 0.046 to 0.073). These fields (one per strain
+    component) enter as nuisance columns, so the fit takes that trace out. A rigid
+    rotation leaves none; with homogeneous stiffness nor do strains (the patch
+    test: below 2e-6 of the unit strain, against 0.15-0.3 for C(X) between FePO4
+    and LiFePO4), and None is returned.
+
+    Returns
+    -------
+    numpy.ndarray, shape (3, 4, ny, nx), or None
+    """
+    unit = np.zeros((3, 4) + mask.shape)
+    for j in range(3):
+        unit[j, j][mask] = 1.0
+    mapped = np.nan_to_num(_remove_boundary_response(solver, unit, use_rotation))
+    return mapped if np.abs(mapped).max() > tol else None
 
 
 def _dislocation_fields(strain, mask, pixel_size):
