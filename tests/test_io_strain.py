@@ -243,8 +243,16 @@ def test_authors_file_learns_the_law_from_its_frame(tmp_path, rotated_particle):
     p = rotated_particle
     write_authors_mat(p, tmp_path / "a.mat")
     strain, comp, _ = load_correlative_mat(tmp_path / "a.mat", pixel_size=p.pixel_size)
-    law = strain.learn_eigenstrain(comp, material="LiFePO4", degree=1, show_progressbar=False)
+    # the frame travels with the data, through a file too
+    import hyperspy.api as hs
+
+    strain.save(tmp_path / "s.hspy")
+    back = hs.load(tmp_path / "s.hspy")
+    assert back.metadata.Chemomech.frame.as_dictionary() == \
+        strain.metadata.Chemomech.frame.as_dictionary()
+    law = back.learn_eigenstrain(comp, material="LiFePO4", degree=1, show_progressbar=False)
     assert law.metadata.Chemomech.law.settings.crystal_angle == pytest.approx(0.25)
+    assert law.metadata.Chemomech.law.settings.crystal_angle_source.startswith("metadata")
     np.testing.assert_allclose(law.vegard()["slopes"], p.law.slopes, rtol=0.01)
 
 
