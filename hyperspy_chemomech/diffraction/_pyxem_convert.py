@@ -103,6 +103,13 @@ def from_pyxem(signal, vector_order="yx", scan_rotation=0.0, flip=False):
         e11 = du_x/dx, e22 = du_y/dy, tensor shear e12, rotation theta (rad,
         +x toward +y) in the image frame; NaN where pyxem had no fit.
 
+    Raises
+    ------
+    TypeError
+        ``signal`` is not a HyperSpy signal (e.g. a plain array).
+    ValueError
+        Neither layout above, uncalibrated scan axes, a bad ``vector_order``.
+
     Notes
     -----
     The conversion is exact (no small-strain approximation), see the module
@@ -111,6 +118,16 @@ def from_pyxem(signal, vector_order="yx", scan_rotation=0.0, flip=False):
     from ..signals._common import record
     from ..signals.strain_field import StrainField
 
+    if getattr(signal, "axes_manager", None) is None:
+        shape = getattr(signal, "shape", None)
+        raise TypeError(
+            "from_pyxem expects a pyxem StrainMap (4 | x, y) or DisplacementGradientMap "
+            f"(x, y | 3, 3), a HyperSpy signal with calibrated scan axes; got "
+            f"{type(signal).__name__}" + (f" of shape {shape}" if shape is not None else "")
+            + ". For plain arrays of our components use StrainField.from_components(e11, e22, "
+            "e12, theta, scale=...); for pyxem's four maps wrap them in a Signal2D "
+            "(4, ny, nx) with nm scan axes"
+        )
     am = signal.axes_manager
     nav, sig = am.navigation_shape, am.signal_shape
     if nav == (4,) and len(sig) == 2:

@@ -5,12 +5,14 @@ x = column axis, y = row axis, tensor shear, rotation positive from +x toward +y
 NaN for "no data"); the tests pin every conversion with a synthetic file.
 """
 
+import os
 from collections import namedtuple
 
 import numpy as np
 
 from ..diffraction._lattice_fit import (components_from_gradient, gradient_from_components,
                                        gradient_from_reciprocal)
+from ._files import check_file, describe, names_the_file, open_hdf5
 
 CorrelativeMaps = namedtuple("CorrelativeMaps", ["strain", "composition", "images"])
 CorrelativeMaps.__doc__ = """Maps read by :func:`load_correlative_mat`.
@@ -31,10 +33,11 @@ def _read_mat(path):
     """Variables of a MATLAB file (v5 via scipy, v7.3/HDF5 via h5py) as numpy arrays."""
     import h5py
 
-    path = str(path)
+    what = "a MATLAB .mat file (v5, or v7.3/HDF5)"
+    path = check_file(path, what)
     if h5py.is_hdf5(path):
         out = {}
-        with h5py.File(path, "r") as f:
+        with open_hdf5(path, what) as f:
             for name, obj in f.items():
                 if isinstance(obj, h5py.Dataset) and not name.startswith("#"):
                     # MATLAB writes column-major: HDF5 sees the transpose
@@ -42,7 +45,18 @@ def _read_mat(path):
         return out
     from scipy.io import loadmat
 
-    return {k: v for k, v in loadmat(path).items() if not k.startswith("__")}
+    kind = describe(path)
+    if not kind.startswith("a MATLAB"):
+        # MATLAB v4 files have no header: let scipy try before refusing
+        try:
+            return {k: v for k, v in loadmat(path).items() if not k.startswith("__")}
+        except Exception as err:  # scipy raises several types for foreign files
+            raise ValueError(f"{path} is not {what} but {kind}") from err
+    try:
+        return {k: v for k, v in loadmat(path).items() if not k.startswith("__")}
+    except Exception as err:
+        raise ValueError(f"{path}: a MATLAB v5 file that cannot be read, it is corrupted "
+                         f"or truncated (scipy: {err})") from err
 
 
 def _scalar(value, name):
@@ -91,6 +105,7 @@ def rotate_gradient(H, angle):
 
 
 # -- correlative MATLAB files -------------------------------------------------------
+@names_the_file
 def load_correlative_mat(path, pixel_size=None, units="nm", threshold=None, rot=None,
                          frame="crystal", fill_tolerance=1e-12):
     """Read co-registered strain, composition and image maps from a MATLAB .mat file.
@@ -143,9 +158,13 @@ def load_correlative_mat(path, pixel_size=None, units="nm", threshold=None, rot=
 
     Raises
     ------
+    FileNotFoundError
+        No such file.
     ValueError
-        A required variable is missing (the message names it), shapes differ,
-        no pixel size is known.
+        Not a .mat file (the message says what it is: text, an image, empty, a
+        corrupted HDF5 file, ...), a required variable is missing (the message
+        names it), shapes differ, no pixel size is known. Every message names
+        the file.
     """
     from ..signals._common import record
     from ..signals.strain_field import StrainField
@@ -240,7 +259,11 @@ def _py4dstem_slices(source):
             data = np.asarray(obj[()], float)
             found.update({lab: data[i] for i, lab in enumerate(labels)})
 
-    with h5py.File(str(source), "r") as f:
+    if not isinstance(source, (str, os.PathLike)):
+        raise TypeError(
+            "source must be a py4DSTEM RealSlice/StrainMap, a dict of 2D arrays or the path "
+            f"of a py4DSTEM (emdfile) HDF5 file; got {type(source).__name__}")
+    with open_hdf5(source, "a py4DSTEM strain map (emdfile HDF5)") as f:
         f.visititems(visit)
     if not found:
         raise ValueError(
@@ -250,6 +273,7 @@ def _py4dstem_slices(source):
     return found
 
 
+@names_the_file
 def load_py4dstem_strain(source, pixel_size=None, units="nm", coordinate_rotation=0.0):
     """Read a py4DSTEM strain map (``e_xx, e_yy, e_xy, theta``) into a StrainField.
 

@@ -7,6 +7,8 @@ are uneven) and image axes in nm (or the unit asked for).
 
 import numpy as np
 
+from ._files import names_the_file, open_hdf5
+
 #: length units of NeXus files -> factor to nm
 _TO_NM = {"nm": 1.0, "um": 1e3, "µm": 1e3, "micron": 1e3, "microns": 1e3,
           "mm": 1e6, "m": 1e9, "Å": 0.1, "A": 0.1, "angstrom": 0.1}
@@ -73,6 +75,7 @@ def _positions_nm(ds, name):
     return pos, mean
 
 
+@names_the_file
 def load_nxstxm(path, entry=None, data_group=None, lazy=False):
     """Read a NeXus NXstxm "sample image stack" (HDF5).
 
@@ -101,9 +104,13 @@ def load_nxstxm(path, entry=None, data_group=None, lazy=False):
 
     Raises
     ------
+    FileNotFoundError
+        No such file.
     ValueError
-        Not an NXstxm image stack (missing energy / sample_x / sample_y axes, wrong
-        data rank, mismatched sizes), unknown units or an uneven sample grid.
+        Not an HDF5 file (the message says what it is: text, an image, empty, ...),
+        a corrupted one, not an NXstxm image stack (missing energy / sample_x /
+        sample_y axes, wrong data rank, mismatched sizes), unknown units or an
+        uneven sample grid. Every message names the file.
 
     References
     ----------
@@ -116,12 +123,10 @@ def load_nxstxm(path, entry=None, data_group=None, lazy=False):
     >>> stack = load_nxstxm("particle.hdf5")  # doctest: +SKIP
     >>> od = stack.to_optical_density()  # doctest: +SKIP
     """
-    import h5py
-
     from ..signals.xray_absorption import make_stack
     from ..signals._common import record
 
-    f = h5py.File(path, "r")
+    f = open_hdf5(path, "a NeXus NXstxm file (HDF5)")
     try:
         entry = _pick(f, "NXentry", entry, str(path))
         g = f[entry]
