@@ -28,6 +28,72 @@ class StrainField(StrainDecompositionMixin, Signal2D):
     _signal_type = "strain_field"
     _signal_dimension = 2
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not kwargs.get("full_initialisation", True):
+            # reached through set_signal_type("strain_field") on an existing signal
+            self._convert_pyxem_in_place()
+
+    def _convert_pyxem_in_place(self):
+        """Convert a pyxem strain result turned into a StrainField by ``set_signal_type``.
+
+        pyxem's StrainMap has our (4 | x, y) layout but its own axis order and
+        signs (see :func:`hyperspy_chemomech.diffraction.from_pyxem`); its instances
+        carry ``current_basis_x``, which ours never do. A DisplacementGradientMap
+        ``(x, y | 3, 3)`` has no other reading. Both are converted here, exactly as
+        ``from_pyxem`` does, and ``metadata.Chemomech.from_pyxem.via`` says so; a
+        StrainMap in a rotated basis (``rotate_strain_basis``) is given back its
+        class and refused.
+        """
+        am = self.axes_manager
+        pyxem_map = "current_basis_x" in self.__dict__
+        tensor = len(am.navigation_shape) == 2 and am.signal_shape in ((3, 3), (2, 2))
+        if not (pyxem_map or tensor):
+            return
+        basis = self.__dict__.get("current_basis_x")
+        basis_y = self.__dict__.get("current_basis_y")
+        if basis is not None and not np.allclose(np.asarray(basis, float), [1.0, 0.0]):
+            self._give_back_class(pyxem_map, basis, basis_y)
+            raise ValueError(
+                f"this pyxem StrainMap is in a rotated basis (current_basis_x={list(basis)}); "
+                "set_signal_type('strain_field') converts only maps in pyxem's own basis "
+                "[1, 0]. Convert the unrotated map with StrainField.from_pyxem(strain_map) "
+                "and rotate ours with StrainField.rotate_basis")
+        from ..diffraction import from_pyxem
+
+        for attr in ("current_basis_x", "current_basis_y"):
+            self.__dict__.pop(attr, None)
+        try:
+            converted = from_pyxem(self)
+        except ValueError as err:
+            self._give_back_class(pyxem_map, basis, basis_y)
+            raise ValueError(
+                f"set_signal_type('strain_field') on a pyxem strain result: {err}. Use "
+                "StrainField.from_pyxem(signal, ...) once it is fixed") from err
+        meta = {"Chemomech": converted.metadata.Chemomech.as_dictionary()}
+        meta["Chemomech"]["from_pyxem"]["via"] = "set_signal_type('strain_field')"
+        if not self.metadata.General.title:
+            meta["General"] = {"title": converted.metadata.General.title}
+        self._load_dictionary({"data": converted.data,
+                               "axes": converted.axes_manager._get_axes_dicts(),
+                               "metadata": meta})
+
+    def _give_back_class(self, pyxem_map, basis, basis_y):
+        """Undo set_signal_type: never leave an unconverted StrainField behind."""
+        import sys
+
+        self.metadata.Signal.signal_type = ""
+        # pyxem 0.21 does not register StrainMap with HyperSpy: give its class back
+        # directly (its module is loaded: it made this signal)
+        module = sys.modules.get("pyxem.signals.strain_map")
+        if pyxem_map and module is not None and not self._lazy:
+            self.__class__ = module.StrainMap
+            self.current_basis_x, self.current_basis_y = basis, basis_y
+        else:
+            self._assign_subclass()  # a plain Signal2D
+            if pyxem_map:
+                self.current_basis_x, self.current_basis_y = basis, basis_y
+
     # -- construction -----------------------------------------------------
     @classmethod
     def from_components(cls, e11, e22, e12, theta, scale=1.0, units="nm", offset=(0.0, 0.0),
