@@ -9,12 +9,14 @@ from scipy.io import savemat
 
 import hyperspy_chemomech as hcm
 from hyperspy_chemomech.diffraction import from_pyxem
-from hyperspy_chemomech.io import load_correlative_mat, load_nxstxm, load_py4dstem_strain
+from hyperspy_chemomech.io import (load_als_stxm, load_correlative_mat, load_cxi, load_nxstxm,
+                                   load_py4dstem_strain)
 
 READERS = {
     "nxstxm": lambda p: load_nxstxm(p),
     "correlative_mat": lambda p: load_correlative_mat(p, pixel_size=1.0),
     "py4dstem": lambda p: load_py4dstem_strain(p, pixel_size=1.0),
+    "cxi": lambda p: load_cxi(p),
 }
 
 
@@ -72,14 +74,25 @@ def test_bad_files_are_named_and_described(tmp_path, reader, kind):
     assert "file signature not found" not in msg or "corrupted" in msg
 
 
-@pytest.mark.parametrize("reader", sorted(READERS))
+@pytest.mark.parametrize("kind", ["text", "png", "empty", "folder", "binary"])
+def test_bad_hdr_files_are_named_and_described(tmp_path, kind):
+    """The ALS .hdr reader reads text: the same bad files, named and described."""
+    p = _bad_file(tmp_path, kind)
+    with pytest.raises(ValueError) as info:
+        load_als_stxm(p)
+    msg = str(info.value)
+    assert str(p) in msg and EXPECTED[kind] in msg, msg
+
+
+@pytest.mark.parametrize("reader", sorted(READERS) + ["als_stxm"])
 def test_missing_file(tmp_path, reader):
     p = tmp_path / "nope.h5"
+    read = load_als_stxm if reader == "als_stxm" else READERS[reader]
     with pytest.raises(FileNotFoundError, match=re.escape(str(p))):
-        READERS[reader](p)
+        read(p)
 
 
-@pytest.mark.parametrize("reader,missing", [("nxstxm", "NXentry"),
+@pytest.mark.parametrize("reader,missing", [("nxstxm", "NXentry"), ("cxi", "not CXI"),
                                             ("correlative_mat", "'exx'"),
                                             ("py4dstem", "no py4DSTEM strain map")])
 def test_hdf5_without_the_readers_content(tmp_path, reader, missing):

@@ -1,4 +1,5 @@
-"""Readers: NeXus NXstxm stacks, per-energy image lists, strain maps from other tools.
+"""Readers: NeXus NXstxm, ALS STXM .hdr/.xim and CXI ptychography stacks, per-energy
+image lists, strain maps from other tools.
 
 Names are resolved on first use so that importing ``hyperspy_chemomech.io`` is cheap.
 """
@@ -9,6 +10,9 @@ _LAZY = {
     # X-ray spectral stacks (io/stxm.py)
     "load_nxstxm": "stxm",
     "stack_from_images": "stxm",
+    "load_als_stxm": "als_stxm",
+    "parse_hdr": "als_stxm",
+    "load_cxi": "cxi",
     # strain maps from other tools (io/strain_files.py)
     "load_py4dstem_strain": "strain_files",
     "load_correlative_mat": "strain_files",
