@@ -173,3 +173,29 @@ def test_cxi_pixel_sizes_must_agree_or_be_given(tmp_path):
         load_cxi([CXI[0], moved])
     s = load_cxi([CXI[0], moved], pixel_size=5.0)
     assert s.metadata.Chemomech.cxi.pixel_size_source == "given"
+
+
+# ------------------------------------------------------------------ NXstxm, both conventions
+@pytest.mark.parametrize("name", ["nxstxm_nexusformat", "nxstxm_mantis"])
+def test_nxstxm_written_by_nexusformat_and_the_mantis_variant(truth, name):
+    from hyperspy_chemomech.io import load_nxstxm
+
+    s = load_nxstxm(DATA / f"{name}.h5")
+    np.testing.assert_array_equal(s.data, truth["nxstxm_counts"].transpose(1, 2, 0))
+    np.testing.assert_array_equal(s.axes_manager.signal_axes[0].axis, truth["nxstxm_energies"])
+    xax, yax = s.axes_manager.navigation_axes
+    assert (xax.scale, xax.offset) == (pytest.approx(30.0), pytest.approx(120.0e3))
+    assert (yax.scale, yax.offset) == (pytest.approx(25.0), pytest.approx(-8.0e3))
+    info = s.metadata.Chemomech.nxstxm
+    assert info.definition == "NXstxm"
+    assert s.metadata.General.title.startswith("LFP particle (")
+    np.testing.assert_array_equal(info.count_time, truth["nxstxm_dwell_ms"])
+    if name == "nxstxm_mantis":  # MANTiS 3.3 reads this file the same way
+        m = np.load(DATA / "nxstxm_mantis_reading.npz")
+        np.testing.assert_array_equal(s.data.transpose(1, 0, 2), m["absdata"])
+        np.testing.assert_array_equal(s.axes_manager.signal_axes[0].axis, m["ev"])
+        np.testing.assert_allclose(xax.axis, m["x_dist"] * 1e3)
+        np.testing.assert_array_equal(m["data_dwell"], info.count_time)
+    else:
+        assert info.count_time_units == "ms"
+        np.testing.assert_allclose(info.control, np.linspace(1.0, 1.1, 4))

@@ -20,13 +20,19 @@ descriptions and what their peers' readers expect:
   corner_position`` (m), from which the object's pixel is ``lambda / (2 NA)``,
   ``NA = |(cx, cy)| / sqrt(2) / cz``. One file per energy.
 
-Run with MANTiS installed to also record how MANTiS reads the STXM stack
+- NXstxm, twice: written by nexusformat (``nxstxm_nexusformat.h5``), and the variant
+  MANTiS 3.3 reads (``nxstxm_mantis.h5``: 1-element string arrays, bytes ``@axes``,
+  ``count_time``); stack (E, y, x) = (4, 5, 6), x from 120.0 um in 0.03 um steps,
+  y from -8.0 um in 0.025 um steps, energies 706, 707.5, 708.2, 712 eV, counts
+  2000 + 100 e + 10 y + x, dwell 2 ms.
+
+Run with MANTiS (and nexusformat) installed to also record how MANTiS reads the STXM stack
 (``als_stxm_mantis.npz``), the peer reading our reader must match::
 
-    python -m venv /work/venv-mantis && /work/venv-mantis/bin/pip install mantis-xray==3.3.0
+    python -m venv /work/venv-mantis && /work/venv-mantis/bin/pip install mantis-xray==3.3.0 nexusformat==2.1.0
     /work/venv-mantis/bin/python tests/data/make_xray_fixtures.py
 
-Written with python 3.11.7, numpy 2.4.x, h5py 3.16, mantis-xray 3.3.0.
+Written with python 3.11.7, numpy 2.4.x, h5py 3.16, mantis-xray 3.3.0, nexusformat 2.1.0.
 
 Truth (also in ``xray_truth.npz``): STXM stack 7 (x) x 5 (y) px, x from 4012.50 um in
 steps of 0.04 um (40 nm), y from 2101.00 um in steps of 0.05 um (50 nm), energies
@@ -140,6 +146,61 @@ def write_cxi():
             f["entry_1/image_1/process_1/final_illumination"] = np.ones((4, 4), np.complex64)
 
 
+NXSTXM = dict(shape=(4, 5, 6), x0=120.0, dx=0.03, y0=-8.0, dy=0.025,
+              energies=[706.0, 707.5, 708.2, 712.0], dwell_ms=2.0)  # (E, y, x), um, eV
+
+
+def nxstxm_counts():
+    ne, ny, nx = NXSTXM["shape"]
+    e, y, x = np.meshgrid(np.arange(ne), np.arange(ny), np.arange(nx), indexing="ij")
+    return (2000 + 100 * e + 10 * y + x).astype(np.int32)
+
+
+def _nxstxm_axes():
+    ne, ny, nx = NXSTXM["shape"]
+    return (np.asarray(NXSTXM["energies"]), NXSTXM["y0"] + NXSTXM["dy"] * np.arange(ny),
+            NXSTXM["x0"] + NXSTXM["dx"] * np.arange(nx))
+
+
+def write_nxstxm():
+    """NXstxm twice: written by nexusformat (the NeXus peer's writer), and the variant
+    MANTiS 3.3 reads (1-element string arrays, bytes @axes, count_time)."""
+    energy, sy, sx = _nxstxm_axes()
+    counts = nxstxm_counts()
+    dwell = np.full(counts.shape[0], NXSTXM["dwell_ms"])
+    try:
+        from nexusformat.nexus import NXdata, NXentry, NXfield, NXmonitor, NXroot
+    except ImportError:
+        print("nexusformat not importable: nxstxm_nexusformat.h5 not (re)written")
+    else:
+        entry = NXentry(definition="NXstxm", title="LFP particle (nexusformat)")
+        entry["counts"] = NXdata(
+            NXfield(counts, name="data"),
+            [NXfield(energy, name="energy", units="eV"),
+             NXfield(sy, name="sample_y", units="um"),
+             NXfield(sx, name="sample_x", units="um")])
+        entry["counts"]["stxm_scan_type"] = "sample image stack"
+        entry["counts"]["count_time"] = NXfield(dwell, units="ms")
+        entry["control"] = NXmonitor(data=NXfield(np.linspace(1.0, 1.1, counts.shape[0])))
+        NXroot(entry1=entry).save(os.path.join(HERE, "nxstxm_nexusformat.h5"), mode="w")
+    s = lambda v: np.array([v.encode()])  # noqa: E731  MANTiS indexes [0] and decodes
+    with h5py.File(os.path.join(HERE, "nxstxm_mantis.h5"), "w") as f:
+        e = f.create_group("entry1")
+        e.attrs["NX_class"] = b"NXentry"
+        e["definition"] = s("NXstxm")
+        e["title"] = s("LFP particle (MANTiS variant)")
+        d = e.create_group("counts")
+        d.attrs["NX_class"] = b"NXdata"
+        d.attrs["signal"] = b"data"
+        d.attrs["axes"] = np.array([b"energy", b"sample_y", b"sample_x"])
+        d["stxm_scan_type"] = s("sample image stack")
+        d["data"] = counts
+        d["energy"], d["sample_y"], d["sample_x"] = energy, sy, sx
+        d["energy"].attrs["units"] = b"eV"
+        d["sample_y"].attrs["units"] = d["sample_x"].attrs["units"] = b"um"
+        d["count_time"] = dwell
+
+
 def record_mantis():
     """How MANTiS 3.3 reads the STXM stack (skipped where MANTiS is not installed)."""
     try:
@@ -159,15 +220,26 @@ def record_mantis():
              x_dist=s.x_dist, y_dist=s.y_dist, data_dwell=s.data_dwell,
              mantis_version=version("mantis-xray"))
     print("recorded MANTiS", version("mantis-xray"), "reading:", s.absdata.shape)
+    from mantis_xray.file_plugins import file_nexus_hdf5
+
+    n = Stack()
+    path = os.path.join(HERE, "nxstxm_mantis.h5")
+    assert file_nexus_hdf5.identify(path)
+    file_nexus_hdf5.read(path, n, selection=(0, 0, 0))  # no ring-current normalisation
+    np.savez(os.path.join(HERE, "nxstxm_mantis_reading.npz"), absdata=n.absdata, ev=n.ev,
+             x_dist=n.x_dist, y_dist=n.y_dist, data_dwell=n.data_dwell,
+             mantis_version=version("mantis-xray"))
 
 
 def main():
     write_stxm()
     write_cxi()
+    write_nxstxm()
     od, phase = cxi_truth()
     np.savez(os.path.join(HERE, "xray_truth.npz"), stxm_counts=stxm_counts(),
              energies=ENERGIES, dwell_ms=DWELL_MS, ring_ma=RING_MA, cxi_energies=CXI_ENERGIES, cxi_od=od,
-             cxi_phase=phase, cxi_pixel_nm=CXI_PIXEL_NM)
+             cxi_phase=phase, cxi_pixel_nm=CXI_PIXEL_NM, nxstxm_counts=nxstxm_counts(),
+             nxstxm_energies=NXSTXM["energies"], nxstxm_dwell_ms=NXSTXM["dwell_ms"])
     record_mantis()
     print("python", sys.version.split()[0], "numpy", np.__version__, "h5py", h5py.__version__)
 
