@@ -122,7 +122,7 @@ class CorrelativeDiffraction2D(ElectronDiffraction2D):
         """
         import hyperspy.api as hs
 
-        from ..signals._common import record, set_image_axes
+        from .._metadata import record, set_image_axes
 
         _, scale, offset = _scan_axes(self)
         shape, kscale, center, unit = _detector_axes(self)

@@ -11,10 +11,10 @@ import re
 
 import numpy as np
 
+from ..fields import LENGTH_TO_NM as _TO_NM
 from ._files import check_file, describe, names_the_file
 
 _TOKEN = re.compile(r'"([^"]*)"|([{}()=;,])|([^\s{}()=;,"]+)')
-_TO_NM = {"um": 1e3, "µm": 1e3, "nm": 1.0, "mm": 1e6}
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
 
@@ -192,8 +192,8 @@ def load_als_stxm(path, channel=0, region=0):
        mantis_xray/file_plugins/file_sdf.py (B. Watts).
     .. [2] A. P. Hitchcock, aXis2000, http://unicorn.mcmaster.ca/aXis2000.html
     """
-    from ..signals._common import record
-    from ..signals.xray_absorption import make_stack
+    from .._metadata import record
+    from ..signals import make_stack
 
     path = os.fspath(path)
     hdr = parse_hdr(path)

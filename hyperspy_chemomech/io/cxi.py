@@ -133,7 +133,7 @@ def load_cxi(paths, pixel_size=None, units="nm", image=None):
        quantitative analysis of chemically heterogeneous nanomaterials", Science
        Advances 6, eabc4904 (2020) (COSMIC); pySTXM's readCXI.
     """
-    from ..signals._common import record
+    from .._metadata import record
     from .stxm import stack_from_images
 
     if isinstance(paths, (str, os.PathLike)):

@@ -10,8 +10,14 @@ from collections import namedtuple
 
 import numpy as np
 
-from ..diffraction._lattice_fit import (components_from_gradient, gradient_from_components,
-                                       gradient_from_reciprocal)
+from .._metadata import record, set_image_axes
+from ..fields import (
+    LENGTH_TO_NM,
+    components_from_gradient,
+    gradient_from_components,
+    gradient_from_reciprocal,
+    rotate_gradient,
+)
 from ._files import check_file, describe, names_the_file, open_hdf5
 
 CorrelativeMaps = namedtuple("CorrelativeMaps", ["strain", "composition", "images"])
@@ -69,7 +75,6 @@ def _scalar(value, name):
 def _calibrated_image(data, pixel_size, units, title):
     import hyperspy.api as hs
 
-    from ..signals._common import set_image_axes
 
     s = hs.signals.Signal2D(np.asarray(data, dtype=float))
     set_image_axes(s, scale=pixel_size, units=units)
@@ -90,18 +95,6 @@ def _pixel_size(pixel_size, variables, source):
     if not np.all(np.isfinite(p)) or np.any(p <= 0):
         raise ValueError(f"pixel_size must be positive, got {pixel_size}")
     return tuple(float(v) for v in p)
-
-
-def rotate_gradient(H, angle):
-    """Rotate a displacement-gradient field from a frame at ``angle`` into the image frame.
-
-    Both indices rotate: ``H_image = R H R^T`` with ``R`` the rotation by ``angle``
-    (rad, from image +x toward +y) that takes the frame's x axis onto its
-    direction in the image.
-    """
-    c, s = np.cos(angle), np.sin(angle)
-    R = np.array([[c, -s], [s, c]])
-    return R @ np.asarray(H, float) @ R.T
 
 
 # -- correlative MATLAB files -------------------------------------------------------
@@ -166,8 +159,7 @@ def load_correlative_mat(path, pixel_size=None, units="nm", threshold=None, rot=
         names it), shapes differ, no pixel size is known. Every message names
         the file.
     """
-    from ..signals._common import record
-    from ..signals.strain_field import StrainField
+    from ..signals import StrainField
 
     if frame not in ("crystal", "image"):
         raise ValueError(f"frame must be 'crystal' or 'image', got {frame!r}")
@@ -223,9 +215,6 @@ def load_correlative_mat(path, pixel_size=None, units="nm", threshold=None, rot=
 
 
 # -- py4DSTEM ---------------------------------------------------------------------
-#: length units py4DSTEM / emdfile write -> factor to nm
-_PY4DSTEM_TO_NM = {"nm": 1.0, "A": 0.1, "Å": 0.1, "angstrom": 0.1, "um": 1e3, "µm": 1e3,
-                   "pm": 1e-3}
 
 
 def _text(value):
@@ -289,12 +278,12 @@ def _emd_pixel_size(f, group, calibration):
             return None
         steps.append(float(dim[1] - dim[0]))
         units.append(_text(dim.attrs.get("units", "")))
-    if all(u in _PY4DSTEM_TO_NM for u in units):
-        return tuple(s * _PY4DSTEM_TO_NM[u] for s, u in zip(steps, units)), "dim vectors"
+    if all(u in LENGTH_TO_NM for u in units):
+        return tuple(s * LENGTH_TO_NM[u] for s, u in zip(steps, units)), "dim vectors"
     unit = calibration.get("R_pixel_units", "")
     size = calibration.get("R_pixel_size")
-    if unit in _PY4DSTEM_TO_NM and size is not None and float(size) > 0:
-        return (float(size) * _PY4DSTEM_TO_NM[unit],) * 2, "py4DSTEM calibration R_pixel_size"
+    if unit in LENGTH_TO_NM and size is not None and float(size) > 0:
+        return (float(size) * LENGTH_TO_NM[unit],) * 2, "py4DSTEM calibration R_pixel_size"
     return None
 
 
@@ -463,8 +452,7 @@ def load_py4dstem_strain(source, pixel_size=None, units="nm", coordinate_rotatio
     default once the rotation is set) the maps are already in the scan frame; the
     values are recorded, not applied again.
     """
-    from ..signals._common import record
-    from ..signals.strain_field import StrainField
+    from ..signals import StrainField
 
     slices, info = _py4dstem_slices(source, emdpath)
     missing = [lab for lab in PY4DSTEM_LABELS if lab not in slices]

@@ -4,10 +4,10 @@ import numpy as np
 from hyperspy._signals.lazy import LazySignal
 from hyperspy._signals.signal1d import Signal1D
 
-from ._common import METADATA_ROOT
+from .._metadata import METADATA_ROOT
+from ..fields import LAW_COMPONENTS
 
 #: Crystal-frame components, in order, as stored along the navigation axis.
-LAW_COMPONENTS = ("e_100", "e_001", "e_shear")
 _LAW = f"{METADATA_ROOT}.law"
 _TITLES = {"e_100": "[100]", "e_001": "[001]", "e_shear": "shear"}
 

@@ -4,11 +4,16 @@ import numpy as np
 from hyperspy._signals.lazy import LazySignal
 from hyperspy._signals.signal2d import Signal2D
 
-from ._common import require_calibrated, set_image_axes
+from .._metadata import (
+    axes_nm,
+    pixel_size_nm,
+    record,
+    require_calibrated,
+    set_image_axes,
+    spatial_axes,
+)
+from ..fields import COMPONENTS, components_from_gradient
 from ._strain_field_decomposition import StrainDecompositionMixin
-
-#: Component order along the navigation axis (see docs, "Frames and signs").
-COMPONENTS = ("e11", "e22", "e12", "theta")
 
 
 class StrainField(StrainDecompositionMixin, Signal2D):
@@ -59,12 +64,10 @@ class StrainField(StrainDecompositionMixin, Signal2D):
                 "set_signal_type('strain_field') converts only maps in pyxem's own basis "
                 "[1, 0]. Convert the unrotated map with StrainField.from_pyxem(strain_map) "
                 "and rotate ours with StrainField.rotate_basis")
-        from ..diffraction import from_pyxem
-
         for attr in ("current_basis_x", "current_basis_y"):
             self.__dict__.pop(attr, None)
         try:
-            converted = from_pyxem(self)
+            converted = StrainField.from_pyxem(self)
         except ValueError as err:
             self._give_back_class(pyxem_map, basis, basis_y)
             raise ValueError(
@@ -93,6 +96,11 @@ class StrainField(StrainDecompositionMixin, Signal2D):
             self._assign_subclass()  # a plain Signal2D
             if pyxem_map:
                 self.current_basis_x, self.current_basis_y = basis, basis_y
+
+    @property
+    def _eager_class(self):
+        """The in-memory class for results computed from this field (lazy or not)."""
+        return StrainField
 
     # -- construction -----------------------------------------------------
     @classmethod
@@ -138,16 +146,58 @@ class StrainField(StrainDecompositionMixin, Signal2D):
         return s
 
     @classmethod
-    def from_pyxem(cls, signal, **kwargs):
-        """Convert a pyxem strain or displacement-gradient map into a StrainField.
+    def from_pyxem(cls, signal, vector_order="yx", scan_rotation=0.0, flip=False):
+        """Convert a pyxem ``StrainMap`` or ``DisplacementGradientMap`` into a StrainField.
 
         pyxem orders its vectors (ky, kx), fits in reciprocal space and uses its own
-        rotation sign; the conversion is documented and pinned by tests in
-        :func:`hyperspy_chemomech.diffraction.from_pyxem`, which this delegates to.
-        """
-        from ..diffraction import from_pyxem
+        rotation sign; the exact conversion is documented in
+        :mod:`hyperspy_chemomech.diffraction` (``pyxem_tensor_to_gradient``) and pinned
+        by tests. Parameters and returns as :func:`hyperspy_chemomech.diffraction.from_pyxem`.
 
-        return from_pyxem(signal, **kwargs)
+        Raises
+        ------
+        TypeError
+            ``signal`` is not a HyperSpy signal (e.g. a plain array).
+        ValueError
+            Neither pyxem layout, uncalibrated scan axes, a bad ``vector_order``.
+        """
+        from ..diffraction import pyxem_strain_to_tensor, pyxem_tensor_to_gradient
+
+        if getattr(signal, "axes_manager", None) is None:
+            shape = getattr(signal, "shape", None)
+            raise TypeError(
+                "from_pyxem expects a pyxem StrainMap (4 | x, y) or DisplacementGradientMap "
+                f"(x, y | 3, 3), a HyperSpy signal with calibrated scan axes; got "
+                f"{type(signal).__name__}" + (f" of shape {shape}" if shape is not None else "")
+                + ". For plain arrays of our components use StrainField.from_components(e11, "
+                "e22, e12, theta, scale=...); for pyxem's four maps wrap them in a Signal2D "
+                "(4, ny, nx) with nm scan axes"
+            )
+        am = signal.axes_manager
+        nav, sig = am.navigation_shape, am.signal_shape
+        if nav == (4,) and len(sig) == 2:
+            data = np.asarray(signal.data.compute() if signal._lazy else signal.data, float)
+            D = pyxem_strain_to_tensor(*data)
+            _, scale, offset = axes_nm(am.signal_axes, "pyxem StrainMap")
+            kind = "StrainMap"
+        elif len(nav) == 2 and sig in ((3, 3), (2, 2)):
+            D = np.asarray(signal.data.compute() if signal._lazy else signal.data, float)
+            _, scale, offset = axes_nm(am.navigation_axes, "pyxem DisplacementGradientMap")
+            kind = "DisplacementGradientMap"
+        else:
+            raise ValueError(
+                "from_pyxem expects a pyxem StrainMap (navigation shape (4,), 2 signal axes) "
+                "or a DisplacementGradientMap (2 navigation axes, signal shape (3, 3)); got "
+                f"navigation shape {nav} and signal shape {sig}"
+            )
+        H = pyxem_tensor_to_gradient(D, vector_order, scan_rotation, flip)
+        sf = StrainField.from_components(*components_from_gradient(H), scale=scale,
+                                         units="nm", offset=offset)
+        record(sf, "from_pyxem", source=kind, vector_order=vector_order,
+               scan_rotation=float(scan_rotation), flip=bool(flip),
+               frame="image: x = scan column axis, y = scan row axis")
+        sf.metadata.General.title = "Strain from pyxem"
+        return sf
 
     # -- validation ---------------------------------------------------------
     def validate(self, require_calibration=True):
@@ -211,7 +261,7 @@ class StrainField(StrainDecompositionMixin, Signal2D):
             about the beam) is unchanged. The angle is added up in
             ``metadata.Chemomech.basis.angle``.
         """
-        from ..mechanics import rotate_strain
+        from ..fields import rotate_strain
 
         self.validate(require_calibration=False)
         angle = float(angle)
@@ -282,7 +332,7 @@ class StrainField(StrainDecompositionMixin, Signal2D):
         EigenstrainLaw
         """
         from ..learning import learn_law
-        from ..learning._learn import resolve_stiffness
+        from ..mechanics import resolve_stiffness
         from .eigenstrain_law import EigenstrainLaw
 
         strain, X, pixel = self._paired_arrays(composition)
@@ -316,7 +366,6 @@ class StrainField(StrainDecompositionMixin, Signal2D):
 
     def _paired_arrays(self, composition):
         """Validate this field against a composition map on the same grid."""
-        from ._common import pixel_size_nm, spatial_axes
 
         self.validate()
         if composition is None or getattr(composition, "axes_manager", None) is None:
