@@ -9,9 +9,15 @@ Subpackages are imported on first use, so ``import hyperspy_chemomech`` stays
 cheap and never imports pyxem, orix or kikuchipy.
 """
 
+import importlib.metadata as _metadata
+
 from ._utils import attach
 
-__version__ = "0.1.0.dev0"
+try:
+    # set at install time from the git tag (setuptools-scm); editable installs too
+    __version__ = _metadata.version("hyperspy_chemomech")
+except _metadata.PackageNotFoundError:  # imported from a source tree that was never installed
+    __version__ = "0+unknown"
 
 __getattr__, __dir__, __all__ = attach(
     __name__,

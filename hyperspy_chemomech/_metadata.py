@@ -17,8 +17,12 @@ METADATA_ROOT = "Chemomech"
 def record(signal, step, **params):
     """Store the parameters of a processing step in ``metadata.Chemomech.<step>``.
 
-    Values must be HyperSpy-serialisable (numbers, strings, arrays, dicts).
+    Values must be HyperSpy-serialisable (numbers, strings, arrays, dicts). The
+    package version that did the step goes to ``metadata.Chemomech.<step>.version``.
     """
+    from .. import __version__
+
+    params = {"version": __version__, **params}
     for key, value in params.items():
         if value is None:
             value = "None"

@@ -12,7 +12,7 @@ __getattr__, __dir__, __all__ = attach(
         "..fields": ["masked_gaussian"],
         "_bases": ["LawBasis"],
         "_fit": ["blocked_cv", "cluster_covariance", "robust_fit", "spatial_blocks"],
-        "_law": ["LawFit"],
+        "_law": ["LawFit", "law_band", "law_values"],
         "_learn": ["learn_law"],
         "_resolution": ["noise_level"],
     },

@@ -43,21 +43,65 @@ class LawFit:
     body: dict = None                #: the mechanics body: mask, n_extended (rim pixels added)
 
     def evaluate(self, X):
-        """eps0(X) - eps0(0) per component, shape (n_comp, len(X))."""
-        phi = self.basis(np.atleast_1d(np.asarray(X, float)))
-        return self.coefficients @ phi
+        """eps0(X) - eps0(0) per component, shape (n_comp, len(X)); see :func:`law_values`."""
+        return law_values(self.coefficients, self.basis, X)
 
     def band(self, X, level=0.95):
-        """Half-width of the pointwise confidence band at ``X``, shape (n_comp, len(X))."""
-        X = np.atleast_1d(np.asarray(X, float))
-        phi = self.basis(X)  # (d, n)
-        d = self.basis.n
-        t = stats.t.ppf(0.5 + level / 2, max(self.dof, 1))
-        out = np.empty((self.n_components, X.size))
-        for c in range(self.n_components):
-            cov = self.covariance[c * d:(c + 1) * d, c * d:(c + 1) * d]
-            out[c] = t * np.sqrt(np.maximum(np.einsum("in,ij,jn->n", phi, cov, phi), 0))
-        return out
+        """Half-width of the pointwise confidence band at ``X``; see :func:`law_band`."""
+        return law_band(self.covariance, self.basis, self.dof, X, level)
+
+
+def law_values(coefficients, basis, X):
+    """The law ``eps0(X) - eps0(0)`` from its basis coefficients.
+
+    Parameters
+    ----------
+    coefficients : array_like, shape (n_comp, degree)
+        Coefficients per crystal-frame component (dimensionless).
+    basis : LawBasis
+    X : array_like
+        Compositions (fraction in [0, 1]).
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_comp, len(X))
+        Eigenstrain differences (dimensionless), crystal frame.
+    """
+    phi = basis(np.atleast_1d(np.asarray(X, float)))
+    return np.asarray(coefficients, float) @ phi
+
+
+def law_band(covariance, basis, dof, X, level=0.95):
+    """Half-width of the pointwise confidence band of the law at ``X``.
+
+    Parameters
+    ----------
+    covariance : array_like, shape (n_comp * degree, n_comp * degree)
+        Covariance of the coefficients, component-major (cluster-robust).
+    basis : LawBasis
+    dof : int
+        Degrees of freedom of the Student t quantile (clusters - 1).
+    X : array_like
+        Compositions.
+    level : float
+        Coverage of the band (0.95: the 95 % pointwise band).
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_comp, len(X))
+        Half-widths (dimensionless).
+    """
+    X = np.atleast_1d(np.asarray(X, float))
+    covariance = np.asarray(covariance, float)
+    phi = basis(X)  # (d, n)
+    d = basis.n
+    n_comp = covariance.shape[0] // d
+    t = stats.t.ppf(0.5 + level / 2, max(int(dof), 1))
+    out = np.empty((n_comp, X.size))
+    for c in range(n_comp):
+        cov = covariance[c * d:(c + 1) * d, c * d:(c + 1) * d]
+        out[c] = t * np.sqrt(np.maximum(np.einsum("in,ij,jn->n", phi, cov, phi), 0))
+    return out
 
 
 def composition_summary(X, mask):
