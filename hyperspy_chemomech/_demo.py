@@ -102,7 +102,7 @@ def run_mat(mat, pixel_size=None, out="chemomech_run", material="LixFePO4", crys
                "boundary": boundary}
     state = {"strain": maps.strain, "composition_on_strain": maps.composition,
              "learn_options": options}
-    from .signals._frame import get_frame
+    from ._metadata import get_frame
 
     inputs = {"mat": str(mat), "pixel_size_nm": pixel_size, **options,
               "frame": _jsonable(get_frame(maps.strain))}

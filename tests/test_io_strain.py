@@ -6,8 +6,7 @@ import pytest
 from scipy.io import savemat
 
 import hyperspy_chemomech as hcm
-from hyperspy_chemomech.diffraction._lattice_fit import (components_from_gradient,
-                                                         gradient_from_components)
+from hyperspy_chemomech.fields import components_from_gradient, gradient_from_components
 from hyperspy_chemomech.io import load_correlative_mat, load_py4dstem_strain
 
 NY, NX = 12, 15
@@ -274,8 +273,11 @@ def test_featureless_authors_file_says_the_frame_is_ambiguous(tmp_path, rotated_
 def test_find_frame_and_check_are_fast_linear_readings(rotated_particle):
     """The gradient basis scores any reading as the direct computation does."""
     from hyperspy_chemomech.decomposition import compatibility_index
-    from hyperspy_chemomech.decomposition._conventions import (MIRROR, CompatibilityBasis,
-                                                               rotation_reading)
+    from hyperspy_chemomech.decomposition._conventions import (
+        MIRROR,
+        CompatibilityBasis,
+        rotation_reading,
+    )
 
     p = rotated_particle
     L = rotation_reading(0.4) @ MIRROR

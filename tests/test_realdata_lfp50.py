@@ -47,7 +47,7 @@ def default_law(maps):
 def _composition(X):
     import hyperspy.api as hs
 
-    from hyperspy_chemomech.signals._common import set_image_axes
+    from hyperspy_chemomech._metadata import set_image_axes
 
     c = hs.signals.Signal2D(X)
     c.set_signal_type("composition_map")
@@ -259,7 +259,7 @@ def test_run_failures_are_one_line(mat_path, tmp_path, capsys):
     cases = {
         "pixel size": ["run", "--mat", str(mat_path)],
         "no such file": ["run", "--mat", str(tmp_path / "missing.mat"), "--pixel-size", "5"],
-        "cannot be read as a MATLAB": ["run", "--mat", str(not_mat), "--pixel-size", "5"],
+        "is not a MATLAB .mat file": ["run", "--mat", str(not_mat), "--pixel-size", "5"],
         "positive": ["run", "--mat", str(mat_path), "--pixel-size", "-1"],
         "give --mat": ["run"],
         "drop --strain": ["run", "--mat", str(mat_path), "--strain", "x.hspy"],

@@ -29,7 +29,13 @@ uniform rotation): then the indices tie.
 
 import numpy as np
 
-from ._nye import _pixel, _smooth, _valid, corner_gradient, corners_to_pixels
+from ..fields import (
+    corner_gradient,
+    corners_to_pixels,
+    pixel_size_pair,
+    smooth_in_mask,
+    valid_pixels,
+)
 
 
 # -- linear readings of (e11, e22, e12, theta) ----------------------------------------
@@ -135,13 +141,13 @@ class CompatibilityBasis:
         if e.ndim != 3 or e.shape[0] != 4:
             raise ValueError(f"strain must have shape (4, ny, nx) (e11, e22, e12, theta), "
                              f"got {e.shape}")
-        dy, dx = _pixel(pixel_size)
-        ok = _valid(e, mask)
+        dy, dx = pixel_size_pair(pixel_size)
+        ok = valid_pixels(e, mask)
         fx, fy, okc = corner_gradient(np.where(ok, e, np.nan), (dy, dx), ok)
         grad = corners_to_pixels(np.stack([fx, fy], axis=1), okc)     # (4, 2, ny, nx), 1/nm
         grad[:, :, ~ok] = np.nan
         keep = ok & np.isfinite(grad).all(axis=(0, 1))
-        grad = _smooth(grad.reshape(8, *ok.shape), keep, sigma).reshape(4, 2, *ok.shape)
+        grad = smooth_in_mask(grad.reshape(8, *ok.shape), keep, sigma).reshape(4, 2, *ok.shape)
         both = keep & np.isfinite(grad).all(axis=(0, 1))
         if not both.any():
             raise ValueError("no pixels with all four components finite (and neighbours) to "

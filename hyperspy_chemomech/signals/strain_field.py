@@ -6,22 +6,16 @@ import numpy as np
 from hyperspy._signals.lazy import LazySignal
 from hyperspy._signals.signal2d import Signal2D
 
-from ._common import require_calibrated, set_image_axes
-from ._strain_field_decomposition import StrainDecompositionMixin
-
-#: Component order along the navigation axis (see docs, "Frames and signs").
-COMPONENTS = ("e11", "e22", "e12", "theta")
-
-
-#: The LixFePO4 system: C(X) linear between the end members (their stiffnesses differ).
-MATERIAL_SYSTEMS = {"LixFePO4": ("FePO4", "LiFePO4")}
-
-
-def _material_pair(material):
-    """A material system's name -> its pair of end members (others unchanged)."""
-    if isinstance(material, str) and material in MATERIAL_SYSTEMS:
-        return MATERIAL_SYSTEMS[material]
-    return material
+from .._metadata import (
+    axes_nm,
+    pixel_size_nm,
+    record,
+    require_calibrated,
+    set_image_axes,
+    spatial_axes,
+)
+from ..fields import COMPONENTS, components_from_gradient
+from ._strain_field_decomposition import StrainDecompositionMixin, _material_pair
 
 
 class StrainField(StrainDecompositionMixin, Signal2D):
@@ -39,13 +33,82 @@ class StrainField(StrainDecompositionMixin, Signal2D):
 
     What is known of the crystal frame (the angle of [100], whether the crystal
     axes are mirrored, where that comes from) travels in
-    ``metadata.Chemomech.frame`` (:mod:`hyperspy_chemomech.signals._frame`) and is
+    ``metadata.Chemomech.frame`` (:mod:`hyperspy_chemomech._metadata`) and is
     used by :meth:`learn_eigenstrain` and :meth:`decompose` when no
     ``crystal_angle`` is given.
     """
 
     _signal_type = "strain_field"
     _signal_dimension = 2
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not kwargs.get("full_initialisation", True):
+            # reached through set_signal_type("strain_field") on an existing signal
+            self._convert_pyxem_in_place()
+
+    def _convert_pyxem_in_place(self):
+        """Convert a pyxem strain result turned into a StrainField by ``set_signal_type``.
+
+        pyxem's StrainMap has our (4 | x, y) layout but its own axis order and
+        signs (see :func:`hyperspy_chemomech.diffraction.from_pyxem`); its instances
+        carry ``current_basis_x``, which ours never do. A DisplacementGradientMap
+        ``(x, y | 3, 3)`` has no other reading. Both are converted here, exactly as
+        ``from_pyxem`` does, and ``metadata.Chemomech.from_pyxem.via`` says so; a
+        StrainMap in a rotated basis (``rotate_strain_basis``) is given back its
+        class and refused.
+        """
+        am = self.axes_manager
+        pyxem_map = "current_basis_x" in self.__dict__
+        tensor = len(am.navigation_shape) == 2 and am.signal_shape in ((3, 3), (2, 2))
+        if not (pyxem_map or tensor):
+            return
+        basis = self.__dict__.get("current_basis_x")
+        basis_y = self.__dict__.get("current_basis_y")
+        if basis is not None and not np.allclose(np.asarray(basis, float), [1.0, 0.0]):
+            self._give_back_class(pyxem_map, basis, basis_y)
+            raise ValueError(
+                f"this pyxem StrainMap is in a rotated basis (current_basis_x={list(basis)}); "
+                "set_signal_type('strain_field') converts only maps in pyxem's own basis "
+                "[1, 0]. Convert the unrotated map with StrainField.from_pyxem(strain_map) "
+                "and rotate ours with StrainField.rotate_basis")
+        for attr in ("current_basis_x", "current_basis_y"):
+            self.__dict__.pop(attr, None)
+        try:
+            converted = StrainField.from_pyxem(self)
+        except ValueError as err:
+            self._give_back_class(pyxem_map, basis, basis_y)
+            raise ValueError(
+                f"set_signal_type('strain_field') on a pyxem strain result: {err}. Use "
+                "StrainField.from_pyxem(signal, ...) once it is fixed") from err
+        meta = {"Chemomech": converted.metadata.Chemomech.as_dictionary()}
+        meta["Chemomech"]["from_pyxem"]["via"] = "set_signal_type('strain_field')"
+        if not self.metadata.General.title:
+            meta["General"] = {"title": converted.metadata.General.title}
+        self._load_dictionary({"data": converted.data,
+                               "axes": converted.axes_manager._get_axes_dicts(),
+                               "metadata": meta})
+
+    def _give_back_class(self, pyxem_map, basis, basis_y):
+        """Undo set_signal_type: never leave an unconverted StrainField behind."""
+        import sys
+
+        self.metadata.Signal.signal_type = ""
+        # pyxem 0.21 does not register StrainMap with HyperSpy: give its class back
+        # directly (its module is loaded: it made this signal)
+        module = sys.modules.get("pyxem.signals.strain_map")
+        if pyxem_map and module is not None and not self._lazy:
+            self.__class__ = module.StrainMap
+            self.current_basis_x, self.current_basis_y = basis, basis_y
+        else:
+            self._assign_subclass()  # a plain Signal2D
+            if pyxem_map:
+                self.current_basis_x, self.current_basis_y = basis, basis_y
+
+    @property
+    def _eager_class(self):
+        """The in-memory class for results computed from this field (lazy or not)."""
+        return StrainField
 
     # -- construction -----------------------------------------------------
     @classmethod
@@ -91,16 +154,58 @@ class StrainField(StrainDecompositionMixin, Signal2D):
         return s
 
     @classmethod
-    def from_pyxem(cls, signal, **kwargs):
-        """Convert a pyxem strain or displacement-gradient map into a StrainField.
+    def from_pyxem(cls, signal, vector_order="yx", scan_rotation=0.0, flip=False):
+        """Convert a pyxem ``StrainMap`` or ``DisplacementGradientMap`` into a StrainField.
 
         pyxem orders its vectors (ky, kx), fits in reciprocal space and uses its own
-        rotation sign; the conversion is documented and pinned by tests in
-        :func:`hyperspy_chemomech.diffraction.from_pyxem`, which this delegates to.
-        """
-        from ..diffraction import from_pyxem
+        rotation sign; the exact conversion is documented in
+        :mod:`hyperspy_chemomech.diffraction` (``pyxem_tensor_to_gradient``) and pinned
+        by tests. Parameters and returns as :func:`hyperspy_chemomech.diffraction.from_pyxem`.
 
-        return from_pyxem(signal, **kwargs)
+        Raises
+        ------
+        TypeError
+            ``signal`` is not a HyperSpy signal (e.g. a plain array).
+        ValueError
+            Neither pyxem layout, uncalibrated scan axes, a bad ``vector_order``.
+        """
+        from ..diffraction import pyxem_strain_to_tensor, pyxem_tensor_to_gradient
+
+        if getattr(signal, "axes_manager", None) is None:
+            shape = getattr(signal, "shape", None)
+            raise TypeError(
+                "from_pyxem expects a pyxem StrainMap (4 | x, y) or DisplacementGradientMap "
+                f"(x, y | 3, 3), a HyperSpy signal with calibrated scan axes; got "
+                f"{type(signal).__name__}" + (f" of shape {shape}" if shape is not None else "")
+                + ". For plain arrays of our components use StrainField.from_components(e11, "
+                "e22, e12, theta, scale=...); for pyxem's four maps wrap them in a Signal2D "
+                "(4, ny, nx) with nm scan axes"
+            )
+        am = signal.axes_manager
+        nav, sig = am.navigation_shape, am.signal_shape
+        if nav == (4,) and len(sig) == 2:
+            data = np.asarray(signal.data.compute() if signal._lazy else signal.data, float)
+            D = pyxem_strain_to_tensor(*data)
+            _, scale, offset = axes_nm(am.signal_axes, "pyxem StrainMap")
+            kind = "StrainMap"
+        elif len(nav) == 2 and sig in ((3, 3), (2, 2)):
+            D = np.asarray(signal.data.compute() if signal._lazy else signal.data, float)
+            _, scale, offset = axes_nm(am.navigation_axes, "pyxem DisplacementGradientMap")
+            kind = "DisplacementGradientMap"
+        else:
+            raise ValueError(
+                "from_pyxem expects a pyxem StrainMap (navigation shape (4,), 2 signal axes) "
+                "or a DisplacementGradientMap (2 navigation axes, signal shape (3, 3)); got "
+                f"navigation shape {nav} and signal shape {sig}"
+            )
+        H = pyxem_tensor_to_gradient(D, vector_order, scan_rotation, flip)
+        sf = StrainField.from_components(*components_from_gradient(H), scale=scale,
+                                         units="nm", offset=offset)
+        record(sf, "from_pyxem", source=kind, vector_order=vector_order,
+               scan_rotation=float(scan_rotation), flip=bool(flip),
+               frame="image: x = scan column axis, y = scan row axis")
+        sf.metadata.General.title = "Strain from pyxem"
+        return sf
 
     # -- validation ---------------------------------------------------------
     def validate(self, require_calibration=True):
@@ -164,7 +269,7 @@ class StrainField(StrainDecompositionMixin, Signal2D):
             about the beam) is unchanged. The angle is added up in
             ``metadata.Chemomech.basis.angle``.
         """
-        from ..mechanics import rotate_strain
+        from ..fields import rotate_strain
 
         self.validate(require_calibration=False)
         angle = float(angle)
@@ -245,8 +350,8 @@ class StrainField(StrainDecompositionMixin, Signal2D):
             slip would make the law wrong), or the stored frame is ambiguous.
         """
         from ..learning import learn_law
-        from ..learning._learn import resolve_stiffness
-        from ._frame import get_frame, resolve_crystal_angle
+        from ..mechanics import resolve_stiffness
+        from .._metadata import get_frame, resolve_crystal_angle
         from .eigenstrain_law import EigenstrainLaw
 
         strain, X, pixel = self._paired_arrays(composition)
@@ -304,7 +409,6 @@ class StrainField(StrainDecompositionMixin, Signal2D):
 
     def _paired_arrays(self, composition):
         """Validate this field against a composition map on the same grid."""
-        from ._common import pixel_size_nm, spatial_axes
 
         self.validate()
         if composition is None or getattr(composition, "axes_manager", None) is None:

@@ -34,7 +34,7 @@ def authors_components(strain, crystal_angle):
     numpy.ndarray, shape (4, ...)
         ``(exx, eyy, exy, theta)`` along mirrored crystal axes, authors' signs.
     """
-    from ..decomposition._conventions import SHEAR_FLIP, rotation_reading
+    from ..decomposition import SHEAR_FLIP, rotation_reading
 
     # stored -> image is R(phi) @ SHEAR_FLIP; its inverse is SHEAR_FLIP @ R(-phi)
     L = SHEAR_FLIP @ rotation_reading(-float(crystal_angle))

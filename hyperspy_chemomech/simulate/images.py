@@ -92,7 +92,7 @@ def _blobs(shape, mask, rng, n):
 def _image_signal(data, pixel, offset, title, cls=None):
     import hyperspy.api as hs
 
-    from ..signals._common import set_image_axes
+    from .._metadata import set_image_axes
 
     s = (cls or hs.signals.Signal2D)(data)
     set_image_axes(s, scale=pixel, offset=offset)
@@ -157,11 +157,8 @@ def correlative_image_pair(shape=(180, 360), pixel_size=4.0, coarsening=None, ro
     >>> float(pair.moving.axes_manager[0].scale) / float(pair.fixed.axes_manager[0].scale)
     4.0
     """
-    from ..registration._initialise import similarity_linear
-    from ..registration._resample import resample
-    from ..registration._grid import Grid
-    from ..registration._transform import CorrelativeTransform
-    from ..signals.composition_map import CompositionMap
+    from ..registration import CorrelativeTransform, Grid, resample, similarity_linear
+    from ..signals import CompositionMap
 
     rng = np.random.default_rng(seed)
     coarsening = rng.uniform(2, 6) if coarsening is None else float(coarsening)
@@ -242,8 +239,7 @@ def registration_error(estimated, pair):
     numpy.ndarray
         One distance (fixed px) per particle pixel.
     """
-    from ..registration._grid import apply_matrix
-    from ..registration._signals import grid_of
+    from ..registration import apply_matrix, grid_of
 
     m = estimated.matrix if hasattr(estimated, "matrix") else np.asarray(estimated, dtype=float)
     g = grid_of(pair.fixed, "fixed")
