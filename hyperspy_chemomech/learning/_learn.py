@@ -221,7 +221,7 @@ def learn_law(strain, X, pixel_size, stiffness, *, crystal_angle=0.0, mask=None,
                              variance=variance))
         vegard, errors = apply_propagation(fit, vegard, prop, n_law, sigma_sd > 0)
         clock("composition errors")
-    reference, burgers = split_nuisance(fit.coef, comps, n_law)
+    reference, burgers = split_nuisance(fit.coef, comps, n_law, n_cores=len(cores))
     prediction, residual = model_maps(strain, mask, sigma, responses[cols[:n_law]],
                                       fit.coef[:n_law], reference, use_rotation)
     clock("maps")
