@@ -139,9 +139,11 @@ class ErrorPropagationOptions:
     correct : bool
         Correct the attenuation (SIMEX extrapolation to no error).
     add_bootstrap : bool
-        Add the bootstrap covariance of each source to the cluster covariance.
-        The cluster jackknife sees the composition errors too (they are in the
-        residuals), so this is conservative.
+        Add the bootstrap covariance of each source to the cluster covariance
+        (default). The cluster jackknife sees part of the composition errors (they
+        are in the residuals), but on the demo chain at low X-ray dose it alone
+        covers 72-78 % of the seeds; with the bootstrap 89-94 %
+        (benchmarks/learning_uncertainty.py).
     resolution : {"auto", "held", "estimated"}
         Whether each draw re-estimates the composition's resolution (as the fit
         did) or holds the fit's. Noise in X makes the map look sharper, and a
@@ -154,7 +156,7 @@ class ErrorPropagationOptions:
     levels: tuple = (1.0,)
     n_draws: int = 3
     correct: bool = True
-    add_bootstrap: bool = False
+    add_bootstrap: bool = True
     resolution: str = "auto"
     seed: int = 0
 
