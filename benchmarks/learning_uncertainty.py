@@ -14,8 +14,9 @@ corrected, composition bootstrap), the truth, the fit's timings; every
 
 ``--summary FILE`` reads such a file and prints, per dose and component:
 coverage of the 95 % intervals, median half-width over 1.96 x the across-seed SD
-of the slope, mean bias, for the naive fit, the corrected one, and the corrected
-one with the bootstrap covariance added.
+of the slope, mean bias, for the naive fit (``composition_uncertainty=None``), the
+corrected one with the jackknife of the corrected estimator only, and the corrected
+one with the bootstrap covariance of the sources added (the default).
 
 Usage::
 
@@ -101,11 +102,16 @@ def summary(path):
         rs = [r for r in rows if r["i0"] == i0]
         truth = np.array([r["truth"] for r in rs])
         t = np.array([stats.t.ppf(0.975, max(r["dof"], 1)) for r in rs])[:, None]
-        boot = np.array([r["stderr_by_source"].get("composition", [0, 0]) for r in rs])
+        boot = np.array([np.sqrt(sum(np.square(r["stderr_by_source"].get(k, [0, 0]))
+                                     for k in ("composition", "registration"))) for r in rs])
+        se = np.array([r["stderr"] for r in rs])
+        added = np.array([any("(bootstrap)" in e for e in r["error_sources"]) for r in rs])
+        # the band as fitted, with and without the bootstrap covariance of the sources
+        se_without = np.where(added[:, None], np.sqrt(np.maximum(se ** 2 - boot ** 2, 0)), se)
+        se_with = np.where(added[:, None], se, np.sqrt(se ** 2 + boot ** 2))
         cases = {"naive": ("slopes_naive", np.array([r["stderr_naive"] for r in rs])),
-                 "corrected": ("slopes", np.array([r["stderr"] for r in rs])),
-                 "corrected+bootstrap": ("slopes", np.sqrt(np.array([r["stderr"] for r in rs]) ** 2
-                                                          + boot ** 2))}
+                 "corrected": ("slopes", se_without),
+                 "corrected+bootstrap": ("slopes", se_with)}
         xr = np.median([r["x_rms_error"] for r in rs])
         print(f"i0 = {i0:g}: {len(rs)} seeds, median X RMS error {xr:.3f}")
         for name, (key, se) in cases.items():
