@@ -4,12 +4,43 @@ import argparse
 import sys
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, whose errors are one line (no usage block) and exit with code 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _one_line(err):
+    text = " ".join(str(err).split()) or type(err).__name__
+    return f"{type(err).__name__}: {text}" if isinstance(err, (KeyError, IndexError)) else text
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(
+    """Run the command line; returns the exit code (0, or 2 on any failure).
+
+    A failure prints one line naming the problem on stderr, no traceback (set the
+    environment variable ``CHEMOMECH_TRACEBACK=1`` to see it).
+    """
+    import os
+
+    try:
+        return _main(argv)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as err:  # noqa: BLE001 - the CLI reports every failure in one line
+        if os.environ.get("CHEMOMECH_TRACEBACK"):
+            raise
+        print(f"python -m hyperspy_chemomech: error: {_one_line(err)}", file=sys.stderr)
+        return 2
+
+
+def _main(argv=None):
+    parser = _Parser(
         prog="python -m hyperspy_chemomech",
         description="Correlative chemo-mechanics: composition + strain -> eigenstrain law.",
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     demo = sub.add_parser("demo", help="run the whole chain on a built-in synthetic particle")
     demo.add_argument("--out", default="chemomech_demo", help="report folder (default: %(default)s)")
     demo.add_argument("--seed", type=int, default=0, help="random seed of the synthetic data")

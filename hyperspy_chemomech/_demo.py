@@ -99,30 +99,39 @@ def run_files(xray, references, strain, stem_image, out="chemomech_run", materia
     """
     import hyperspy.api as hs
 
-    def load(path, signal_type=None):
+    def load(path, what, signal_type=None, reader=None):
+        # every reading error names the argument and the file it came from
         path = Path(path)
-        if not path.exists():
-            raise FileNotFoundError(f"no such file: {path}")
-        s = hs.load(path)
-        if signal_type and s._signal_type != signal_type:
-            s.set_signal_type(signal_type)
+        if not path.is_file():
+            raise FileNotFoundError(f"{what} {path}: no such file")
+        try:
+            s = reader(path) if reader is not None else hs.load(path)
+            if isinstance(s, list):
+                raise ValueError(f"holds {len(s)} signals, expected one")
+            if signal_type and s._signal_type != signal_type:
+                s.set_signal_type(signal_type)
+        except Exception as err:  # noqa: BLE001 - re-raised with the file named
+            raise ValueError(f"{what} {path}: {err}") from err
         return s
 
     xray = Path(xray)
     if xray.suffix.lower() in (".h5", ".hdf5", ".nxs"):
         from .io import load_nxstxm
 
-        stack = load_nxstxm(xray)
+        stack = load(xray, "--xray", reader=load_nxstxm)
     else:
-        stack = load(xray, "xray_absorption")
+        stack = load(xray, "--xray", "xray_absorption")
     if Path(strain).suffix.lower() == ".mat":
         from .io import load_correlative_mat
 
-        strain_field = load_correlative_mat(strain)[0]
+        strain_field = load(strain, "--strain", reader=lambda p: load_correlative_mat(p)[0])
     else:
-        strain_field = load(strain, "strain_field")
-    state = {"stack": stack, "references": [load(r) for r in references],
-             "strain": strain_field, "stem_image": load(stem_image),
+        strain_field = load(strain, "--strain", "strain_field")
+    if len(references) < 2:
+        raise ValueError(f"--references needs at least two files (delithiated first, lithiated "
+                         f"last), got {len(references)}")
+    state = {"stack": stack, "references": [load(r, "--references") for r in references],
+             "strain": strain_field, "stem_image": load(stem_image, "--stem"),
              "learn_options": {"material": material, "crystal_angle": float(crystal_angle),
                                "plane": plane, "boundary": boundary}}
     inputs = {"xray": str(xray), "references": [str(r) for r in references],

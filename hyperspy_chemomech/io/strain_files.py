@@ -71,7 +71,11 @@ def _pixel_size(pixel_size, variables, source):
     if pixel_size is None:
         for key in ("pixel_size", "step_size", "scan_step"):
             if key in variables:
-                return _scalar(variables[key], key)
+                value = _scalar(variables[key], key)
+                if not np.isfinite(value) or value <= 0:
+                    raise ValueError(f"{source}: variable {key!r} = {value} is no pixel size (it "
+                                     "must be positive); pass pixel_size= (nm per scan step)")
+                return value
         raise ValueError(
             f"{source} holds no pixel size (no variable 'pixel_size', 'step_size' or "
             "'scan_step'); pass pixel_size= (nm per scan step)"
@@ -159,6 +163,9 @@ def load_correlative_mat(path, pixel_size=None, units="nm", threshold=None, rot=
             raise ValueError(f"variable {name!r} has shape {np.shape(v[name])}, 'exx' has {shape}")
     scale = _pixel_size(pixel_size, v, str(path))
     angle = _scalar(v["rot"], "rot") if rot is None and "rot" in v else float(rot or 0.0)
+    if not np.isfinite(angle):
+        raise ValueError(f"{path}: the angle 'rot' is {angle} (it must be a finite number of "
+                         "radians); pass rot= to override it")
 
     exx, eyy, exy, theta = (maps[n].copy() for n in STRAIN_VARIABLES)
     failed = ((np.abs(exx - 1) <= fill_tolerance) & (np.abs(eyy - 1) <= fill_tolerance)
@@ -182,6 +189,9 @@ def load_correlative_mat(path, pixel_size=None, units="nm", threshold=None, rot=
         threshold = 0.1 * np.percentile(finite, 99) if finite.size else np.inf
     with np.errstate(invalid="ignore", divide="ignore"):
         X = np.where(total > threshold, lfp / total, np.nan)
+    if not np.isfinite(X).any():
+        raise ValueError(f"{path}: FP + LFP exceeds the threshold ({threshold:.3g}) nowhere, so no "
+                         "pixel has a composition (are 'FP' and 'LFP' empty?)")
     clipped = int(np.count_nonzero((X < 0) | (X > 1)))
     X = np.clip(X, 0.0, 1.0)
     comp = _calibrated_image(X, scale, units, "Composition (LFP fraction)")

@@ -143,8 +143,9 @@ def learn_law(strain, X, pixel_size, stiffness, *, crystal_angle=0.0, mask=None,
         nuisance=NuisanceOptions(dislocations),
         uncertainty=UncertaintyOptions(uncertainty, block_size))
     clock = _Clock()
+    body_report = {}
     strain, X, mask, variance, n_extended = prepare_body(strain, X, mask, pixel_size, variance,
-                                                         opts.body)
+                                                         opts.body, report=body_report)
     pixel_nm = mean_pixel_size(pixel_size)
     n_comp, comps, full_basis = opts.basis.n_components, opts.components, opts.basis.full_basis()
     solver = _solver_for(solver, mask, pixel_size, stiffness, X, crystal_angle, opts)
@@ -206,12 +207,14 @@ def learn_law(strain, X, pixel_size, stiffness, *, crystal_angle=0.0, mask=None,
         linearity=linearity, method=method, condition=fit.condition, prediction=prediction,
         residual=residual, **composition_summary(X, mask),
         dislocations={"positions_px": cores, "burgers_nm": burgers},
-        body={"mask": mask, "n_extended": n_extended},
+        body={"mask": mask, "n_extended": n_extended, **body_report},
         settings=dict(crystal_angle=float(crystal_angle), pixel_size_nm=pixel_nm,
                       boundary=boundary, use_rotation=bool(use_rotation), shear=bool(shear),
                       basis=basis, degree=degree if degree == "auto" else int(degree),
                       selection=selection, block_size_px=int(block_size), n_folds=int(n_folds),
-                      uncertainty=uncertainty),
+                      uncertainty=uncertainty, max_degree=int(max_degree),
+                      dislocations=dislocations, seed=seed, extend_body=extend_body,
+                      method=method, monotonic=bool(monotonic), min_range=float(min_range)),
     )
 
 

@@ -116,7 +116,12 @@ def dislocation_fields(strain, mask, pixel_size):
     from ..fields import components_from_gradient, edge_dislocation_gradient
 
     dy, dx = np.broadcast_to(np.asarray(pixel_size, float), (2,))
-    found = find_dislocations(np.where(mask, strain, np.nan), (dy, dx), mask=mask)
+    try:
+        found = find_dislocations(np.where(mask, strain, np.nan), (dy, dx), mask=mask)
+    except ValueError as err:
+        # its message names find_dislocations' own arguments, which learn has not
+        raise ValueError(f"dislocations='fit' could not search the strain map for dislocations "
+                         f"({err}); pass dislocations='ignore' to fit without them") from None
     if len(found) == 0:
         return np.zeros((0, 2)), None
     cores = np.column_stack([found["y"] / dy, found["x"] / dx])

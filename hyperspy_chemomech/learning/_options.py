@@ -11,6 +11,14 @@ from ._bases import BASES, LawBasis
 METHODS = ("strain_gap", "equilibrium_gap")
 
 
+def _check_positive_int(name, value, alternatives=""):
+    # bool is an int to Python, 2.5 would be truncated: both are mistakes here
+    import numbers
+
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be {alternatives}an integer >= 1, got {value!r}")
+
+
 @dataclass(frozen=True)
 class BasisOptions:
     """The law's basis and degree.
@@ -36,6 +44,9 @@ class BasisOptions:
     def __post_init__(self):
         if self.kind not in BASES:
             raise ValueError(f"unknown basis {self.kind!r}; use one of {', '.join(BASES)}")
+        _check_positive_int("max_degree", self.max_degree)
+        if not (isinstance(self.degree, str) and self.degree == "auto"):
+            _check_positive_int("degree", self.degree, "'auto' or ")
         if self.monotonic and (self.kind != "bspline" or self.degree == "auto"):
             raise ValueError("monotonic=True needs basis='bspline' with an integer degree "
                              "(a monotonic B-spline is a bound on its coefficient increments)")

@@ -82,6 +82,10 @@ def apply_transform(tr, signal, onto, order=1):
         raise TypeError(f"cannot resample data of dtype {data.dtype}")
     if np.iscomplexobj(data):
         raise TypeError("complex data: resample the real and imaginary parts separately")
+    if getattr(signal, "_signal_type", "") == "strain_field" and data.shape[:-2] != (4,):
+        raise ValueError(
+            f"a StrainField must hold 4 components (e11, e22, e12, theta) to be turned into the "
+            f"target frame, this one has navigation shape {data.shape[:-2]}")
     # HyperSpy keeps the image axes last in the data array
     out = resample(data, src, dst, tr.matrix, order=order)
     # image-frame tensors turn with the frame (StrainField: 4 components e11 e22 e12 theta)
@@ -103,6 +107,7 @@ def apply_transform(tr, signal, onto, order=1):
         result._assign_subclass()
     else:
         result = cls(out, **kwargs)
+    _carry_maps(result, signal, tr, src, dst, order)
     # the resolution the data really has, in target nm (coarsest if resampled twice)
     src_px = float(np.sqrt(abs(np.linalg.det(tr.matrix[:2, :2])))) * src.pixel_size
     prev = signal.metadata.get_item(f"{METADATA_ROOT}.registration.source_pixel_size_nm", None)
@@ -112,6 +117,47 @@ def apply_transform(tr, signal, onto, order=1):
            source_pixel_size_nm=src_px, order=int(order), strain_components_rotated=bool(tensor),
            target_pixel_size_nm=float(dst.pixel_size))
     return result
+
+
+def _carry_maps(result, signal, tr, src, dst, order):
+    """Arrays kept beside the data follow it onto the target grid.
+
+    A composition map's by-products (``metadata.Chemomech.composition_maps``) and a
+    strain field's variance are resampled like the data (the mask by majority);
+    a resampled variance is an upper bound of the variance of the interpolated
+    data (interpolation averages the noise).
+    """
+    key = f"{METADATA_ROOT}.composition_maps"
+    if signal.metadata.has_item(key):
+        node = signal.metadata.get_item(key).as_dictionary()
+        for name, arr in node.items():
+            arr = np.asarray(arr)
+            if arr.ndim == 3:      # (y, x, K): image axes last for the resampling
+                moved = resample(np.moveaxis(arr, -1, 0).astype(float), src, dst, tr.matrix,
+                                 order=order)
+                new = np.moveaxis(moved, 0, -1)
+            elif arr.dtype == bool:
+                new = resample(arr, src, dst, tr.matrix, order=order)
+            else:
+                new = resample(arr.astype(float), src, dst, tr.matrix, order=order)
+            result.metadata.set_item(f"{key}.{name}", new)
+    vkey = "Signal.Noise_properties.variance"
+    if signal.metadata.has_item(vkey):
+        v = signal.metadata.get_item(vkey)
+        v = np.asarray(getattr(v, "data", v), dtype=float)
+        m = np.asarray(tr.matrix, float)[:2, :2]
+        u, _, vt = np.linalg.svd(m)
+        turned = not np.allclose(np.abs(u @ vt), np.eye(2), atol=1e-6)
+        if v.shape == np.shape(signal.data) and not turned:
+            from hyperspy.signals import Signal2D
+
+            new = resample(v, src, dst, tr.matrix, order=order)
+            result.metadata.set_item(vkey, Signal2D(new))
+        else:   # the components mix when the frame turns: their variances do not follow
+            del result.metadata.Signal.Noise_properties.variance
+            result.metadata.set_item(f"{METADATA_ROOT}.dropped.variance",
+                                     "strain variance dropped by CorrelativeTransform.apply: "
+                                     "the components were turned into the target frame")
 
 
 def _normalise(img, mask=None):

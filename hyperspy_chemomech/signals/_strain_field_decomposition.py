@@ -50,6 +50,44 @@ def _resolve_setting(name, given, learned, override, fmt=repr, same=None):
     return given
 
 
+class DislocationTable(np.ndarray):
+    """The structured array of :meth:`StrainField.find_dislocations`, with its settings.
+
+    A plain NumPy structured array (fields ``x``, ``y``, ``b_x``, ``b_y``, ``snr``)
+    that also carries ``settings``: the arguments and defaults the search ran with
+    (threshold, smoothing, radius in px, ...), so a result says how it was found.
+    """
+
+    def __new__(cls, rows, settings=None):
+        obj = np.asarray(rows).view(cls)
+        obj.settings = dict(settings or {})
+        return obj
+
+    def __array_finalize__(self, obj):
+        self.settings = dict(getattr(obj, "settings", {}) or {})
+
+
+def _check_number(name, value, low=None, strict=False, allow_none=True, integer=False):
+    """``value`` as a float (or None), else a ValueError naming ``name``."""
+    if value is None and allow_none:
+        return None
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, got {value!r}") from None
+    if isinstance(value, bool) or not np.isfinite(v) or (
+            low is not None and (v <= low if strict else v < low)) or (
+            integer and v != int(v)):
+        what = "an integer" if integer else "a finite number"
+        bound = "" if low is None else f" {'>' if strict else '>='} {low:g}"
+        raise ValueError(f"{name} must be {what}{bound}, got {value!r}")
+    return v
+
+
+#: Smallest image (px per side) on which derivatives of a map are defined.
+MIN_MAP_SIDE = 4
+
+
 class StrainDecompositionMixin:
     """Methods of :class:`StrainField` that split strain and find dislocations."""
 
@@ -207,8 +245,20 @@ class StrainDecompositionMixin:
     # -- dislocations -----------------------------------------------------------
     def _strain_nm(self, keep_lazy=False):
         """(strain array, (dy, dx) nm, (y0, x0) nm); a dask array if lazy and ``keep_lazy``."""
+        from ..fields import require_real
+
         self.validate()
-        data = self.data if (keep_lazy and self._lazy) else np.asarray(self.data, dtype=float)
+        ny, nx = self.axes_manager.signal_shape[::-1]
+        if min(ny, nx) < MIN_MAP_SIDE:
+            raise ValueError(f"the strain map is {ny} x {nx} px: derivatives need at least "
+                             f"{MIN_MAP_SIDE} x {MIN_MAP_SIDE}")
+        if keep_lazy and self._lazy:
+            data = self.data
+        else:
+            data = np.asarray(require_real(self.data, "strain field"), dtype=float)
+            if not np.isfinite(data).all(axis=0).any():
+                raise ValueError("the strain map has no pixel where all four components are "
+                                 "finite (all NaN)")
         return data, pixel_size_nm(self), offset_nm(self)
 
     @staticmethod
@@ -297,12 +347,14 @@ class StrainDecompositionMixin:
         smoothing : float, optional
             Gaussian sigma in the axes' units against noise (default 3 pixels).
         tolerance : float
-            Flag the map when a correction is this many times more compatible.
+            Flag the map when a correction is this many times more compatible
+            (>= 1).
 
         Returns
         -------
         dict
-            ``index`` per correction, ``best``, ``ok``, ``message``.
+            ``index`` per correction, ``best``, ``ok``, ``message`` and
+            ``settings`` (smoothing, tolerance).
 
         Examples
         --------
@@ -313,9 +365,13 @@ class StrainDecompositionMixin:
         """
         from ..decomposition import convention_check
 
+        tol = _check_number("tolerance", tolerance, low=1.0, allow_none=False)
         e, pixel, _ = self._strain_nm()
         sigma = 3.0 if smoothing is None else self._smoothing_px(smoothing, pixel)
-        return convention_check(e, pixel, sigma=sigma, tolerance=tolerance)
+        out = convention_check(e, pixel, sigma=sigma, tolerance=tol)
+        out["settings"] = {"smoothing": smoothing, "smoothing_px": float(sigma),
+                           "tolerance": tol}
+        return out
 
     def incompatibility(self, smoothing=None):
         """2D strain incompatibility ``eta = d_yy e11 + d_xx e22 - 2 d_xy e12`` (nm^-2).
@@ -371,18 +427,32 @@ class StrainDecompositionMixin:
 
         Returns
         -------
-        numpy.ndarray
+        DislocationTable
             Structured array with fields ``x``, ``y`` (nm, calibrated, offsets
-            included), ``b_x``, ``b_y`` (nm, image frame) and ``snr``.
+            included), ``b_x``, ``b_y`` (nm, image frame) and ``snr``; its
+            ``settings`` dict holds the arguments the search ran with.
         """
         from ..decomposition import find_dislocations
 
+        threshold = _check_number("threshold", threshold, low=0.0, strict=True)
+        min_burgers = _check_number("min_burgers", min_burgers, low=0.0)
+        false_alarms = _check_number("false_alarms", false_alarms, low=0.0, strict=True,
+                                     allow_none=False)
+        exclude_border = int(_check_number("exclude_border", exclude_border, low=0.0,
+                                           allow_none=False, integer=True))
+        radius = _check_number("radius", radius, low=0.0, strict=True)
         e, pixel, offset = self._strain_nm()
         sigma = 1.0 if smoothing is None else self._smoothing_px(smoothing, pixel)
         rad = None if radius is None else self._smoothing_px(radius, pixel)
-        return find_dislocations(e, pixel, sigma=sigma, threshold=threshold,
-                                 min_burgers=min_burgers, false_alarms=false_alarms,
-                                 radius=rad, exclude_border=exclude_border, offset=offset)
+        found = find_dislocations(e, pixel, sigma=sigma, threshold=threshold,
+                                  min_burgers=min_burgers, false_alarms=false_alarms,
+                                  radius=rad, exclude_border=exclude_border, offset=offset)
+        from .. import __version__
+
+        return DislocationTable(found, settings={
+            "threshold": threshold, "smoothing": smoothing, "smoothing_px": float(sigma),
+            "min_burgers": min_burgers, "false_alarms": false_alarms, "radius": radius,
+            "radius_px": rad, "exclude_border": exclude_border, "version": __version__})
 
     def dislocation_markers(self, dislocations=None, arrow_length=None, color="k"):
         """HyperSpy markers of dislocation cores and their Burgers vectors.

@@ -64,6 +64,14 @@ class EigenstrainLaw(Signal1D):
             "linearity": dict(fit.linearity),
             "settings": {k: v for k, v in fit.settings.items()},
         }
+        if fit.dislocations is not None:   # the cores fitted as nuisance terms
+            law["dislocations"] = {
+                "positions_px": np.asarray(fit.dislocations.get("positions_px"), float).reshape(-1, 2),
+                "burgers_nm": np.asarray(fit.dislocations.get("burgers_nm"), float).reshape(-1, 2),
+                "n_cores": int(np.asarray(fit.dislocations.get("positions_px")).reshape(-1, 2).shape[0])}
+        if fit.body is not None:           # how the body was completed
+            law["body"] = {k: (np.asarray(v) if isinstance(v, np.ndarray) else v)
+                           for k, v in fit.body.items()}
         if fit.x_histogram is not None:
             law["x_histogram"] = np.asarray(fit.x_histogram)
         sel = {k: (np.asarray(v) if isinstance(v, (list, tuple, np.ndarray)) else v)

@@ -12,7 +12,7 @@ from .._metadata import (
     set_image_axes,
     spatial_axes,
 )
-from ..fields import COMPONENTS, components_from_gradient
+from ..fields import COMPONENTS, components_from_gradient, require_real
 from ._strain_field_decomposition import StrainDecompositionMixin
 
 
@@ -60,7 +60,8 @@ class StrainField(StrainDecompositionMixin, Signal2D):
             Per-pixel variance of each component, stored as HyperSpy's
             ``metadata.Signal.Noise_properties.variance``.
         """
-        arrays = [np.asarray(a, dtype=float) for a in (e11, e22, e12, theta)]
+        arrays = [np.asarray(require_real(a, n), dtype=float)
+                  for a, n in zip((e11, e22, e12, theta), COMPONENTS)]
         shapes = {a.shape for a in arrays}
         if len(shapes) != 1 or arrays[0].ndim != 2:
             raise ValueError(
@@ -71,7 +72,7 @@ class StrainField(StrainDecompositionMixin, Signal2D):
         s.axes_manager.navigation_axes[0].name = "component"
         set_image_axes(s, scale=scale, units=units, offset=offset)
         if variance is not None:
-            variance = np.asarray(variance, dtype=float)
+            variance = np.asarray(require_real(variance, "variance"), dtype=float)
             if variance.shape != s.data.shape:
                 raise ValueError(
                     f"variance must have shape {s.data.shape}, got {variance.shape}"
@@ -280,6 +281,14 @@ class StrainField(StrainDecompositionMixin, Signal2D):
                               (list(material) if isinstance(material, (tuple, list))
                                and all(isinstance(m, str) for m in material) else "user stiffness"))
         law.metadata.set_item("Chemomech.law.settings.plane", plane)
+        # which composition map was used: its title and a hash of its values
+        import hashlib
+
+        law.metadata.set_item("Chemomech.law.composition.title",
+                              str(composition.metadata.General.title))
+        law.metadata.set_item("Chemomech.law.composition.sha256",
+                              hashlib.sha256(np.ascontiguousarray(X, dtype=float).tobytes())
+                              .hexdigest())
         law.metadata.General.title = f"Eigenstrain law ({self.metadata.General.title})"
         return law
 
@@ -305,8 +314,8 @@ class StrainField(StrainDecompositionMixin, Signal2D):
                 raise ValueError(f"composition {name}-offset {b.offset} differs from the strain's {a.offset}")
         if not np.allclose(ps, pc, rtol=1e-6):
             raise ValueError(f"composition pixel size {pc} nm differs from the strain's {ps} nm")
-        strain = np.asarray(self.data, dtype=float)
-        X = np.asarray(composition.data, dtype=float)
+        strain = np.asarray(require_real(self.data, "strain field"), dtype=float)
+        X = np.asarray(require_real(composition.data, "composition"), dtype=float)
         return strain, X, ps
 
     @property
