@@ -13,10 +13,11 @@ from .._metadata import (
     spatial_axes,
 )
 from ..fields import COMPONENTS, components_from_gradient, require_real
+from ._operations import CarriedArraysMixin
 from ._strain_field_decomposition import StrainDecompositionMixin
 
 
-class StrainField(StrainDecompositionMixin, Signal2D):
+class StrainField(CarriedArraysMixin, StrainDecompositionMixin, Signal2D):
     """In-plane strain and rotation maps of one particle, in the image frame.
 
     Data layout ``(4 | y, x)``: the navigation axis holds, in order,
@@ -28,6 +29,11 @@ class StrainField(StrainDecompositionMixin, Signal2D):
 
     x is the column axis and y the row axis, both calibrated (nm). Pixels outside
     the particle, or where a fit failed, are NaN.
+
+    Strain is intensive: ``rebin`` gives the mean of each bin's finite pixels
+    (HyperSpy's sums them), and a variance in
+    ``metadata.Signal.Noise_properties.variance`` becomes that of the mean;
+    ``isig`` and ``crop`` carry the variance along.
     """
 
     _signal_type = "strain_field"
@@ -329,3 +335,4 @@ class LazyStrainField(LazySignal, StrainField):
     """Lazy (dask) version of :class:`StrainField`."""
 
     _lazy = True
+    rebin = CarriedArraysMixin.rebin   # the mean, not LazySignal's sum

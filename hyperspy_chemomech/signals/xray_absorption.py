@@ -15,6 +15,7 @@ from hyperspy._signals.signal1d import Signal1D
 
 from .._metadata import record, recorded
 from ..fields import require_real
+from ._operations import CarriedArraysMixin
 
 OD_STEP = "optical_density"
 
@@ -66,7 +67,7 @@ def make_stack(data, energies, pixel_size=1.0, units="nm", title="", quantity=No
     return s
 
 
-class XrayAbsorptionSpectrum(Signal1D):
+class XrayAbsorptionSpectrum(CarriedArraysMixin, Signal1D):
     """X-ray absorption spectrum image, signal axis = photon energy in eV.
 
     Data layout ``(y, x | energy)``: transmitted intensity (counts) or, after
@@ -77,6 +78,18 @@ class XrayAbsorptionSpectrum(Signal1D):
     _signal_type = "xray_absorption"
     _alias_signal_types = ["XAS", "STXM"]
     _signal_dimension = 1
+
+    # counts add up in a bin (HyperSpy's rebin); optical density is intensive (the mean)
+    def _is_intensive(self):
+        return self.is_optical_density
+
+    def _carried_arrays(self):
+        # energy-dependent items follow isig / crop along the energy axis (2), the
+        # background mask along the image axes (0, 1); rebin drops them with a note
+        return [(f"Chemomech.{OD_STEP}.i0", (2,), "drop"),
+                (f"Chemomech.{OD_STEP}.i0_energies", (2,), "drop"),
+                (f"Chemomech.{OD_STEP}.background_mask", (0, 1), "drop"),
+                ("Chemomech.align_energies.shifts", (2, None), "drop")]
 
     # ----------------------------------------------------------------- checks
     @property
@@ -507,3 +520,4 @@ class LazyXrayAbsorptionSpectrum(LazySignal, XrayAbsorptionSpectrum):
     """Lazy (dask) version of :class:`XrayAbsorptionSpectrum`."""
 
     _lazy = True
+    rebin = CarriedArraysMixin.rebin   # OD: the mean, not LazySignal's sum
