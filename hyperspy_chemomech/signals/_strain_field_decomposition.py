@@ -447,12 +447,12 @@ class StrainDecompositionMixin:
         found = find_dislocations(e, pixel, sigma=sigma, threshold=threshold,
                                   min_burgers=min_burgers, false_alarms=false_alarms,
                                   radius=rad, exclude_border=exclude_border, offset=offset)
-        from .. import __version__
+        from .._utils import package_version
 
         return DislocationTable(found, settings={
             "threshold": threshold, "smoothing": smoothing, "smoothing_px": float(sigma),
             "min_burgers": min_burgers, "false_alarms": false_alarms, "radius": radius,
-            "radius_px": rad, "exclude_border": exclude_border, "version": __version__})
+            "radius_px": rad, "exclude_border": exclude_border, "version": package_version()})
 
     def dislocation_markers(self, dislocations=None, arrow_length=None, color="k"):
         """HyperSpy markers of dislocation cores and their Burgers vectors.

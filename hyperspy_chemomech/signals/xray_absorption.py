@@ -416,7 +416,7 @@ class XrayAbsorptionSpectrum(CarriedArraysMixin, Signal1D):
             region_reference,
         )
 
-        if isinstance(references, (np.ndarray, str)) or len(references) < 2:
+        if not isinstance(references, (list, tuple)) or len(references) < 2:
             raise ValueError("give at least two references (a list), delithiated -> lithiated")
         is_sig = [hasattr(r, "axes_manager") and r.axes_manager.signal_dimension == 1
                   for r in references]
