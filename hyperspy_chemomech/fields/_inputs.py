@@ -38,6 +38,44 @@ def _strain_particle(strain):
     return ndimage.binary_fill_holes(seen), seen
 
 
+def _harmonic_fill(X, holes):
+    """Values for the ``holes`` of ``X``: the harmonic (Laplace) interpolation of their rim.
+
+    The smoothest field that meets the known composition around each hole (a
+    composition map is blurred by the X-ray optics, so it varies smoothly); one
+    sparse solve. A hole pixel's neighbours are other hole pixels or known values
+    (a hole lies inside the outline); the frame's edge is a free (zero-flux) side.
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.linalg import spsolve
+
+    ny, nx = X.shape
+    ys, xs = np.nonzero(holes)
+    index = -np.ones(X.shape, dtype=int)
+    index[ys, xs] = np.arange(ys.size)
+    rows, cols, vals = [], [], []
+    rhs = np.zeros(ys.size)
+    diag = np.zeros(ys.size)
+    for dy, dx in ((1, 0), (-1, 0), (0, 1), (0, -1)):
+        y2, x2 = ys + dy, xs + dx
+        inside = (y2 >= 0) & (y2 < ny) & (x2 >= 0) & (x2 < nx)
+        k = np.flatnonzero(inside)
+        j = index[y2[k], x2[k]]
+        unknown = j >= 0
+        known = ~unknown & np.isfinite(X[y2[k], x2[k]])
+        diag[k[unknown | known]] += 1.0
+        rows.append(k[unknown])
+        cols.append(j[unknown])
+        vals.append(-np.ones(int(unknown.sum())))
+        np.add.at(rhs, k[known], X[y2[k[known]], x2[k[known]]])
+    rows.append(np.arange(ys.size))
+    cols.append(np.arange(ys.size))
+    vals.append(np.maximum(diag, 1.0))
+    A = coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                   shape=(ys.size, ys.size)).tocsc()
+    return np.clip(spsolve(A, rhs), 0.0, 1.0)
+
+
 def validate_strain_composition(strain, X, mask, pixel_size, report=None):
     """Check a strain map, a composition map and the body for a mechanics fit.
 
@@ -49,8 +87,10 @@ def validate_strain_composition(strain, X, mask, pixel_size, report=None):
       integer map) is zero-filled vacuum, not the body: the body is then the
       strain's particle (holes filled), with a warning;
     - a NaN hole in the composition inside the particle's outline, where the
-      strain is finite, is missing data: filled with the nearest composition,
-      with a warning (vacuum is outside the outline, or what ``mask`` excludes);
+      strain is finite, is missing data: it stays in the body, filled by harmonic
+      interpolation of the composition around it, and its strain is left out of
+      the misfit and the residual (NaN in the returned strain), with a warning
+      (vacuum is outside the outline, or what ``mask`` excludes);
     - strain values beyond +-0.5 (50 %, or 0.5 rad) are failed fits: they become
       NaN (missing), with a warning.
 
@@ -125,12 +165,15 @@ def validate_strain_composition(strain, X, mask, pixel_size, report=None):
         outline = ndimage.binary_fill_holes(have)
         holes = outline & ~have & np.isfinite(strain).any(axis=0)
         if holes.any():
-            _, idx = ndimage.distance_transform_edt(~have, return_indices=True)
-            X[holes] = X[tuple(idx)][holes]
+            # the body keeps them (mechanics needs the material there); the fill is a guess,
+            # so their strain is left out of every misfit and residual
+            X[holes] = _harmonic_fill(X, holes)
+            strain[:, holes] = np.nan
             report["n_holes_filled"] = int(holes.sum())
             warnings.warn(f"composition: NaN at {int(holes.sum())} pixel(s) inside the particle's "
-                          "outline where the strain is finite: missing data, filled with the "
-                          "nearest composition", RuntimeWarning, stacklevel=3)
+                          "outline where the strain is finite: missing data, filled smoothly from "
+                          "the composition around them (for the mechanics; their strain is left "
+                          "out of the fit and the residual)", RuntimeWarning, stacklevel=3)
         mask = np.isfinite(X)
     else:
         mask = np.asarray(mask)

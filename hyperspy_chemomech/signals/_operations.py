@@ -54,7 +54,16 @@ class CarriedArraysMixin:
         if getattr(signal, "_lazy", False):
             from hyperspy._signals.lazy import LazySignal
 
-            return LazySignal.rebin(signal, **kwargs)
+            # LazySignal.rebin ends in super().rebin, which is this mixin's again:
+            # the flag sends that call on to HyperSpy's BaseSignal.rebin
+            signal._in_base_rebin = True
+            try:
+                out = LazySignal.rebin(signal, **kwargs)
+            finally:
+                del signal._in_base_rebin
+            if out is not None:
+                out.__dict__.pop("_in_base_rebin", None)
+            return out
         return super(CarriedArraysMixin, signal).rebin(**kwargs)
 
     def _rebin_sum(self, array, kwargs):
@@ -89,6 +98,10 @@ class CarriedArraysMixin:
         rebinned alike (means; RMS for misfits; the mask where the new data are
         finite) or dropped with a note in ``metadata.Chemomech.dropped``.
         """
+        if self.__dict__.get("_in_base_rebin"):
+            kw = {} if crop is None else {"crop": crop}
+            return super().rebin(new_shape=new_shape, scale=scale, dtype=dtype, out=out, **kw,
+                                 **kwargs)
         if crop is not None:
             kwargs["crop"] = crop
         kwargs.update(new_shape=new_shape, scale=scale)

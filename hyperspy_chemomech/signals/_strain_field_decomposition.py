@@ -279,7 +279,10 @@ class StrainDecompositionMixin:
     def _smoothing_px(self, smoothing, pixel):
         if smoothing is None:
             return 0.0
-        s = float(smoothing)
+        try:
+            s = float(smoothing)
+        except (TypeError, ValueError):
+            s = np.nan
         if not np.isfinite(s) or s < 0:
             raise ValueError(f"smoothing must be a length >= 0 in the axes' units, got {smoothing!r}")
         return s * unit_nm(self) / float(np.mean(pixel))

@@ -190,7 +190,10 @@ class StrainField(CarriedArraysMixin, StrainDecompositionMixin, Signal2D):
         from ..fields import rotate_strain
 
         self.validate(require_calibration=False)
-        angle = float(angle)
+        try:
+            angle = float(angle)
+        except (TypeError, ValueError):
+            angle = np.nan
         if not np.isfinite(angle):
             raise ValueError("angle must be a finite number of radians")
         out = self.deepcopy()
@@ -265,7 +268,8 @@ class StrainField(CarriedArraysMixin, StrainDecompositionMixin, Signal2D):
         variance = None
         if self.metadata.has_item("Signal.Noise_properties.variance"):
             v = self.metadata.Signal.Noise_properties.variance
-            variance = np.asarray(v.data if hasattr(v, "data") else v, dtype=float)
+            variance = np.asarray(require_real(v.data if hasattr(v, "data") else v, "variance"),
+                                  dtype=float)
             if variance.shape != strain.shape:
                 raise ValueError(
                     f"metadata.Signal.Noise_properties.variance has shape {variance.shape}, the "
