@@ -51,6 +51,10 @@ def run_demo(out="chemomech_demo", seed=0, size=None, verbose=True, steps=None):
         The summary also written to ``summary.json``; ``summary["report"]`` is the
         path of ``index.html``.
     """
+    if size is not None and (isinstance(size, bool) or int(size) != size or size < 60):
+        # the demo particle carries 5 dislocations 12 px apart and an X-ray grid 4x coarser
+        raise ValueError(f"--size must be an integer >= 60 (px of the strain grid's short side), "
+                         f"got {size!r}")
     chain = _steps()
     if steps is not None:
         unknown = set(steps) - set(STEP_NAMES)
@@ -110,10 +114,33 @@ def run_files(xray, references, strain, stem_image, out="chemomech_run", materia
                 raise ValueError(f"holds {len(s)} signals, expected one")
             if signal_type and s._signal_type != signal_type:
                 s.set_signal_type(signal_type)
+                if s._signal_type != signal_type:
+                    raise ValueError(
+                        f"holds a {type(s).__name__} of dimensions {s.axes_manager._get_dimension_str()}"
+                        f" that cannot be a {signal_type} signal")
         except Exception as err:  # noqa: BLE001 - re-raised with the file named
             raise ValueError(f"{what} {path}: {err}") from err
         return s
 
+    # the options first: a typo fails at once, not after minutes of work
+    import math
+
+    from .mechanics import resolve_stiffness
+
+    try:
+        crystal_angle = float(crystal_angle)
+    except (TypeError, ValueError):
+        crystal_angle = math.nan
+    if not math.isfinite(crystal_angle):
+        raise ValueError("--crystal-angle must be a finite angle in radians")
+    if plane not in ("stress", "strain"):
+        raise ValueError(f"--plane must be 'stress' or 'strain', got {plane!r}")
+    if boundary not in ("free", "dirichlet"):
+        raise ValueError(f"--boundary must be 'free' or 'dirichlet', got {boundary!r}")
+    try:
+        resolve_stiffness(material, plane)
+    except (ValueError, KeyError, TypeError) as err:
+        raise ValueError(f"--material {material!r}: {err}") from None
     xray = Path(xray)
     if xray.suffix.lower() in (".h5", ".hdf5", ".nxs"):
         from .io import load_nxstxm

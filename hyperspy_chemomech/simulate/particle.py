@@ -285,10 +285,16 @@ def make_particle(shape=(150, 250), pixel_size=5.0, kind="hexagon", composition=
         inner = ndimage.binary_erosion(mask, iterations=8)
         cand = np.argwhere(inner)
         pos = []
-        while len(pos) < n_dislocations:
+        for _ in range(1000 * int(n_dislocations)):   # bounded: a small particle cannot hold them
+            if len(pos) == n_dislocations or not len(cand):
+                break
             p = cand[rng.integers(len(cand))] + rng.uniform(-0.5, 0.5, 2)
             if all(np.hypot(*(p - q)) > 12 for q in pos):
                 pos.append(p)
+        if len(pos) < n_dislocations:
+            raise ValueError(f"n_dislocations={n_dislocations} do not fit 12 px apart and 8 px "
+                             f"inside a particle of shape {tuple(shape)}; use a larger shape or "
+                             "fewer dislocations")
         pos = np.array(pos)
         ang = rng.uniform(0, 2 * np.pi, n_dislocations)
         bur = burgers_nm * np.column_stack([np.cos(ang), np.sin(ang)])
