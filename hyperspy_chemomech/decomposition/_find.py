@@ -35,6 +35,28 @@ def _content_noise(araw, inner, radius, area):
     return float(np.sqrt(np.nanmean(np.square(stds))))
 
 
+def _check_find_options(**options):
+    """A ValueError naming the first option of :func:`find_dislocations` out of its range."""
+    rules = {"sigma": (0, False, True), "threshold": (0, True, True),
+             "min_burgers": (0, False, True), "false_alarms": (0, True, False),
+             "min_distance": (1, False, True), "radius": (0, True, True),
+             "exclude_border": (0, False, False)}
+    for name, value in options.items():
+        low, strict, none_ok = rules[name]
+        if value is None and none_ok:
+            continue
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            v = np.nan
+        bad = isinstance(value, bool) or not np.isfinite(v) or (v <= low if strict else v < low)
+        if name in ("exclude_border", "min_distance") and not bad:
+            bad = v != int(v)
+        if bad:
+            kind = "an integer" if name in ("exclude_border", "min_distance") else "a number"
+            raise ValueError(f"{name} must be {kind} {'>' if strict else '>='} {low}, got {value!r}")
+
+
 def find_dislocations(strain, pixel_size, mask=None, sigma=1.0, threshold=None,
                       min_burgers=None, false_alarms=0.05, min_distance=None, radius=None,
                       exclude_border=2, offset=(0.0, 0.0), full_output=False):
@@ -94,9 +116,10 @@ def find_dislocations(strain, pixel_size, mask=None, sigma=1.0, threshold=None,
         ``content_noise`` (nm), ``rejected`` (candidates below ``min_burgers``).
     """
     dy, dx = pixel_size_pair(pixel_size)
+    _check_find_options(sigma=sigma, threshold=threshold, min_burgers=min_burgers,
+                        false_alarms=false_alarms, min_distance=min_distance, radius=radius,
+                        exclude_border=exclude_border)
     sigma = float(sigma or 0.0)
-    if sigma < 0:
-        raise ValueError(f"sigma must be >= 0 (pixels), got {sigma}")
     alpha = nye_tensor(strain, (dy, dx), mask=mask)
     ok = np.isfinite(alpha).all(axis=0)
     smooth = smooth_in_mask(alpha, ok, sigma)

@@ -6,6 +6,8 @@ naming the option), so a fit fails before any mechanics is solved.
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from ._bases import BASES, LawBasis
 
 METHODS = ("strain_gap", "equilibrium_gap")
@@ -120,6 +122,14 @@ class SelectionOptions:
     def __post_init__(self):
         if self.criterion not in ("cv", "bic"):
             raise ValueError(f"selection must be 'cv' or 'bic', got {self.criterion!r}")
+        _check_positive_int("n_folds", self.n_folds)
+        if self.n_folds < 2:
+            raise ValueError(f"n_folds must be an integer >= 2 (cross-validation), got "
+                             f"{self.n_folds!r}")
+        import numbers
+
+        if isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral) or self.seed < 0:
+            raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
 
 
 @dataclass(frozen=True)
@@ -142,6 +152,21 @@ class BodyOptions:
     def __post_init__(self):
         if self.boundary not in ("free", "dirichlet"):
             raise ValueError(f"boundary must be 'free' or 'dirichlet', got {self.boundary!r}")
+        if not isinstance(self.extend_body, (bool, np.bool_)):
+            try:
+                reach = float(self.extend_body)
+            except (TypeError, ValueError):
+                reach = np.nan
+            if not np.isfinite(reach) or reach < 0:
+                raise ValueError(f"extend_body must be True, False or a reach >= 0 (px), got "
+                                 f"{self.extend_body!r}")
+        try:
+            mr = float(self.min_range)
+        except (TypeError, ValueError):
+            mr = np.nan
+        if not (np.isfinite(mr) and 0 <= mr < 1):
+            raise ValueError(f"min_range must be a composition range in [0, 1), got "
+                             f"{self.min_range!r}")
 
     @property
     def reach_px(self):

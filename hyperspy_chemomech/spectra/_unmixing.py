@@ -45,6 +45,9 @@ def interpolate_references(references, energies, shift=0.0):
         If a reference does not cover the (shifted) data range, or is not increasing.
     """
     e = np.asarray(energies, dtype=float)
+    shift = float(shift)
+    if not np.isfinite(shift):
+        raise ValueError(f"the reference energy shift must be finite (eV), got {shift}")
     cols = []
     for k, (ek, vk) in enumerate(references):
         ek = np.asarray(ek, dtype=float)
