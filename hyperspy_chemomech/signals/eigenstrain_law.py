@@ -6,13 +6,14 @@ from hyperspy._signals.signal1d import Signal1D
 
 from .._metadata import METADATA_ROOT, record
 from ..fields import LAW_COMPONENTS
+from ._operations import CarriedArraysMixin
 
 #: Crystal-frame components, in order, as stored along the navigation axis.
 _LAW = f"{METADATA_ROOT}.law"
 _TITLES = {"e_100": "[100]", "e_001": "[001]", "e_shear": "shear"}
 
 
-class EigenstrainLaw(Signal1D):
+class EigenstrainLaw(CarriedArraysMixin, Signal1D):
     """Composition dependence of the eigenstrain, relative to X = 0.
 
     Data layout ``(component | X)``: for each crystal-frame component
@@ -28,6 +29,11 @@ class EigenstrainLaw(Signal1D):
     Strains are relative to the lattice of the strain map's reference region (of
     unknown composition); see :meth:`relative_to_end_member`.
     """
+
+    def _carried_arrays(self):
+        # eps0 is intensive (rebin: the mean); the 95 % band lies on the same grid
+        return [(f"{_LAW}.band95", (0, 1), "mean")]
+
 
     _signal_type = "eigenstrain_law"
     _signal_dimension = 1
@@ -298,3 +304,4 @@ class LazyEigenstrainLaw(LazySignal, EigenstrainLaw):
     """Lazy (dask) version of :class:`EigenstrainLaw`."""
 
     _lazy = True
+    rebin = CarriedArraysMixin.rebin   # the mean, not LazySignal's sum

@@ -581,3 +581,21 @@ def test_rebin_lazy_is_mean(pair):
         want = np.nanmean(d.reshape(4, 20, 2, 30, 2), axis=(2, 4))
     r.compute()
     expect_truth(np.allclose(np.asarray(r.data), want, equal_nan=True), "lazy rebin is not the mean")
+
+
+# ------------------------------------------------ HyperSpy operations on a law
+def test_law_rebin_is_mean(law):
+    r = law.rebin(scale=(1, 4))
+    d = np.asarray(law.data)[:, :100].reshape(2, 25, 4).mean(axis=2)
+    band = np.asarray(r.metadata.Chemomech.law.band95)
+    expect_truth(np.allclose(np.asarray(r.data), d) and band.shape == (2, 25),
+                 "rebinned law is not the mean (or its band stayed on the old grid)")
+
+
+def test_law_isig_keeps_band_and_evaluates(law):
+    part = law.isig[0.2:0.8]
+    band = np.asarray(part.metadata.Chemomech.law.band95)
+    X = part.axes_manager.signal_axes[0].axis
+    expect_truth(band.shape == part.data.shape
+                 and np.allclose(part.evaluate(X), np.asarray(part.data), atol=1e-12),
+                 "cropped law: band or evaluate off the data")
