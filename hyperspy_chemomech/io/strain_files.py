@@ -154,7 +154,10 @@ def load_correlative_mat(path, pixel_size=None, units="nm", threshold=None, rot=
             f"{path} is missing variable(s) {', '.join(repr(m) for m in missing)}; "
             f"found {', '.join(sorted(v)) or 'none'}"
         )
-    maps = {n: np.asarray(v[n], dtype=float) for n in STRAIN_VARIABLES + COMPOSITION_VARIABLES}
+    from ..fields import require_real
+
+    maps = {n: np.asarray(require_real(v[n], f"{path}: variable {n!r}"), dtype=float)
+            for n in STRAIN_VARIABLES + COMPOSITION_VARIABLES}
     shape = maps["exx"].shape
     if len(shape) != 2:
         raise ValueError(f"'exx' must be a 2D map, got shape {shape}")

@@ -197,7 +197,7 @@ class StrainField(CarriedArraysMixin, StrainDecompositionMixin, Signal2D):
         if not np.isfinite(angle):
             raise ValueError("angle must be a finite number of radians")
         out = self.deepcopy()
-        data = np.asarray(self.data, dtype=float)
+        data = np.asarray(require_real(self.data, "strain field"), dtype=float)
         new = data.copy()
         new[:3] = rotate_strain(data[:3], angle, axis=0, inverse=True)
         out.data = new

@@ -55,6 +55,9 @@ MAT_BAD = [
     ({"exx": None}, ("exx",)), ({"FP": None}, ("FP",)), ({"theta": None}, ("theta",)),
     ({"eyy": np.zeros((5, 5))}, ("eyy",)), ({"exx": np.zeros(10)}, ("exx",)),
     ({"pixel_size": None}, ("pixel size",)),
+    ({"exx": np.zeros(SHAPE) + 1e-3j}, ("exx", "complex")),
+    ({"LFP": np.ones(SHAPE) + 1j}, ("LFP", "complex")),
+    ({"exx": np.full(SHAPE, "a")}, ("exx",)),
 ]
 
 

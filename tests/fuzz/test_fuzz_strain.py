@@ -515,6 +515,20 @@ def test_rotate_basis_bad_angle(pair, angle):
     expect_error(pair[0].rotate_basis, angle, names=("angle",))
 
 
+def test_rotate_basis_complex(pair):
+    s = pair[0].deepcopy()
+    s.data = s.data.astype(complex)
+    expect_error(s.rotate_basis, 0.3, names=("complex",))
+
+
+def test_rotate_basis_round_trip(pair):
+    s = pair[0]
+    with unchanged(s):
+        back = run_truth(lambda: s.rotate_basis(0.4).rotate_basis(-0.4))
+    expect_truth(np.allclose(np.asarray(back.data), np.asarray(s.data), equal_nan=True, atol=1e-15),
+                 "rotating by +a then -a changed the strain")
+
+
 # ----------------------------------------------- HyperSpy operations on a strain field
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(fy=st.sampled_from([1, 2, 4, 5]), fx=st.sampled_from([1, 2, 3, 4]))
