@@ -179,8 +179,6 @@ def run_files(xray, references, strain, stem_image, out="chemomech_run", materia
     # the options first: a typo fails at once, not after minutes of work
     import math
 
-    from .mechanics import resolve_stiffness
-
     if crystal_angle is not None:   # None: the frame stored with the strain field
         try:
             crystal_angle = float(crystal_angle)
@@ -192,10 +190,6 @@ def run_files(xray, references, strain, stem_image, out="chemomech_run", materia
         raise ValueError(f"--plane must be 'stress' or 'strain', got {plane!r}")
     if boundary not in ("free", "dirichlet"):
         raise ValueError(f"--boundary must be 'free' or 'dirichlet', got {boundary!r}")
-    try:
-        resolve_stiffness(material, plane)
-    except (ValueError, KeyError, TypeError) as err:
-        raise ValueError(f"--material {material!r}: {err}") from None
     xray = Path(xray)
     if xray.suffix.lower() in (".h5", ".hdf5", ".nxs"):
         from .io import load_nxstxm

@@ -276,6 +276,8 @@ def load_correlative_mat(path, pixel_size=None, units="nm", threshold=None, rot=
         angle = float(rot)
         if np.isnan(angle):
             angle = None
+        elif not np.isfinite(angle):
+            raise ValueError(f"rot must be a finite angle (rad) or None, got {rot!r}")
     if frame == "matlab" and angle is None:
         raise ValueError(f"{path} holds no 'rot': frame='matlab' needs it (pass rot=)")
 

@@ -70,7 +70,7 @@ def test_mat_bad_file(tmp_path, changes, names):
 
 @pytest.mark.parametrize("kwargs, names", [
     ({"pixel_size": 0.0}, ("pixel_size",)), ({"pixel_size": np.nan}, ("pixel_size",)),
-    ({"pixel_size": (5.0, -1.0)}, ("pixel_size",)), ({"rot": np.nan}, ("rot",)),
+    ({"pixel_size": (5.0, -1.0)}, ("pixel_size",)), ({"rot": np.inf}, ("rot",)),
     ({"frame": "lab"}, ("frame",)), ({"threshold": 1e9}, ("threshold",)),
     ({"threshold": np.nan}, ("threshold",)),
 ])
@@ -160,7 +160,7 @@ CLI_CASES = [
     ({"references": None}, ("--references",)), ({"stem": None}, ("--stem",)),
     ({"plane": "shell"}, ("--plane",)), ({"boundary": "glued"}, ("--boundary",)),
     ({"crystal_angle": "abc"}, ("--crystal-angle",)), ({"crystal_angle": "nan"}, ("--crystal-angle",)),
-    ({"crystal_angle": "inf"}, ("--crystal-angle",)), ({"material": "unobtanium"}, ("--material",)),
+    ({"crystal_angle": "inf"}, ("--crystal-angle",)), ({"material": "unobtanium"}, ("unobtanium",)),
     ({"xray": "missing.hspy"}, ("--xray", "missing.hspy")),
     ({"strain": "missing.hspy"}, ("--strain", "missing.hspy")),
     ({"stem": "missing.hspy"}, ("--stem", "missing.hspy")),
