@@ -1,5 +1,6 @@
 """Input checks shared by every engine that fits or splits strain on a composition map."""
 
+import logging
 import warnings
 
 import numpy as np
@@ -10,6 +11,9 @@ from scipy import ndimage
 MAX_ABS_STRAIN = 0.5
 #: Fewest pixels of a body the finite-element mechanics and the fits are run on.
 MIN_BODY_PIXELS = 16
+#: Share of the body in composition holes above which filling them is also a warning
+#: (below, a few failed pixels: recorded in the report and logged only).
+HOLE_WARNING_FRACTION = 0.005
 #: Fraction of the composition's finite pixels lying outside the strain's particle
 #: above which the composition is taken as zero-filled vacuum, not as the body.
 VACUUM_FRACTION = 0.25
@@ -89,8 +93,9 @@ def validate_strain_composition(strain, X, mask, pixel_size, report=None):
     - a NaN hole in the composition inside the particle's outline, where the
       strain is finite, is missing data: it stays in the body, filled by harmonic
       interpolation of the composition around it, and its strain is left out of
-      the misfit and the residual (NaN in the returned strain), with a warning
-      (vacuum is outside the outline, or what ``mask`` excludes);
+      the misfit and the residual (NaN in the returned strain); it is recorded in
+      ``report`` and logged, with a warning when the holes exceed 0.5 % of the
+      body (vacuum is outside the outline, or what ``mask`` excludes);
     - strain values beyond +-0.5 (50 %, or 0.5 rad) are failed fits: they become
       NaN (missing), with a warning.
 
@@ -170,10 +175,15 @@ def validate_strain_composition(strain, X, mask, pixel_size, report=None):
             X[holes] = _harmonic_fill(X, holes)
             strain[:, holes] = np.nan
             report["n_holes_filled"] = int(holes.sum())
-            warnings.warn(f"composition: NaN at {int(holes.sum())} pixel(s) inside the particle's "
-                          "outline where the strain is finite: missing data, filled smoothly from "
-                          "the composition around them (for the mechanics; their strain is left "
-                          "out of the fit and the residual)", RuntimeWarning, stacklevel=3)
+            note = (f"composition: NaN at {int(holes.sum())} pixel(s) inside the particle's "
+                    "outline where the strain is finite: missing data, filled smoothly from "
+                    "the composition around them (for the mechanics; their strain is left out "
+                    "of the fit and the residual)")
+            # always recorded (report, the law's metadata) and logged; a warning only when
+            # the holes are a visible part of the particle, not a few failed pixels
+            logging.getLogger(__name__).info(note)
+            if holes.sum() > HOLE_WARNING_FRACTION * (have | holes).sum():
+                warnings.warn(note, RuntimeWarning, stacklevel=3)
         mask = np.isfinite(X)
     else:
         mask = np.asarray(mask)
