@@ -25,7 +25,8 @@ def main(argv=None):
     run.add_argument("--stem", required=True,
                      help="an image on the strain grid to register onto (e.g. virtual dark field)")
     run.add_argument("--out", default="chemomech_run", help="report folder (default: %(default)s)")
-    run.add_argument("--material", default="LiFePO4", help="material (default: %(default)s)")
+    run.add_argument("--material", default="LixFePO4",
+                     help="material (default: %(default)s, C(X) between FePO4 and LiFePO4)")
     run.add_argument("--crystal-angle", type=float, default=0.0,
                      help="angle from +x to [100], rad (default: %(default)s)")
     run.add_argument("--plane", choices=("stress", "strain"), default="stress",

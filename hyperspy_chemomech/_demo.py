@@ -61,7 +61,7 @@ def run_demo(out="chemomech_demo", seed=0, size=None, verbose=True, steps=None):
                       {"seed": seed, "size": size})
 
 
-def run_files(xray, references, strain, stem_image, out="chemomech_run", material="LiFePO4",
+def run_files(xray, references, strain, stem_image, out="chemomech_run", material="LixFePO4",
               crystal_angle=0.0, plane="stress", boundary="free", verbose=True):
     """Run the chain (composition, registration, learning, decomposition) on user files.
 
@@ -82,7 +82,8 @@ def run_files(xray, references, strain, stem_image, out="chemomech_run", materia
     out : str or Path
         Report folder.
     material : str
-        Material for the stiffness (``LiFePO4``, ``FePO4`` or a registered name).
+        Material for the stiffness (``LixFePO4``, the default: C(X) between FePO4
+        and LiFePO4; ``LiFePO4``, ``FePO4`` or a registered name: homogeneous).
     crystal_angle : float
         Angle from +x to the crystal [100] axis (rad).
     plane : {"stress", "strain"}

@@ -13,8 +13,12 @@ from ..fields import COMPONENTS, STRESS_COMPONENTS
 
 def _canonical_material(material):
     """A comparable description of a material argument, or None if it cannot be compared."""
+    from ..mechanics import end_members
+
     if isinstance(material, str):
-        return material
+        # a solid solution's name and its pair of end members are the same stiffness
+        pair = end_members(material)
+        return material if pair is None else pair
     if isinstance(material, (tuple, list, np.ndarray)) and len(material) == 2 and all(
             isinstance(m, (str, np.str_)) for m in material):
         return tuple(str(m) for m in material)
@@ -76,8 +80,9 @@ class StrainDecompositionMixin:
         law : EigenstrainLaw
             From :meth:`learn_eigenstrain`.
         material : str, Material, 6x6 array or a pair, optional
-            Stiffness; default the one the law was learned with. A different one is
-            an error unless ``override=True``.
+            Stiffness; default the one the law was learned with (``"LixFePO4"``,
+            C(X), for a law that records none). A different one is an error unless
+            ``override=True``.
         crystal_angle : float, optional
             Angle (rad) from +x to [100], toward +y; default the law's.
         plane : {"stress", "strain"}, optional
@@ -137,7 +142,7 @@ class StrainDecompositionMixin:
                                  "the law does not record: pass material= (the same stiffness)")
             learned_material = None
         if material is None:
-            material = learned_material if learned_material is not None else "LiFePO4"
+            material = learned_material if learned_material is not None else "LixFePO4"
             if isinstance(material, list):
                 material = tuple(material)
         else:

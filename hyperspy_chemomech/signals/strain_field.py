@@ -198,7 +198,7 @@ class StrainField(StrainDecompositionMixin, Signal2D):
         return out
 
     # -- learning -------------------------------------------------------------
-    def learn_eigenstrain(self, composition, material="LiFePO4", crystal_angle=0.0, mask=None,
+    def learn_eigenstrain(self, composition, material="LixFePO4", crystal_angle=0.0, mask=None,
                           composition_resolution=None, basis="legendre", degree="auto",
                           method="strain_gap", boundary="free", plane="stress",
                           use_rotation=True, shear=False, monotonic=False, selection="cv",
@@ -212,8 +212,10 @@ class StrainField(StrainDecompositionMixin, Signal2D):
             ``CorrelativeTransform.apply(comp, onto=strain)``. The body is where it
             is finite (or ``mask``).
         material : str, Material, 6x6 array, or a pair of those
-            Stiffness. ``"LiFePO4"`` is homogeneous; ``("FePO4", "LiFePO4")`` makes
-            C(X) linear between the end members.
+            Stiffness. ``"LixFePO4"`` (default) is C(X) linear between FePO4 (X = 0)
+            and LiFePO4 (X = 1), the same as ``("FePO4", "LiFePO4")``; ``"LiFePO4"``
+            is the homogeneous LiFePO4 stiffness. A pair in the reverse order is
+            refused (X is the fraction of the lithiated member).
         crystal_angle : float
             Angle from +x to the crystal [100] axis, toward +y (rad).
         mask : array_like of bool, optional
