@@ -13,6 +13,6 @@ __getattr__, __dir__, __all__ = attach(
                      "nye_tensor"],
         "_conventions": ["compatibility_index", "convention_check"],
         "_decompose": ["Decomposition", "chemical_strain", "decompose", "robust_reference"],
-        "_find": ["DISLOCATION_DTYPE", "find_dislocations"],
+        "_find": ["DISLOCATION_DTYPE", "find_dislocations", "independent_samples"],
     },
 )
