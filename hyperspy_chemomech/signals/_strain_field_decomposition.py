@@ -351,7 +351,8 @@ class StrainDecompositionMixin:
         return out
 
     def find_dislocations(self, threshold=None, smoothing=None, min_burgers=None,
-                          false_alarms=0.05, radius=None, exclude_border=2):
+                          false_alarms=0.05, radius=None, exclude_border=2,
+                          material="LixFePO4", crystal_angle=None, lattice_tolerance=0.15):
         """Locate edge dislocations and measure their Burgers vectors.
 
         Peaks of the smoothed Nye magnitude above a noise-based threshold; each core's
@@ -373,6 +374,15 @@ class StrainDecompositionMixin:
             Integration radius in the axes' units; default max(4, 3 sigma + 2) pixels.
         exclude_border : int
             Pixels next to the particle edge where no core is reported.
+        material : str, Material, pair of those, or None
+            Whose lattice the Burgers vectors must be translations of (beam along
+            [010]: a along [100], c along [001]; ``"LixFePO4"``, the default, either
+            end member's). A core whose content is no lattice translation within
+            its uncertainty is noise, not a dislocation. None: no lattice test.
+        crystal_angle : float, optional
+            Angle (rad) from +x to [100]; with it the direction of b is tested too.
+        lattice_tolerance : float
+            Relative allowance on a lattice translation's length.
 
         Returns
         -------
@@ -381,13 +391,22 @@ class StrainDecompositionMixin:
             included), ``b_x``, ``b_y`` (nm, image frame) and ``snr``.
         """
         from ..decomposition import find_dislocations
+        from ..mechanics import end_members, get_material
 
         e, pixel, offset = self._strain_nm()
         sigma = 1.0 if smoothing is None else self._smoothing_px(smoothing, pixel)
         rad = None if radius is None else self._smoothing_px(radius, pixel)
+        lattice = None
+        if material is not None:
+            members = end_members(material)
+            members = members if members is not None else (material,)
+            # in-plane cell (a, c) in nm of each member (lattice constants in angstrom)
+            lattice = [get_material(m).lattice[[0, 2]] / 10.0 for m in members]
         return find_dislocations(e, pixel, sigma=sigma, threshold=threshold,
                                  min_burgers=min_burgers, false_alarms=false_alarms,
-                                 radius=rad, exclude_border=exclude_border, offset=offset)
+                                 radius=rad, exclude_border=exclude_border, offset=offset,
+                                 lattice=lattice, crystal_angle=crystal_angle,
+                                 lattice_tolerance=lattice_tolerance)
 
     def dislocation_markers(self, dislocations=None, arrow_length=None, color="k"):
         """HyperSpy markers of dislocation cores and their Burgers vectors.
