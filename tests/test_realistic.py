@@ -162,11 +162,30 @@ def test_dislocations_on_the_realistic_generator(seed):
     found = p.strain_field().find_dislocations()          # lattice of LixFePO4 by default
     pairs = _match(found, p, 3.0)
     assert len(pairs) >= 4 and len(found) - len(pairs) <= 1, (seed, len(pairs), len(found))
+    # Burgers vectors, sign included, within their uncertainty (content noise s_b)
+    s_b = find_dislocations(p.strain, p.pixel_size, full_output=True)[1]["content_noise"]
     for i, j in pairs:
         bt = p.burgers[i]
-        assert np.hypot(found[j]["b_x"] - bt[0], found[j]["b_y"] - bt[1]) < 0.2 * np.hypot(*bt)
+        err = np.hypot(found[j]["b_x"] - bt[0], found[j]["b_y"] - bt[1])
+        assert err < 4 * s_b + 0.1 * np.hypot(*bt), (seed, err, s_b)
     clean = realistic_particle(shape=SMALL, n_dislocations=0, noise=1e-3, seed=seed)
     assert len(clean.strain_field().find_dislocations()) == 0
+
+
+def test_no_false_cores_from_sharp_interfaces():
+    """Sharp phase boundaries, little noise: the block-averaged field's small incompatibility
+    at the interfaces makes peaks (the white-noise finder took 2-5 per seed, contents
+    0.02-0.08 nm); the lattice test drops them, the cores stay."""
+    for seed in range(3):
+        p = realistic_particle(shape=SMALL, n_dislocations=5, noise=1e-4, interface_width=2.0,
+                               seed=seed)
+        found = p.strain_field().find_dislocations()
+        pairs = _match(found, p, 3.0)
+        assert len(pairs) == 5 and len(found) == 5, (seed, len(pairs), len(found))
+        lat = [get_material(m).lattice[[0, 2]] / 10 for m in ("FePO4", "LiFePO4")]
+        info = find_dislocations(p.strain, p.pixel_size, lattice=lat, full_output=True)[1]
+        if seed == 1:
+            assert info["off_lattice"].sum() >= 1      # what the lattice test removed
 
 
 # -- Must show: C(X) with the defaults; reversed end members refused --------------------
