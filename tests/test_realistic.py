@@ -9,7 +9,11 @@ from scipy import ndimage
 
 from hyperspy_chemomech.decomposition import find_dislocations, independent_samples
 from hyperspy_chemomech.fields import dislocation_strain
-from hyperspy_chemomech.mechanics import ParticleElasticity, get_material, resolve_stiffness
+from hyperspy_chemomech.mechanics import (
+    ParticleElasticity,
+    get_material,
+    resolve_stiffness,
+)
 from hyperspy_chemomech.simulate import airy_psf, make_particle, realistic_particle
 from hyperspy_chemomech.simulate.particle import crystal_to_image_eigenstrain
 from hyperspy_chemomech.simulate.shapes import platelet_mask
@@ -53,7 +57,7 @@ def test_noise_level_holes_and_correlation(rp):
     assert not (rp.holes & ~m).any()
     assert np.isnan(rp.strain[:, rp.holes]).all()
     assert np.isfinite(rp.strain[:, m & ~rp.holes]).all() and np.isnan(rp.strain[:, ~m]).all()
-    labels, n = ndimage.label(rp.holes)
+    _, n = ndimage.label(rp.holes)
     assert rp.holes.sum() / n > 2.0            # clusters, not isolated pixels
     assert abs(rp.settings["hole_fraction"] - rp.holes.sum() / m.sum()) < 1e-12
 

@@ -29,8 +29,12 @@ from scipy import ndimage, special
 
 from ..fields import dislocation_strain, masked_gaussian, pool
 from .composition_fields import composition_field
-from .particle import (SyntheticParticle, crystal_to_image_eigenstrain, nonlinear_law,
-                       vegard_law)
+from .particle import (
+    SyntheticParticle,
+    crystal_to_image_eigenstrain,
+    nonlinear_law,
+    vegard_law,
+)
 from .shapes import platelet_mask
 
 
@@ -220,7 +224,7 @@ def realistic_particle(shape=(150, 250), pixel_size=5.0, kind="hexagon",
         c, s = np.cos(crystal_angle), np.sin(crystal_angle)
         bur, lat = [], []
         for p in pos:
-            Xc = float(X_true[int(round(p[0])), int(round(p[1]))])
+            Xc = float(X_true[round(p[0]), round(p[1])])
             abc = a_fp + Xc * (a_lfp - a_fp)        # Vegard lattice at the core (nm)
             axis = "[100]" if rng.random() < 0.5 else "[001]"
             length = abc[0] if axis == "[100]" else abc[2]
@@ -291,11 +295,12 @@ def realistic_particle(shape=(150, 250), pixel_size=5.0, kind="hexagon",
         crystal_angle=float(crystal_angle), strain_clean=strain_clean, strain=strain,
         reference=ref, dislocation_positions=pos, burgers=bur, noise=float(noise),
         blur_factor=xf,
-        settings=dict(generator="realistic_particle", stiffness=stiffness,
-                      material="LixFePO4" if stiffness == "composition" else material,
-                      plane=plane, kind=kind, composition=composition, seed=seed,
-                      refine=f, probe_sigma=probe_sigma, psf="airy",
-                      psf_first_zero=psf_first_zero, hole_fraction=float(holes.sum() / mask.sum())),
+        settings={"generator": "realistic_particle", "stiffness": stiffness,
+                  "material": "LixFePO4" if stiffness == "composition" else material,
+                  "plane": plane, "kind": kind, "composition": composition, "seed": seed,
+                  "refine": f, "probe_sigma": probe_sigma, "psf": "airy",
+                  "psf_first_zero": psf_first_zero,
+                  "hole_fraction": float(holes.sum() / mask.sum())},
         strain_noise_free=noise_free, holes=holes, refine=f, burgers_axes=tuple(axes_b),
         lattice_nm=lat,
     )
