@@ -71,7 +71,7 @@ def test_burgers_vectors_are_lattice_translations_off_pixel_centres(rp):
         k = 0 if axis == "[100]" else 2
         assert a[:, k].min() - 1e-12 <= length <= a[:, k].max() + 1e-12
         np.testing.assert_allclose(np.abs(b @ d), length, rtol=1e-12)
-        np.testing.assert_allclose(np.cross(b, d), 0.0, atol=1e-12)
+        np.testing.assert_allclose(b[0] * d[1] - b[1] * d[0], 0.0, atol=1e-12)   # parallel
     frac = np.abs(rp.dislocation_positions - np.round(rp.dislocation_positions))
     assert frac.min() >= 0.2 - 1e-12
     assert len(rp.burgers) == 5
@@ -193,13 +193,23 @@ def test_no_false_cores_from_sharp_interfaces():
 
 
 # -- Must show: C(X) with the defaults; reversed end members refused --------------------
-@pytest.mark.parametrize("make", ["simulate", "realistic"])
-def test_composition_dependent_stiffness_with_defaults(make):
+# Seeds 0-5 measured (slope errors [100] / [001], %): simulate 0.21/0.35, 0.09/0.23,
+# -0.06/0.00, 0.09/0.17, 0.06/-0.01, 0.01/0.45; realistic 0.35/-0.15, 0.75/1.92,
+# 0.43/0.55, 0.27/0.26, 0.53/0.30, 1.45/1.79. The realistic misses (seeds 1, 5) come
+# from the composition's resolution, not the stiffness: with X_true -0.58/0.14 (seed
+# 1); the estimate stays at sigma 1.7 px (Airy PSF + block mean + bilinear) where
+# FWHM 6 px (sigma 2.5 px) would give 0.32/-0.10 (seed 5).
+@pytest.mark.parametrize("make, seed", [
+    ("simulate", 0), ("realistic", 0),
+    pytest.param("realistic", 5, marks=pytest.mark.xfail(
+        strict=True, reason="learning's resolution estimate (Gaussian stand-in) stays at "
+                            "sigma 1.7 px under an Airy PSF; [001] off by 1.8 %"))])
+def test_composition_dependent_stiffness_with_defaults(make, seed):
     if make == "simulate":
         p = make_particle(shape=(150, 250), stiffness="composition", blur_factor=4,
-                          noise=2e-3, seed=0)
+                          noise=2e-3, seed=seed)
     else:
-        p = realistic_particle(shape=(150, 250), xray_factor=4, noise=2e-3, seed=0)
+        p = realistic_particle(shape=(150, 250), xray_factor=4, noise=2e-3, seed=seed)
     strain, comp = p.strain_field(), p.composition_map()
     law = strain.learn_eigenstrain(comp, show_progressbar=False)
     assert law.metadata.Chemomech.law.settings.material == "LixFePO4"
