@@ -228,3 +228,11 @@ def test_material_names():
                 (get_material("LiFePO4"), get_material("FePO4"))):
         with pytest.raises(ValueError, match="lithiated member"):
             resolve_stiffness(bad)
+
+
+def test_make_particle_takes_the_solid_solution_by_name():
+    a = make_particle(shape=(30, 40), material="LixFePO4", seed=1)
+    b = make_particle(shape=(30, 40), stiffness="composition", seed=1)
+    np.testing.assert_array_equal(a.strain, b.strain)
+    c = make_particle(shape=(30, 40), seed=1)                   # homogeneous LiFePO4
+    assert np.nanmax(np.abs(c.strain - b.strain)) > 1e-4
