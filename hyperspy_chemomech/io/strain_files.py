@@ -5,17 +5,20 @@ x = column axis, y = row axis, tensor shear, rotation positive from +x toward +y
 NaN for "no data"); the tests pin every conversion with a synthetic file.
 """
 
+import os
 from collections import namedtuple
 
 import numpy as np
 
 from .._metadata import record, set_image_axes
 from ..fields import (
+    LENGTH_TO_NM,
     components_from_gradient,
     gradient_from_components,
     gradient_from_reciprocal,
     rotate_gradient,
 )
+from ._files import check_file, describe, names_the_file, open_hdf5
 
 CorrelativeMaps = namedtuple("CorrelativeMaps", ["strain", "composition", "images"])
 CorrelativeMaps.__doc__ = """Maps read by :func:`load_correlative_mat`.
@@ -36,10 +39,11 @@ def _read_mat(path):
     """Variables of a MATLAB file (v5 via scipy, v7.3/HDF5 via h5py) as numpy arrays."""
     import h5py
 
-    path = str(path)
+    what = "a MATLAB .mat file (v5, or v7.3/HDF5)"
+    path = check_file(path, what)
     if h5py.is_hdf5(path):
         out = {}
-        with h5py.File(path, "r") as f:
+        with open_hdf5(path, what) as f:
             for name, obj in f.items():
                 if isinstance(obj, h5py.Dataset) and not name.startswith("#"):
                     # MATLAB writes column-major: HDF5 sees the transpose
@@ -47,7 +51,18 @@ def _read_mat(path):
         return out
     from scipy.io import loadmat
 
-    return {k: v for k, v in loadmat(path).items() if not k.startswith("__")}
+    kind = describe(path)
+    if not kind.startswith("a MATLAB"):
+        # MATLAB v4 files have no header: let scipy try before refusing
+        try:
+            return {k: v for k, v in loadmat(path).items() if not k.startswith("__")}
+        except Exception as err:  # scipy raises several types for foreign files
+            raise ValueError(f"{path} is not {what} but {kind}") from err
+    try:
+        return {k: v for k, v in loadmat(path).items() if not k.startswith("__")}
+    except Exception as err:
+        raise ValueError(f"{path}: a MATLAB v5 file that cannot be read, it is corrupted "
+                         f"or truncated (scipy: {err})") from err
 
 
 def _scalar(value, name):
@@ -83,6 +98,7 @@ def _pixel_size(pixel_size, variables, source):
 
 
 # -- correlative MATLAB files -------------------------------------------------------
+@names_the_file
 def load_correlative_mat(path, pixel_size=None, units="nm", threshold=None, rot=None,
                          frame="crystal", fill_tolerance=1e-12):
     """Read co-registered strain, composition and image maps from a MATLAB .mat file.
@@ -135,9 +151,13 @@ def load_correlative_mat(path, pixel_size=None, units="nm", threshold=None, rot=
 
     Raises
     ------
+    FileNotFoundError
+        No such file.
     ValueError
-        A required variable is missing (the message names it), shapes differ,
-        no pixel size is known.
+        Not a .mat file (the message says what it is: text, an image, empty, a
+        corrupted HDF5 file, ...), a required variable is missing (the message
+        names it), shapes differ, no pixel size is known. Every message names
+        the file.
     """
     from ..signals import StrainField
 
@@ -195,12 +215,81 @@ def load_correlative_mat(path, pixel_size=None, units="nm", threshold=None, rot=
 
 
 # -- py4DSTEM ---------------------------------------------------------------------
-def _py4dstem_slices(source):
-    """{label: 2D array} from a py4DSTEM RealSlice, a mapping or an HDF5/EMD file."""
-    if hasattr(source, "get_slice") and hasattr(source, "slicelabels"):
-        return {str(k): np.asarray(source.get_slice(k).data, float) for k in source.slicelabels}
-    if isinstance(source, dict):
-        return {str(k): np.asarray(a, float) for k, a in source.items()}
+
+
+def _text(value):
+    """An HDF5 string attribute or scalar dataset as str."""
+    if isinstance(value, np.ndarray) and value.shape == ():
+        value = value[()]
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _emd_stacks(f):
+    """Paths of the emdfile stack Arrays in ``f`` whose slice labels hold the strain maps.
+
+    emdfile (py4DSTEM >= 0.14) stores an Array stack as a group with ``data`` of
+    shape (n_slices, Rx, Ry), dim vectors ``dim0`` (Rx) and ``dim1`` (Ry), and the
+    slice labels in the last dim vector, ``dim2``, whose ``name`` attribute is
+    ``_labels_``.
+    """
+    import h5py
+
+    found = []
+
+    def visit(name, obj):
+        if not isinstance(obj, h5py.Group) or not isinstance(obj.get("data"), h5py.Dataset):
+            return
+        data = obj["data"]
+        last = obj.get(f"dim{data.ndim - 1}")
+        if data.ndim != 3 or not isinstance(last, h5py.Dataset):
+            return
+        if _text(last.attrs.get("name", "")) != "_labels_":
+            return
+        labels = [_text(lab) for lab in np.ravel(last[()])]
+        if all(lab in labels for lab in PY4DSTEM_LABELS) and len(labels) == data.shape[0]:
+            found.append(name)
+
+    f.visititems(visit)
+    return found
+
+
+def _emd_calibration(f, group):
+    """The py4DSTEM Calibration of the tree holding ``group`` (its root's), as a dict."""
+    import h5py
+
+    root = group.split("/", 1)[0]
+    cal = f.get(f"{root}/metadatabundle/calibration")
+    if not isinstance(cal, h5py.Group):
+        return {}
+    out = {}
+    for key in ("R_pixel_size", "R_pixel_units", "QR_rotation_degrees", "QR_flip"):
+        if isinstance(cal.get(key), h5py.Dataset):
+            v = cal[key][()]
+            out[key] = _text(v) if isinstance(v, (bytes, str)) else v
+    return out
+
+
+def _emd_pixel_size(f, group, calibration):
+    """(dRx, dRy) in nm from the Array's dim vectors or the root calibration, or None."""
+    steps, units = [], []
+    for n in (0, 1):
+        dim = f[group].get(f"dim{n}")
+        if dim is None or dim.size < 2:
+            return None
+        steps.append(float(dim[1] - dim[0]))
+        units.append(_text(dim.attrs.get("units", "")))
+    if all(u in LENGTH_TO_NM for u in units):
+        return tuple(s * LENGTH_TO_NM[u] for s, u in zip(steps, units)), "dim vectors"
+    unit = calibration.get("R_pixel_units", "")
+    size = calibration.get("R_pixel_size")
+    if unit in LENGTH_TO_NM and size is not None and float(size) > 0:
+        return (float(size) * LENGTH_TO_NM[unit],) * 2, "py4DSTEM calibration R_pixel_size"
+    return None
+
+
+def _legacy_slices(f):
+    """{label: array} from layouts older than emdfile's: ``slicelabels`` attributes or
+    sibling datasets, or one dataset per slice."""
     import h5py
 
     found = {}
@@ -225,71 +314,176 @@ def _py4dstem_slices(source):
                     break
         if labels is None or obj.ndim != 3:
             return
-        labels = [lab.decode() if isinstance(lab, bytes) else str(lab)
-                  for lab in np.ravel(labels)]
+        labels = [_text(lab) for lab in np.ravel(labels)]
         if all(lab in labels for lab in PY4DSTEM_LABELS) and len(labels) == obj.shape[0]:
             data = np.asarray(obj[()], float)
             found.update({lab: data[i] for i, lab in enumerate(labels)})
 
-    with h5py.File(str(source), "r") as f:
-        f.visititems(visit)
-    if not found:
-        raise ValueError(
-            f"{source}: no py4DSTEM strain map found (a 3D dataset with slicelabels "
-            f"{', '.join(PY4DSTEM_LABELS)}, or datasets with those names)"
-        )
+    f.visititems(visit)
     return found
 
 
-def load_py4dstem_strain(source, pixel_size=None, units="nm", coordinate_rotation=0.0):
+def _py4dstem_slices(source, emdpath=None):
+    """({label: 2D array}, info) from a py4DSTEM RealSlice, a mapping or an HDF5/EMD file.
+
+    ``info`` holds what the file says besides the maps: the group read, its
+    python class, the pixel size (nm, with its source) and the calibration.
+    """
+    if hasattr(source, "get_slice") and hasattr(source, "slicelabels"):
+        return ({str(k): np.asarray(source.get_slice(k).data, float)
+                 for k in source.slicelabels}, {"source": type(source).__name__})
+    if isinstance(source, dict):
+        return {str(k): np.asarray(a, float) for k, a in source.items()}, {"source": "dict"}
+    if not isinstance(source, (str, os.PathLike)):
+        raise TypeError(
+            "source must be a py4DSTEM RealSlice/StrainMap, a dict of 2D arrays or the path "
+            f"of a py4DSTEM (emdfile) HDF5 file; got {type(source).__name__}")
+    with open_hdf5(source, "a py4DSTEM strain map (emdfile HDF5)") as f:
+        stacks = _emd_stacks(f)
+        if emdpath is not None:
+            emdpath = str(emdpath).strip("/")
+            if emdpath not in stacks:
+                raise ValueError(
+                    f"{source}: {emdpath!r} is not a py4DSTEM strain map; the strain maps "
+                    f"in this file are {stacks or 'none'}")
+            stacks = [emdpath]
+        if len(stacks) > 1:
+            raise ValueError(
+                f"{source} holds {len(stacks)} py4DSTEM strain maps ({', '.join(stacks)}); "
+                "choose one with emdpath=")
+        if stacks:
+            group = stacks[0]
+            labels = [_text(lab) for lab in np.ravel(f[group]["dim2"][()])]
+            data = np.asarray(f[group]["data"][()], float)
+            calibration = _emd_calibration(f, group)
+            info = {"source": "emdfile", "emdpath": group,
+                    "python_class": _text(f[group].attrs.get("python_class", "")),
+                    "calibration": calibration,
+                    "pixel_size": _emd_pixel_size(f, group, calibration)}
+            return {lab: data[i] for i, lab in enumerate(labels)}, info
+        found = _legacy_slices(f)
+    if not found:
+        raise ValueError(
+            f"{source}: no py4DSTEM strain map found (an emdfile Array whose slice labels, "
+            f"the dim vector named '_labels_', include {', '.join(PY4DSTEM_LABELS)}; or, "
+            "in older files, a 3D dataset with slicelabels or datasets with those names)"
+        )
+    return found, {"source": "legacy HDF5 layout"}
+
+
+@names_the_file
+def load_py4dstem_strain(source, pixel_size=None, units="nm", coordinate_rotation=0.0,
+                         emdpath=None, reference_region=None):
     """Read a py4DSTEM strain map (``e_xx, e_yy, e_xy, theta``) into a StrainField.
 
     Parameters
     ----------
-    source : py4DSTEM RealSlice, dict of arrays, or path to an HDF5/EMD file
-        The output of py4DSTEM's ``get_strain_from_reference_g1g2`` /
-        ``get_strain_from_reference_region`` (slices ``e_xx``, ``e_yy``, ``e_xy``,
-        ``theta`` and optionally ``mask``), indexed ``[Rx, Ry]``.
-    pixel_size : float or (float, float)
-        Scan step (dy, dx) in ``units``. Required: py4DSTEM strain maps carry no
-        calibration of their own.
+    source : path, py4DSTEM StrainMap / RealSlice, or dict of arrays
+        A file written by ``py4DSTEM.save`` (emdfile HDF5) holding a ``StrainMap``
+        (``StrainMap.get_strain``) or a ``RealSlice`` with slices ``e_xx``,
+        ``e_yy``, ``e_xy``, ``theta`` and optionally ``mask`` (e.g. the
+        ``strainmap_g1g2`` of ``get_strain_from_reference_g1g2``), at the root of
+        its tree or nested in it (saved with ``tree=True`` under the BraggVectors);
+        or such an object, or a dict of those arrays, indexed ``[Rx, Ry]``.
+    pixel_size : float or (float, float), optional
+        Scan step (dy, dx) = (dRx, dRy) in ``units``. Default: from the file, the
+        Array's dim vectors when they are in a length unit, else the tree's
+        py4DSTEM calibration ``R_pixel_size`` / ``R_pixel_units`` (nm, Å, µm, pm);
+        required when neither is in a length unit (py4DSTEM's default is
+        "pixels") or the source is not a file.
     units : str
-        Length unit of the pixel size (default nm).
+        Length unit of ``pixel_size`` (default nm).
     coordinate_rotation : float
-        If the map was rotated with py4DSTEM's ``get_rotated_strain_map`` or the
-        diffraction space is rotated relative to the scan: the angle (rad) of the
-        map's x axis (py4DSTEM's Qx) in the *unswapped* (Rx, Ry) frame, from Rx
-        toward Ry. Default 0 (diffraction and scan axes aligned).
+        The ``coordinate_rotation`` py4DSTEM's ``StrainMap.get_strain`` was given,
+        in **radians** (``np.radians`` of py4DSTEM's degrees), or the angle passed
+        to ``get_rotated_strain_map``: the angle of the map's x axis from Qx toward
+        Qy. py4DSTEM does not save it, so it must be given. Default 0.
+    emdpath : str, optional
+        Group of the strain map in the file (e.g. ``"datacube_root/braggvectors/
+        strainmap"``) when the file holds several.
+    reference_region : array_like of bool, shape (Rx, Ry), optional
+        The region whose median lattice was the reference (the ``gvects`` array of
+        ``get_strain``). py4DSTEM 0.14 does not save it; given here it is recorded
+        as ``metadata.Chemomech.load_py4dstem_strain.reference_mask`` (y, x).
 
     Returns
     -------
     StrainField
+        In the image frame (x = Ry, columns; y = Rx, rows), NaN where py4DSTEM's
+        ``mask`` is 0 (its fill values there, e.g. ``e_xx = 1``, never reach the
+        field) or the maps are not finite. ``metadata.Chemomech.load_py4dstem_strain``
+        records the group read, its py4DSTEM class, the pixel size and its source,
+        and the calibration's QR rotation and flip.
+
+    Raises
+    ------
+    FileNotFoundError
+        No such file.
+    ValueError
+        A file that is not HDF5 or is damaged, holds no strain map or several
+        (without ``emdpath``), misses a slice, or has no length calibration when
+        ``pixel_size`` is not given; every message names the file.
+    TypeError
+        ``source`` of another type (e.g. a plain array).
 
     Notes
     -----
+    The file layout (emdfile 0.0.16, py4DSTEM 0.14): an Array group with ``data``
+    of shape (n_slices, Rx, Ry), dim vectors ``dim0`` (Rx), ``dim1`` (Ry) and
+    ``dim2`` named ``_labels_`` holding the slice labels (StrainMap: e_xx, e_yy,
+    e_xy, theta, mask, error); the Calibration under
+    ``<root>/metadatabundle/calibration``. Older layouts (a ``slicelabels``
+    attribute, one dataset per slice) are still read.
+
     py4DSTEM's x is the *first* array axis (Qx, Rx: rows) and y the second; its
     strain is the infinitesimal one of the reciprocal transformation
     ``beta = G G_ref^-1``: ``e_xx = 1 - beta_00``, ``e_yy = 1 - beta_11``,
     ``e_xy = -(beta_01 + beta_10)/2`` (tensor shear), ``theta = (beta_01 - beta_10)/2``.
-    The four maps determine ``beta`` exactly; we rebuild it, swap x and y into our
-    image frame (x = columns) and take ``H = inv(beta).T - I``. To first order this
-    is ``(e11, e22, e12, theta) = (e_yy, e_xx, e_xy, theta)``: the swap of axes
-    mirrors the frame, which flips the rotation sign, and py4DSTEM's own sign
-    flips it back. Pixels where ``mask`` is 0 (or the maps are not finite) are NaN.
+    The four maps determine ``beta`` exactly; we rebuild it, undo the coordinate
+    rotation, swap x and y into our image frame (x = columns) and take
+    ``H = inv(beta).T - I``. To first order this is ``(e11, e22, e12, theta) =
+    (e_yy, e_xx, e_xy, theta)``: the swap of axes mirrors the frame, which flips
+    the rotation sign, and py4DSTEM's own sign flips it back. The fixtures of
+    ``tests/data/make_py4dstem_fixtures.py``, written by py4DSTEM from diffraction
+    patterns of a known strain, pin every sign.
+
+    py4DSTEM measures in its calibrated diffraction frame: with a QR rotation (or
+    flip) in its calibration and the vectors calibrated with ``rotate=True`` (its
+    default once the rotation is set) the maps are already in the scan frame; the
+    values are recorded, not applied again.
     """
     from ..signals import StrainField
 
-    slices = _py4dstem_slices(source)
+    slices, info = _py4dstem_slices(source, emdpath)
     missing = [lab for lab in PY4DSTEM_LABELS if lab not in slices]
     if missing:
         raise ValueError(
             f"py4DSTEM strain map is missing slice(s) {', '.join(repr(m) for m in missing)}; "
             f"found {', '.join(sorted(slices))}"
         )
-    if pixel_size is None:
-        raise ValueError("pixel_size (scan step, nm) is required: py4DSTEM strain maps "
-                         "carry no calibration")
-    scale = _pixel_size(pixel_size, {}, "py4DSTEM strain map")
+    shape = np.shape(slices["e_xx"])
+    for lab in PY4DSTEM_LABELS + ("mask",):
+        if lab in slices and np.shape(slices[lab]) != shape:
+            raise ValueError(f"py4DSTEM slice {lab!r} has shape {np.shape(slices[lab])}, "
+                             f"'e_xx' has {shape}")
+    if pixel_size is not None:
+        scale = _pixel_size(pixel_size, {}, "py4DSTEM strain map")
+        pixel_source = "given"
+    elif info.get("pixel_size") is not None:
+        scale, pixel_source = info["pixel_size"]
+        units = "nm"
+    else:
+        cal = info.get("calibration", {})
+        has = (f" (its calibration says R_pixel_size {cal['R_pixel_size']} "
+               f"{cal.get('R_pixel_units', '')!r})" if "R_pixel_size" in cal else "")
+        raise ValueError(f"pixel_size (scan step, nm) is required: the py4DSTEM strain map "
+                         f"carries no length calibration{has}")
+    ref = None
+    if reference_region is not None:
+        ref = np.asarray(reference_region)
+        if ref.shape != shape or ref.dtype != bool:
+            raise ValueError(f"reference_region must be a boolean array of shape {shape} "
+                             f"(Rx, Ry), got {ref.dtype} of shape {ref.shape}")
     exx, eyy, exy, th = (slices[lab] for lab in PY4DSTEM_LABELS)
     beta = np.empty(exx.shape + (2, 2))
     beta[..., 0, 0] = 1 - exx
@@ -302,11 +496,22 @@ def load_py4dstem_strain(source, pixel_size=None, units="nm", coordinate_rotatio
         beta = R @ beta @ R.T
     swap = np.array([[0.0, 1.0], [1.0, 0.0]])
     # (Rx, Ry) = (row, column) -> our (x, y) = (column, row)
-    H = gradient_from_reciprocal(swap @ beta @ swap)
+    with np.errstate(invalid="ignore"):  # py4DSTEM's fill values where mask = 0
+        H = gradient_from_reciprocal(swap @ beta @ swap)
     comps = components_from_gradient(H)
     if "mask" in slices:
         comps[:, ~(slices["mask"] != 0)] = np.nan
+    comps[:, ~np.isfinite(comps).all(axis=0)] = np.nan
     sf = StrainField.from_components(*comps, scale=scale, units=units)
+    cal = info.get("calibration", {})
     record(sf, "load_py4dstem_strain", coordinate_rotation=float(coordinate_rotation),
-           frame="image: x = Ry (columns), y = Rx (rows)")
+           frame="image: x = Ry (columns), y = Rx (rows)",
+           source=str(source) if isinstance(source, (str, os.PathLike)) else info["source"],
+           emdpath=info.get("emdpath"), python_class=info.get("python_class"),
+           pixel_size_source=pixel_source,
+           qr_rotation_degrees=(float(cal["QR_rotation_degrees"])
+                                if "QR_rotation_degrees" in cal else None),
+           qr_flip=bool(cal["QR_flip"]) if "QR_flip" in cal else None,
+           n_masked=int(np.count_nonzero(np.isnan(comps[0]))),
+           reference_mask=ref)
     return sf

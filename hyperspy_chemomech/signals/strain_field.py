@@ -33,6 +33,70 @@ class StrainField(StrainDecompositionMixin, Signal2D):
     _signal_type = "strain_field"
     _signal_dimension = 2
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not kwargs.get("full_initialisation", True):
+            # reached through set_signal_type("strain_field") on an existing signal
+            self._convert_pyxem_in_place()
+
+    def _convert_pyxem_in_place(self):
+        """Convert a pyxem strain result turned into a StrainField by ``set_signal_type``.
+
+        pyxem's StrainMap has our (4 | x, y) layout but its own axis order and
+        signs (see :func:`hyperspy_chemomech.diffraction.from_pyxem`); its instances
+        carry ``current_basis_x``, which ours never do. A DisplacementGradientMap
+        ``(x, y | 3, 3)`` has no other reading. Both are converted here, exactly as
+        ``from_pyxem`` does, and ``metadata.Chemomech.from_pyxem.via`` says so; a
+        StrainMap in a rotated basis (``rotate_strain_basis``) is given back its
+        class and refused.
+        """
+        am = self.axes_manager
+        pyxem_map = "current_basis_x" in self.__dict__
+        tensor = len(am.navigation_shape) == 2 and am.signal_shape in ((3, 3), (2, 2))
+        if not (pyxem_map or tensor):
+            return
+        basis = self.__dict__.get("current_basis_x")
+        basis_y = self.__dict__.get("current_basis_y")
+        if basis is not None and not np.allclose(np.asarray(basis, float), [1.0, 0.0]):
+            self._give_back_class(pyxem_map, basis, basis_y)
+            raise ValueError(
+                f"this pyxem StrainMap is in a rotated basis (current_basis_x={list(basis)}); "
+                "set_signal_type('strain_field') converts only maps in pyxem's own basis "
+                "[1, 0]. Convert the unrotated map with StrainField.from_pyxem(strain_map) "
+                "and rotate ours with StrainField.rotate_basis")
+        for attr in ("current_basis_x", "current_basis_y"):
+            self.__dict__.pop(attr, None)
+        try:
+            converted = StrainField.from_pyxem(self)
+        except ValueError as err:
+            self._give_back_class(pyxem_map, basis, basis_y)
+            raise ValueError(
+                f"set_signal_type('strain_field') on a pyxem strain result: {err}. Use "
+                "StrainField.from_pyxem(signal, ...) once it is fixed") from err
+        meta = {"Chemomech": converted.metadata.Chemomech.as_dictionary()}
+        meta["Chemomech"]["from_pyxem"]["via"] = "set_signal_type('strain_field')"
+        if not self.metadata.General.title:
+            meta["General"] = {"title": converted.metadata.General.title}
+        self._load_dictionary({"data": converted.data,
+                               "axes": converted.axes_manager._get_axes_dicts(),
+                               "metadata": meta})
+
+    def _give_back_class(self, pyxem_map, basis, basis_y):
+        """Undo set_signal_type: never leave an unconverted StrainField behind."""
+        import sys
+
+        self.metadata.Signal.signal_type = ""
+        # pyxem 0.21 does not register StrainMap with HyperSpy: give its class back
+        # directly (its module is loaded: it made this signal)
+        module = sys.modules.get("pyxem.signals.strain_map")
+        if pyxem_map and module is not None and not self._lazy:
+            self.__class__ = module.StrainMap
+            self.current_basis_x, self.current_basis_y = basis, basis_y
+        else:
+            self._assign_subclass()  # a plain Signal2D
+            if pyxem_map:
+                self.current_basis_x, self.current_basis_y = basis, basis_y
+
     @property
     def _eager_class(self):
         """The in-memory class for results computed from this field (lazy or not)."""
@@ -89,9 +153,26 @@ class StrainField(StrainDecompositionMixin, Signal2D):
         rotation sign; the exact conversion is documented in
         :mod:`hyperspy_chemomech.diffraction` (``pyxem_tensor_to_gradient``) and pinned
         by tests. Parameters and returns as :func:`hyperspy_chemomech.diffraction.from_pyxem`.
+
+        Raises
+        ------
+        TypeError
+            ``signal`` is not a HyperSpy signal (e.g. a plain array).
+        ValueError
+            Neither pyxem layout, uncalibrated scan axes, a bad ``vector_order``.
         """
         from ..diffraction import pyxem_strain_to_tensor, pyxem_tensor_to_gradient
 
+        if getattr(signal, "axes_manager", None) is None:
+            shape = getattr(signal, "shape", None)
+            raise TypeError(
+                "from_pyxem expects a pyxem StrainMap (4 | x, y) or DisplacementGradientMap "
+                f"(x, y | 3, 3), a HyperSpy signal with calibrated scan axes; got "
+                f"{type(signal).__name__}" + (f" of shape {shape}" if shape is not None else "")
+                + ". For plain arrays of our components use StrainField.from_components(e11, "
+                "e22, e12, theta, scale=...); for pyxem's four maps wrap them in a Signal2D "
+                "(4, ny, nx) with nm scan axes"
+            )
         am = signal.axes_manager
         nav, sig = am.navigation_shape, am.signal_shape
         if nav == (4,) and len(sig) == 2:
