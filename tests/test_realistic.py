@@ -236,3 +236,14 @@ def test_make_particle_takes_the_solid_solution_by_name():
     np.testing.assert_array_equal(a.strain, b.strain)
     c = make_particle(shape=(30, 40), seed=1)                   # homogeneous LiFePO4
     assert np.nanmax(np.abs(c.strain - b.strain)) > 1e-4
+
+
+def test_dislocations_in_the_residual_of_a_learned_law():
+    """The whole chain on the second generator: law learned with defaults, residual's cores."""
+    p = realistic_particle(shape=SMALL, n_dislocations=5, noise=1e-3, crystal_angle=0.3,
+                           seed=0)
+    strain, comp = p.strain_field(), p.composition_map()
+    law = strain.learn_eigenstrain(comp, crystal_angle=0.3, show_progressbar=False)
+    found = strain.decompose(comp, law).residual.find_dislocations(crystal_angle=0.3)
+    pairs = _match(found, p, 3.0)
+    assert len(pairs) >= 4 and len(found) - len(pairs) <= 1, (len(pairs), len(found))
