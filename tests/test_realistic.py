@@ -247,3 +247,23 @@ def test_dislocations_in_the_residual_of_a_learned_law():
     found = strain.decompose(comp, law).residual.find_dislocations(crystal_angle=0.3)
     pairs = _match(found, p, 3.0)
     assert len(pairs) >= 4 and len(found) - len(pairs) <= 1, (len(pairs), len(found))
+
+
+def test_learning_takes_the_lattice_for_its_nuisance_cores():
+    from hyperspy_chemomech.learning import learn_law
+    from hyperspy_chemomech.learning._nuisance import dislocation_fields
+    from hyperspy_chemomech.mechanics import in_plane_lattice
+
+    np.testing.assert_allclose(in_plane_lattice("LixFePO4"),
+                               [[0.9821, 0.4788], [1.0332, 0.4692]])
+    assert in_plane_lattice(np.eye(6)) is None
+    p = make_particle(shape=(40, 60), pixel_size=5.0, seed=2)
+    with pytest.raises(ValueError, match="dislocation_lattice"):
+        learn_law(p.strain, p.X_observed, 5.0, resolve_stiffness("LiFePO4"),
+                  dislocation_lattice=(1.0, -0.5))
+    # a core whose content is no lattice translation is not fitted as a dislocation
+    mask = platelet_mask((70, 100), kind="hexagon", fill=0.85)
+    e = np.where(mask, dislocation_strain(mask.shape, [(34.4, 51.7)], [(0.2, 0.1)], 5.0),
+                 np.nan)
+    assert len(dislocation_fields(e, mask, 5.0)[0]) == 1
+    assert len(dislocation_fields(e, mask, 5.0, lattice=in_plane_lattice("LixFePO4"))[0]) == 0

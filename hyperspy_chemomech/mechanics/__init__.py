@@ -12,7 +12,7 @@ __getattr__, __dir__, __all__ = attach(
         "_frames": ["beam_frame", "rotate_plane_stiffness", "rotate_stiffness_3d"],
         "_stiffness": ["isotropic_stiffness", "orthotropic_stiffness", "plane_eigenstrain",
                        "plane_stiffness"],
-        "materials": ["Material", "end_members", "get_material", "register_material", "resolve_stiffness",
+        "materials": ["Material", "end_members", "get_material", "in_plane_lattice", "register_material", "resolve_stiffness",
                       "vegard_misfit"],
         "..fields": ["rotate_strain"],
         "_cache": ["clear_solver_cache", "get_solver"],

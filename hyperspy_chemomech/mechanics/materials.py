@@ -176,6 +176,35 @@ def end_members(material):
     return tuple(material)
 
 
+def in_plane_lattice(material):
+    """In-plane lattice parameters (a, c) in nm, beam along [010], of each member.
+
+    Parameters
+    ----------
+    material : str, Material, or a pair of those
+        ``"LixFePO4"`` gives both end members' cells.
+
+    Returns
+    -------
+    numpy.ndarray, shape (k, 2) or None
+        One row (a, c) (nm) per material; None for stiffness numbers (no lattice).
+
+    Examples
+    --------
+    >>> from hyperspy_chemomech.mechanics import in_plane_lattice
+    >>> in_plane_lattice("LixFePO4")
+    array([[0.9821, 0.4788],
+           [1.0332, 0.4692]])
+    """
+    members = end_members(material)
+    if members is None:
+        if not isinstance(material, (str, Material)):
+            return None
+        members = (material,)
+    # lattice constants are stored in angstrom
+    return np.array([get_material(m).lattice[[0, 2]] / 10.0 for m in members])
+
+
 def vegard_misfit(start="FePO4", end="LiFePO4"):
     """Relative lattice misfit per crystal axis from ``start`` to ``end``.
 

@@ -391,17 +391,12 @@ class StrainDecompositionMixin:
             included), ``b_x``, ``b_y`` (nm, image frame) and ``snr``.
         """
         from ..decomposition import find_dislocations
-        from ..mechanics import end_members, get_material
+        from ..mechanics import in_plane_lattice
 
         e, pixel, offset = self._strain_nm()
         sigma = 1.0 if smoothing is None else self._smoothing_px(smoothing, pixel)
         rad = None if radius is None else self._smoothing_px(radius, pixel)
-        lattice = None
-        if material is not None:
-            members = end_members(material)
-            members = members if members is not None else (material,)
-            # in-plane cell (a, c) in nm of each member (lattice constants in angstrom)
-            lattice = [get_material(m).lattice[[0, 2]] / 10.0 for m in members]
+        lattice = None if material is None else in_plane_lattice(material)
         return find_dislocations(e, pixel, sigma=sigma, threshold=threshold,
                                  min_burgers=min_burgers, false_alarms=false_alarms,
                                  radius=rad, exclude_border=exclude_border, offset=offset,

@@ -334,7 +334,7 @@ class StrainField(StrainDecompositionMixin, Signal2D):
         EigenstrainLaw
         """
         from ..learning import learn_law
-        from ..mechanics import resolve_stiffness
+        from ..mechanics import in_plane_lattice, resolve_stiffness
         from .eigenstrain_law import EigenstrainLaw
 
         strain, X, pixel = self._paired_arrays(composition)
@@ -350,6 +350,8 @@ class StrainField(StrainDecompositionMixin, Signal2D):
         source = None
         if composition.metadata.has_item("Chemomech.registration.source_pixel_size_nm"):
             source = float(composition.metadata.Chemomech.registration.source_pixel_size_nm)
+        # the material's lattice: a found core must have a lattice Burgers vector
+        kwargs.setdefault("dislocation_lattice", in_plane_lattice(material))
         fit = learn_law(
             strain, X, pixel, resolve_stiffness(material, plane), crystal_angle=crystal_angle,
             mask=mask, variance=variance, composition_resolution=composition_resolution,
