@@ -248,8 +248,13 @@ def make_particle(shape=(150, 250), pixel_size=5.0, kind="hexagon", composition=
     -------
     SyntheticParticle
     """
-    from ..mechanics import (ParticleElasticity, end_members, get_material, plane_stiffness,
-                             resolve_stiffness)
+    from ..mechanics import (
+        ParticleElasticity,
+        end_members,
+        get_material,
+        plane_stiffness,
+        resolve_stiffness,
+    )
 
     rng = np.random.default_rng(seed)
     if mask is None:
