@@ -96,7 +96,8 @@ def _translations(lattice, crystal_angle, tolerance):
         raise ValueError(f"crystal_angle must be a finite angle (rad), got {crystal_angle!r}")
     e1 = np.array([np.cos(phi), np.sin(phi)])
     e2 = np.array([-np.sin(phi), np.cos(phi)])
-    ij = np.array([(i, j) for i in range(-2, 3) for j in range(-2, 3) if (i, j) != (0, 0)])
+    # the shortest translations: a perfect dislocation with a longer one would dissociate
+    ij = np.array([(i, j) for i in (-1, 0, 1) for j in (-1, 0, 1) if (i, j) != (0, 0)])
     return np.concatenate([(ij[:, :1] * a) * e1 + (ij[:, 1:] * c) * e2 for a, c in cells])
 
 
@@ -151,7 +152,7 @@ def find_dislocations(strain, pixel_size, mask=None, sigma=1.0, threshold=None,
         in-plane axes (beam along [010]: a along [100], c along [001]); several rows
         for several cells (e.g. both end members of a solid solution). A core is
         kept only if its Burgers content is a lattice translation ``i a e1 + j c e2``
-        (``|i|, |j| <= 2``) within its uncertainty: ``|b - t| <= 3 s_b +
+        (``|i|, |j| <= 1``: the shortest ones) within its uncertainty: ``|b - t| <= 3 s_b +
         lattice_tolerance |t|`` (``s_b`` the content noise). Default None: no test.
     crystal_angle : float, optional
         Angle (rad) from +x to the first in-plane axis, toward +y. With it the
