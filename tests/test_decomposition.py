@@ -371,8 +371,8 @@ def test_window_that_cuts_the_particle_decomposes_with_a_held_edge():
     cy, cx = int(ys.mean()), int(xs.mean())
     win = (slice(cx - 45, cx + 45), slice(cy - 22, cy + 22))
     strain, comp = p.strain_field().isig[win], p.composition_map().isig[win]
-    law = strain.learn_eigenstrain(comp, degree=1, composition_resolution=0.0,
-                                   boundary="dirichlet")
+    law = strain.learn_eigenstrain(comp, material="LiFePO4", degree=1,
+                                   composition_resolution=0.0, boundary="dirichlet")
     parts = strain.decompose(comp, law)          # the law's boundary by default
     rms = np.array(parts.summary()["rms"]["residual"])
     np.testing.assert_allclose(rms, 1e-3, rtol=0.1)

@@ -89,7 +89,7 @@ def _pixel_size(pixel_size, variables, source):
                 return _scalar(variables[key], key)
         raise ValueError(
             f"{source} holds no pixel size (no variable 'pixel_size', 'step_size' or "
-            "'scan_step'); pass pixel_size= (nm per scan step)"
+            "'scan_step'); pass pixel_size= (nm per scan step; --pixel-size on the command line)"
         )
     p = np.broadcast_to(np.asarray(pixel_size, dtype=float), (2,))
     if not np.all(np.isfinite(p)) or np.any(p <= 0):
@@ -98,9 +98,66 @@ def _pixel_size(pixel_size, variables, source):
 
 
 # -- correlative MATLAB files -------------------------------------------------------
+#: Readings of a correlative file's (exx, eyy, exy, theta), as a family of
+#: :mod:`~hyperspy_chemomech.decomposition._conventions`: the authors' code
+#: (dhtdean/correlative-image-learning, inversion/utils/DFromExperiment.m) takes
+#: exx = du_a/da, eyy = du_c/dc, du_a/dc = exy + theta, du_c/da = exy - theta in
+#: crystal axes (a, c) = Q (x, y), Q = [[sin rot, cos rot], [cos rot, -sin rot]]: a
+#: mirror of the image axes. Read in the image frame that is R(phi) (exx, eyy, -exy,
+#: theta) R(phi)^T: the "shear sign flipped" family, [100] at phi.
+AUTHORS_FAMILY = "shear sign flipped"
+FRAMES = ("auto", "matlab", "crystal", "image")
+#: Failed fits in the authors' files: exx = eyy = 1 (>= 0.999) and theta = 0.
+FAILED_STRAIN = 0.999
+
+
+def _authors_candidates(rot):
+    """The two senses the authors' ``rot`` can have, as (family, [100] angle) readings."""
+    return {
+        "rot read as the authors' code does: [100] at pi/2 - rot":
+            (AUTHORS_FAMILY, np.pi / 2 - rot),
+        "rot in the opposite sense: [100] at rot - pi/2": (AUTHORS_FAMILY, rot - np.pi / 2),
+    }
+
+
+def _choose_frame(stored, scale, rot, warn_ratio=1.15):
+    """The frame of the authors' components: from ``rot`` (its sense checked by the
+    data) or, without it, from the data alone. Returns (matrix, frame items)."""
+    import warnings
+
+    from ..decomposition import find_frame
+
+    alone = find_frame(stored, scale)
+    items = dict(data_alone_angle=alone["angle"], data_alone_family=alone["family"],
+                 data_alone_index=alone["index"], data_alone_margin=alone["margin"],
+                 data_alone_angle_halfwidth=alone["angle_halfwidth"])
+    if rot is None:
+        chosen, source = alone, "data alone (compatibility of the distortion)"
+    else:
+        chosen = find_frame(stored, scale, candidates=_authors_candidates(rot))
+        source = f"file rot ({rot:.6g} rad), its sense from the data"
+        if chosen["index"] > warn_ratio * alone["index"]:
+            warnings.warn(
+                f"the frame from the file's rot ([100] at {np.rad2deg(chosen['angle']):+.1f} deg, "
+                f"compatibility index {chosen['index']:.3g}) fits the data worse than the frame "
+                f"the data alone choose ({alone['family']}, [100] at "
+                f"{np.rad2deg(alone['angle']):+.1f} deg, index {alone['index']:.3g}): check rot, or "
+                "pass rot= / frame=", UserWarning, stacklevel=3)
+    if chosen["ambiguous"]:
+        table = ", ".join(f"{k}: {v:.3g}" for k, v in chosen["scores"].items())
+        warnings.warn(f"the crystal frame is ambiguous: the best two readings score within "
+                f"{chosen['margin']:.2f}x of each other ({table}); chose '{chosen['chosen']}'. "
+                "Pass rot= (or frame=) if you know it", UserWarning, stacklevel=3)
+    items.update(source=source, family=chosen["family"], chosen=chosen["chosen"],
+                 index=chosen["index"], margin=chosen["margin"],
+                 ambiguous=chosen["ambiguous"], candidates=list(chosen["scores"]),
+                 scores=list(chosen["scores"].values()))
+    return chosen["matrix"], chosen["angle"], items
+
+
 @names_the_file
 def load_correlative_mat(path, pixel_size=None, units="nm", threshold=None, rot=None,
-                         frame="crystal", fill_tolerance=1e-12):
+                         frame="auto", fill_tolerance=1e-12):
     """Read co-registered strain, composition and image maps from a MATLAB .mat file.
 
     Parameters
@@ -110,12 +167,13 @@ def load_correlative_mat(path, pixel_size=None, units="nm", threshold=None, rot=
         with h5py) holding, on one pixel grid (rows = y, columns = x):
 
         - ``exx``, ``eyy``, ``exy``, ``theta`` (required): strain (tensor shear)
-          and lattice rotation (rad);
+          and lattice rotation (rad), in the frame given by ``frame``;
         - ``FP``, ``LFP`` (required): FePO4 and LiFePO4 maps (e.g. phase
           thicknesses from X-ray spectral unmixing);
         - ``mask`` (optional): the particle, nonzero inside;
         - ``HAADF``, ``VADF``, ``VBF`` (optional): images;
-        - ``rot`` (optional): angle (rad) of the strain maps' x axis, see ``frame``;
+        - ``rot`` (optional): angle (rad) relating the maps' axes to the crystal
+          axes, see ``frame``;
         - ``pixel_size`` / ``step_size`` (optional): pixel size in ``units``.
     pixel_size : float or (float, float), optional
         Pixel size (dy, dx) in ``units``; required when the file holds none.
@@ -125,14 +183,32 @@ def load_correlative_mat(path, pixel_size=None, units="nm", threshold=None, rot=
         X = LFP / (FP + LFP) only where FP + LFP exceeds it (NaN elsewhere);
         default 10 % of the 99th percentile of FP + LFP.
     rot : float, optional
-        Override the file's ``rot`` (rad).
-    frame : {"crystal", "image"}
-        ``"crystal"`` (default): the strain maps are components in a frame whose x
-        axis lies at angle ``rot`` from image +x, toward +y (the crystal [100]
-        direction, the angle our ``crystal_angle`` names); the whole displacement
-        gradient is rotated into the image frame, ``H = R(rot) H_file R(rot)^T``.
-        ``"image"``: the maps are already in the image frame; ``rot`` is only
-        recorded as the crystal angle.
+        Override the file's ``rot`` (rad); ``rot=float("nan")`` ignores the file's.
+    frame : {"auto", "matlab", "crystal", "image"}
+        How the components are stored.
+
+        - ``"auto"`` (default): the authors' files (Deng et al. 2022, their
+          MATLAB code ``DFromExperiment.m``): components along crystal axes a =
+          [100], c = [001] that are a *mirror image* of the image axes,
+          ``du_a/dc = exy + theta``, ``du_c/da = exy - theta``. In the image frame
+          that is ``R(phi) (exx, eyy, -exy, theta) R(phi)^T`` with [100] at
+          ``phi``. The code puts [100] at ``phi = pi/2 - rot``; the opposite sense
+          ``rot - pi/2`` is tried too and the data decide (the compatibility of
+          the distortion, :func:`~hyperspy_chemomech.decomposition.find_frame`).
+          Without ``rot`` the family and angle are found from the data alone; a
+          warning says when the choice is ambiguous (with the scores).
+        - ``"matlab"``: as the authors' code reads it, ``phi = pi/2 - rot``, no
+          check.
+        - ``"crystal"``: our own conventions (tensor shear, theta from +x toward
+          +y) in an unmirrored frame whose x axis, [100], lies at ``rot`` from
+          image +x toward +y: ``H = R(rot) H_file R(rot)^T``.
+        - ``"image"``: our conventions, already in the image frame; ``rot`` is
+          recorded as the crystal angle.
+
+        Whatever the frame, what was learned about it goes to
+        ``metadata.Chemomech.frame`` (see :mod:`hyperspy_chemomech._metadata`),
+        which :meth:`StrainField.learn_eigenstrain` and :meth:`StrainField.decompose`
+        use when no ``crystal_angle`` is given.
 
     Returns
     -------
@@ -143,11 +219,16 @@ def load_correlative_mat(path, pixel_size=None, units="nm", threshold=None, rot=
 
     Notes
     -----
-    Assumed frame: x = column index (MATLAB's second index), y = row index, as an
-    image is displayed; ``exy`` is the tensor shear; ``theta`` is positive from
-    +x toward +y (in-plane rotations leave it unchanged). Failed pixels, which
-    such files mark by the fill values ``exx = eyy = 1`` and ``theta = 0``,
-    become NaN, as do pixels outside ``mask``.
+    x = column index (MATLAB's second index), y = row index, as an image is
+    displayed. Failed pixels become NaN, as do pixels outside ``mask``: the
+    authors' files mark them by ``exx = eyy = 1`` (``>= 0.999``) or ``theta = 0``;
+    in our conventions (``"crystal"``, ``"image"``) by ``exx = eyy = 1`` and ``theta
+    = 0`` together.
+
+    On the authors' LFP50_P2.mat (rot = 1.7104 rad) the data choose the sense
+    ``rot - pi/2`` ([100] at +8.0 deg, compatibility index 0.318) over the code's
+    ``pi/2 - rot`` (-8.0 deg, 0.432), and the data alone put [100] at +9.5 deg
+    in the same mirrored family (0.317; next family 1.26x worse).
 
     Raises
     ------
@@ -159,10 +240,11 @@ def load_correlative_mat(path, pixel_size=None, units="nm", threshold=None, rot=
         names it), shapes differ, no pixel size is known. Every message names
         the file.
     """
+    from .._metadata import set_frame
     from ..signals import StrainField
 
-    if frame not in ("crystal", "image"):
-        raise ValueError(f"frame must be 'crystal' or 'image', got {frame!r}")
+    if frame not in FRAMES:
+        raise ValueError(f"frame must be one of {', '.join(map(repr, FRAMES))}, got {frame!r}")
     v = _read_mat(path)
     missing = [n for n in STRAIN_VARIABLES + COMPOSITION_VARIABLES if n not in v]
     if missing:
@@ -178,22 +260,55 @@ def load_correlative_mat(path, pixel_size=None, units="nm", threshold=None, rot=
         if name in v and np.shape(v[name]) != shape:
             raise ValueError(f"variable {name!r} has shape {np.shape(v[name])}, 'exx' has {shape}")
     scale = _pixel_size(pixel_size, v, str(path))
-    angle = _scalar(v["rot"], "rot") if rot is None and "rot" in v else float(rot or 0.0)
+    if rot is None:
+        angle = _scalar(v["rot"], "rot") if "rot" in v else None
+    else:
+        angle = float(rot)
+        if np.isnan(angle):
+            angle = None
+    if frame == "matlab" and angle is None:
+        raise ValueError(f"{path} holds no 'rot': frame='matlab' needs it (pass rot=)")
 
     exx, eyy, exy, theta = (maps[n].copy() for n in STRAIN_VARIABLES)
-    failed = ((np.abs(exx - 1) <= fill_tolerance) & (np.abs(eyy - 1) <= fill_tolerance)
-              & (np.abs(theta) <= fill_tolerance))
+    fills = (exx >= FAILED_STRAIN - fill_tolerance) & (eyy >= FAILED_STRAIN - fill_tolerance)
+    if frame in ("auto", "matlab"):
+        failed = fills | (theta == 0)     # the authors' code: theta == 0 is a failed fit
+    else:
+        failed = fills & (np.abs(theta) <= fill_tolerance)
     outside = ~(np.asarray(v["mask"]) != 0) if "mask" in v else np.zeros(shape, bool)
-    H = gradient_from_components(exx, eyy, exy, theta)
-    if frame == "crystal" and angle != 0.0:
-        H = rotate_gradient(H, angle)
-    comps = components_from_gradient(H)
+    stored = np.stack([exx, eyy, exy, theta])
+    stored[:, failed | outside] = np.nan
+    if frame in ("auto", "matlab"):
+        from ..decomposition import FAMILIES, rotation_reading
+
+        if frame == "auto":
+            L, crystal_angle, items = _choose_frame(stored, scale, angle)
+        else:
+            crystal_angle = np.pi / 2 - angle
+            L = rotation_reading(crystal_angle) @ FAMILIES[AUTHORS_FAMILY]
+            items = dict(source=f"file rot ({angle:.6g} rad) as the authors' code reads it",
+                         family=AUTHORS_FAMILY)
+        comps = np.einsum("ij,jyx->iyx", L, stored)
+        mirrored = True
+        reading = ("authors' conventions: R(phi) (exx, eyy, -exy, theta) R(phi)^T, [100] at "
+                   "phi; crystal axes a mirror of the image axes")
+    else:
+        a = 0.0 if angle is None else angle
+        H = gradient_from_components(*stored)
+        if frame == "crystal" and a != 0.0:
+            H = rotate_gradient(H, a)
+        comps = components_from_gradient(H)
+        crystal_angle, mirrored = a, False
+        items = dict(source="file rot" if angle is not None else "none (0 assumed)")
+        reading = ("ours, frame at rot: H = R(rot) H_file R(rot)^T" if frame == "crystal"
+                   else "ours, image frame as stored")
     comps[:, failed | outside] = np.nan
     strain = StrainField.from_components(*comps, scale=scale, units=units)
     record(strain, "load_correlative_mat", path=str(path), rot=angle, frame=frame,
-           crystal_angle=angle, n_failed=int(failed.sum()),
-           assumed_frame="x = column index, y = row index; exy tensor shear; "
-                         "theta positive from +x toward +y")
+           crystal_angle=float(crystal_angle), n_failed=int(failed.sum()),
+           assumed_frame="x = column index, y = row index")
+    set_frame(strain, crystal_angle, mirrored=mirrored, reader="load_correlative_mat",
+              reading=reading, rot=angle, **items)
 
     fp, lfp = maps["FP"], maps["LFP"]
     total = fp + lfp

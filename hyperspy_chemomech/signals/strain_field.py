@@ -1,5 +1,7 @@
 """StrainField: in-plane strain and lattice rotation maps (4 | y, x)."""
 
+import warnings
+
 import numpy as np
 from hyperspy._signals.lazy import LazySignal
 from hyperspy._signals.signal2d import Signal2D
@@ -13,7 +15,7 @@ from .._metadata import (
     spatial_axes,
 )
 from ..fields import COMPONENTS, components_from_gradient
-from ._strain_field_decomposition import StrainDecompositionMixin
+from ._strain_field_decomposition import StrainDecompositionMixin, _material_pair
 
 
 class StrainField(StrainDecompositionMixin, Signal2D):
@@ -28,6 +30,12 @@ class StrainField(StrainDecompositionMixin, Signal2D):
 
     x is the column axis and y the row axis, both calibrated (nm). Pixels outside
     the particle, or where a fit failed, are NaN.
+
+    What is known of the crystal frame (the angle of [100], whether the crystal
+    axes are mirrored, where that comes from) travels in
+    ``metadata.Chemomech.frame`` (:mod:`hyperspy_chemomech._metadata`) and is
+    used by :meth:`learn_eigenstrain` and :meth:`decompose` when no
+    ``crystal_angle`` is given.
     """
 
     _signal_type = "strain_field"
@@ -279,7 +287,7 @@ class StrainField(StrainDecompositionMixin, Signal2D):
         return out
 
     # -- learning -------------------------------------------------------------
-    def learn_eigenstrain(self, composition, material="LixFePO4", crystal_angle=0.0, mask=None,
+    def learn_eigenstrain(self, composition, material="LixFePO4", crystal_angle=None, mask=None,
                           composition_resolution=None, basis="legendre", degree="auto",
                           method="strain_gap", boundary="free", plane="stress",
                           use_rotation=True, shear=False, monotonic=False, selection="cv",
@@ -293,12 +301,16 @@ class StrainField(StrainDecompositionMixin, Signal2D):
             ``CorrelativeTransform.apply(comp, onto=strain)``. The body is where it
             is finite (or ``mask``).
         material : str, Material, 6x6 array, or a pair of those
-            Stiffness. ``"LixFePO4"`` (default) is C(X) linear between FePO4 (X = 0)
-            and LiFePO4 (X = 1), the same as ``("FePO4", "LiFePO4")``; ``"LiFePO4"``
-            is the homogeneous LiFePO4 stiffness. A pair in the reverse order is
-            refused (X is the fraction of the lithiated member).
-        crystal_angle : float
-            Angle from +x to the crystal [100] axis, toward +y (rad).
+            Stiffness. ``"LixFePO4"`` (default) is C(X) linear between the end
+            members FePO4 (X = 0) and LiFePO4 (X = 1), the same as ``("FePO4",
+            "LiFePO4")``: their stiffnesses differ; ``"LiFePO4"`` is homogeneous. A
+            pair in the reverse order is refused (X is the fraction of the
+            lithiated member).
+        crystal_angle : float, optional
+            Angle from +x to the crystal [100] axis, toward +y (rad). Default: the
+            frame stored with this field (``metadata.Chemomech.frame``, e.g. by
+            :func:`~hyperspy_chemomech.io.load_correlative_mat`), else 0. A given
+            angle that contradicts the stored one warns, naming both.
         mask : array_like of bool, optional
             The body, overriding ``isfinite(composition)``.
         composition_resolution : float, optional
@@ -332,12 +344,29 @@ class StrainField(StrainDecompositionMixin, Signal2D):
         Returns
         -------
         EigenstrainLaw
+
+        Warns
+        -----
+        UserWarning
+            When :meth:`check_conventions` flags the map (a sign, shear or frame
+            slip would make the law wrong), or the stored frame is ambiguous.
         """
         from ..learning import learn_law
         from ..mechanics import in_plane_lattice, resolve_stiffness
+        from .._metadata import get_frame, resolve_crystal_angle
         from .eigenstrain_law import EigenstrainLaw
 
         strain, X, pixel = self._paired_arrays(composition)
+        crystal_angle, angle_source = resolve_crystal_angle(self, crystal_angle)
+        self._warn_on_conventions(strain, pixel, "learn_eigenstrain")
+        frame = get_frame(self)
+        if (angle_source.startswith("metadata") and frame is not None
+                and str(frame.get("ambiguous")) == "True"):
+            warnings.warn("learn_eigenstrain: the crystal frame stored with this field was "
+                          "ambiguous when it was found from the data (see "
+                          "metadata.Chemomech.frame: candidates and scores); the law depends on it",
+                          UserWarning, stacklevel=2)
+        material = _material_pair(material)
         variance = None
         if self.metadata.has_item("Signal.Noise_properties.variance"):
             v = self.metadata.Signal.Noise_properties.variance
@@ -365,8 +394,22 @@ class StrainField(StrainDecompositionMixin, Signal2D):
                               (list(material) if isinstance(material, (tuple, list))
                                and all(isinstance(m, str) for m in material) else "user stiffness"))
         law.metadata.set_item("Chemomech.law.settings.plane", plane)
+        law.metadata.set_item("Chemomech.law.settings.crystal_angle_source", angle_source)
         law.metadata.General.title = f"Eigenstrain law ({self.metadata.General.title})"
         return law
+
+    def _warn_on_conventions(self, strain, pixel, what):
+        """Warn when the convention check flags this map (before any law is learned)."""
+        from ..decomposition import convention_check
+
+        try:
+            check = convention_check(strain, pixel)
+        except ValueError:      # too little data to judge: nothing to say
+            return None
+        if not check["ok"]:
+            warnings.warn(f"{what}: check_conventions() flags this strain map, the law would be "
+                          f"wrong: {check['message']}", UserWarning, stacklevel=3)
+        return check
 
     def _paired_arrays(self, composition):
         """Validate this field against a composition map on the same grid."""

@@ -16,6 +16,8 @@ __getattr__, __dir__, __all__ = attach(
         "dislocations": ["dislocation_strain"],
         "realistic": ["RealisticParticle", "airy_psf", "realistic_particle"],
         "correlative": ["CorrelativeParticle", "correlative_particle"],
+        # correlative .mat files as the authors write them (what LFP50_P2.mat taught)
+        "authors_files": ["authors_components", "write_authors_mat"],
         "images": ["CorrelativePair", "correlative_image_pair", "registration_error"],
         "diffraction_patterns": ["synthetic_4dstem"],
     },
