@@ -23,6 +23,21 @@ def _material_pair(material):
     return material if pair is None or not isinstance(material, str) else pair
 
 
+def crystal_angle_argument(crystal_angle):
+    """A ``crystal_angle`` argument as radians (or None): a number, or an orix Orientation,
+    Rotation or CrystalMap, converted (beam checked) by
+    :func:`hyperspy_chemomech.mechanics.crystal_angle_from_orientation`."""
+    if crystal_angle is None or np.ndim(crystal_angle) == 0 and not hasattr(
+            crystal_angle, "to_matrix"):
+        return crystal_angle
+    if hasattr(crystal_angle, "to_matrix") or hasattr(crystal_angle, "orientations"):
+        from ..mechanics import crystal_angle_from_orientation
+
+        return crystal_angle_from_orientation(crystal_angle)
+    raise TypeError(f"crystal_angle must be a number (rad) or an orix Orientation/CrystalMap, "
+                    f"got {type(crystal_angle).__name__} of shape {np.shape(crystal_angle)}")
+
+
 def _canonical_material(material):
     """A comparable description of a material argument, or None if it cannot be compared."""
     from ..mechanics import end_members
@@ -95,8 +110,9 @@ class StrainDecompositionMixin:
             Stiffness; default the one the law was learned with (``"LixFePO4"``,
             C(X), for a law that records none). A different one is an error unless
             ``override=True``.
-        crystal_angle : float, optional
-            Angle (rad) from +x to [100], toward +y; default the law's (else the
+        crystal_angle : float or orix Orientation / CrystalMap, optional
+            Angle (rad) from +x to [100], toward +y (or an orix orientation that gives
+            it, as in :meth:`learn_eigenstrain`); default the law's (else the
             frame stored in ``metadata.Chemomech.frame``). One that contradicts the
             stored frame warns, naming both.
         plane : {"stress", "strain"}, optional
@@ -174,7 +190,8 @@ class StrainDecompositionMixin:
             # a law without an angle falls back on that frame
             from .._metadata import resolve_crystal_angle
 
-            crystal_angle, _ = resolve_crystal_angle(self, crystal_angle, "decompose")
+            crystal_angle, _ = resolve_crystal_angle(
+                self, crystal_angle_argument(crystal_angle), "decompose")
         crystal_angle = _resolve_setting(
             "crystal_angle", crystal_angle, None if angle_law is None else float(angle_law),
             override, fmt=lambda a: f"{float(a):.6g} rad",

@@ -15,7 +15,7 @@ from .._metadata import (
     spatial_axes,
 )
 from ..fields import COMPONENTS, components_from_gradient
-from ._strain_field_decomposition import StrainDecompositionMixin, _material_pair
+from ._strain_field_decomposition import StrainDecompositionMixin, crystal_angle_argument, _material_pair
 
 
 class StrainField(StrainDecompositionMixin, Signal2D):
@@ -306,8 +306,11 @@ class StrainField(StrainDecompositionMixin, Signal2D):
             "LiFePO4")``: their stiffnesses differ; ``"LiFePO4"`` is homogeneous. A
             pair in the reverse order is refused (X is the fraction of the
             lithiated member).
-        crystal_angle : float, optional
-            Angle from +x to the crystal [100] axis, toward +y (rad). Default: the
+        crystal_angle : float or orix Orientation / CrystalMap, optional
+            Angle from +x to the crystal [100] axis, toward +y (rad); an orix
+            orientation (a CrystalMap: its mean) gives it, its beam checked to lie
+            along [010] (see :func:`~hyperspy_chemomech.mechanics.crystal_angle_from_orientation`).
+            Default: the
             frame stored with this field (``metadata.Chemomech.frame``, e.g. by
             :func:`~hyperspy_chemomech.io.load_correlative_mat`), else 0. A given
             angle that contradicts the stored one warns, naming both.
@@ -357,7 +360,8 @@ class StrainField(StrainDecompositionMixin, Signal2D):
         from .eigenstrain_law import EigenstrainLaw
 
         strain, X, pixel = self._paired_arrays(composition)
-        crystal_angle, angle_source = resolve_crystal_angle(self, crystal_angle)
+        crystal_angle, angle_source = resolve_crystal_angle(self,
+                                                            crystal_angle_argument(crystal_angle))
         self._warn_on_conventions(strain, pixel, "learn_eigenstrain")
         frame = get_frame(self)
         if (angle_source.startswith("metadata") and frame is not None
