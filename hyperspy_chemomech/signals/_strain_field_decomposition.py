@@ -11,21 +11,41 @@ from .._metadata import offset_nm, pixel_size_nm, record, spatial_axes, unit_nm
 from ..fields import COMPONENTS, STRESS_COMPONENTS
 
 
-#: The LixFePO4 system: C(X) linear between the end members (their stiffnesses differ).
-MATERIAL_SYSTEMS = {"LixFePO4": ("FePO4", "LiFePO4")}
-
-
 def _material_pair(material):
-    """A material system's name -> its pair of end members (others unchanged)."""
-    if isinstance(material, str) and material in MATERIAL_SYSTEMS:
-        return MATERIAL_SYSTEMS[material]
-    return material
+    """A solid solution's name (``"LixFePO4"``) -> its pair of end members (others unchanged).
+
+    The systems are defined once, in :func:`hyperspy_chemomech.mechanics.end_members`,
+    which also refuses a pair in the reverse order (before any work is done).
+    """
+    from ..mechanics import end_members
+
+    pair = end_members(material)
+    return material if pair is None or not isinstance(material, str) else pair
+
+
+def crystal_angle_argument(crystal_angle):
+    """A ``crystal_angle`` argument as radians (or None): a number, or an orix Orientation,
+    Rotation or CrystalMap, converted (beam checked) by
+    :func:`hyperspy_chemomech.mechanics.crystal_angle_from_orientation`."""
+    if crystal_angle is None or np.ndim(crystal_angle) == 0 and not hasattr(
+            crystal_angle, "to_matrix"):
+        return crystal_angle
+    if hasattr(crystal_angle, "to_matrix") or hasattr(crystal_angle, "orientations"):
+        from ..mechanics import crystal_angle_from_orientation
+
+        return crystal_angle_from_orientation(crystal_angle)
+    raise TypeError(f"crystal_angle must be a number (rad) or an orix Orientation/CrystalMap, "
+                    f"got {type(crystal_angle).__name__} of shape {np.shape(crystal_angle)}")
 
 
 def _canonical_material(material):
     """A comparable description of a material argument, or None if it cannot be compared."""
+    from ..mechanics import end_members
+
     if isinstance(material, str):
-        return material
+        # a solid solution's name and its pair of end members are the same stiffness
+        pair = end_members(material)
+        return material if pair is None else pair
     if isinstance(material, (tuple, list, np.ndarray)) and len(material) == 2 and all(
             isinstance(m, (str, np.str_)) for m in material):
         return tuple(str(m) for m in material)
@@ -125,10 +145,12 @@ class StrainDecompositionMixin:
         law : EigenstrainLaw
             From :meth:`learn_eigenstrain`.
         material : str, Material, 6x6 array or a pair, optional
-            Stiffness; default the one the law was learned with. A different one is
-            an error unless ``override=True``.
-        crystal_angle : float, optional
-            Angle (rad) from +x to [100], toward +y; default the law's (else the
+            Stiffness; default the one the law was learned with (``"LixFePO4"``,
+            C(X), for a law that records none). A different one is an error unless
+            ``override=True``.
+        crystal_angle : float or orix Orientation / CrystalMap, optional
+            Angle (rad) from +x to [100], toward +y (or an orix orientation that gives
+            it, as in :meth:`learn_eigenstrain`); default the law's (else the
             frame stored in ``metadata.Chemomech.frame``). One that contradicts the
             stored frame warns, naming both.
         plane : {"stress", "strain"}, optional
@@ -189,7 +211,7 @@ class StrainDecompositionMixin:
                                  "the law does not record: pass material= (the same stiffness)")
             learned_material = None
         if material is None:
-            material = learned_material if learned_material is not None else ("FePO4", "LiFePO4")
+            material = learned_material if learned_material is not None else "LixFePO4"
             if isinstance(material, list):
                 material = tuple(material)
         else:
@@ -206,7 +228,8 @@ class StrainDecompositionMixin:
             # a law without an angle falls back on that frame
             from .._metadata import resolve_crystal_angle
 
-            crystal_angle, _ = resolve_crystal_angle(self, crystal_angle, "decompose")
+            crystal_angle, _ = resolve_crystal_angle(
+                self, crystal_angle_argument(crystal_angle), "decompose")
         crystal_angle = _resolve_setting(
             "crystal_angle", crystal_angle, None if angle_law is None else float(angle_law),
             override, fmt=lambda a: f"{float(a):.6g} rad",
@@ -425,7 +448,8 @@ class StrainDecompositionMixin:
         return out
 
     def find_dislocations(self, threshold=None, smoothing=None, min_burgers=None,
-                          false_alarms=0.05, radius=None, exclude_border=2):
+                          false_alarms=0.05, radius=None, exclude_border=2,
+                          material="LixFePO4", crystal_angle=None, lattice_tolerance=0.15):
         """Locate edge dislocations and measure their Burgers vectors.
 
         Peaks of the smoothed Nye magnitude above a noise-based threshold; each core's
@@ -447,6 +471,15 @@ class StrainDecompositionMixin:
             Integration radius in the axes' units; default max(4, 3 sigma + 2) pixels.
         exclude_border : int
             Pixels next to the particle edge where no core is reported.
+        material : str, Material, pair of those, or None
+            Whose lattice the Burgers vectors must be translations of (beam along
+            [010]: a along [100], c along [001]; ``"LixFePO4"``, the default, either
+            end member's). A core whose content is no lattice translation within
+            its uncertainty is noise, not a dislocation. None: no lattice test.
+        crystal_angle : float, optional
+            Angle (rad) from +x to [100]; with it the direction of b is tested too.
+        lattice_tolerance : float
+            Relative allowance on a lattice translation's length.
 
         Returns
         -------
@@ -456,6 +489,7 @@ class StrainDecompositionMixin:
             ``settings`` dict holds the arguments the search ran with.
         """
         from ..decomposition import find_dislocations
+        from ..mechanics import in_plane_lattice
 
         threshold = _check_number("threshold", threshold, low=0.0, strict=True)
         min_burgers = _check_number("min_burgers", min_burgers, low=0.0)
@@ -467,15 +501,20 @@ class StrainDecompositionMixin:
         e, pixel, offset = self._strain_nm()
         sigma = 1.0 if smoothing is None else self._smoothing_px(smoothing, pixel)
         rad = None if radius is None else self._smoothing_px(radius, pixel)
+        lattice = None if material is None else in_plane_lattice(material)
         found = find_dislocations(e, pixel, sigma=sigma, threshold=threshold,
                                   min_burgers=min_burgers, false_alarms=false_alarms,
-                                  radius=rad, exclude_border=exclude_border, offset=offset)
+                                  radius=rad, exclude_border=exclude_border, offset=offset,
+                                  lattice=lattice, crystal_angle=crystal_angle,
+                                  lattice_tolerance=lattice_tolerance)
         from .._utils import package_version
 
         return DislocationTable(found, settings={
             "threshold": threshold, "smoothing": smoothing, "smoothing_px": float(sigma),
             "min_burgers": min_burgers, "false_alarms": false_alarms, "radius": radius,
-            "radius_px": rad, "exclude_border": exclude_border, "version": package_version()})
+            "radius_px": rad, "exclude_border": exclude_border, "material": material,
+            "crystal_angle": crystal_angle, "lattice_tolerance": lattice_tolerance,
+            "version": package_version()})
 
     def dislocation_markers(self, dislocations=None, arrow_length=None, color="k"):
         """HyperSpy markers of dislocation cores and their Burgers vectors.

@@ -16,7 +16,11 @@ from .._metadata import (
 )
 from ..fields import COMPONENTS, components_from_gradient, require_real
 from ._operations import CarriedArraysMixin
-from ._strain_field_decomposition import StrainDecompositionMixin, _material_pair
+from ._strain_field_decomposition import (
+    StrainDecompositionMixin,
+    _material_pair,
+    crystal_angle_argument,
+)
 
 
 class StrainField(CarriedArraysMixin, StrainDecompositionMixin, Signal2D):
@@ -313,9 +317,14 @@ class StrainField(CarriedArraysMixin, StrainDecompositionMixin, Signal2D):
         material : str, Material, 6x6 array, or a pair of those
             Stiffness. ``"LixFePO4"`` (default) is C(X) linear between the end
             members FePO4 (X = 0) and LiFePO4 (X = 1), the same as ``("FePO4",
-            "LiFePO4")``: their stiffnesses differ; ``"LiFePO4"`` is homogeneous.
-        crystal_angle : float, optional
-            Angle from +x to the crystal [100] axis, toward +y (rad). Default: the
+            "LiFePO4")``: their stiffnesses differ; ``"LiFePO4"`` is homogeneous. A
+            pair in the reverse order is refused (X is the fraction of the
+            lithiated member).
+        crystal_angle : float or orix Orientation / CrystalMap, optional
+            Angle from +x to the crystal [100] axis, toward +y (rad); an orix
+            orientation (a CrystalMap: its mean) gives it, its beam checked to lie
+            along [010] (see :func:`~hyperspy_chemomech.mechanics.crystal_angle_from_orientation`).
+            Default: the
             frame stored with this field (``metadata.Chemomech.frame``, e.g. by
             :func:`~hyperspy_chemomech.io.load_correlative_mat`), else 0. A given
             angle that contradicts the stored one warns, naming both.
@@ -360,12 +369,13 @@ class StrainField(CarriedArraysMixin, StrainDecompositionMixin, Signal2D):
             slip would make the law wrong), or the stored frame is ambiguous.
         """
         from ..learning import learn_law
-        from ..mechanics import resolve_stiffness
+        from ..mechanics import in_plane_lattice, resolve_stiffness
         from .._metadata import get_frame, resolve_crystal_angle
         from .eigenstrain_law import EigenstrainLaw
 
         strain, X, pixel = self._paired_arrays(composition)
-        crystal_angle, angle_source = resolve_crystal_angle(self, crystal_angle)
+        crystal_angle, angle_source = resolve_crystal_angle(self,
+                                                            crystal_angle_argument(crystal_angle))
         self._warn_on_conventions(strain, pixel, "learn_eigenstrain")
         frame = get_frame(self)
         if (angle_source.startswith("metadata") and frame is not None
@@ -388,6 +398,8 @@ class StrainField(CarriedArraysMixin, StrainDecompositionMixin, Signal2D):
         source = None
         if composition.metadata.has_item("Chemomech.registration.source_pixel_size_nm"):
             source = float(composition.metadata.Chemomech.registration.source_pixel_size_nm)
+        # the material's lattice: a found core must have a lattice Burgers vector
+        kwargs.setdefault("dislocation_lattice", in_plane_lattice(material))
         fit = learn_law(
             strain, X, pixel, resolve_stiffness(material, plane), crystal_angle=crystal_angle,
             mask=mask, variance=variance, composition_resolution=composition_resolution,
