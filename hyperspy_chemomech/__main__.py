@@ -1,6 +1,6 @@
 """Command line: ``python -m hyperspy_chemomech demo|run ...``.
 
-Every failure of ``run`` is one line on stderr naming the problem, exit code 2.
+Every failure of ``run`` or ``demo`` is one line on stderr naming the problem, exit code 2.
 """
 
 import argparse
@@ -98,18 +98,17 @@ def main(argv=None):
         print(f"error: {e} (python -m hyperspy_chemomech --help)", file=sys.stderr)
         return 2
 
-    if args.command == "demo":
-        from ._demo import run_demo
-
-        summary = run_demo(out=args.out, seed=args.seed, size=args.size, verbose=True)
-        print(f"report written to {summary['report']}")
-        return 0
-    if args.command == "run":
+    if args.command in ("demo", "run"):
         # a failure is one line naming the problem, never a traceback
         previous = warnings.formatwarning
         warnings.formatwarning = _one_line_warning
         try:
-            summary = _run(args)
+            if args.command == "demo":
+                from ._demo import run_demo
+
+                summary = run_demo(out=args.out, seed=args.seed, size=args.size, verbose=True)
+            else:
+                summary = _run(args)
         except _Usage as e:
             print(f"error: {e}", file=sys.stderr)
             return 2

@@ -51,6 +51,10 @@ def run_demo(out="chemomech_demo", seed=0, size=None, verbose=True, steps=None):
         The summary also written to ``summary.json``; ``summary["report"]`` is the
         path of ``index.html``.
     """
+    if size is not None and (isinstance(size, bool) or int(size) != size or size < 60):
+        # the demo particle carries 5 dislocations 12 px apart and an X-ray grid 4x coarser
+        raise ValueError(f"--size must be an integer >= 60 (px of the strain grid's short side), "
+                         f"got {size!r}")
     chain = _steps()
     if steps is not None:
         unknown = set(steps) - set(STEP_NAMES)
@@ -153,30 +157,58 @@ def run_files(xray, references, strain, stem_image, out="chemomech_run", materia
     """
     import hyperspy.api as hs
 
-    def load(path, signal_type=None):
+    def load(path, what, signal_type=None, reader=None):
+        # every reading error names the argument and the file it came from
         path = Path(path)
-        if not path.exists():
-            raise FileNotFoundError(f"no such file: {path}")
-        s = hs.load(path)
-        if signal_type and s._signal_type != signal_type:
-            s.set_signal_type(signal_type)
+        if not path.is_file():
+            raise FileNotFoundError(f"{what} {path}: no such file")
+        try:
+            s = reader(path) if reader is not None else hs.load(path)
+            if isinstance(s, list):
+                raise ValueError(f"holds {len(s)} signals, expected one")
+            if signal_type and s._signal_type != signal_type:
+                s.set_signal_type(signal_type)
+                if s._signal_type != signal_type:
+                    raise ValueError(
+                        f"holds a {type(s).__name__} of dimensions {s.axes_manager._get_dimension_str()}"
+                        f" that cannot be a {signal_type} signal")
+        except Exception as err:  # noqa: BLE001 - re-raised with the file named
+            raise ValueError(f"{what} {path}: {err}") from err
         return s
 
+    # the options first: a typo fails at once, not after minutes of work
+    import math
+
+    if crystal_angle is not None:   # None: the frame stored with the strain field
+        try:
+            crystal_angle = float(crystal_angle)
+        except (TypeError, ValueError):
+            crystal_angle = math.nan
+        if not math.isfinite(crystal_angle):
+            raise ValueError("--crystal-angle must be a finite angle in radians")
+    if plane not in ("stress", "strain"):
+        raise ValueError(f"--plane must be 'stress' or 'strain', got {plane!r}")
+    if boundary not in ("free", "dirichlet"):
+        raise ValueError(f"--boundary must be 'free' or 'dirichlet', got {boundary!r}")
     xray = Path(xray)
     if xray.suffix.lower() in (".h5", ".hdf5", ".nxs"):
         from .io import load_nxstxm
 
-        stack = load_nxstxm(xray)
+        stack = load(xray, "--xray", reader=load_nxstxm)
     else:
-        stack = load(xray, "xray_absorption")
+        stack = load(xray, "--xray", "xray_absorption")
     if Path(strain).suffix.lower() == ".mat":
         from .io import load_correlative_mat
 
-        strain_field = load_correlative_mat(strain, pixel_size=pixel_size)[0]
+        strain_field = load(strain, "--strain",
+                            reader=lambda p: load_correlative_mat(p, pixel_size=pixel_size)[0])
     else:
-        strain_field = load(strain, "strain_field")
-    state = {"stack": stack, "references": [load(r) for r in references],
-             "strain": strain_field, "stem_image": load(stem_image),
+        strain_field = load(strain, "--strain", "strain_field")
+    if len(references) < 2:
+        raise ValueError(f"--references needs at least two files (delithiated first, lithiated "
+                         f"last), got {len(references)}")
+    state = {"stack": stack, "references": [load(r, "--references") for r in references],
+             "strain": strain_field, "stem_image": load(stem_image, "--stem"),
              "learn_options": {"material": material, "crystal_angle": crystal_angle,
                                "plane": plane, "boundary": boundary}}
     inputs = {"xray": str(xray), "references": [str(r) for r in references],

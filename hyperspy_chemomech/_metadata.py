@@ -91,8 +91,16 @@ def offset_nm(signal, what="signal"):
 
 def set_image_axes(signal, scale=1.0, units="nm", offset=(0.0, 0.0), names=("y", "x")):
     """Calibrate the two image axes of ``signal`` (scale may be a number or (dy, dx))."""
-    scale = np.broadcast_to(np.asarray(scale, dtype=float), (2,))
-    offset = np.broadcast_to(np.asarray(offset, dtype=float), (2,))
+    try:
+        scale = np.broadcast_to(np.asarray(scale, dtype=float), (2,))
+        offset = np.broadcast_to(np.asarray(offset, dtype=float), (2,))
+    except (TypeError, ValueError):
+        raise ValueError(f"scale and offset must be numbers or (y, x) pairs, got scale={scale!r}, "
+                         f"offset={offset!r}") from None
+    if not (np.all(np.isfinite(scale)) and np.all(scale > 0)):
+        raise ValueError(f"the pixel size (scale) must be finite and > 0, got {scale.tolist()}")
+    if not np.all(np.isfinite(offset)):
+        raise ValueError(f"the offset must be finite, got {offset.tolist()}")
     for ax, s, o, n in zip(spatial_axes(signal), scale, offset, names):
         ax.scale, ax.offset, ax.units, ax.name = float(s), float(o), units, n
     return signal

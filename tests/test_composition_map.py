@@ -251,8 +251,9 @@ def test_save_load_keeps_carried_maps(tmp_path, small, small_od, ext):
     assert back.coefficients.axes_manager.navigation_shape == (2,)
     assert back.metadata.Chemomech.composition_map.method == "nnls"
     cropped = back.isig[:10, :10]
-    with pytest.raises(ValueError, match="cropped"):
-        cropped.thickness
+    # the carried maps follow the crop (issue 15), they are no longer left behind
+    np.testing.assert_allclose(cropped.thickness.data, comp.thickness.data[:10, :10])
+    np.testing.assert_array_equal(cropped.particle_mask, comp.particle_mask[:10, :10])
 
 
 def test_plain_array_composition_map_has_no_carried_maps():

@@ -127,9 +127,9 @@ def test_alignment_bad_input():
     with pytest.raises(ValueError, match="shifts must have shape"):
         apply_energy_drift(np.ones((4, 4, 3)), np.zeros((2, 2)))
     with pytest.raises(ValueError, match="reference image shape"):
-        estimate_energy_drift(np.ones((8, 8, 3)), reference=np.ones((4, 4)))
+        estimate_energy_drift(np.ones((16, 16, 3)), reference=np.ones((4, 4)))
     with pytest.raises(ValueError, match="out of range"):
-        estimate_energy_drift(np.ones((8, 8, 3)), reference=7)
+        estimate_energy_drift(np.ones((16, 16, 3)), reference=7)
 
 
 # --------------------------------------------------------------- unmixing

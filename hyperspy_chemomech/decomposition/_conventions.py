@@ -306,6 +306,9 @@ def convention_check(strain, pixel_size, mask=None, sigma=3.0, tolerance=1.1, fr
     e = np.asarray(strain, dtype=float)
     if e.ndim != 3 or e.shape[0] != 4:
         raise ValueError(f"strain must have shape (4, ny, nx), got {e.shape}")
+    if not (isinstance(tolerance, (int, float, np.number)) and np.isfinite(tolerance)
+            and tolerance >= 1):
+        raise ValueError(f"tolerance must be a finite number >= 1, got {tolerance!r}")
     basis = CompatibilityBasis(e, pixel_size, mask, sigma)
     index = {name: basis.index(fix.matrix) for name, fix in CORRECTIONS.items()}
     matrices = {name: fix.matrix for name, fix in CORRECTIONS.items()}

@@ -234,7 +234,10 @@ def decompose(strain, X, pixel_size, law, stiffness, *, crystal_angle=0.0, mask=
         ref = robust_reference(strain, total, mask)
         source = "fit"
     else:
-        ref = np.array(reference, dtype=float).ravel()
+        try:
+            ref = np.array(reference, dtype=float).ravel()
+        except (TypeError, ValueError):
+            ref = np.full(1, np.inf)
         if ref.shape != (4,) or np.isinf(ref).any():
             raise ValueError(f"reference must be 4 finite numbers (e11, e22, e12, theta), got "
                              f"{reference!r}")

@@ -27,6 +27,7 @@ __getattr__, __dir__, __all__ = attach(
         "_nye": ["corner_gradient", "corners_to_pixels", "distortion", "incompatibility",
                  "nye_tensor", "pixel_size_pair", "smooth_in_mask", "valid_pixels"],
         "_volterra": ["dislocation_strain", "edge_dislocation_gradient"],
-        "_inputs": ["validate_strain_composition"],
+        "_inputs": ["MAX_ABS_STRAIN", "MIN_BODY_PIXELS", "require_real",
+                    "validate_strain_composition"],
     },
 )

@@ -67,6 +67,8 @@ def gradient_from_components(e11, e22, e12, theta, axes=(-2, -1)):
 
 def as_strain(strain):
     """``strain`` as a float array of shape (4, ny, nx), or a ValueError naming the shape."""
+    if np.iscomplexobj(strain):
+        raise TypeError("strain is complex; strain and rotation are real")
     e = np.asarray(strain, dtype=float)
     if e.ndim != 3 or e.shape[0] != 4:
         raise ValueError(f"strain must have shape (4, ny, nx) (e11, e22, e12, theta), got {e.shape}")

@@ -216,6 +216,8 @@ def incompatibility(strain, pixel_size, mask=None, sigma=0.0):
         Burgers vector b gives a dipole with ``int y eta dA = b_x`` and
         ``int x eta dA = -b_y``.
     """
+    if np.iscomplexobj(strain):
+        raise TypeError("strain is complex; strain and rotation are real")
     e = np.asarray(strain, dtype=float)
     if e.ndim != 3 or e.shape[0] not in (3, 4):
         raise ValueError(f"strain must have shape (3 or 4, ny, nx), got {e.shape}")

@@ -86,7 +86,11 @@ def _pixel_size(pixel_size, variables, source):
     if pixel_size is None:
         for key in ("pixel_size", "step_size", "scan_step"):
             if key in variables:
-                return _scalar(variables[key], key)
+                value = _scalar(variables[key], key)
+                if not np.isfinite(value) or value <= 0:
+                    raise ValueError(f"{source}: variable {key!r} = {value} is no pixel size (it "
+                                     "must be positive); pass pixel_size= (nm per scan step)")
+                return value
         raise ValueError(
             f"{source} holds no pixel size (no variable 'pixel_size', 'step_size' or "
             "'scan_step'); pass pixel_size= (nm per scan step; --pixel-size on the command line)"
@@ -252,7 +256,10 @@ def load_correlative_mat(path, pixel_size=None, units="nm", threshold=None, rot=
             f"{path} is missing variable(s) {', '.join(repr(m) for m in missing)}; "
             f"found {', '.join(sorted(v)) or 'none'}"
         )
-    maps = {n: np.asarray(v[n], dtype=float) for n in STRAIN_VARIABLES + COMPOSITION_VARIABLES}
+    from ..fields import require_real
+
+    maps = {n: np.asarray(require_real(v[n], f"{path}: variable {n!r}"), dtype=float)
+            for n in STRAIN_VARIABLES + COMPOSITION_VARIABLES}
     shape = maps["exx"].shape
     if len(shape) != 2:
         raise ValueError(f"'exx' must be a 2D map, got shape {shape}")
@@ -262,10 +269,15 @@ def load_correlative_mat(path, pixel_size=None, units="nm", threshold=None, rot=
     scale = _pixel_size(pixel_size, v, str(path))
     if rot is None:
         angle = _scalar(v["rot"], "rot") if "rot" in v else None
+        if angle is not None and not np.isfinite(angle):
+            raise ValueError(f"{path}: the angle 'rot' is {angle} (it must be a finite number "
+                             "of radians); pass rot= to override it")
     else:
         angle = float(rot)
         if np.isnan(angle):
             angle = None
+        elif not np.isfinite(angle):
+            raise ValueError(f"rot must be a finite angle (rad) or None, got {rot!r}")
     if frame == "matlab" and angle is None:
         raise ValueError(f"{path} holds no 'rot': frame='matlab' needs it (pass rot=)")
 
@@ -317,6 +329,9 @@ def load_correlative_mat(path, pixel_size=None, units="nm", threshold=None, rot=
         threshold = 0.1 * np.percentile(finite, 99) if finite.size else np.inf
     with np.errstate(invalid="ignore", divide="ignore"):
         X = np.where(total > threshold, lfp / total, np.nan)
+    if not np.isfinite(X).any():
+        raise ValueError(f"{path}: FP + LFP exceeds the threshold ({threshold:.3g}) nowhere, so no "
+                         "pixel has a composition (are 'FP' and 'LFP' empty?)")
     clipped = int(np.count_nonzero((X < 0) | (X > 1)))
     X = np.clip(X, 0.0, 1.0)
     comp = _calibrated_image(X, scale, units, "Composition (LFP fraction)")

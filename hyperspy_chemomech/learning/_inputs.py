@@ -19,9 +19,17 @@ def validate_variance(variance, strain):
     """``variance`` as a float array of the strain's shape (4, ny, nx), or None."""
     if variance is None:
         return None
-    variance = np.asarray(variance, float)
+    from ..fields import require_real
+
+    variance = np.asarray(require_real(variance, "variance"), float)
     if variance.shape != strain.shape:
         raise ValueError(f"variance shape {variance.shape} differs from strain {strain.shape}")
+    finite = np.isfinite(variance)
+    if not finite.any():
+        raise ValueError("variance is NaN everywhere: give finite variances (or variance=None)")
+    if (variance[finite] <= 0).any():
+        raise ValueError(f"variance must be > 0 where finite; {int((variance[finite] <= 0).sum())} "
+                         "value(s) are <= 0")
     return variance
 
 
@@ -75,7 +83,7 @@ def extend_body(strain, X, reach_px):
     return X_ext, int((grow & ~have).sum())
 
 
-def prepare_body(strain, X, mask, pixel_size, variance, body):
+def prepare_body(strain, X, mask, pixel_size, variance, body, report=None):
     """The checked maps and the body of the mechanics, extended to the strain's rim.
 
     Parameters
@@ -83,6 +91,9 @@ def prepare_body(strain, X, mask, pixel_size, variance, body):
     strain, X, mask, pixel_size, variance
         As :func:`~hyperspy_chemomech.learning.learn_law`.
     body : BodyOptions
+    report : dict, optional
+        Filled as :func:`~hyperspy_chemomech.fields.validate_strain_composition` does
+        (holes filled, vacuum excluded, outliers).
 
     Returns
     -------
@@ -91,7 +102,7 @@ def prepare_body(strain, X, mask, pixel_size, variance, body):
         Pixels added to the body (0 with an explicit mask).
     """
     given_mask = mask
-    strain, X, mask = validate_strain_composition(strain, X, mask, pixel_size)
+    strain, X, mask = validate_strain_composition(strain, X, mask, pixel_size, report=report)
     n_extended = 0
     if given_mask is None and body.extend_body:
         X, n_extended = extend_body(strain, X, body.reach_px)

@@ -52,7 +52,7 @@ def learn_law(strain, X, pixel_size, stiffness, *, crystal_angle=0.0, mask=None,
               degree="auto", max_degree=6, method="strain_gap", boundary="free",
               use_rotation=True, shear=False, selection="cv", n_folds=5, block_size=None,
               sigma_grid=None, min_range=0.1, monotonic=False, dislocations="fit",
-              extend_body=True, uncertainty="jackknife", show_progressbar=None, seed=0,
+              dislocation_lattice=None, extend_body=True, uncertainty="jackknife", show_progressbar=None, seed=0,
               solver=None, composition_uncertainty=None, composition_errors=None):
     """Learn eps0(X) - eps0(0) from strain and composition maps on one grid.
 
@@ -130,6 +130,10 @@ def learn_law(strain, X, pixel_size, stiffness, *, crystal_angle=0.0, mask=None,
         content: the chemical and elastic parts are compatible and have none) and
         fit their long-range fields (isotropic Volterra, Burgers vector free) as
         nuisance terms, so that their 1/r strain does not leak into the law.
+    dislocation_lattice : array_like, shape (2,) or (k, 2), optional
+        In-plane lattice parameters (a, c) (nm): a found core is fitted only if its
+        Burgers content is a lattice translation (length test, see
+        :func:`~hyperspy_chemomech.decomposition.find_dislocations`).
     show_progressbar : bool, optional
     seed : int
         Seed of the fold assignment.
@@ -156,12 +160,13 @@ def learn_law(strain, X, pixel_size, stiffness, *, crystal_angle=0.0, mask=None,
         resolution=ResolutionOptions(composition_resolution, source_pixel_size, sigma_grid),
         selection=SelectionOptions(selection, n_folds, seed),
         body=BodyOptions(boundary, extend_body, min_range),
-        nuisance=NuisanceOptions(dislocations),
+        nuisance=NuisanceOptions(dislocations, dislocation_lattice),
         uncertainty=UncertaintyOptions(uncertainty, block_size))
     clock = _Clock()
     support = np.isfinite(np.asarray(X, dtype=float))  # where X was measured (before the rim)
+    body_report = {}
     strain, X, mask, variance, n_extended = prepare_body(strain, X, mask, pixel_size, variance,
-                                                         opts.body)
+                                                         opts.body, report=body_report)
     pixel_nm = mean_pixel_size(pixel_size)
     n_comp, comps, full_basis = opts.basis.n_components, opts.components, opts.basis.full_basis()
     solver = _solver_for(solver, mask, pixel_size, stiffness, X, crystal_angle, opts)
@@ -234,12 +239,14 @@ def learn_law(strain, X, pixel_size, stiffness, *, crystal_angle=0.0, mask=None,
         linearity=linearity, method=method, condition=fit.condition, prediction=prediction,
         residual=residual, **composition_summary(X, mask),
         dislocations={"positions_px": cores, "burgers_nm": burgers},
-        body={"mask": mask, "n_extended": n_extended}, errors=errors,
+        body={"mask": mask, "n_extended": n_extended, **body_report}, errors=errors,
         settings=dict(crystal_angle=float(crystal_angle), pixel_size_nm=pixel_nm,
                       boundary=boundary, use_rotation=bool(use_rotation), shear=bool(shear),
                       basis=basis, degree=degree if degree == "auto" else int(degree),
                       selection=selection, block_size_px=int(block_size), n_folds=int(n_folds),
-                      uncertainty=uncertainty),
+                      uncertainty=uncertainty, max_degree=int(max_degree),
+                      dislocations=dislocations, seed=seed, extend_body=extend_body,
+                      method=method, monotonic=bool(monotonic), min_range=float(min_range)),
     )
 
 

@@ -6,9 +6,19 @@ naming the option), so a fit fails before any mechanics is solved.
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from ._bases import BASES, LawBasis
 
 METHODS = ("strain_gap", "equilibrium_gap")
+
+
+def _check_positive_int(name, value, alternatives=""):
+    # bool is an int to Python, 2.5 would be truncated: both are mistakes here
+    import numbers
+
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be {alternatives}an integer >= 1, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -36,6 +46,9 @@ class BasisOptions:
     def __post_init__(self):
         if self.kind not in BASES:
             raise ValueError(f"unknown basis {self.kind!r}; use one of {', '.join(BASES)}")
+        _check_positive_int("max_degree", self.max_degree)
+        if not (isinstance(self.degree, str) and self.degree == "auto"):
+            _check_positive_int("degree", self.degree, "'auto' or ")
         if self.monotonic and (self.kind != "bspline" or self.degree == "auto"):
             raise ValueError("monotonic=True needs basis='bspline' with an integer degree "
                              "(a monotonic B-spline is a bound on its coefficient increments)")
@@ -109,6 +122,14 @@ class SelectionOptions:
     def __post_init__(self):
         if self.criterion not in ("cv", "bic"):
             raise ValueError(f"selection must be 'cv' or 'bic', got {self.criterion!r}")
+        _check_positive_int("n_folds", self.n_folds)
+        if self.n_folds < 2:
+            raise ValueError(f"n_folds must be an integer >= 2 (cross-validation), got "
+                             f"{self.n_folds!r}")
+        import numbers
+
+        if isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral) or self.seed < 0:
+            raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
 
 
 @dataclass(frozen=True)
@@ -131,6 +152,21 @@ class BodyOptions:
     def __post_init__(self):
         if self.boundary not in ("free", "dirichlet"):
             raise ValueError(f"boundary must be 'free' or 'dirichlet', got {self.boundary!r}")
+        if not isinstance(self.extend_body, (bool, np.bool_)):
+            try:
+                reach = float(self.extend_body)
+            except (TypeError, ValueError):
+                reach = np.nan
+            if not np.isfinite(reach) or reach < 0:
+                raise ValueError(f"extend_body must be True, False or a reach >= 0 (px), got "
+                                 f"{self.extend_body!r}")
+        try:
+            mr = float(self.min_range)
+        except (TypeError, ValueError):
+            mr = np.nan
+        if not (np.isfinite(mr) and 0 <= mr < 1):
+            raise ValueError(f"min_range must be a composition range in [0, 1), got "
+                             f"{self.min_range!r}")
 
     @property
     def reach_px(self):
@@ -145,13 +181,23 @@ class NuisanceOptions:
     Attributes
     ----------
     dislocations : {"fit", "ignore"}
+    lattice : tuple of (float, float), optional
+        In-plane lattice parameters (a, c) (nm) of each cell a found core's Burgers
+        vector must be a translation of (see ``find_dislocations``); None: no test.
     """
 
     dislocations: str = "fit"
+    lattice: tuple = None
 
     def __post_init__(self):
         if self.dislocations not in ("fit", "ignore"):
             raise ValueError(f"dislocations must be 'fit' or 'ignore', got {self.dislocations!r}")
+        if self.lattice is not None:
+            cells = np.atleast_2d(np.asarray(self.lattice, dtype=float))
+            if cells.ndim != 2 or cells.shape[1] != 2 or not np.all(cells > 0):
+                raise ValueError("dislocation_lattice must be in-plane lattice parameters "
+                                 f"(a, c) in nm, positive, shape (2,) or (k, 2); got {self.lattice!r}")
+            object.__setattr__(self, "lattice", tuple(map(tuple, cells.tolist())))
 
 
 @dataclass(frozen=True)

@@ -82,6 +82,10 @@ def apply_transform(tr, signal, onto, order=1):
         raise TypeError(f"cannot resample data of dtype {data.dtype}")
     if np.iscomplexobj(data):
         raise TypeError("complex data: resample the real and imaginary parts separately")
+    if getattr(signal, "_signal_type", "") == "strain_field" and data.shape[:-2] != (4,):
+        raise ValueError(
+            f"a StrainField must hold 4 components (e11, e22, e12, theta) to be turned into the "
+            f"target frame, this one has navigation shape {data.shape[:-2]}")
     # HyperSpy keeps the image axes last in the data array
     out = resample(data, src, dst, tr.matrix, order=order)
     # image-frame tensors turn with the frame (StrainField: 4 components e11 e22 e12 theta)
@@ -103,6 +107,7 @@ def apply_transform(tr, signal, onto, order=1):
         result._assign_subclass()
     else:
         result = cls(out, **kwargs)
+    _carry_maps(result, signal, tr, src, dst, order)
     # the resolution the data really has, in target nm (coarsest if resampled twice)
     src_px = float(np.sqrt(abs(np.linalg.det(tr.matrix[:2, :2])))) * src.pixel_size
     prev = signal.metadata.get_item(f"{METADATA_ROOT}.registration.source_pixel_size_nm", None)
@@ -110,56 +115,81 @@ def apply_transform(tr, signal, onto, order=1):
         src_px = max(src_px, float(prev) * float(np.sqrt(abs(np.linalg.det(tr.matrix[:2, :2])))))
     extra = {}
     if getattr(signal, "_signal_type", "") == "composition_map" and data.ndim == 2:
-        extra = _carry_composition_maps(signal, result, src, dst, tr, order,
-                                        first=prev is None)
+        extra = _source_record(signal, src, tr, first=prev is None)
     record(result, "registration", transform=tr.to_dict(include_log=False),
            source_pixel_size_nm=src_px, order=int(order), strain_components_rotated=bool(tensor),
            target_pixel_size_nm=float(dst.pixel_size), **extra)
     return result
 
 
-#: metadata node of a CompositionMap's carried maps (see signals.composition_map)
-_MAPS = f"{METADATA_ROOT}.composition_maps"
-
-
-def _carry_composition_maps(signal, result, src, dst, tr, order, first):
-    """Resample a CompositionMap's carried maps (mask, uncertainty, ...) with its X.
+def _source_record(signal, src, tr, first):
+    """How a CompositionMap's errors were made, recorded with its resampling.
 
     The resampled uncertainty is each target pixel's sigma, but interpolation
     correlates neighbouring errors: so that they can be redrawn as they were
-    made (on the X-ray grid, then resampled), the source grid, its sigma and X
-    are recorded with the registration (first resampling only).
+    made (on the X-ray grid, then resampled by this transform), the source grid,
+    its sigma, coefficients, their covariance, mask and X are recorded (first
+    resampling only), with the transform's covariance when it has one.
     """
-    md = signal.metadata
+    key = f"{METADATA_ROOT}.composition_maps"
+    if not first or not signal.metadata.has_item(f"{key}.uncertainty"):
+        return {}
     extra = {}
-    for name in ("mask", "thickness", "uncertainty", "residual", "coefficients",
-                 "coefficient_covariance"):
-        key = f"{_MAPS}.{name}"
-        if not md.has_item(key):
-            continue
-        arr = np.asarray(md.get_item(key))
-        if arr.shape[:2] != tuple(src.shape):
-            continue  # stale (cropped after the fit): left for CompositionMap to refuse
-        if arr.ndim == 3:  # (y, x, K): resample the K images
-            out = np.moveaxis(resample(np.moveaxis(arr, -1, 0), src, dst, tr.matrix, order=order),
-                              0, -1)
-        else:
-            out = resample(arr.astype(bool) if name == "mask" else arr, src, dst, tr.matrix,
-                           order=order)
-        result.metadata.set_item(key, out)
-        if first and name in ("uncertainty", "coefficients", "coefficient_covariance", "mask"):
-            extra[f"source_{name}"] = arr.copy()
-    if "source_uncertainty" in extra:
-        extra["source_composition"] = np.array(signal.data, dtype=float)
-    else:
-        extra = {}
-    if extra:
-        extra.update(source_shape=list(src.shape), source_scale_nm=list(map(float, src.scale)),
-                     source_offset_nm=list(map(float, src.offset)))
-        cov = getattr(tr, "covariance", None)
-        if cov is not None:
-            extra["transform_covariance"] = np.asarray(cov, float)
+    for name in ("uncertainty", "coefficients", "coefficient_covariance", "mask"):
+        if signal.metadata.has_item(f"{key}.{name}"):
+            arr = np.array(signal.metadata.get_item(f"{key}.{name}"))
+            if arr.shape[:2] == tuple(src.shape):  # stale maps are not recorded
+                extra[f"source_{name}"] = arr
+    if "source_uncertainty" not in extra:
+        return {}
+    extra.update(source_composition=np.array(signal.data, dtype=float),
+                 source_shape=list(src.shape), source_scale_nm=list(map(float, src.scale)),
+                 source_offset_nm=list(map(float, src.offset)))
+    cov = getattr(tr, "covariance", None)
+    if cov is not None:
+        extra["transform_covariance"] = np.asarray(cov, float)
     return extra
+
+
+def _carry_maps(result, signal, tr, src, dst, order):
+    """Arrays kept beside the data follow it onto the target grid.
+
+    A composition map's by-products (``metadata.Chemomech.composition_maps``) and a
+    strain field's variance are resampled like the data (the mask by majority);
+    a resampled variance is an upper bound of the variance of the interpolated
+    data (interpolation averages the noise).
+    """
+    key = f"{METADATA_ROOT}.composition_maps"
+    if signal.metadata.has_item(key):
+        node = signal.metadata.get_item(key).as_dictionary()
+        for name, arr in node.items():
+            arr = np.asarray(arr)
+            if arr.ndim == 3:      # (y, x, K): image axes last for the resampling
+                moved = resample(np.moveaxis(arr, -1, 0).astype(float), src, dst, tr.matrix,
+                                 order=order)
+                new = np.moveaxis(moved, 0, -1)
+            elif arr.dtype == bool:
+                new = resample(arr, src, dst, tr.matrix, order=order)
+            else:
+                new = resample(arr.astype(float), src, dst, tr.matrix, order=order)
+            result.metadata.set_item(f"{key}.{name}", new)
+    vkey = "Signal.Noise_properties.variance"
+    if signal.metadata.has_item(vkey):
+        v = signal.metadata.get_item(vkey)
+        v = np.asarray(getattr(v, "data", v), dtype=float)
+        m = np.asarray(tr.matrix, float)[:2, :2]
+        u, _, vt = np.linalg.svd(m)
+        turned = not np.allclose(np.abs(u @ vt), np.eye(2), atol=1e-6)
+        if v.shape == np.shape(signal.data) and not turned:
+            from hyperspy.signals import Signal2D
+
+            new = resample(v, src, dst, tr.matrix, order=order)
+            result.metadata.set_item(vkey, Signal2D(new))
+        else:   # the components mix when the frame turns: their variances do not follow
+            del result.metadata.Signal.Noise_properties.variance
+            result.metadata.set_item(f"{METADATA_ROOT}.dropped.variance",
+                                     "strain variance dropped by CorrelativeTransform.apply: "
+                                     "the components were turned into the target frame")
 
 
 def _normalise(img, mask=None):

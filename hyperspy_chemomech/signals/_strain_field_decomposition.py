@@ -11,15 +11,16 @@ from .._metadata import offset_nm, pixel_size_nm, record, spatial_axes, unit_nm
 from ..fields import COMPONENTS, STRESS_COMPONENTS
 
 
-#: The LixFePO4 system: C(X) linear between the end members (their stiffnesses differ).
-MATERIAL_SYSTEMS = {"LixFePO4": ("FePO4", "LiFePO4")}
-
-
 def _material_pair(material):
-    """A material system's name -> its pair of end members (others unchanged)."""
-    if isinstance(material, str) and material in MATERIAL_SYSTEMS:
-        return MATERIAL_SYSTEMS[material]
-    return material
+    """A solid solution's name (``"LixFePO4"``) -> its pair of end members (others unchanged).
+
+    The systems are defined once, in :func:`hyperspy_chemomech.mechanics.end_members`,
+    which also refuses a pair in the reverse order (before any work is done).
+    """
+    from ..mechanics import end_members
+
+    pair = end_members(material)
+    return material if pair is None or not isinstance(material, str) else pair
 
 
 def crystal_angle_argument(crystal_angle):
@@ -39,8 +40,12 @@ def crystal_angle_argument(crystal_angle):
 
 def _canonical_material(material):
     """A comparable description of a material argument, or None if it cannot be compared."""
+    from ..mechanics import end_members
+
     if isinstance(material, str):
-        return material
+        # a solid solution's name and its pair of end members are the same stiffness
+        pair = end_members(material)
+        return material if pair is None else pair
     if isinstance(material, (tuple, list, np.ndarray)) and len(material) == 2 and all(
             isinstance(m, (str, np.str_)) for m in material):
         return tuple(str(m) for m in material)
@@ -76,6 +81,44 @@ def _resolve_setting(name, given, learned, override, fmt=repr, same=None):
     return given
 
 
+class DislocationTable(np.ndarray):
+    """The structured array of :meth:`StrainField.find_dislocations`, with its settings.
+
+    A plain NumPy structured array (fields ``x``, ``y``, ``b_x``, ``b_y``, ``snr``)
+    that also carries ``settings``: the arguments and defaults the search ran with
+    (threshold, smoothing, radius in px, ...), so a result says how it was found.
+    """
+
+    def __new__(cls, rows, settings=None):
+        obj = np.asarray(rows).view(cls)
+        obj.settings = dict(settings or {})
+        return obj
+
+    def __array_finalize__(self, obj):
+        self.settings = dict(getattr(obj, "settings", {}) or {})
+
+
+def _check_number(name, value, low=None, strict=False, allow_none=True, integer=False):
+    """``value`` as a float (or None), else a ValueError naming ``name``."""
+    if value is None and allow_none:
+        return None
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, got {value!r}") from None
+    if isinstance(value, bool) or not np.isfinite(v) or (
+            low is not None and (v <= low if strict else v < low)) or (
+            integer and v != int(v)):
+        what = "an integer" if integer else "a finite number"
+        bound = "" if low is None else f" {'>' if strict else '>='} {low:g}"
+        raise ValueError(f"{name} must be {what}{bound}, got {value!r}")
+    return v
+
+
+#: Smallest image (px per side) on which derivatives of a map are defined.
+MIN_MAP_SIDE = 4
+
+
 class StrainDecompositionMixin:
     """Methods of :class:`StrainField` that split strain and find dislocations."""
 
@@ -102,8 +145,9 @@ class StrainDecompositionMixin:
         law : EigenstrainLaw
             From :meth:`learn_eigenstrain`.
         material : str, Material, 6x6 array or a pair, optional
-            Stiffness; default the one the law was learned with. A different one is
-            an error unless ``override=True``.
+            Stiffness; default the one the law was learned with (``"LixFePO4"``,
+            C(X), for a law that records none). A different one is an error unless
+            ``override=True``.
         crystal_angle : float or orix Orientation / CrystalMap, optional
             Angle (rad) from +x to [100], toward +y (or an orix orientation that gives
             it, as in :meth:`learn_eigenstrain`); default the law's (else the
@@ -167,7 +211,7 @@ class StrainDecompositionMixin:
                                  "the law does not record: pass material= (the same stiffness)")
             learned_material = None
         if material is None:
-            material = learned_material if learned_material is not None else ("FePO4", "LiFePO4")
+            material = learned_material if learned_material is not None else "LixFePO4"
             if isinstance(material, list):
                 material = tuple(material)
         else:
@@ -244,8 +288,20 @@ class StrainDecompositionMixin:
     # -- dislocations -----------------------------------------------------------
     def _strain_nm(self, keep_lazy=False):
         """(strain array, (dy, dx) nm, (y0, x0) nm); a dask array if lazy and ``keep_lazy``."""
+        from ..fields import require_real
+
         self.validate()
-        data = self.data if (keep_lazy and self._lazy) else np.asarray(self.data, dtype=float)
+        ny, nx = self.axes_manager.signal_shape[::-1]
+        if min(ny, nx) < MIN_MAP_SIDE:
+            raise ValueError(f"the strain map is {ny} x {nx} px: derivatives need at least "
+                             f"{MIN_MAP_SIDE} x {MIN_MAP_SIDE}")
+        if keep_lazy and self._lazy:
+            data = self.data
+        else:
+            data = np.asarray(require_real(self.data, "strain field"), dtype=float)
+            if not np.isfinite(data).all(axis=0).any():
+                raise ValueError("the strain map has no pixel where all four components are "
+                                 "finite (all NaN)")
         return data, pixel_size_nm(self), offset_nm(self)
 
     @staticmethod
@@ -266,7 +322,10 @@ class StrainDecompositionMixin:
     def _smoothing_px(self, smoothing, pixel):
         if smoothing is None:
             return 0.0
-        s = float(smoothing)
+        try:
+            s = float(smoothing)
+        except (TypeError, ValueError):
+            s = np.nan
         if not np.isfinite(s) or s < 0:
             raise ValueError(f"smoothing must be a length >= 0 in the axes' units, got {smoothing!r}")
         return s * unit_nm(self) / float(np.mean(pixel))
@@ -334,12 +393,14 @@ class StrainDecompositionMixin:
         smoothing : float, optional
             Gaussian sigma in the axes' units against noise (default 3 pixels).
         tolerance : float
-            Flag the map when a correction is this many times more compatible.
+            Flag the map when a correction is this many times more compatible
+            (>= 1).
 
         Returns
         -------
         dict
-            ``index`` per correction, ``best``, ``ok``, ``message``.
+            ``index`` per correction, ``best``, ``ok``, ``message`` and
+            ``settings`` (smoothing, tolerance).
 
         Examples
         --------
@@ -350,9 +411,13 @@ class StrainDecompositionMixin:
         """
         from ..decomposition import convention_check
 
+        tol = _check_number("tolerance", tolerance, low=1.0, allow_none=False)
         e, pixel, _ = self._strain_nm()
         sigma = 3.0 if smoothing is None else self._smoothing_px(smoothing, pixel)
-        return convention_check(e, pixel, sigma=sigma, tolerance=tolerance)
+        out = convention_check(e, pixel, sigma=sigma, tolerance=tol)
+        out["settings"] = {"smoothing": smoothing, "smoothing_px": float(sigma),
+                           "tolerance": tol}
+        return out
 
     def incompatibility(self, smoothing=None):
         """2D strain incompatibility ``eta = d_yy e11 + d_xx e22 - 2 d_xy e12`` (nm^-2).
@@ -383,7 +448,8 @@ class StrainDecompositionMixin:
         return out
 
     def find_dislocations(self, threshold=None, smoothing=None, min_burgers=None,
-                          false_alarms=0.05, radius=None, exclude_border=2):
+                          false_alarms=0.05, radius=None, exclude_border=2,
+                          material="LixFePO4", crystal_angle=None, lattice_tolerance=0.15):
         """Locate edge dislocations and measure their Burgers vectors.
 
         Peaks of the smoothed Nye magnitude above a noise-based threshold; each core's
@@ -405,21 +471,50 @@ class StrainDecompositionMixin:
             Integration radius in the axes' units; default max(4, 3 sigma + 2) pixels.
         exclude_border : int
             Pixels next to the particle edge where no core is reported.
+        material : str, Material, pair of those, or None
+            Whose lattice the Burgers vectors must be translations of (beam along
+            [010]: a along [100], c along [001]; ``"LixFePO4"``, the default, either
+            end member's). A core whose content is no lattice translation within
+            its uncertainty is noise, not a dislocation. None: no lattice test.
+        crystal_angle : float, optional
+            Angle (rad) from +x to [100]; with it the direction of b is tested too.
+        lattice_tolerance : float
+            Relative allowance on a lattice translation's length.
 
         Returns
         -------
-        numpy.ndarray
+        DislocationTable
             Structured array with fields ``x``, ``y`` (nm, calibrated, offsets
-            included), ``b_x``, ``b_y`` (nm, image frame) and ``snr``.
+            included), ``b_x``, ``b_y`` (nm, image frame) and ``snr``; its
+            ``settings`` dict holds the arguments the search ran with.
         """
         from ..decomposition import find_dislocations
+        from ..mechanics import in_plane_lattice
 
+        threshold = _check_number("threshold", threshold, low=0.0, strict=True)
+        min_burgers = _check_number("min_burgers", min_burgers, low=0.0)
+        false_alarms = _check_number("false_alarms", false_alarms, low=0.0, strict=True,
+                                     allow_none=False)
+        exclude_border = int(_check_number("exclude_border", exclude_border, low=0.0,
+                                           allow_none=False, integer=True))
+        radius = _check_number("radius", radius, low=0.0, strict=True)
         e, pixel, offset = self._strain_nm()
         sigma = 1.0 if smoothing is None else self._smoothing_px(smoothing, pixel)
         rad = None if radius is None else self._smoothing_px(radius, pixel)
-        return find_dislocations(e, pixel, sigma=sigma, threshold=threshold,
-                                 min_burgers=min_burgers, false_alarms=false_alarms,
-                                 radius=rad, exclude_border=exclude_border, offset=offset)
+        lattice = None if material is None else in_plane_lattice(material)
+        found = find_dislocations(e, pixel, sigma=sigma, threshold=threshold,
+                                  min_burgers=min_burgers, false_alarms=false_alarms,
+                                  radius=rad, exclude_border=exclude_border, offset=offset,
+                                  lattice=lattice, crystal_angle=crystal_angle,
+                                  lattice_tolerance=lattice_tolerance)
+        from .._utils import package_version
+
+        return DislocationTable(found, settings={
+            "threshold": threshold, "smoothing": smoothing, "smoothing_px": float(sigma),
+            "min_burgers": min_burgers, "false_alarms": false_alarms, "radius": radius,
+            "radius_px": rad, "exclude_border": exclude_border, "material": material,
+            "crystal_angle": crystal_angle, "lattice_tolerance": lattice_tolerance,
+            "version": package_version()})
 
     def dislocation_markers(self, dislocations=None, arrow_length=None, color="k"):
         """HyperSpy markers of dislocation cores and their Burgers vectors.

@@ -27,6 +27,8 @@ import numpy as np
 from hyperspy._signals.lazy import LazySignal
 from hyperspy._signals.signal2d import Signal2D
 
+from ._operations import CarriedArraysMixin
+
 MAPS = "Chemomech.composition_maps"
 
 
@@ -60,15 +62,26 @@ def make_composition_map(X, navigation_axes, mask, title="composition", **maps):
     return comp
 
 
-class CompositionMap(Signal2D):
+class CompositionMap(CarriedArraysMixin, Signal2D):
     """Map of the lithiated fraction X in [0, 1]; NaN outside the particle.
 
     Made by :meth:`XrayAbsorptionSpectrum.get_composition_map`, or from any
     (y, x) array of X with ``set_signal_type("composition_map")``.
+
+    X is intensive: ``rebin`` gives the mean X of each bin (HyperSpy's sums it),
+    and ``isig`` / ``crop`` / ``rebin`` carry the thickness, uncertainty,
+    residual, mask and coefficients along.
     """
 
     _signal_type = "composition_map"
     _signal_dimension = 2
+
+    def _carried_arrays(self):
+        return [(f"{MAPS}.thickness", (0, 1), "mean"),
+                (f"{MAPS}.uncertainty", (0, 1), "sigma"),
+                (f"{MAPS}.residual", (0, 1), "rms"),
+                (f"{MAPS}.mask", (0, 1), "any"),
+                (f"{MAPS}.coefficients", (0, 1, None), "mean")]
 
     # ------------------------------------------------------- carried maps
     def _stored(self, name):
@@ -207,3 +220,4 @@ class LazyCompositionMap(LazySignal, CompositionMap):
     """Lazy (dask) version of :class:`CompositionMap`."""
 
     _lazy = True
+    rebin = CarriedArraysMixin.rebin   # the mean, not LazySignal's sum

@@ -6,13 +6,14 @@ from hyperspy._signals.signal1d import Signal1D
 
 from .._metadata import METADATA_ROOT, record
 from ..fields import LAW_COMPONENTS
+from ._operations import CarriedArraysMixin
 
 #: Crystal-frame components, in order, as stored along the navigation axis.
 _LAW = f"{METADATA_ROOT}.law"
 _TITLES = {"e_100": "[100]", "e_001": "[001]", "e_shear": "shear"}
 
 
-class EigenstrainLaw(Signal1D):
+class EigenstrainLaw(CarriedArraysMixin, Signal1D):
     """Composition dependence of the eigenstrain, relative to X = 0.
 
     Data layout ``(component | X)``: for each crystal-frame component
@@ -28,6 +29,11 @@ class EigenstrainLaw(Signal1D):
     Strains are relative to the lattice of the strain map's reference region (of
     unknown composition); see :meth:`relative_to_end_member`.
     """
+
+    def _carried_arrays(self):
+        # eps0 is intensive (rebin: the mean); the 95 % band lies on the same grid
+        return [(f"{_LAW}.band95", (0, 1), "mean")]
+
 
     _signal_type = "eigenstrain_law"
     _signal_dimension = 1
@@ -70,6 +76,14 @@ class EigenstrainLaw(Signal1D):
         law["errors"] = dict(fit.errors) if fit.errors else {
             "band_sources": ["strain (cluster jackknife)"]
             + (["resolution"] if fit.sigma_sd_px > 0 else []), "sources": []}
+        if fit.dislocations is not None:   # the cores fitted as nuisance terms
+            law["dislocations"] = {
+                "positions_px": np.asarray(fit.dislocations.get("positions_px"), float).reshape(-1, 2),
+                "burgers_nm": np.asarray(fit.dislocations.get("burgers_nm"), float).reshape(-1, 2),
+                "n_cores": int(np.asarray(fit.dislocations.get("positions_px")).reshape(-1, 2).shape[0])}
+        if fit.body is not None:           # how the body was completed
+            law["body"] = {k: (np.asarray(v) if isinstance(v, np.ndarray) else v)
+                           for k, v in fit.body.items()}
         if fit.x_histogram is not None:
             law["x_histogram"] = np.asarray(fit.x_histogram)
         sel = {k: (np.asarray(v) if isinstance(v, (list, tuple, np.ndarray)) else v)
@@ -307,3 +321,4 @@ class LazyEigenstrainLaw(LazySignal, EigenstrainLaw):
     """Lazy (dask) version of :class:`EigenstrainLaw`."""
 
     _lazy = True
+    rebin = CarriedArraysMixin.rebin   # the mean, not LazySignal's sum

@@ -14,11 +14,16 @@ from .._metadata import (
     set_image_axes,
     spatial_axes,
 )
-from ..fields import COMPONENTS, components_from_gradient
-from ._strain_field_decomposition import StrainDecompositionMixin, crystal_angle_argument, _material_pair
+from ..fields import COMPONENTS, components_from_gradient, require_real
+from ._operations import CarriedArraysMixin
+from ._strain_field_decomposition import (
+    StrainDecompositionMixin,
+    _material_pair,
+    crystal_angle_argument,
+)
 
 
-class StrainField(StrainDecompositionMixin, Signal2D):
+class StrainField(CarriedArraysMixin, StrainDecompositionMixin, Signal2D):
     """In-plane strain and rotation maps of one particle, in the image frame.
 
     Data layout ``(4 | y, x)``: the navigation axis holds, in order,
@@ -30,6 +35,11 @@ class StrainField(StrainDecompositionMixin, Signal2D):
 
     x is the column axis and y the row axis, both calibrated (nm). Pixels outside
     the particle, or where a fit failed, are NaN.
+
+    Strain is intensive: ``rebin`` gives the mean of each bin's finite pixels
+    (HyperSpy's sums them), and a variance in
+    ``metadata.Signal.Noise_properties.variance`` becomes that of the mean;
+    ``isig`` and ``crop`` carry the variance along.
 
     What is known of the crystal frame (the angle of [100], whether the crystal
     axes are mirrored, where that comes from) travels in
@@ -132,7 +142,8 @@ class StrainField(StrainDecompositionMixin, Signal2D):
             Per-pixel variance of each component, stored as HyperSpy's
             ``metadata.Signal.Noise_properties.variance``.
         """
-        arrays = [np.asarray(a, dtype=float) for a in (e11, e22, e12, theta)]
+        arrays = [np.asarray(require_real(a, n), dtype=float)
+                  for a, n in zip((e11, e22, e12, theta), COMPONENTS)]
         shapes = {a.shape for a in arrays}
         if len(shapes) != 1 or arrays[0].ndim != 2:
             raise ValueError(
@@ -143,7 +154,7 @@ class StrainField(StrainDecompositionMixin, Signal2D):
         s.axes_manager.navigation_axes[0].name = "component"
         set_image_axes(s, scale=scale, units=units, offset=offset)
         if variance is not None:
-            variance = np.asarray(variance, dtype=float)
+            variance = np.asarray(require_real(variance, "variance"), dtype=float)
             if variance.shape != s.data.shape:
                 raise ValueError(
                     f"variance must have shape {s.data.shape}, got {variance.shape}"
@@ -272,11 +283,14 @@ class StrainField(StrainDecompositionMixin, Signal2D):
         from ..fields import rotate_strain
 
         self.validate(require_calibration=False)
-        angle = float(angle)
+        try:
+            angle = float(angle)
+        except (TypeError, ValueError):
+            angle = np.nan
         if not np.isfinite(angle):
             raise ValueError("angle must be a finite number of radians")
         out = self.deepcopy()
-        data = np.asarray(self.data, dtype=float)
+        data = np.asarray(require_real(self.data, "strain field"), dtype=float)
         new = data.copy()
         new[:3] = rotate_strain(data[:3], angle, axis=0, inverse=True)
         out.data = new
@@ -304,7 +318,9 @@ class StrainField(StrainDecompositionMixin, Signal2D):
         material : str, Material, 6x6 array, or a pair of those
             Stiffness. ``"LixFePO4"`` (default) is C(X) linear between the end
             members FePO4 (X = 0) and LiFePO4 (X = 1), the same as ``("FePO4",
-            "LiFePO4")``: their stiffnesses differ; ``"LiFePO4"`` is homogeneous.
+            "LiFePO4")``: their stiffnesses differ; ``"LiFePO4"`` is homogeneous. A
+            pair in the reverse order is refused (X is the fraction of the
+            lithiated member).
         crystal_angle : float or orix Orientation / CrystalMap, optional
             Angle from +x to the crystal [100] axis, toward +y (rad); an orix
             orientation (a CrystalMap: its mean) gives it, its beam checked to lie
@@ -362,7 +378,7 @@ class StrainField(StrainDecompositionMixin, Signal2D):
             slip would make the law wrong), or the stored frame is ambiguous.
         """
         from ..learning import learn_law
-        from ..mechanics import resolve_stiffness
+        from ..mechanics import in_plane_lattice, resolve_stiffness
         from .._metadata import get_frame, resolve_crystal_angle
         from ._composition_errors import error_model
         from .eigenstrain_law import EigenstrainLaw
@@ -382,7 +398,8 @@ class StrainField(StrainDecompositionMixin, Signal2D):
         variance = None
         if self.metadata.has_item("Signal.Noise_properties.variance"):
             v = self.metadata.Signal.Noise_properties.variance
-            variance = np.asarray(v.data if hasattr(v, "data") else v, dtype=float)
+            variance = np.asarray(require_real(v.data if hasattr(v, "data") else v, "variance"),
+                                  dtype=float)
             if variance.shape != strain.shape:
                 raise ValueError(
                     f"metadata.Signal.Noise_properties.variance has shape {variance.shape}, the "
@@ -391,6 +408,8 @@ class StrainField(StrainDecompositionMixin, Signal2D):
         source = None
         if composition.metadata.has_item("Chemomech.registration.source_pixel_size_nm"):
             source = float(composition.metadata.Chemomech.registration.source_pixel_size_nm)
+        # the material's lattice: a found core must have a lattice Burgers vector
+        kwargs.setdefault("dislocation_lattice", in_plane_lattice(material))
         fit = learn_law(
             strain, X, pixel, resolve_stiffness(material, plane), crystal_angle=crystal_angle,
             mask=mask, variance=variance, composition_resolution=composition_resolution,
@@ -407,6 +426,14 @@ class StrainField(StrainDecompositionMixin, Signal2D):
                                and all(isinstance(m, str) for m in material) else "user stiffness"))
         law.metadata.set_item("Chemomech.law.settings.plane", plane)
         law.metadata.set_item("Chemomech.law.settings.crystal_angle_source", angle_source)
+        # which composition map was used: its title and a hash of its values
+        import hashlib
+
+        law.metadata.set_item("Chemomech.law.composition.title",
+                              str(composition.metadata.General.title))
+        law.metadata.set_item("Chemomech.law.composition.sha256",
+                              hashlib.sha256(np.ascontiguousarray(X, dtype=float).tobytes())
+                              .hexdigest())
         law.metadata.General.title = f"Eigenstrain law ({self.metadata.General.title})"
         return law
 
@@ -445,8 +472,8 @@ class StrainField(StrainDecompositionMixin, Signal2D):
                 raise ValueError(f"composition {name}-offset {b.offset} differs from the strain's {a.offset}")
         if not np.allclose(ps, pc, rtol=1e-6):
             raise ValueError(f"composition pixel size {pc} nm differs from the strain's {ps} nm")
-        strain = np.asarray(self.data, dtype=float)
-        X = np.asarray(composition.data, dtype=float)
+        strain = np.asarray(require_real(self.data, "strain field"), dtype=float)
+        X = np.asarray(require_real(composition.data, "composition"), dtype=float)
         return strain, X, ps
 
     @property
@@ -460,3 +487,4 @@ class LazyStrainField(LazySignal, StrainField):
     """Lazy (dask) version of :class:`StrainField`."""
 
     _lazy = True
+    rebin = CarriedArraysMixin.rebin   # the mean, not LazySignal's sum

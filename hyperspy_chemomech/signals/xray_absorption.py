@@ -14,6 +14,8 @@ from hyperspy._signals.lazy import LazySignal
 from hyperspy._signals.signal1d import Signal1D
 
 from .._metadata import record, recorded
+from ..fields import require_real
+from ._operations import CarriedArraysMixin
 
 OD_STEP = "optical_density"
 
@@ -44,6 +46,7 @@ def make_stack(data, energies, pixel_size=1.0, units="nm", title="", quantity=No
     from ..spectra import check_energies
 
     e = check_energies(energies)
+    require_real(data, "data")
     if data.ndim != 3 or data.shape[-1] != e.size:
         raise ValueError(
             f"data of shape {data.shape} do not match (ny, nx, {e.size} energies)"
@@ -64,7 +67,7 @@ def make_stack(data, energies, pixel_size=1.0, units="nm", title="", quantity=No
     return s
 
 
-class XrayAbsorptionSpectrum(Signal1D):
+class XrayAbsorptionSpectrum(CarriedArraysMixin, Signal1D):
     """X-ray absorption spectrum image, signal axis = photon energy in eV.
 
     Data layout ``(y, x | energy)``: transmitted intensity (counts) or, after
@@ -75,6 +78,18 @@ class XrayAbsorptionSpectrum(Signal1D):
     _signal_type = "xray_absorption"
     _alias_signal_types = ["XAS", "STXM"]
     _signal_dimension = 1
+
+    # counts add up in a bin (HyperSpy's rebin); optical density is intensive (the mean)
+    def _is_intensive(self):
+        return self.is_optical_density
+
+    def _carried_arrays(self):
+        # energy-dependent items follow isig / crop along the energy axis (2), the
+        # background mask along the image axes (0, 1); rebin drops them with a note
+        return [(f"Chemomech.{OD_STEP}.i0", (2,), "drop"),
+                (f"Chemomech.{OD_STEP}.i0_energies", (2,), "drop"),
+                (f"Chemomech.{OD_STEP}.background_mask", (0, 1), "drop"),
+                ("Chemomech.align_energies.shifts", (2, None), "drop")]
 
     # ----------------------------------------------------------------- checks
     @property
@@ -138,6 +153,7 @@ class XrayAbsorptionSpectrum(Signal1D):
         from ..spectra import background_mask, check_intensities, optical_density
 
         energies = self.energies
+        require_real(self.data, "the stack")
         if self.is_optical_density:
             raise ValueError("the data already are optical density")
         ne = energies.size
@@ -192,7 +208,8 @@ class XrayAbsorptionSpectrum(Signal1D):
         od.metadata.Signal.quantity = "Optical density"
         od.metadata.General.title = (self.metadata.General.title or "stack") + " (OD)"
         counts = self.metadata.get_item("Chemomech.source.counts", True)
-        record(od, OD_STEP, i0=i0_spec, i0_source=source, counts=bool(counts))
+        record(od, OD_STEP, i0=i0_spec, i0_energies=np.asarray(energies, dtype=float),
+               i0_source=source, counts=bool(counts))
         if bg is not None:
             record(od, OD_STEP, background_mask=bg, n_background_pixels=int(bg.sum()))
         return od
@@ -255,10 +272,13 @@ class XrayAbsorptionSpectrum(Signal1D):
         frame become NaN ("no data"); they lie at the border and give NaN in the
         composition map.
         """
-        from ..spectra import apply_energy_drift, estimate_energy_drift
+        from ..spectra import apply_energy_drift, check_alignment_options, estimate_energy_drift
 
         self.energies  # validates the axis
         self._image_shape("align_energies")
+        require_real(self.data, "the stack")
+        check_alignment_options(upsample=upsample, sigma=sigma, n_iter=n_iter, smooth=smooth,
+                                order=order)
         if isinstance(reference, str) or np.ndim(reference) == 0:
             ref = reference
         else:
@@ -345,6 +365,7 @@ class XrayAbsorptionSpectrum(Signal1D):
 
         energies = self.energies
         ny, nx = self._image_shape("get_composition_map")
+        require_real(self.data, "the stack")
         if not self.is_optical_density:
             raise ValueError(
                 "get_composition_map needs optical density: call to_optical_density() "
@@ -362,6 +383,8 @@ class XrayAbsorptionSpectrum(Signal1D):
                 raise TypeError(f"mask must be boolean, got dtype {given.dtype}")
             if given.shape != (ny, nx):
                 raise ValueError(f"mask shape {given.shape} does not match the image {(ny, nx)}")
+            if not given.any():
+                raise ValueError("mask selects no pixel: the composition map would be all NaN")
         A, ref_info = self._reference_matrix(references, energies, energy_shift,
                                              max_shift, (ny, nx))
         variance, noise_used = self._variance_model(noise)
@@ -401,13 +424,14 @@ class XrayAbsorptionSpectrum(Signal1D):
         """(n_energies, K) reference matrix and its provenance."""
         from ..spectra import (
             check_energies,
+            check_reference_spectra,
             data_gram,
             fit_energy_shift,
             interpolate_references,
             region_reference,
         )
 
-        if isinstance(references, (np.ndarray, str)) or len(references) < 2:
+        if not isinstance(references, (list, tuple)) or len(references) < 2:
             raise ValueError("give at least two references (a list), delithiated -> lithiated")
         is_sig = [hasattr(r, "axes_manager") and r.axes_manager.signal_dimension == 1
                   for r in references]
@@ -421,16 +445,29 @@ class XrayAbsorptionSpectrum(Signal1D):
                     e_k = check_energies(ax.axis, ax.units)
                 except ValueError as err:
                     raise ValueError(f"reference {k}: {err}") from None
-                vals = np.asarray(r.data, dtype=float).reshape(-1)
+                vals = np.asarray(require_real(r.data, f"reference {k}"), dtype=float).reshape(-1)
                 pairs.append((e_k, vals))
                 names.append(str(r.metadata.General.title or f"reference {k}"))
+            check_reference_spectra(pairs, [f"reference {k} ({n})" for k, n in enumerate(names)])
             if isinstance(energy_shift, str):
                 if energy_shift != "fit":
                     raise ValueError(f"energy_shift must be a number, None or 'fit', got {energy_shift!r}")
-                shift = fit_energy_shift(data_gram(self.data), pairs, energies, max_shift)
+                try:
+                    ms = float(max_shift)
+                except (TypeError, ValueError):
+                    ms = np.nan
+                if not (np.isfinite(ms) and ms > 0):
+                    raise ValueError(f"max_shift must be a positive number of eV, got {max_shift!r}")
+                shift = fit_energy_shift(data_gram(self.data), pairs, energies, ms)
                 shift_source = "fit"
             else:
-                shift = 0.0 if energy_shift is None else float(energy_shift)
+                try:
+                    shift = 0.0 if energy_shift is None else float(energy_shift)
+                except (TypeError, ValueError):
+                    shift = np.nan
+                if not np.isfinite(shift):
+                    raise ValueError(f"energy_shift must be a finite number of eV, None or 'fit', "
+                                     f"got {energy_shift!r}")
                 shift_source = "given"
             A = interpolate_references(pairs, energies, shift)
             return A, {"reference_names": names, "energy_shift": shift,
@@ -462,11 +499,24 @@ class XrayAbsorptionSpectrum(Signal1D):
             raise ValueError(f"unknown noise model {noise!r}; use 'auto', 'poisson' or 'residual'")
         info = recorded(self, OD_STEP) or {}
         i0 = info.get("i0")
+        if i0 is not None:
+            # the I0 follows the energy axis (cropped with isig / crop, or dropped if rebinned)
+            i0 = np.asarray(i0, dtype=float)
+            e_i0 = info.get("i0_energies")
+            energies = self.energies
+            if e_i0 is not None:
+                e_i0 = np.asarray(e_i0, dtype=float)
+                idx = np.searchsorted(e_i0, energies)
+                idx = np.clip(idx, 0, e_i0.size - 1)
+                i0 = i0[idx] if np.allclose(e_i0[idx], energies, rtol=0, atol=1e-6) else None
+            elif i0.shape != energies.shape:
+                i0 = None
         poisson_ok = i0 is not None and bool(info.get("counts", False))
         if noise == "poisson" and not poisson_ok:
             raise ValueError(
                 "noise='poisson' needs count data converted with to_optical_density() "
-                "(the I0 in counts is not recorded); use noise='residual'"
+                "(the I0 in counts is not recorded, or not on these energies, or the stack "
+                "was rebinned); use noise='residual'"
             )
         if noise == "residual" or not poisson_ok:
             return None, "residual"
@@ -485,3 +535,4 @@ class LazyXrayAbsorptionSpectrum(LazySignal, XrayAbsorptionSpectrum):
     """Lazy (dask) version of :class:`XrayAbsorptionSpectrum`."""
 
     _lazy = True
+    rebin = CarriedArraysMixin.rebin   # OD: the mean, not LazySignal's sum

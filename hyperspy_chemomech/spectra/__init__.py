@@ -11,9 +11,11 @@ __getattr__, __dir__, __all__ = attach(
     submod_attrs={
         "_optical_density": ["background_mask", "check_energies", "check_intensities",
                              "optical_density"],
-        "_energy_alignment": ["apply_energy_drift", "edge_image", "estimate_energy_drift",
+        "_energy_alignment": ["MIN_ALIGN_SIDE", "apply_energy_drift", "check_alignment_options",
+                              "edge_image", "estimate_energy_drift",
                               "outline_image", "refine_drift_with_model"],
-        "_unmixing": ["composition_from_coefficients", "data_gram", "fit_energy_shift",
+        "_unmixing": ["FE_L3_WINDOW", "check_reference_spectra", "composition_from_coefficients",
+                      "data_gram", "fit_energy_shift", "shift_range",
                       "interpolate_references", "particle_mask", "propagate_variance",
                       "region_reference", "unmix", "unmix_block", "unmix_stack", "unpack"],
     },

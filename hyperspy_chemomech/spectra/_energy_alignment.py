@@ -111,6 +111,39 @@ def _register(reference_fft, frame, upsample, sigma, features="outline"):
     return -np.asarray(shift, dtype=float)
 
 
+#: Smallest frame (px per side) on which a drift between energies is measured.
+MIN_ALIGN_SIDE = 16
+
+
+def _integer_option(name, value, low, high=None):
+    import numbers
+
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low or (
+            high is not None and value > high):
+        span = f"{low}..{high}" if high is not None else f">= {low}"
+        raise ValueError(f"{name} must be an integer {span}, got {value!r}")
+    return int(value)
+
+
+def check_alignment_options(upsample=None, sigma=None, n_iter=None, smooth=None, order=None):
+    """Check the options of an energy alignment; a ValueError names the bad one."""
+    if upsample is not None:
+        _integer_option("upsample", upsample, 1)
+    if n_iter is not None:
+        _integer_option("n_iter", n_iter, 1)
+    if order is not None:
+        _integer_option("order", order, 0, 5)
+    for name, value in (("sigma", sigma), ("smooth", smooth)):
+        if value is None:
+            continue
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name} must be a number >= 0 (px), got {value!r}") from None
+        if not np.isfinite(v) or v < 0:
+            raise ValueError(f"{name} must be a number >= 0 (px), got {value!r}")
+
+
 def estimate_energy_drift(stack, reference="mean", upsample=20, sigma=1.0, n_iter=2,
                           show_progressbar=None, smooth=0.0, features="edges"):
     """Drift (dy, dx) of each energy frame of a stack relative to a reference.
@@ -161,11 +194,22 @@ def estimate_energy_drift(stack, reference="mean", upsample=20, sigma=1.0, n_ite
     """
     if not hasattr(stack, "dask"):
         stack = np.asarray(stack)
+    if np.iscomplexobj(stack):
+        raise TypeError("the stack is complex; optical density and counts are real")
     if stack.ndim != 3:
         raise ValueError(f"need a (ny, nx, n_energies) stack, got shape {stack.shape}")
     ny, nx, ne = stack.shape
-    if int(upsample) < 1:
-        raise ValueError(f"upsample must be a positive integer, got {upsample}")
+    check_alignment_options(upsample=upsample, sigma=sigma, n_iter=n_iter, smooth=smooth)
+    if min(ny, nx) < MIN_ALIGN_SIDE:
+        raise ValueError(f"the frames are {ny} x {nx} px: drift between energies cannot be "
+                         f"measured on frames smaller than {MIN_ALIGN_SIDE} x {MIN_ALIGN_SIDE} px")
+    if ne < 2:
+        raise ValueError(f"the stack has {ne} energy; aligning needs at least 2 frames")
+    if not hasattr(stack, "dask"):
+        empty = np.flatnonzero(np.mean(~np.isfinite(stack), axis=(0, 1)) > 0.5)
+        if empty.size:
+            raise ValueError(f"energy frame(s) {empty.tolist()} are more than half NaN: "
+                             "remove them (e.g. with isig) before aligning")
     if isinstance(reference, str):
         if reference != "mean":
             raise ValueError(f"unknown reference {reference!r}; use 'mean', an index or an image")
@@ -240,6 +284,7 @@ def apply_energy_drift(stack, shifts, order=3):
         A new float array. Pixels whose source lies outside the frame (brought in by
         the shift) and pixels touched by NaN inputs are NaN ("no data"), never padded.
     """
+    check_alignment_options(order=order)
     if hasattr(stack, "dask"):
         return _apply_energy_drift_lazy(stack, shifts, order)
     stack = np.asarray(stack)

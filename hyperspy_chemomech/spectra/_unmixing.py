@@ -45,6 +45,9 @@ def interpolate_references(references, energies, shift=0.0):
         If a reference does not cover the (shifted) data range, or is not increasing.
     """
     e = np.asarray(energies, dtype=float)
+    shift = float(shift)
+    if not np.isfinite(shift):
+        raise ValueError(f"the reference energy shift must be finite (eV), got {shift}")
     cols = []
     for k, (ek, vk) in enumerate(references):
         ek = np.asarray(ek, dtype=float)
@@ -65,6 +68,67 @@ def interpolate_references(references, energies, shift=0.0):
             )
         cols.append(np.interp(e - shift, ek, vk))
     return np.stack(cols, axis=1)
+
+
+#: Window (eV) holding the Fe L3 white line of LixFePO4.
+FE_L3_WINDOW = (705.0, 713.0)
+#: Least shift (eV) of the L3 maximum that tells two iron valences apart.
+FE_L3_MIN_SPLIT = 0.5
+
+
+def check_reference_spectra(references, names=None):
+    """Refuse references that cannot be what they claim: negated, or in the wrong order.
+
+    - Every absorption spectrum rises across its edge: a reference whose mean over
+      the last tenth of its energies lies below that over the first tenth (a
+      negative edge jump) is negated or not an absorption spectrum.
+    - References are ordered delithiated -> lithiated (X is the fraction of the
+      last). Across the Fe L3 edge (705-713 eV) the lithiated (Fe2+) white line
+      lies ~1.5-2 eV below the delithiated (Fe3+) one (708.0 against 709.8 eV for
+      LiFePO4 / FePO4, Augustsson et al. 2005): when both cover that window and the
+      last one's maximum lies more than 0.5 eV above the first one's, they are
+      reversed.
+
+    Parameters
+    ----------
+    references : sequence of (energies_k, values_k)
+        Energies (eV) and absorption of each reference.
+    names : sequence of str, optional
+        Names used in the messages.
+
+    Raises
+    ------
+    ValueError
+        Naming the reference and what is wrong with it.
+    """
+    names = list(names) if names is not None else [f"reference {k}" for k in range(len(references))]
+    peaks = []
+    for name, (ek, vk) in zip(names, references):
+        ek, vk = np.asarray(ek, dtype=float), np.asarray(vk, dtype=float)
+        n = max(1, ek.size // 10)
+        jump = float(np.mean(vk[-n:]) - np.mean(vk[:n]))
+        if not jump > 0:
+            raise ValueError(
+                f"{name}: its absorption falls across the edge (post-edge minus pre-edge = "
+                f"{jump:.3g}); is it negated? An absorption reference rises across its edge")
+        inside = (ek >= FE_L3_WINDOW[0]) & (ek <= FE_L3_WINDOW[1])
+        covers = ek[0] <= FE_L3_WINDOW[0] and ek[-1] >= FE_L3_WINDOW[1] and inside.sum() >= 5
+        peaks.append(float(ek[inside][np.argmax(vk[inside])]) if covers else None)
+    if len(peaks) >= 2 and peaks[0] is not None and peaks[-1] is not None:
+        if peaks[-1] - peaks[0] > FE_L3_MIN_SPLIT:
+            raise ValueError(
+                f"references in the wrong order: the Fe L3 maximum of {names[0]} lies at "
+                f"{peaks[0]:.2f} eV and that of {names[-1]} at {peaks[-1]:.2f} eV, but the "
+                "lithiated (Fe2+) one lies ~1.5-2 eV below the delithiated (Fe3+) one; give "
+                "them delithiated first, lithiated last (X is the fraction of the last)")
+
+
+def shift_range(references, energies):
+    """The energy shifts (eV) for which every reference covers the data: (low, high)."""
+    e = np.asarray(energies, dtype=float)
+    lo = max(float(e[-1] - np.asarray(ek, float)[-1]) for ek, _ in references)
+    hi = min(float(e[0] - np.asarray(ek, float)[0]) for ek, _ in references)
+    return lo, hi
 
 
 def _check_design(A):
@@ -172,9 +236,21 @@ def fit_energy_shift(gram, references, energies, max_shift=1.0, step=0.02):
     float
         The shift (eV), with the convention of :func:`interpolate_references`.
     """
-    if not max_shift > 0 or not step > 0:
-        raise ValueError("max_shift and step must be positive (eV)")
-    grid = np.arange(-max_shift, max_shift + step / 2, step)
+    if not (np.isfinite(max_shift) and max_shift > 0) or not (np.isfinite(step) and step > 0):
+        raise ValueError(f"max_shift and step must be positive (eV), got max_shift={max_shift!r}, "
+                         f"step={step!r}")
+    # only shifts at which every reference still covers the data can be tried
+    lo, hi = shift_range(references, energies)
+    lo, hi = max(lo, -max_shift), min(hi, max_shift)
+    e = np.asarray(energies, dtype=float)
+    if hi - lo < 2 * step:
+        raise ValueError(
+            f"energy_shift='fit' needs references that extend beyond the data's "
+            f"{e[0]:.2f}-{e[-1]:.2f} eV by the shifts to try (+-{max_shift} eV); these allow "
+            f"only {lo:+.2f} to {hi:+.2f} eV: supply wider references, crop the data (isig), or "
+            "give energy_shift as a number")
+    grid = np.arange(lo, hi + step / 2, step)
+    grid = grid[grid <= hi + 1e-12]
 
     def explained(s):
         A = interpolate_references(references, energies, s)
@@ -184,9 +260,11 @@ def fit_energy_shift(gram, references, energies, max_shift=1.0, step=0.02):
     vals = np.array([explained(s) for s in grid])
     i = int(np.argmax(vals))
     if i in (0, grid.size - 1):
+        why = (f"widen max_shift (now {max_shift} eV)" if abs(grid[i]) >= max_shift - step / 2
+               else "supply references wider than the data (they limit the search)")
         raise ValueError(
             f"the best reference energy shift lies at the edge of the search range "
-            f"(+-{max_shift} eV); widen max_shift or check the energy calibration"
+            f"({grid[0]:+.2f} to {grid[-1]:+.2f} eV): {why}, or check the energy calibration"
         )
     y0, y1, y2 = vals[i - 1: i + 2]
     denom = y0 - 2 * y1 + y2
@@ -496,14 +574,30 @@ def unmix_stack(data, A, method="nnls", variance=None, mask=None, threshold=None
         The thickness threshold used (automatic mask), else the one given.
     """
     K = A.shape[1]
+    if threshold is not None:
+        try:
+            threshold = float(threshold)
+        except (TypeError, ValueError):
+            raise ValueError(f"threshold must be a number (thickness units), got {threshold!r}") \
+                from None
+        if not np.isfinite(threshold):
+            raise ValueError(f"threshold must be a finite thickness, got {threshold!r}")
+    if mask is not None and not np.asarray(mask, dtype=bool).any():
+        raise ValueError("mask selects no pixel: the particle would be empty")
     t, rms, cov = unpack(_unmix_any(data, A, method, show_progressbar), K)
     thick = t.sum(axis=-1)
     if mask is None:
         if not np.isfinite(thick).any():
             raise ValueError("no pixel could be fitted (all spectra hold NaN)")
         pmask, threshold = particle_mask(thick, threshold)
+        if not pmask.any():
+            raise ValueError(
+                f"threshold={threshold:.4g} leaves no pixel in the particle (the fitted "
+                f"thickness reaches {np.nanmax(thick):.4g}); lower it or give a mask")
     else:
         pmask = np.asarray(mask, dtype=bool) & np.isfinite(thick)
+        if not pmask.any():
+            raise ValueError("no pixel inside mask could be fitted (their spectra hold NaN)")
     if variance is not None:
         tri = _particle_covariance(data, A, variance, pmask)
         cov = unpack(np.concatenate([t, rms[..., None], tri], axis=-1), K)[2]
