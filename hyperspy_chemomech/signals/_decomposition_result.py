@@ -214,6 +214,23 @@ class DecompositionResult:
         return fig
 
 
+    def plot_stress(self, percentile=99.0, cmap="RdBu_r", per_row=3, **kwargs):
+        """The coherency stress: sigma_11, sigma_22, sigma_12 panels in GPa.
+
+        One symmetric colour scale for the three (centred on zero), axes in nm,
+        scale bars, NaN transparent; keywords as
+        :func:`~hyperspy_chemomech.signals.plot_component_maps`.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+        """
+        from ._plotting import plot_component_maps
+
+        return plot_component_maps(self.stress, names=list(STRESS_COMPONENTS),
+                                   percentile=percentile, cmap=cmap, per_row=per_row, **kwargs)
+
+
 def _add_scalebar(ax, width, units):
     """A scale bar about a fifth of the field of view, rounded to 1, 2 or 5 x 10^n."""
     from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar

@@ -315,6 +315,49 @@ class StrainField(StrainDecompositionMixin, Signal2D):
         self.validate(require_calibration=False)
         return np.isfinite(np.asarray(self.data)).any(axis=0)
 
+    # -- display --------------------------------------------------------------
+    def plot(self, navigator="auto", percentile=99.0, cmap="RdBu_r", per_row=2,
+             scalebar=True, figsize=None, fig=None, **kwargs):
+        """Four labelled panels: e11, e22, e12 and theta, on a diverging colour map.
+
+        The strains share one symmetric colour scale, the rotation (rad) has its
+        own; axes in nm, a scale bar, colour bars with units, NaN (outside the
+        particle) transparent (see
+        :func:`~hyperspy_chemomech.signals.plot_component_maps`). A collection
+        (more navigation axes than the component axis) gets HyperSpy's interactive
+        plot instead, with a navigator of the mean of each map's finite pixels.
+
+        Parameters
+        ----------
+        navigator : "auto" or as HyperSpy's ``plot``
+            Used for collections only.
+        percentile : float
+            Percentile of ``|value|`` inside the particle giving the colour limits.
+        cmap : str
+            Diverging colour map.
+        per_row : int
+            Panels per row.
+        scalebar : bool
+        figsize : (float, float), optional
+            Figure size (inch).
+        fig : matplotlib.figure.Figure, optional
+        **kwargs
+            Keywords of :func:`hyperspy.api.plot.plot_images` (one map) or of
+            HyperSpy's ``Signal2D.plot`` (collections); others raise ``TypeError``.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+        """
+        from ._plotting import hyperspy_plot, plot_component_maps
+
+        if self.axes_manager.navigation_shape == (4,):
+            return plot_component_maps(self, names=list(COMPONENTS), percentile=percentile,
+                                       cmap=cmap, per_row=per_row, scalebar=scalebar,
+                                       figsize=figsize, fig=fig, **kwargs)
+        return hyperspy_plot(self, Signal2D.plot, navigator=navigator, cmap=cmap,
+                             scalebar=scalebar, quantity="strain / rotation (rad)", **kwargs)
+
 
 class LazyStrainField(LazySignal, StrainField):
     """Lazy (dask) version of :class:`StrainField`."""
