@@ -9,15 +9,9 @@ Subpackages are imported on first use, so ``import hyperspy_chemomech`` stays
 cheap and never imports pyxem, orix or kikuchipy.
 """
 
-import importlib.metadata as _metadata
+from ._utils import attach, package_version
 
-from ._utils import attach
-
-try:
-    # set at install time from the git tag (setuptools-scm); editable installs too
-    __version__ = _metadata.version("hyperspy_chemomech")
-except _metadata.PackageNotFoundError:  # imported from a source tree that was never installed
-    __version__ = "0+unknown"
+__version__ = package_version()
 
 __getattr__, __dir__, __all__ = attach(
     __name__,
@@ -32,3 +26,7 @@ __getattr__, __dir__, __all__ = attach(
     },
 )
 __all__ = sorted(__all__ + ["__version__"])
+
+
+def __dir__():
+    return list(__all__)

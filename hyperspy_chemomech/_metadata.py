@@ -9,6 +9,7 @@ HyperSpy's or other extensions' nodes.
 
 import numpy as np
 
+from ._utils import package_version
 from .fields import LENGTH_TO_NM
 
 METADATA_ROOT = "Chemomech"
@@ -20,9 +21,7 @@ def record(signal, step, **params):
     Values must be HyperSpy-serialisable (numbers, strings, arrays, dicts). The
     package version that did the step goes to ``metadata.Chemomech.<step>.version``.
     """
-    from .. import __version__
-
-    params = {"version": __version__, **params}
+    params = {"version": package_version(), **params}
     for key, value in params.items():
         if value is None:
             value = "None"

@@ -89,6 +89,20 @@ def attach(package, submod_attrs=None, submodules=()):
     return __getattr__, __dir__, __all__
 
 
+def package_version():
+    """This package's version: set at install time from the git tag (setuptools-scm).
+
+    Editable installs have it too; a source tree that was never installed gives
+    ``"0+unknown"``.
+    """
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version("hyperspy_chemomech")
+    except importlib.metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
 _CONTROLLER = None
 
 
