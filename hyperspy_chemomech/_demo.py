@@ -133,9 +133,6 @@ def run_files(xray, references, strain, stem_image, out="chemomech_run", materia
 
 def _run_chain(state, chain, out, verbose, header):
     """Run ``chain`` on ``state``, write figures, ``summary.json`` and ``index.html``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     out = Path(out)

@@ -72,15 +72,17 @@ def component_labels(signal, names=None):
         raise ValueError(f"{len(names)} component names for {n} maps")
     quantity = signal.metadata.get_item("Signal.quantity", "")
     titles, units, kinds = [], [], []
+    base = _unit_of(quantity)
     for name in names:
         title, unit = _LABELS.get(name, (name, ""))
         if name not in _LABELS:
             # Nye maps and others: the unit is in the signal's quantity
-            base = _unit_of(quantity)
-            unit = f"{'|alpha|' if name.startswith('|') else name} ({base})" if base else name
+            unit = f"{name} ({base})" if base else name
         titles.append(title)
         units.append(unit)
-        kinds.append("magnitude:" + name if name.startswith("|") else _KIND.get(name, unit))
+        # signed maps of one unit share a scale; a magnitude has its own, from zero
+        kinds.append("magnitude:" + name if name.startswith("|")
+                     else _KIND.get(name, base or name))
     return list(names), titles, units, kinds
 
 
@@ -152,13 +154,13 @@ def plot_component_maps(signal, names=None, percentile=99.0, cmap="RdBu_r", per_
     rows = int(np.ceil(len(names) / per_row))
     cols = min(per_row, len(names))
     if figsize is None:
-        figsize = (4.6 * cols, (4.6 * ny / max(nx, 1) + 1.0) * rows + 0.5)
+        # each image ~2.6 inch wide beside its colour bar and labels
+        figsize = (4.6 * cols, (2.6 * ny / max(nx, 1) + 1.1) * rows + 0.5)
     if fig is None:
         fig = plt.figure(figsize=figsize)
     else:
         fig.clear()
-    opts = dict(axes_decor="all", scalebar_color="k", tight_layout=False,
-                padding={"wspace": 0.55, "hspace": 0.35, "left": 0.08, "right": 0.92})
+    opts = dict(axes_decor="all", scalebar_color="k", tight_layout=False)
     opts.update(kwargs)
     axes = hs.plot.plot_images(
         images, cmap=cmaps, per_row=per_row, label=titles, colorbar="multi",
@@ -167,12 +169,15 @@ def plot_component_maps(signal, names=None, percentile=99.0, cmap="RdBu_r", per_
     y_ax, x_ax = spatial_axes(signal)
     for ax, unit in zip(axes, units):
         im = ax.images[0]
-        im.cmap.set_bad(alpha=0.0)   # NaN: no data, shown transparent
+        im.set_cmap(im.cmap.with_extremes(bad=(0, 0, 0, 0)))  # NaN: no data, transparent
         if im.colorbar is not None:
             im.colorbar.set_label(unit)
         ax.set_xlabel(f"x ({x_ax.units})")
         ax.set_ylabel(f"y ({y_ax.units})")
     fig.suptitle(signal.metadata.General.title if suptitle is None else suptitle)
+    if "padding" not in kwargs:
+        # room for the colour-bar labels between the panels
+        fig.tight_layout(w_pad=2.5, h_pad=1.0)
     return fig
 
 
@@ -189,9 +194,13 @@ def nan_navigator(signal):
         total = np.where(finite, data, 0.0).sum(axis=tuple(range(-nsig, 0)))
         count = finite.sum(axis=tuple(range(-nsig, 0)))
         mean = np.where(count > 0, total / np.maximum(count, 1), np.nan)
-    nav = signal._deepcopy_with_new_data(mean).transpose(
-        signal_axes=signal.axes_manager.navigation_dimension)
-    nav.metadata.General.title = f"{signal.metadata.General.title}: mean over each map"
+    if mean.ndim not in (1, 2):
+        return None            # HyperSpy's sliders instead of a navigator image
+    from hyperspy.signals import Signal1D, Signal2D
+
+    nav = (Signal1D if mean.ndim == 1 else Signal2D)(mean)
+    for new, old in zip(nav.axes_manager.signal_axes, signal.axes_manager.navigation_axes):
+        new.scale, new.offset, new.units, new.name = old.scale, old.offset, old.units, old.name
     return nav
 
 
@@ -205,6 +214,7 @@ def hyperspy_plot(signal, base_plot, navigator="auto", quantity=None, **kwargs):
         navigator = nan_navigator(signal)
     if quantity and not signal.metadata.has_item("Signal.quantity"):
         signal.metadata.set_item("Signal.quantity", quantity)
+    kwargs.setdefault("scalebar_color", "k")   # HyperSpy's white bar vanishes on white
     base_plot(signal, navigator=navigator, **kwargs)
     return signal._plot.signal_plot.figure
 
@@ -273,8 +283,6 @@ def plot_dislocations(field, dislocations=None, smoothing=None, arrow_length=Non
     """
     import matplotlib.pyplot as plt
 
-    from ._decomposition_result import _add_scalebar
-
     if dislocations is None:
         dislocations = field.find_dislocations()
     d = np.asarray(dislocations)
@@ -292,8 +300,7 @@ def plot_dislocations(field, dislocations=None, smoothing=None, arrow_length=Non
     else:
         fig = ax.figure
     vmax = symmetric_limit(mag, percentile)
-    cm = plt.get_cmap(cmap).copy()
-    cm.set_bad(alpha=0.0)
+    cm = plt.get_cmap(cmap).with_extremes(bad=(0, 0, 0, 0))
     im = ax.imshow(mag, cmap=cm, vmin=0, vmax=vmax, extent=extent, interpolation="nearest")
     cb = fig.colorbar(im, ax=ax, shrink=0.85)
     cb.set_label("|alpha| Nye magnitude (nm^-1)")
@@ -304,11 +311,11 @@ def plot_dislocations(field, dislocations=None, smoothing=None, arrow_length=Non
         x, y = d["x"] / f, d["y"] / f
         b = np.column_stack([d["b_x"], d["b_y"]])
         bn = np.hypot(b[:, 0], b[:, 1])
-        length = 6 * x_ax.scale if arrow_length is None else float(arrow_length)
+        length = 12 * x_ax.scale if arrow_length is None else float(arrow_length)
         scale = length / np.median(bn) if np.median(bn) > 0 else 1.0
-        ax.plot(x, y, "o", mfc="none", mec="c", ms=11, mew=1.8, label="core")
+        ax.plot(x, y, "o", mfc="none", mec="c", ms=7, mew=1.5, label="core")
         ax.quiver(x, y, b[:, 0] * scale, b[:, 1] * scale, color="c", angles="xy",
-                  scale_units="xy", scale=1, width=0.005, label="Burgers vector b")
+                  scale_units="xy", scale=1, width=0.006, label="Burgers vector b (direction)")
         for xi, yi, bi in zip(x, y, bn):
             ax.annotate(f"|b| {bi:.2f} nm", (xi, yi), xytext=(6, -12),
                         textcoords="offset points", color="c", fontsize="x-small")
@@ -316,5 +323,19 @@ def plot_dislocations(field, dislocations=None, smoothing=None, arrow_length=Non
     ax.set_xlabel(f"x ({x_ax.units})")
     ax.set_ylabel(f"y ({y_ax.units})")
     ax.set_title(f"{len(d)} dislocation core(s) and Burgers vectors on |alpha|")
-    _add_scalebar(ax, nx * x_ax.scale, str(x_ax.units))
+    add_scalebar(ax, nx * x_ax.scale, str(x_ax.units))
     return fig
+
+
+def add_scalebar(ax, width, units):
+    """A scale bar about a fifth of the field of view, rounded to 1, 2 or 5 x 10^n."""
+    from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
+
+    target = width / 5.0
+    exp = np.floor(np.log10(target))
+    length = min((m * 10 ** exp for m in (1, 2, 5, 10)), key=lambda v: abs(v - target))
+    label = f"{length:g} {units}"
+    bar = AnchoredSizeBar(ax.transData, length, label, "lower left", pad=0.3, frameon=False,
+                          size_vertical=0, color="k")
+    ax.add_artist(bar)
+    return bar

@@ -439,7 +439,7 @@ class StrainDecompositionMixin:
             Gaussian sigma (axes' units, e.g. nm) of the Nye map shown.
         arrow_length : float, optional
             Drawn length (axes' units) of a Burgers vector of the median ``|b|``;
-            default 6 pixels (the true ``|b|`` in nm is written next to each core).
+            default 12 pixels (the true ``|b|`` in nm is written next to each core).
         figsize : (float, float), optional
         ax : matplotlib Axes, optional
 
