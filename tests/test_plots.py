@@ -203,3 +203,17 @@ def test_library_never_chooses_a_backend():
                     isinstance(node.value, ast.Name) and node.value.id == "matplotlib":
                 bad.append(str(path.relative_to(root)))
     assert not bad, f"matplotlib.use in library code: {bad}"
+
+
+def test_hyperspy_view_and_markers(dislocated):
+    field = dislocated.deepcopy()
+    fig = field.plot(style="hyperspy")
+    assert fig is field._plot.signal_plot.figure
+    nav = field._plot.navigator_plot
+    assert np.all(np.isfinite(nav.ax.lines[0].get_ydata()))   # 4 component means
+    plt.close("all")
+    field = dislocated.deepcopy()
+    field.add_marker(field.dislocation_markers(), permanent=True)   # plots the view first
+    assert field._plot is not None and field._plot.signal_plot is not None
+    with pytest.raises(ValueError, match="style"):
+        field.plot(style="grid")

@@ -405,7 +405,7 @@ class StrainDecompositionMixin:
         Examples
         --------
         >>> found = parts.residual.find_dislocations()              # doctest: +SKIP
-        >>> parts.residual.plot()                                    # doctest: +SKIP
+        >>> parts.residual.plot(style="hyperspy")                    # doctest: +SKIP
         >>> parts.residual.add_marker(parts.residual.dislocation_markers(found))  # doctest: +SKIP
         """
         import hyperspy.api as hs

@@ -316,8 +316,8 @@ class StrainField(StrainDecompositionMixin, Signal2D):
         return np.isfinite(np.asarray(self.data)).any(axis=0)
 
     # -- display --------------------------------------------------------------
-    def plot(self, navigator="auto", percentile=99.0, cmap="RdBu_r", per_row=2,
-             scalebar=True, figsize=None, fig=None, **kwargs):
+    def plot(self, style="panels", navigator="auto", percentile=99.0, cmap="RdBu_r",
+             per_row=2, scalebar=True, figsize=None, fig=None, **kwargs):
         """Four labelled panels: e11, e22, e12 and theta, on a diverging colour map.
 
         The strains share one symmetric colour scale, the rotation (rad) has its
@@ -329,8 +329,11 @@ class StrainField(StrainDecompositionMixin, Signal2D):
 
         Parameters
         ----------
+        style : {"panels", "hyperspy"}
+            ``"hyperspy"``: HyperSpy's interactive view (one component at a time,
+            a navigator; markers go there), as for collections.
         navigator : "auto" or as HyperSpy's ``plot``
-            Used for collections only.
+            For the HyperSpy view.
         percentile : float
             Percentile of ``|value|`` inside the particle giving the colour limits.
         cmap : str
@@ -351,12 +354,23 @@ class StrainField(StrainDecompositionMixin, Signal2D):
         """
         from ._plotting import hyperspy_plot, plot_component_maps
 
-        if self.axes_manager.navigation_shape == (4,):
+        if style not in ("panels", "hyperspy"):
+            raise ValueError(f"style must be 'panels' or 'hyperspy', got {style!r}")
+        if style == "panels" and self.axes_manager.navigation_shape == (4,):
             return plot_component_maps(self, names=list(COMPONENTS), percentile=percentile,
                                        cmap=cmap, per_row=per_row, scalebar=scalebar,
                                        figsize=figsize, fig=fig, **kwargs)
         return hyperspy_plot(self, Signal2D.plot, navigator=navigator, cmap=cmap,
                              scalebar=scalebar, quantity="strain / rotation (rad)", **kwargs)
+
+    def add_marker(self, marker, plot_on_signal=True, plot_marker=True, permanent=False,
+                   plot_signal=True, render_figure=True):
+        """HyperSpy's ``add_marker``, drawn on the interactive view (``plot(style="hyperspy")``)."""
+        if plot_marker and plot_signal and (self._plot is None or not self._plot.is_active):
+            self.plot(style="hyperspy")
+        return super().add_marker(marker, plot_on_signal=plot_on_signal,
+                                  plot_marker=plot_marker, permanent=permanent,
+                                  plot_signal=plot_signal, render_figure=render_figure)
 
 
 class LazyStrainField(LazySignal, StrainField):
