@@ -35,6 +35,9 @@ def main(argv=None):
                           "cuts the particle, its edge is held at the measured displacement "
                           "(default: %(default)s)")
     args = parser.parse_args(argv)
+    import matplotlib
+
+    matplotlib.use("Agg")   # the command line only writes figures to files
 
     if args.command == "demo":
         from ._demo import run_demo

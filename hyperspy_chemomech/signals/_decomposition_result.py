@@ -208,7 +208,10 @@ class DecompositionResult:
                 ax.set_yticks([])
                 if r == len(parts) - 1 or p == "stress" or (r + 1 < len(parts)
                                                            and parts[r + 1] == "stress"):
-                    fig.colorbar(im, ax=ax, orientation="horizontal", fraction=0.05, pad=0.04)
+                    cb = fig.colorbar(im, ax=ax, orientation="horizontal", fraction=0.05,
+                                      pad=0.04)
+                    cb.set_label("stress (GPa)" if p == "stress" else
+                                 "rotation (rad)" if c == 3 else "strain")
         if scalebar:
             add_scalebar(axes[0, 0], nx * x_ax.scale, str(x_ax.units))
         fig.suptitle(self.measured.metadata.General.title + ": decomposition", fontsize="medium")

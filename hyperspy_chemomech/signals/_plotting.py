@@ -177,7 +177,7 @@ def plot_component_maps(signal, names=None, percentile=99.0, cmap="RdBu_r", per_
     fig.suptitle(signal.metadata.General.title if suptitle is None else suptitle)
     if "padding" not in kwargs:
         # room for the colour-bar labels between the panels
-        fig.tight_layout(w_pad=2.5, h_pad=1.0)
+        fig.tight_layout(w_pad=4.0, h_pad=1.0)
     return fig
 
 
@@ -295,7 +295,8 @@ def plot_dislocations(field, dislocations=None, smoothing=None, arrow_length=Non
     extent = (x_ax.offset - x_ax.scale / 2, x_ax.offset + (nx - 0.5) * x_ax.scale,
               y_ax.offset + (ny - 0.5) * y_ax.scale, y_ax.offset - y_ax.scale / 2)
     if ax is None:
-        fig, ax = plt.subplots(figsize=figsize or (7.5, 7.5 * ny / max(nx, 1) + 0.8),
+        # the image ~6.3 inch wide beside its colour bar
+        fig, ax = plt.subplots(figsize=figsize or (8.0, 6.3 * ny / max(nx, 1) + 1.1),
                                layout="constrained")
     else:
         fig = ax.figure
@@ -335,7 +336,9 @@ def add_scalebar(ax, width, units):
     exp = np.floor(np.log10(target))
     length = min((m * 10 ** exp for m in (1, 2, 5, 10)), key=lambda v: abs(v - target))
     label = f"{length:g} {units}"
-    bar = AnchoredSizeBar(ax.transData, length, label, "lower left", pad=0.3, frameon=False,
+    bar = AnchoredSizeBar(ax.transData, length, label, "lower left", pad=0.3, frameon=True,
                           size_vertical=0, color="k")
+    # a pale box keeps the bar readable on dark and light images alike
+    bar.patch.set(facecolor="white", alpha=0.7, edgecolor="none")
     ax.add_artist(bar)
     return bar
