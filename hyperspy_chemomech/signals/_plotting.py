@@ -282,6 +282,7 @@ def plot_dislocations(field, dislocations=None, smoothing=None, arrow_length=Non
     Parameters as :meth:`StrainField.plot_dislocations`.
     """
     import matplotlib.pyplot as plt
+    from matplotlib import patheffects
 
     if dislocations is None:
         dislocations = field.find_dislocations()
@@ -318,8 +319,9 @@ def plot_dislocations(field, dislocations=None, smoothing=None, arrow_length=Non
         ax.quiver(x, y, b[:, 0] * scale, b[:, 1] * scale, color="c", angles="xy",
                   scale_units="xy", scale=1, width=0.006, label="Burgers vector b (direction)")
         for xi, yi, bi in zip(x, y, bn):
-            ax.annotate(f"|b| {bi:.2f} nm", (xi, yi), xytext=(6, -12),
-                        textcoords="offset points", color="c", fontsize="x-small")
+            ax.annotate(f"|b| {bi:.2f} nm", (xi, yi), xytext=(7, -14),
+                        textcoords="offset points", color="c", fontsize="small",
+                        path_effects=[patheffects.withStroke(linewidth=2.5, foreground="k")])
         ax.legend(loc="lower right", fontsize="small", framealpha=0.8)
     ax.set_xlabel(f"x ({x_ax.units})")
     ax.set_ylabel(f"y ({y_ax.units})")
