@@ -217,3 +217,33 @@ def test_hyperspy_view_and_markers(dislocated):
     assert field._plot is not None and field._plot.signal_plot is not None
     with pytest.raises(ValueError, match="style"):
         field.plot(style="grid")
+
+
+def test_xray_stack_plot_labels_and_navigator():
+    from hyperspy_chemomech.simulate import correlative_particle
+
+    stack = correlative_particle(shape=(60, 100), seed=1).stack
+    had_quantity = stack.metadata.has_item("Signal.quantity")
+    fig = stack.plot()
+    sp = stack._plot.signal_plot
+    assert fig is sp.figure
+    assert sp.ax.get_xlabel().startswith("Energy") and "eV" in sp.ax.get_xlabel()
+    assert sp.ax.get_ylabel() in ("Transmitted intensity (counts)",
+                                  str(stack.metadata.get_item("Signal.quantity", "")))
+    assert stack.metadata.has_item("Signal.quantity") == had_quantity  # metadata untouched
+    nav = stack._plot.navigator_plot.ax.images[0].get_array()
+    assert np.isfinite(nav).all()
+    plt.close("all")
+    od = stack.to_optical_density(i0="auto")
+    od.plot()
+    assert od._plot.signal_plot.ax.get_ylabel() == "Optical density"
+
+
+def test_composition_plot_leaves_metadata(particle):
+    comp = particle[1].deepcopy()
+    comp.metadata.Signal.__dict__.pop("quantity", None)
+    if comp.metadata.has_item("Signal.quantity"):
+        del comp.metadata.Signal.quantity
+    comp.plot()
+    assert comp._plot.signal_plot._colorbar.ax.get_ylabel() == "Li fraction X"
+    assert not comp.metadata.has_item("Signal.quantity")

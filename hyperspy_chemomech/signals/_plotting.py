@@ -207,16 +207,28 @@ def nan_navigator(signal):
 def hyperspy_plot(signal, base_plot, navigator="auto", quantity=None, **kwargs):
     """HyperSpy's interactive plot with a navigator that works despite NaN.
 
-    Returns the signal figure (``signal._plot.signal_plot.figure``).
+    ``quantity`` labels the colour bar (or the y axis of a spectrum) when the
+    signal's metadata has none; the metadata is left as it is. Returns the signal
+    figure (``signal._plot.signal_plot.figure``).
     """
     if isinstance(navigator, str) and navigator == "auto" and \
             signal.axes_manager.navigation_dimension:
         navigator = nan_navigator(signal)
-    if quantity and not signal.metadata.has_item("Signal.quantity"):
-        signal.metadata.set_item("Signal.quantity", quantity)
-    kwargs.setdefault("scalebar_color", "k")   # HyperSpy's white bar vanishes on white
+    label = None if signal.metadata.has_item("Signal.quantity") else quantity
+    if kwargs.pop("spectrum", False):
+        # a spectrum image: the navigator is the image, its scale bar black on white
+        kwargs.setdefault("navigator_kwds", {"scalebar_color": "k"})
+    else:
+        kwargs.setdefault("scalebar_color", "k")   # HyperSpy's white bar vanishes on white
     base_plot(signal, navigator=navigator, **kwargs)
-    return signal._plot.signal_plot.figure
+    sp = signal._plot.signal_plot
+    if label:   # label the figure, not the user's metadata
+        cb = getattr(sp, "_colorbar", None)
+        if cb is not None:
+            cb.set_label(label, rotation=-90, va="bottom")
+        elif signal.axes_manager.signal_dimension == 1:
+            sp.ax.set_ylabel(label)
+    return sp.figure
 
 
 def plot_law(law, ax=None, level=0.95, band=True, vegard=True, density=True,
