@@ -148,7 +148,8 @@ def plot_component_maps(signal, names=None, percentile=99.0, cmap="RdBu_r", per_
                                     percentile)
     vmin = [0.0 if k.startswith("magnitude") else -limits[k] for k in kinds]
     vmax = [limits[k] for k in kinds]
-    cmaps = ["magma" if k.startswith("magnitude") else cmap for k in kinds]
+    # a magnitude from light (zero) to dark: the black scale bar stays visible
+    cmaps = ["magma_r" if k.startswith("magnitude") else cmap for k in kinds]
     images = [signal.inav[i] for i in range(len(names))] if len(names) > 1 else [signal]
     ny, nx = data.shape[1:]
     rows = int(np.ceil(len(names) / per_row))
@@ -177,7 +178,7 @@ def plot_component_maps(signal, names=None, percentile=99.0, cmap="RdBu_r", per_
     fig.suptitle(signal.metadata.General.title if suptitle is None else suptitle)
     if "padding" not in kwargs:
         # room for the colour-bar labels between the panels
-        fig.tight_layout(w_pad=4.0, h_pad=1.0)
+        fig.tight_layout(w_pad=6.0, h_pad=1.0)
     return fig
 
 

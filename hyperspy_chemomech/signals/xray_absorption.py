@@ -127,6 +127,14 @@ class XrayAbsorptionSpectrum(Signal1D):
         quantity = "Optical density" if self.is_optical_density else \
             "Transmitted intensity (counts)"
         kwargs.pop("scalebar_color", None)
+        if self.axes_manager.navigation_dimension == 2 and not self._lazy and \
+                tuple(self.axes_manager.indices) == (0, 0):
+            # start on the most absorbing pixel (in the particle), not on the corner
+            mean = np.nanmean(np.asarray(self.data, dtype=float), axis=-1)
+            if np.isfinite(mean).any():
+                pick = np.nanargmax(mean) if self.is_optical_density else np.nanargmin(mean)
+                iy, ix = np.unravel_index(pick, mean.shape)
+                self.axes_manager.indices = (int(ix), int(iy))
         return hyperspy_plot(self, Signal1D.plot, navigator=navigator, quantity=quantity,
                              spectrum=True, **kwargs)
 
