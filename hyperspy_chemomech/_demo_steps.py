@@ -284,7 +284,10 @@ def decomposition_step(state):
         + "; residual RMS: " + ", ".join(f"{n} {rms['residual'][k]:.2e}"
                                           for k, n in enumerate(comps)))
     stress = np.asarray(parts.stress.data, dtype=float)
-    smax = float(np.nanmax(np.abs(stress))) if np.isfinite(stress).any() else float("nan")
+    finite = np.isfinite(stress).any()
+    smax = float(np.nanmax(np.abs(stress))) if finite else float("nan")
+    # the largest value sits on a corner pixel; the 99th percentile is what the map shows
+    s99 = float(np.nanpercentile(np.abs(stress), 99)) if finite else float("nan")
     state["figure"](
         "stress", parts.plot_stress(),
         "The coherency stress sigma_11, sigma_22, sigma_12 (GPa, image frame) that the "
@@ -293,7 +296,7 @@ def decomposition_step(state):
         "Tension (red) in the phase that is squeezed to fit the other, compression (blue) in "
         "its partner; the largest stresses at the interfaces and where domains end at the "
         "free surface.",
-        f"largest |sigma| {smax:.2f} GPa")
+        f"99th percentile of |sigma| {s99:.2f} GPa (the colour limit), largest {smax:.2f} GPa")
     found = parts.residual.find_dislocations()
     ps = np.asarray(pixel_size_nm(state["strain"]))
     true_yx = np.asarray(c.particle.dislocation_positions) if c is not None else np.zeros((0, 2))
@@ -327,7 +330,7 @@ def decomposition_step(state):
     out = {"dislocations_found": int(len(got_yx)),
            "dislocations": [{"x_nm": float(d["x"]), "y_nm": float(d["y"]),
                              "b_x_nm": float(d["b_x"]), "b_y_nm": float(d["b_y"])} for d in found],
-           "max_abs_stress_GPa": smax,
+           "max_abs_stress_GPa": smax, "p99_abs_stress_GPa": s99,
            "summary": summary if isinstance(summary, dict) else str(summary)}
     if c is not None:
         out.update(dislocations_true=int(len(true_yx)), dislocations_matched_3px=int(matched))
@@ -383,6 +386,6 @@ def summary_rows(steps):
                      str(dec.get("dislocations_true", "")),
                      "" if "dislocations_true" not in dec else
                      f"{dec['dislocations_matched_3px']} matched within 3 px"))
-        rows.append(("largest coherency stress (GPa)", f"{dec['max_abs_stress_GPa']:.2f}", "",
-                     "", ""))
+        rows.append(("coherency stress, 99th percentile of |sigma| (GPa)",
+                     f"{dec['p99_abs_stress_GPa']:.2f}", "", "", ""))
     return rows
