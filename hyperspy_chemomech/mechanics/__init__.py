@@ -9,7 +9,8 @@ __getattr__, __dir__, __all__ = attach(
     __name__,
     submod_attrs={
         "_fem": ["ElasticSolution", "ParticleElasticity"],
-        "_frames": ["beam_frame", "rotate_plane_stiffness", "rotate_stiffness_3d"],
+        "_frames": ["beam_frame", "crystal_angle_from_orientation", "rotate_plane_stiffness",
+                    "rotate_stiffness_3d"],
         "_stiffness": ["isotropic_stiffness", "orthotropic_stiffness", "plane_eigenstrain",
                        "plane_stiffness"],
         "materials": ["Material", "get_material", "register_material", "resolve_stiffness",

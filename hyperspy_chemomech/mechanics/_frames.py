@@ -145,3 +145,56 @@ def _orientation_matrix(orientation):
     if m.size != 9:
         raise ValueError(f"expected a single orientation, got {m.size // 9}")
     return m.reshape(3, 3).T
+
+
+def crystal_angle_from_orientation(orientation, beam="[010]", tolerance_deg=5.0):
+    """The ``crystal_angle`` of an orix orientation, for the in-plane (a-c plane) model.
+
+    The in-plane model assumes the beam along one crystal axis (``[010]`` for the
+    paper's LixFePO4 platelets). This function checks that the orientation says so and
+    returns the angle of the first in-plane axis ([100] for a [010] beam) in the image.
+
+    Parameters
+    ----------
+    orientation : orix Orientation or Rotation (one), or orix CrystalMap
+        orix's convention: ``v_crystal = O * v_sample`` (Bunge), the sample frame being
+        the image's x (columns), y (rows) and the beam z. A CrystalMap gives its mean
+        orientation (the particle is one crystal).
+    beam : {"[010]", "[100]", "[001]"}
+        The crystal axis the model takes along the beam.
+    tolerance_deg : float
+        Largest angle (degrees) between the beam and that axis that is accepted.
+
+    Returns
+    -------
+    float
+        ``crystal_angle`` (rad): from image +x to the first in-plane axis, toward +y,
+        in [-pi/2, pi/2) (an axis: the opposite direction is the same frame).
+
+    Raises
+    ------
+    ValueError
+        If the beam lies more than ``tolerance_deg`` from the model's axis (naming the
+        angle), or if more than one orientation is given.
+    """
+    if hasattr(orientation, "orientations") and not hasattr(orientation, "to_matrix"):
+        orientation = orientation.orientations.mean()   # a CrystalMap of one particle
+    if not hasattr(orientation, "to_matrix"):
+        raise TypeError(f"expected an orix Orientation, Rotation or CrystalMap, got "
+                        f"{type(orientation).__name__}")
+    key = str(beam).replace(" ", "")
+    if key not in _AXES:
+        raise ValueError(f"beam must be one of {sorted(_AXES)}, got {beam!r}")
+    if not (np.isfinite(tolerance_deg) and tolerance_deg > 0):
+        raise ValueError(f"tolerance_deg must be a positive number of degrees, got {tolerance_deg!r}")
+    m = _orientation_matrix(orientation)          # rows: sample x, y, z in crystal coordinates
+    b_axis, e1, _ = (np.asarray(v, dtype=float) for v in _AXES[key])
+    tilt = float(np.degrees(np.arccos(np.clip(abs(m[2] @ b_axis), 0.0, 1.0))))
+    if tilt > tolerance_deg:
+        raise ValueError(
+            f"the orientation puts the beam {tilt:.1f} deg from {key}; the in-plane model "
+            f"needs it within {tolerance_deg:g} deg (give beam= for another zone axis, or "
+            "tolerance_deg=)")
+    e1_image = m @ e1                               # the in-plane axis in sample coordinates
+    angle = float(np.arctan2(e1_image[1], e1_image[0]))
+    return (angle + np.pi / 2) % np.pi - np.pi / 2
