@@ -15,6 +15,6 @@ __getattr__, __dir__, __all__ = attach(
                          "CompatibilityBasis", "compatibility_index", "convention_check",
                          "find_frame", "rotation_reading"],
         "_decompose": ["Decomposition", "chemical_strain", "decompose", "robust_reference"],
-        "_find": ["DISLOCATION_DTYPE", "find_dislocations"],
+        "_find": ["DISLOCATION_DTYPE", "find_dislocations", "independent_samples"],
     },
 )

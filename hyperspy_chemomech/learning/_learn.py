@@ -46,7 +46,7 @@ def learn_law(strain, X, pixel_size, stiffness, *, crystal_angle=0.0, mask=None,
               degree="auto", max_degree=6, method="strain_gap", boundary="free",
               use_rotation=True, shear=False, selection="cv", n_folds=5, block_size=None,
               sigma_grid=None, min_range=0.1, monotonic=False, dislocations="fit",
-              extend_body=True, uncertainty="jackknife", show_progressbar=None, seed=0,
+              dislocation_lattice=None, extend_body=True, uncertainty="jackknife", show_progressbar=None, seed=0,
               solver=None):
     """Learn eps0(X) - eps0(0) from strain and composition maps on one grid.
 
@@ -124,6 +124,10 @@ def learn_law(strain, X, pixel_size, stiffness, *, crystal_angle=0.0, mask=None,
         content: the chemical and elastic parts are compatible and have none) and
         fit their long-range fields (isotropic Volterra, Burgers vector free) as
         nuisance terms, so that their 1/r strain does not leak into the law.
+    dislocation_lattice : array_like, shape (2,) or (k, 2), optional
+        In-plane lattice parameters (a, c) (nm): a found core is fitted only if its
+        Burgers content is a lattice translation (length test, see
+        :func:`~hyperspy_chemomech.decomposition.find_dislocations`).
     show_progressbar : bool, optional
     seed : int
         Seed of the fold assignment.
@@ -140,7 +144,7 @@ def learn_law(strain, X, pixel_size, stiffness, *, crystal_angle=0.0, mask=None,
         resolution=ResolutionOptions(composition_resolution, source_pixel_size, sigma_grid),
         selection=SelectionOptions(selection, n_folds, seed),
         body=BodyOptions(boundary, extend_body, min_range),
-        nuisance=NuisanceOptions(dislocations),
+        nuisance=NuisanceOptions(dislocations, dislocation_lattice),
         uncertainty=UncertaintyOptions(uncertainty, block_size))
     clock = _Clock()
     strain, X, mask, variance, n_extended = prepare_body(strain, X, mask, pixel_size, variance,

@@ -43,7 +43,8 @@ def nuisance_fields(strain, mask, pixel_size, solver, options):
     use_rotation = options.use_rotation
     cores, extra = np.zeros((0, 2)), None
     if options.nuisance.dislocations == "fit" and use_rotation:
-        cores, extra = dislocation_fields(strain, mask, pixel_size)
+        cores, extra = dislocation_fields(strain, mask, pixel_size,
+                                          lattice=options.nuisance.lattice)
     if options.body.boundary == "dirichlet":
         # the data's own boundary displacement drives a known part of the field:
         # remove it from the data and, alike, from the nuisance fields
@@ -137,12 +138,18 @@ def remove_boundary_response(solver, fields, use_rotation=True):
     return out[0] if single else out
 
 
-def dislocation_fields(strain, mask, pixel_size):
+def dislocation_fields(strain, mask, pixel_size, lattice=None):
     """Cores found in the measured maps and their unit-Burgers-vector fields.
 
     The measured distortion is a displacement gradient, compatible everywhere but
     at dislocations, whatever the chemistry: its Nye content finds the cores
     without knowing the law.
+
+    Parameters
+    ----------
+    lattice : array_like, shape (2,) or (k, 2), optional
+        In-plane lattice parameters (nm) the Burgers contents must be translations
+        of (lengths only), passed to ``find_dislocations``.
 
     Returns
     -------
@@ -155,7 +162,8 @@ def dislocation_fields(strain, mask, pixel_size):
     from ..fields import components_from_gradient, edge_dislocation_gradient
 
     dy, dx = np.broadcast_to(np.asarray(pixel_size, float), (2,))
-    found = find_dislocations(np.where(mask, strain, np.nan), (dy, dx), mask=mask)
+    found = find_dislocations(np.where(mask, strain, np.nan), (dy, dx), mask=mask,
+                              lattice=lattice)
     if len(found) == 0:
         return np.zeros((0, 2)), None
     cores = np.column_stack([found["y"] / dy, found["x"] / dx])

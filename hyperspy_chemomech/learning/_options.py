@@ -6,6 +6,8 @@ naming the option), so a fit fails before any mechanics is solved.
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from ._bases import BASES, LawBasis
 
 METHODS = ("strain_gap", "equilibrium_gap")
@@ -145,13 +147,23 @@ class NuisanceOptions:
     Attributes
     ----------
     dislocations : {"fit", "ignore"}
+    lattice : tuple of (float, float), optional
+        In-plane lattice parameters (a, c) (nm) of each cell a found core's Burgers
+        vector must be a translation of (see ``find_dislocations``); None: no test.
     """
 
     dislocations: str = "fit"
+    lattice: tuple = None
 
     def __post_init__(self):
         if self.dislocations not in ("fit", "ignore"):
             raise ValueError(f"dislocations must be 'fit' or 'ignore', got {self.dislocations!r}")
+        if self.lattice is not None:
+            cells = np.atleast_2d(np.asarray(self.lattice, dtype=float))
+            if cells.ndim != 2 or cells.shape[1] != 2 or not np.all(cells > 0):
+                raise ValueError("dislocation_lattice must be in-plane lattice parameters "
+                                 f"(a, c) in nm, positive, shape (2,) or (k, 2); got {self.lattice!r}")
+            object.__setattr__(self, "lattice", tuple(map(tuple, cells.tolist())))
 
 
 @dataclass(frozen=True)

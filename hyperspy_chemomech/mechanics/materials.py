@@ -80,6 +80,10 @@ _REGISTRY = {
 }
 _ALIASES = {"lfp": "LiFePO4", "fp": "FePO4"}
 
+#: Solid solutions by name: (X = 0 end member, X = 1 end member), X the fraction of the
+#: lithiated member, so the stiffness is C(X) = (1 - X) C_0 + X C_1.
+_SYSTEMS = {"LixFePO4": ("FePO4", "LiFePO4")}
+
 
 def register_material(material, overwrite=False):
     """Make a user-supplied :class:`Material` available by name to :func:`get_material`.
@@ -126,6 +130,81 @@ def get_material(name):
     return _REGISTRY[key]
 
 
+def end_members(material):
+    """The end members ``(X = 0, X = 1)`` a material argument stands for, or None.
+
+    Parameters
+    ----------
+    material : str, Material, array_like or pair
+        ``"LixFePO4"`` (the solid solution FePO4 - LiFePO4, X the lithium fraction)
+        or a pair of names / :class:`Material` s. A single material (homogeneous
+        stiffness) or stiffness numbers give None.
+
+    Returns
+    -------
+    tuple of (str or Material) or None
+        The pair, checked against the composition axis: a pair that reverses a
+        known solid solution (the lithiated member first) is refused.
+
+    Raises
+    ------
+    ValueError
+        When the pair's order contradicts the composition axis, X = fraction of
+        the lithiated member (e.g. ``("LiFePO4", "FePO4")``).
+
+    Examples
+    --------
+    >>> from hyperspy_chemomech.mechanics import end_members
+    >>> end_members("LixFePO4")
+    ('FePO4', 'LiFePO4')
+    >>> end_members("LiFePO4") is None
+    True
+    """
+    if isinstance(material, str):
+        key = {k.lower(): k for k in _SYSTEMS}.get(material.lower())
+        return _SYSTEMS[key] if key is not None else None
+    if not (isinstance(material, (tuple, list)) and len(material) == 2
+            and all(isinstance(m, (str, Material)) for m in material)):
+        return None
+    names = tuple(get_material(m).name for m in material)
+    for system, pair in _SYSTEMS.items():
+        if names == pair[::-1]:
+            # X is the fraction of the lithiated member: C(0) must be the delithiated one
+            raise ValueError(
+                f"material={tuple(material)!r} puts {names[0]} at X = 0, but X is the fraction "
+                f"of the lithiated member: give ({pair[0]!r}, {pair[1]!r}) (or {system!r})")
+    return tuple(material)
+
+
+def in_plane_lattice(material):
+    """In-plane lattice parameters (a, c) in nm, beam along [010], of each member.
+
+    Parameters
+    ----------
+    material : str, Material, or a pair of those
+        ``"LixFePO4"`` gives both end members' cells.
+
+    Returns
+    -------
+    numpy.ndarray, shape (k, 2) or None
+        One row (a, c) (nm) per material; None for stiffness numbers (no lattice).
+
+    Examples
+    --------
+    >>> from hyperspy_chemomech.mechanics import in_plane_lattice
+    >>> in_plane_lattice("LixFePO4")
+    array([[0.9821, 0.4788],
+           [1.0332, 0.4692]])
+    """
+    members = end_members(material)
+    if members is None:
+        if not isinstance(material, (str, Material)):
+            return None
+        members = (material,)
+    # lattice constants are stored in angstrom
+    return np.array([get_material(m).lattice[[0, 2]] / 10.0 for m in members])
+
+
 def vegard_misfit(start="FePO4", end="LiFePO4"):
     """Relative lattice misfit per crystal axis from ``start`` to ``end``.
 
@@ -157,18 +236,30 @@ def resolve_stiffness(material, plane="stress"):
     Parameters
     ----------
     material : str, Material, array_like or pair
-        A material name (``"LiFePO4"``: homogeneous C), a
+        ``"LixFePO4"``: the solid solution, C(X) linear between FePO4 (X = 0) and
+        LiFePO4 (X = 1); a material name (``"LiFePO4"``: homogeneous C), a
         :class:`~hyperspy_chemomech.mechanics.Material`, a 6x6 Voigt stiffness
         (GPa), or a pair of any of these, ``(X = 0 end member, X = 1 end member)``,
-        for a stiffness linear in X (e.g. ``("FePO4", "LiFePO4")``).
+        for a stiffness linear in X (e.g. ``("FePO4", "LiFePO4")``). A pair in the
+        reverse order of a known solid solution is refused (see :func:`end_members`).
     plane : {"stress", "strain"}
 
     Returns
     -------
     numpy.ndarray (3, 3) or tuple of two
+
+    Examples
+    --------
+    >>> from hyperspy_chemomech.mechanics import resolve_stiffness
+    >>> q0, q1 = resolve_stiffness("LixFePO4")
+    >>> round(float(q0[0, 0]), 1), round(float(q1[0, 0]), 1)   # FePO4, LiFePO4 (GPa)
+    (170.2, 112.1)
     """
     if plane not in ("stress", "strain"):
         raise ValueError(f"plane must be 'stress' or 'strain', got {plane!r}")
+    pair = end_members(material)
+    if pair is not None:
+        material = pair
 
     def one(m):
         if isinstance(m, str):

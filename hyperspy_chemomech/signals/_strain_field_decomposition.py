@@ -11,15 +11,16 @@ from .._metadata import offset_nm, pixel_size_nm, record, spatial_axes, unit_nm
 from ..fields import COMPONENTS, STRESS_COMPONENTS
 
 
-#: The LixFePO4 system: C(X) linear between the end members (their stiffnesses differ).
-MATERIAL_SYSTEMS = {"LixFePO4": ("FePO4", "LiFePO4")}
-
-
 def _material_pair(material):
-    """A material system's name -> its pair of end members (others unchanged)."""
-    if isinstance(material, str) and material in MATERIAL_SYSTEMS:
-        return MATERIAL_SYSTEMS[material]
-    return material
+    """A solid solution's name (``"LixFePO4"``) -> its pair of end members (others unchanged).
+
+    The systems are defined once, in :func:`hyperspy_chemomech.mechanics.end_members`,
+    which also refuses a pair in the reverse order (before any work is done).
+    """
+    from ..mechanics import end_members
+
+    pair = end_members(material)
+    return material if pair is None or not isinstance(material, str) else pair
 
 
 def crystal_angle_argument(crystal_angle):
@@ -39,8 +40,12 @@ def crystal_angle_argument(crystal_angle):
 
 def _canonical_material(material):
     """A comparable description of a material argument, or None if it cannot be compared."""
+    from ..mechanics import end_members
+
     if isinstance(material, str):
-        return material
+        # a solid solution's name and its pair of end members are the same stiffness
+        pair = end_members(material)
+        return material if pair is None else pair
     if isinstance(material, (tuple, list, np.ndarray)) and len(material) == 2 and all(
             isinstance(m, (str, np.str_)) for m in material):
         return tuple(str(m) for m in material)
@@ -102,8 +107,9 @@ class StrainDecompositionMixin:
         law : EigenstrainLaw
             From :meth:`learn_eigenstrain`.
         material : str, Material, 6x6 array or a pair, optional
-            Stiffness; default the one the law was learned with. A different one is
-            an error unless ``override=True``.
+            Stiffness; default the one the law was learned with (``"LixFePO4"``,
+            C(X), for a law that records none). A different one is an error unless
+            ``override=True``.
         crystal_angle : float or orix Orientation / CrystalMap, optional
             Angle (rad) from +x to [100], toward +y (or an orix orientation that gives
             it, as in :meth:`learn_eigenstrain`); default the law's (else the
@@ -167,7 +173,7 @@ class StrainDecompositionMixin:
                                  "the law does not record: pass material= (the same stiffness)")
             learned_material = None
         if material is None:
-            material = learned_material if learned_material is not None else ("FePO4", "LiFePO4")
+            material = learned_material if learned_material is not None else "LixFePO4"
             if isinstance(material, list):
                 material = tuple(material)
         else:
@@ -383,7 +389,8 @@ class StrainDecompositionMixin:
         return out
 
     def find_dislocations(self, threshold=None, smoothing=None, min_burgers=None,
-                          false_alarms=0.05, radius=None, exclude_border=2):
+                          false_alarms=0.05, radius=None, exclude_border=2,
+                          material="LixFePO4", crystal_angle=None, lattice_tolerance=0.15):
         """Locate edge dislocations and measure their Burgers vectors.
 
         Peaks of the smoothed Nye magnitude above a noise-based threshold; each core's
@@ -405,6 +412,15 @@ class StrainDecompositionMixin:
             Integration radius in the axes' units; default max(4, 3 sigma + 2) pixels.
         exclude_border : int
             Pixels next to the particle edge where no core is reported.
+        material : str, Material, pair of those, or None
+            Whose lattice the Burgers vectors must be translations of (beam along
+            [010]: a along [100], c along [001]; ``"LixFePO4"``, the default, either
+            end member's). A core whose content is no lattice translation within
+            its uncertainty is noise, not a dislocation. None: no lattice test.
+        crystal_angle : float, optional
+            Angle (rad) from +x to [100]; with it the direction of b is tested too.
+        lattice_tolerance : float
+            Relative allowance on a lattice translation's length.
 
         Returns
         -------
@@ -413,13 +429,17 @@ class StrainDecompositionMixin:
             included), ``b_x``, ``b_y`` (nm, image frame) and ``snr``.
         """
         from ..decomposition import find_dislocations
+        from ..mechanics import in_plane_lattice
 
         e, pixel, offset = self._strain_nm()
         sigma = 1.0 if smoothing is None else self._smoothing_px(smoothing, pixel)
         rad = None if radius is None else self._smoothing_px(radius, pixel)
+        lattice = None if material is None else in_plane_lattice(material)
         return find_dislocations(e, pixel, sigma=sigma, threshold=threshold,
                                  min_burgers=min_burgers, false_alarms=false_alarms,
-                                 radius=rad, exclude_border=exclude_border, offset=offset)
+                                 radius=rad, exclude_border=exclude_border, offset=offset,
+                                 lattice=lattice, crystal_angle=crystal_angle,
+                                 lattice_tolerance=lattice_tolerance)
 
     def dislocation_markers(self, dislocations=None, arrow_length=None, color="k"):
         """HyperSpy markers of dislocation cores and their Burgers vectors.

@@ -303,7 +303,9 @@ class StrainField(StrainDecompositionMixin, Signal2D):
         material : str, Material, 6x6 array, or a pair of those
             Stiffness. ``"LixFePO4"`` (default) is C(X) linear between the end
             members FePO4 (X = 0) and LiFePO4 (X = 1), the same as ``("FePO4",
-            "LiFePO4")``: their stiffnesses differ; ``"LiFePO4"`` is homogeneous.
+            "LiFePO4")``: their stiffnesses differ; ``"LiFePO4"`` is homogeneous. A
+            pair in the reverse order is refused (X is the fraction of the
+            lithiated member).
         crystal_angle : float or orix Orientation / CrystalMap, optional
             Angle from +x to the crystal [100] axis, toward +y (rad); an orix
             orientation (a CrystalMap: its mean) gives it, its beam checked to lie
@@ -353,7 +355,7 @@ class StrainField(StrainDecompositionMixin, Signal2D):
             slip would make the law wrong), or the stored frame is ambiguous.
         """
         from ..learning import learn_law
-        from ..mechanics import resolve_stiffness
+        from ..mechanics import in_plane_lattice, resolve_stiffness
         from .._metadata import get_frame, resolve_crystal_angle
         from .eigenstrain_law import EigenstrainLaw
 
@@ -381,6 +383,8 @@ class StrainField(StrainDecompositionMixin, Signal2D):
         source = None
         if composition.metadata.has_item("Chemomech.registration.source_pixel_size_nm"):
             source = float(composition.metadata.Chemomech.registration.source_pixel_size_nm)
+        # the material's lattice: a found core must have a lattice Burgers vector
+        kwargs.setdefault("dislocation_lattice", in_plane_lattice(material))
         fit = learn_law(
             strain, X, pixel, resolve_stiffness(material, plane), crystal_angle=crystal_angle,
             mask=mask, variance=variance, composition_resolution=composition_resolution,

@@ -14,6 +14,7 @@ __getattr__, __dir__, __all__ = attach(
                        "truth_on_aligned_grid"],
         "particle": ["SyntheticParticle", "make_particle", "nonlinear_law", "vegard_law"],
         "dislocations": ["dislocation_strain"],
+        "realistic": ["RealisticParticle", "airy_psf", "realistic_particle"],
         "correlative": ["CorrelativeParticle", "correlative_particle"],
         # correlative .mat files as the authors write them (what LFP50_P2.mat taught)
         "authors_files": ["authors_components", "write_authors_mat"],

@@ -221,9 +221,10 @@ def make_particle(shape=(150, 250), pixel_size=5.0, kind="hexagon", composition=
     law : "vegard", "nonlinear" or callable
         Truth eps0(X) - eps0(0), crystal frame ([100], [001] (, shear)).
     material : str
-        Material whose stiffness is used (LiFePO4 by default).
+        Material whose stiffness is used (LiFePO4 by default); ``"LixFePO4"`` is
+        C(X) linear between FePO4 and LiFePO4 whatever ``stiffness`` says.
     stiffness : {"homogeneous", "composition"}
-        Homogeneous C of ``material`` or C(X) linear between FePO4 and LiFePO4.
+        Homogeneous C of ``material`` or C(X) linear between FePO4 and ``material``.
     crystal_angle : float
         Angle from +x to [100] (rad).
     plane : {"stress", "strain"}
@@ -247,7 +248,13 @@ def make_particle(shape=(150, 250), pixel_size=5.0, kind="hexagon", composition=
     -------
     SyntheticParticle
     """
-    from ..mechanics import ParticleElasticity, get_material, plane_stiffness
+    from ..mechanics import (
+        ParticleElasticity,
+        end_members,
+        get_material,
+        plane_stiffness,
+        resolve_stiffness,
+    )
 
     rng = np.random.default_rng(seed)
     if mask is None:
@@ -264,11 +271,13 @@ def make_particle(shape=(150, 250), pixel_size=5.0, kind="hexagon", composition=
     elif not callable(law):
         raise ValueError("law must be 'vegard', 'nonlinear' or a callable")
 
-    Q_lfp = plane_stiffness(get_material(material).stiffness, plane=plane)
-    if stiffness == "homogeneous":
-        Q = Q_lfp
+    if end_members(material) is not None:      # a solid solution's name: C(X) already
+        Q = resolve_stiffness(material, plane)
+    elif stiffness == "homogeneous":
+        Q = plane_stiffness(get_material(material).stiffness, plane=plane)
     elif stiffness == "composition":
-        Q = (plane_stiffness(get_material("FePO4").stiffness, plane=plane), Q_lfp)
+        Q = (plane_stiffness(get_material("FePO4").stiffness, plane=plane),
+             plane_stiffness(get_material(material).stiffness, plane=plane))
     else:
         raise ValueError("stiffness must be 'homogeneous' or 'composition'")
     solver = ParticleElasticity(mask, pixel_size=pixel_size, stiffness=Q, composition=X,
