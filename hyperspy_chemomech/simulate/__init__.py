@@ -26,6 +26,8 @@ _LAZY = {
     "correlative_image_pair": "images",
     "CorrelativePair": "images",
     "registration_error": "images",
+    "warped_image": "images",
+    "WarpedImage": "images",
     # 4D-STEM patterns with a known strain field (simulate/diffraction_patterns.py)
     "synthetic_4dstem": "diffraction_patterns",
 }

@@ -250,3 +250,105 @@ def registration_error(estimated, pair):
     p = g.centres_xy(pair.particle)
     q = apply_matrix(np.linalg.inv(pair.transform.matrix), p)
     return np.hypot(*(apply_matrix(m, q) - p).T) / g.pixel_size
+
+
+class WarpedImage(NamedTuple):
+    """What :func:`warped_image` returns.
+
+    Attributes
+    ----------
+    moving : hyperspy.signals.Signal2D
+        The warped, coarser, noisy copy, calibrated in nm.
+    transform : CorrelativeTransform
+        The true map, moving (x, y) nm -> the source image's (x, y) nm.
+    """
+
+    moving: object
+    transform: object
+
+
+def warped_image(image, rotation=None, mirror=None, coarsening=None, scale=None, noise=0.02,
+                 shift=None, seed=None):
+    """A copy of a calibrated image as another instrument would see it: turned, coarser, noisy.
+
+    Made to test registration on measured images (e.g. the X-ray image of a
+    published, already-registered pair): the copy's pixels average the source
+    over their footprint (coarser pixels), its frame is rotated by ``rotation``
+    and optionally mirrored, its calibration is off by ``scale``, and Gaussian
+    noise is added. Where the copy reaches beyond the source, it holds the
+    source's background (median of its border).
+
+    Parameters
+    ----------
+    image : hyperspy.signals.Signal2D
+        Calibrated source image (nm).
+    rotation : float, optional
+        Rotation of the copy's frame (deg); default random in [0, 360).
+    mirror : bool, optional
+        Mirror the copy; default random.
+    coarsening : float, optional
+        Copy/source pixel-size ratio; default random in [2, 4].
+    scale : float, optional
+        True copy-to-source scale over the nominal one (a calibration error);
+        default random in [0.97, 1.03].
+    noise : float
+        Gaussian noise sigma as a fraction of the copy's maximum.
+    shift : (float, float), optional
+        Offset of the copy's centre from the source's centre (x, y) in source
+        pixels; default random within 3 % of the image size.
+    seed : int or numpy.random.Generator, optional
+
+    Returns
+    -------
+    WarpedImage
+        ``(moving, transform)``; ``transform`` maps the copy's (x, y) nm onto the
+        source's (x, y) nm.
+
+    Examples
+    --------
+    >>> from hyperspy_chemomech.simulate import correlative_image_pair, warped_image
+    >>> pair = correlative_image_pair(seed=0, shape=(90, 180))
+    >>> w = warped_image(pair.fixed, rotation=30.0, mirror=True, coarsening=3.0, seed=1)
+    >>> w.transform.reflection, round(w.transform.rotation, 6)
+    (True, 30.0)
+    """
+    from ..registration._initialise import similarity_linear
+    from ..registration._mask import background_level
+    from ..registration._resample import resample
+    from ..registration._signals import grid_of, image_data
+    from ..registration._transform import CorrelativeTransform
+
+    rng = np.random.default_rng(seed)
+    rotation = rng.uniform(0, 360) if rotation is None else float(rotation)
+    mirror = bool(rng.random() < 0.5) if mirror is None else bool(mirror)
+    coarsening = rng.uniform(2, 4) if coarsening is None else float(coarsening)
+    scale = rng.uniform(0.97, 1.03) if scale is None else float(scale)
+    if coarsening <= 0 or scale <= 0 or noise < 0:
+        raise ValueError("coarsening and scale must be positive, noise not negative")
+    src = image_data(image, "image")
+    g_s = grid_of(image, "image")
+    ny, nx = g_s.shape
+    shift = rng.uniform(-0.03, 0.03, 2) * max(ny, nx) if shift is None else np.asarray(shift, float)
+
+    # the copy's square grid covers the source in any orientation
+    p_m = coarsening * g_s.pixel_size
+    n_m = int(np.ceil(np.hypot(ny * g_s.scale[0], nx * g_s.scale[1]) / (scale * p_m))) + 2
+    m_off = (round(rng.uniform(-5000, 5000), 1), round(rng.uniform(-5000, 5000), 1))
+    c_m = np.array([m_off[1] + p_m * (n_m - 1) / 2, m_off[0] + p_m * (n_m - 1) / 2])
+    c_s = np.array(g_s.to_xy((ny - 1) / 2, (nx - 1) / 2)) + shift * g_s.pixel_size
+    lin = similarity_linear(np.deg2rad(rotation), scale, mirror)
+    m = np.eye(3)
+    m[:2, :2] = lin
+    m[:2, 2] = c_s - lin @ c_m
+    from ..registration._grid import Grid
+
+    g_m = Grid((n_m, n_m), (p_m, p_m), m_off)
+    warped = resample(src, g_s, g_m, np.linalg.inv(m), order=1, area_average=True)
+    bg, _ = background_level(src)
+    warped = np.where(np.isfinite(warped), warped, bg)
+    warped = warped + noise * np.max(np.abs(warped)) * rng.standard_normal(warped.shape)
+    moving = _image_signal(warped, p_m, m_off, "warped copy of " + str(image.metadata.General.title))
+    moving.metadata.set_item("Chemomech.simulation", {
+        "rotation_deg": rotation, "mirror": mirror, "coarsening": coarsening,
+        "scale": scale, "noise": noise})
+    return WarpedImage(moving, CorrelativeTransform(m))
