@@ -153,7 +153,8 @@ class PolishProblem:
 
 
 def polish(pose, region, points, values, fixed, fixed_grid, moving_scale, pixel, radius,
-           penalty=None, n_reweight=8, maxfev=400, tol=0.01, max_discarded=1.0):
+           penalty=None, n_reweight=8, maxfev=400, tol=0.01, max_discarded=1.0,
+           min_r2=0.0):
     """Robust sub-pixel refinement of ``pose`` (see the module docstring).
 
     Parameters
@@ -181,6 +182,9 @@ def polish(pose, region, points, values, fixed, fixed_grid, moving_scale, pixel,
         Stop (before the first round, or after the second) once the robust fit
         discards more than this fraction of the samples: the intensity model does
         not hold.
+    min_r2 : float
+        Stop after the second round when the robust R^2 of the kept samples is
+        below this: the intensity model does not hold.
     tol : float
         Stop reweighting once a round moves the pose by less than this (moving px).
     maxfev : int
@@ -228,7 +232,7 @@ def polish(pose, region, points, values, fixed, fixed_grid, moving_scale, pixel,
             break
         prob.weights = outlier_weights(r, prob.weights * keep, region, span) * keep
         fractions.append(float(np.mean(prob.weights < 0.5)))
-        if it >= 1 and fractions[-1] > max_discarded:
+        if it >= 1 and (fractions[-1] > max_discarded or 1.0 - prob.residual(pose.matrix())[0] < min_r2):
             break  # the model does not hold on this pair: no use polishing further
     cost_final, _, _ = prob.residual(pose.matrix())
     entry = {"stage": "polish", "robust_r2": float(1.0 - cost_final),
