@@ -52,7 +52,7 @@ def main(argv=None):
 
     from hyperspy.defaults_parser import preferences
 
-    from hyperspy_chemomech import _solver_cache
+    from hyperspy_chemomech import mechanics
     from hyperspy_chemomech.simulate.particle import make_particle
 
     preferences.General.show_progressbar = False
@@ -61,7 +61,7 @@ def main(argv=None):
     strain, comp = p.strain_field(), p.composition_map()
     n_px = int(p.mask.sum())
 
-    _solver_cache.clear()
+    mechanics.clear_solver_cache()
     t0 = time.perf_counter()
     law = strain.learn_eigenstrain(comp, degree=1)
     t_learn = time.perf_counter() - t0
@@ -70,7 +70,7 @@ def main(argv=None):
     peak_reuse = _peak(lambda: strain.decompose(comp, law))
 
     def fresh():
-        _solver_cache.clear()
+        mechanics.clear_solver_cache()
         return strain.decompose(comp, law)
 
     t_fresh, theirs = _best(fresh, args.repeat)

@@ -10,7 +10,8 @@ Each is the best of three runs (alternating), after a warm-up run that pays the
 one-time imports.
 
 ``--coverage N`` also runs N seeds of the 150 x 250 px Vegard case and prints how
-often the 95 % intervals and bands cover the truth.
+often the 95 % intervals and bands cover the truth (:func:`coverage_study`, also run by
+``tests/test_learning_coverage.py``).
 
 Usage::
 
@@ -32,11 +33,10 @@ def _peak_gb():
 
 
 def time_case(shape, seed=0, repeat=3):
-    from hyperspy_chemomech import _solver_cache
-    from hyperspy_chemomech.learning import learn_law
-    from hyperspy_chemomech.learning._bases import LawBasis
-    from hyperspy_chemomech.learning._learn import _eigenstrain_fields, resolve_stiffness
-    from hyperspy_chemomech.mechanics import ParticleElasticity
+    from hyperspy_chemomech import mechanics
+    from hyperspy_chemomech.learning import LawBasis, learn_law
+    from hyperspy_chemomech.learning._design import eigenstrain_fields
+    from hyperspy_chemomech.mechanics import ParticleElasticity, resolve_stiffness
     from hyperspy_chemomech.simulate.particle import make_particle
 
     q = resolve_stiffness("LiFePO4")
@@ -45,13 +45,13 @@ def time_case(shape, seed=0, repeat=3):
     n_rhs = 2 * 6  # two components, legendre up to degree 6
     t_learn, t_floor = np.inf, np.inf
     for _ in range(repeat):  # best of `repeat`, alternating: the machine is shared
-        _solver_cache.clear()
+        mechanics.clear_solver_cache()
         t0 = time.perf_counter()
         fit = learn_law(p.strain, p.X_observed, p.pixel_size, q, show_progressbar=False)
         t_learn = min(t_learn, time.perf_counter() - t0)
         t0 = time.perf_counter()
         # the right-hand sides (basis eigenstrains), one factorisation, the solves
-        eig = _eigenstrain_fields(LawBasis("legendre", 6), p.X_observed, p.mask, 2, 0.0)
+        eig = eigenstrain_fields(LawBasis("legendre", 6), p.X_observed, p.mask, 2, 0.0)
         s = ParticleElasticity(p.mask, pixel_size=p.pixel_size, stiffness=q)
         s.factorize()
         s.solve(eig, show_progressbar=False)
@@ -63,6 +63,61 @@ def time_case(shape, seed=0, repeat=3):
             "slope_rel_err": err.tolist(), "sigma_px": fit.sigma_px, "degree": fit.basis.degree,
             "stages_s": fit.selection["timings_s"],
             "peak_gb": _peak_gb()}
+
+
+def coverage_study(n_seeds=50, seed0=1000, shape=(150, 250), verbose=False, **particle_kwargs):
+    """How often the 95 % intervals and bands of :func:`learn_law` cover the truth.
+
+    Parameters
+    ----------
+    n_seeds : int
+        Number of synthetic particles (Vegard law, 4x coarser composition, strain
+        noise 2e-3, five edge dislocations unless overridden).
+    seed0 : int
+        First seed.
+    shape : (int, int)
+        Strain grid (px).
+    verbose : bool
+        Print one line per seed.
+    **particle_kwargs
+        Override :func:`~hyperspy_chemomech.simulate.particle.make_particle` settings.
+
+    Returns
+    -------
+    dict
+        ``slope_coverage`` and ``pointwise_band_coverage`` (per component),
+        ``band_coverage`` (the band covers the whole observed range at once), and
+        the median / largest absolute relative slope error and median half-width.
+    """
+    from hyperspy_chemomech.learning import learn_law
+    from hyperspy_chemomech.mechanics import resolve_stiffness
+    from hyperspy_chemomech.simulate.particle import make_particle
+
+    settings = dict(noise=2e-3, n_dislocations=5, blur_factor=4)
+    settings.update(particle_kwargs)
+    q = resolve_stiffness("LiFePO4")
+    slope_in, band_in, point_in, errs, widths = [], [], [], [], []
+    for seed in range(seed0, seed0 + n_seeds):
+        p = make_particle(shape=shape, seed=seed, **settings)
+        fit = learn_law(p.strain, p.X_observed, p.pixel_size, q, show_progressbar=False)
+        ci, truth = fit.vegard["ci95"], p.law.slopes
+        slope_in.append((ci[:, 0] <= truth) & (truth <= ci[:, 1]))
+        g = np.linspace(*fit.x_range, 41)
+        inside = np.abs(fit.evaluate(g) - p.law(g)) <= fit.band(g)
+        band_in.append(np.all(inside, axis=1))
+        point_in.append(np.mean(inside, axis=1))
+        errs.append(fit.vegard["slopes"] / truth - 1)
+        widths.append((ci[:, 1] - ci[:, 0]) / 2 / np.abs(truth))
+        if verbose:
+            print(f"  seed {seed}: slope error {np.round(100 * errs[-1], 2)} %, 95 % half-width "
+                  f"{np.round(100 * widths[-1], 2)} %, covered {slope_in[-1]}", flush=True)
+    return {"n_seeds": int(n_seeds),
+            "slope_coverage": np.mean(slope_in, axis=0).tolist(),
+            "pointwise_band_coverage": np.mean(point_in, axis=0).tolist(),
+            "band_coverage": np.mean(band_in, axis=0).tolist(),
+            "median_abs_slope_err": np.median(np.abs(errs), axis=0).tolist(),
+            "max_abs_slope_err": np.max(np.abs(errs), axis=0).tolist(),
+            "median_half_width": np.median(widths, axis=0).tolist()}
 
 
 def main():
@@ -89,8 +144,6 @@ def main():
            "cases": rows}
     if a.coverage:
         print(f"\ncoverage over {a.coverage} seeds (150 x 250 px Vegard case):")
-        from hyperspy_chemomech.learning._validation import coverage_study
-
         c = coverage_study(a.coverage, verbose=True)
         print(f"95 % slope intervals cover the truth: {c['slope_coverage']} ([100], [001]); "
               f"bands cover everywhere: {c['band_coverage']}; pointwise: "

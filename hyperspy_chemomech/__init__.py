@@ -9,47 +9,24 @@ Subpackages are imported on first use, so ``import hyperspy_chemomech`` stays
 cheap and never imports pyxem, orix or kikuchipy.
 """
 
-import importlib
+from ._utils import attach, package_version
 
-__version__ = "0.1.0.dev0"
+__version__ = package_version()
 
-_SUBMODULES = {
-    "signals",
-    "spectra",
-    "registration",
-    "mechanics",
-    "learning",
-    "decomposition",
-    "diffraction",
-    "io",
-    "simulate",
-}
-
-# public name -> module that defines it (resolved lazily, as scikit-image does)
-_LAZY_ATTRS = {
-    "XrayAbsorptionSpectrum": "hyperspy_chemomech.signals.xray_absorption",
-    "LazyXrayAbsorptionSpectrum": "hyperspy_chemomech.signals.xray_absorption",
-    "CompositionMap": "hyperspy_chemomech.signals.composition_map",
-    "LazyCompositionMap": "hyperspy_chemomech.signals.composition_map",
-    "StrainField": "hyperspy_chemomech.signals.strain_field",
-    "LazyStrainField": "hyperspy_chemomech.signals.strain_field",
-    "EigenstrainLaw": "hyperspy_chemomech.signals.eigenstrain_law",
-    "LazyEigenstrainLaw": "hyperspy_chemomech.signals.eigenstrain_law",
-    "register": "hyperspy_chemomech.registration",
-    "CorrelativeTransform": "hyperspy_chemomech.registration",
-    "strain_from_diffraction": "hyperspy_chemomech.diffraction",
-}
-
-__all__ = sorted(_SUBMODULES | set(_LAZY_ATTRS) | {"__version__"})
-
-
-def __getattr__(name):
-    if name in _SUBMODULES:
-        return importlib.import_module(f"{__name__}.{name}")
-    if name in _LAZY_ATTRS:
-        return getattr(importlib.import_module(_LAZY_ATTRS[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__, __all__ = attach(
+    __name__,
+    submodules=["decomposition", "diffraction", "fields", "io", "learning", "mechanics",
+                "registration", "signals", "simulate", "spectra"],
+    submod_attrs={
+        "signals": ["CompositionMap", "EigenstrainLaw", "LazyCompositionMap",
+                    "LazyEigenstrainLaw", "LazyStrainField", "LazyXrayAbsorptionSpectrum",
+                    "StrainField", "XrayAbsorptionSpectrum"],
+        "registration": ["CorrelativeTransform", "register"],
+        "diffraction": ["strain_from_diffraction"],
+    },
+)
+__all__ = sorted(__all__ + ["__version__"])
 
 
 def __dir__():
-    return __all__
+    return list(__all__)

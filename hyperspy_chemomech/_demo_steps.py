@@ -117,7 +117,7 @@ def composition_step(state):
 def registration_step(state):
     """Register the X-ray thickness onto the 4D-STEM dark field; resample X onto the strain grid."""
     from . import register
-    from .registration._grid import apply_matrix
+    from .registration import apply_matrix
 
     c, comp = state.get("data"), state["composition"]
     thick = comp.thickness
@@ -167,7 +167,7 @@ def decomposition_step(state):
     """Split the strain into chemical, coherency and residual parts; find dislocations."""
     import matplotlib.pyplot as plt
 
-    from .signals._common import pixel_size_nm
+    from ._metadata import pixel_size_nm
 
     c = state.get("data")
     parts = state["strain"].decompose(state["composition_on_strain"], state["law"])

@@ -1,4 +1,5 @@
-"""Small shared helpers: progress bars honouring HyperSpy's preference, lazy package names."""
+"""Small shared helpers: progress bars honouring HyperSpy's preference, lazy package names,
+BLAS thread control."""
 
 import contextlib
 import functools
@@ -43,33 +44,63 @@ def progressbar(iterable=None, show_progressbar=None, **kwargs):
     return _pb(iterable, disable=not show_progressbar_default(show_progressbar), **kwargs)
 
 
-def lazy_names(package, names):
-    """Module ``__getattr__`` and ``__dir__`` for names defined in submodules.
+def attach(package, submod_attrs=None, submodules=()):
+    """Lazy public names of a package (PEP 562), in the shape of ``lazy_loader.attach``.
+
+    Every package of hyperspy_chemomech exports its names this one way, as
+    scikit-image does: nothing is imported until a name is first used, so
+    ``import hyperspy_chemomech`` stays cheap and never imports pyxem or orix.
 
     Parameters
     ----------
     package : str
         The package's ``__name__``.
-    names : dict
-        Public name -> submodule (relative to ``package``) that defines it.
+    submod_attrs : dict
+        Module -> public names it defines. A module is named relative to
+        ``package`` (``"_fit"``) or, for a name re-exported from another package
+        of this project, with leading dots (``"..fields"``).
+    submodules : iterable of str
+        Subpackages reachable as attributes (``package.sub``), imported on first use.
 
     Returns
     -------
-    (callable, callable)
-        Assign them to the package's ``__getattr__`` and ``__dir__``: a name is
-        imported on first use (PEP 562), so importing the package stays cheap.
+    (callable, callable, list)
+        The package's ``__getattr__``, ``__dir__`` and ``__all__``.
     """
     import importlib
 
+    where = {name: mod for mod, names in (submod_attrs or {}).items() for name in names}
+    subs = set(submodules)
+    __all__ = sorted(where.keys() | subs)
+
     def __getattr__(name):
-        if name in names:
-            return getattr(importlib.import_module(f"{package}.{names[name]}"), name)
+        if name in subs:
+            return importlib.import_module(f"{package}.{name}")
+        if name in where:
+            mod = where[name]
+            target = (importlib.import_module(mod, package) if mod.startswith(".")
+                      else importlib.import_module(f"{package}.{mod}"))
+            return getattr(target, name)
         raise AttributeError(f"module {package!r} has no attribute {name!r}")
 
     def __dir__():
-        return sorted(names)
+        return list(__all__)
 
-    return __getattr__, __dir__
+    return __getattr__, __dir__, __all__
+
+
+def package_version():
+    """This package's version: set at install time from the git tag (setuptools-scm).
+
+    Editable installs have it too; a source tree that was never installed gives
+    ``"0+unknown"``.
+    """
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version("hyperspy_chemomech")
+    except importlib.metadata.PackageNotFoundError:
+        return "0+unknown"
 
 
 _CONTROLLER = None

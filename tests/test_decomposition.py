@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from hyperspy_chemomech import _solver_cache
+from hyperspy_chemomech import mechanics
 from hyperspy_chemomech.decomposition import chemical_strain, decompose
 from hyperspy_chemomech.mechanics import (ParticleElasticity, get_material, isotropic_stiffness,
                                           plane_stiffness)
@@ -148,7 +148,7 @@ def _count_factorisations(monkeypatch):
 
 def test_decomposition_reuses_the_learning_factorisation(monkeypatch):
     calls = _count_factorisations(monkeypatch)
-    _solver_cache.clear()
+    mechanics.clear_solver_cache()
     p = make_particle(shape=(36, 54), pixel_size=4.0, noise=1e-4, seed=2)
     strain, comp = p.strain_field(), p.composition_map()
     law = strain.learn_eigenstrain(comp, degree=1, show_progressbar=False)

@@ -8,11 +8,9 @@ import hyperspy.api as hs
 import hyperspy_chemomech as hcm
 from hyperspy_chemomech.diffraction import strain_from_diffraction
 from hyperspy_chemomech.diffraction._disk_detection import DiskFinder, disk_image
-from hyperspy_chemomech.diffraction._lattice_fit import (components_from_gradient,
-                                                         displacement_gradient,
-                                                         fit_lattice,
-                                                         gradient_from_components,
+from hyperspy_chemomech.diffraction._lattice_fit import (displacement_gradient, fit_lattice,
                                                          reduce_basis)
+from hyperspy_chemomech.fields import components_from_gradient, gradient_from_components
 from hyperspy_chemomech.simulate import synthetic_4dstem
 
 

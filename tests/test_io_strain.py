@@ -6,8 +6,7 @@ import pytest
 from scipy.io import savemat
 
 import hyperspy_chemomech as hcm
-from hyperspy_chemomech.diffraction._lattice_fit import (components_from_gradient,
-                                                         gradient_from_components)
+from hyperspy_chemomech.fields import components_from_gradient, gradient_from_components
 from hyperspy_chemomech.io import load_correlative_mat, load_py4dstem_strain
 
 NY, NX = 12, 15

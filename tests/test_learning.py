@@ -6,7 +6,7 @@ import pytest
 import hyperspy.api as hs
 
 from hyperspy_chemomech.learning import LawBasis, learn_law
-from hyperspy_chemomech.learning._learn import resolve_stiffness
+from hyperspy_chemomech.mechanics import resolve_stiffness
 from hyperspy_chemomech.simulate.particle import make_particle, nonlinear_law
 
 Q_LFP = resolve_stiffness("LiFePO4")
@@ -161,6 +161,24 @@ def test_grid_mismatch_and_narrow_range(small):
         learn_law(small.strain, small.X_observed, 4.0, Q_LFP, monotonic=True)
 
 
+@pytest.mark.parametrize("kw,match", [
+    (dict(method="magic"), "method"), (dict(boundary="open"), "boundary"),
+    (dict(selection="aic"), "selection"), (dict(uncertainty="guess"), "uncertainty"),
+    (dict(dislocations="maybe"), "dislocations"), (dict(basis="fourier"), "basis"),
+    (dict(basis="bspline"), "nested basis"), (dict(monotonic=True), "monotonic"),
+])
+def test_bad_options_are_named_before_any_mechanics(small, kw, match, monkeypatch):
+    """Every option is checked when the options are packed, before a solver is built."""
+    from hyperspy_chemomech import mechanics
+
+    def no_solver(*args, **kwargs):
+        pytest.fail("a solver was built before the options were checked")
+
+    monkeypatch.setattr(mechanics, "get_solver", no_solver)
+    with pytest.raises(ValueError, match=match):
+        learn_law(small.strain, small.X_observed, small.pixel_size, Q_LFP, **kw)
+
+
 # ---------------------------------------------------------------- HyperSpy face
 def test_signal_api_round_trip(tmp_path):
     p = make_particle(shape=(60, 100), pixel_size=5.0, blur_factor=3, noise=5e-4, seed=8)
@@ -268,7 +286,7 @@ def test_dirichlet_window_with_blur_and_dislocations():
     lo, hi = np.sort(fit.vegard["ci95"], axis=1).T
     assert np.all((lo <= p.law.slopes) & (p.law.slopes <= hi)), (fit.vegard["ci95"], p.law.slopes)
     with pytest.raises(ValueError, match="boundary"):
-        from hyperspy_chemomech._solver_cache import get_solver
+        from hyperspy_chemomech.mechanics import get_solver
 
         s = get_solver(np.isfinite(X), p.pixel_size, Q_LFP, boundary="free")
         learn_law(S, X, p.pixel_size, Q_LFP, boundary="dirichlet", solver=s)

@@ -9,7 +9,7 @@ import hyperspy.api as hs
 
 import hyperspy_chemomech as hcm
 from hyperspy_chemomech.registration import CorrelativeTransform, RegistrationWarning
-from hyperspy_chemomech.signals._common import set_image_axes
+from hyperspy_chemomech._metadata import set_image_axes
 from hyperspy_chemomech.simulate.images import correlative_image_pair, registration_error
 
 SHAPE = (90, 180)  # half the benchmark size keeps the suite fast (not for accuracy targets)

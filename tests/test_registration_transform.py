@@ -10,7 +10,7 @@ from hyperspy_chemomech.registration import (
     mutual_information, particle_mask,
 )
 from hyperspy_chemomech.registration._resample import resample
-from hyperspy_chemomech.signals._common import set_image_axes
+from hyperspy_chemomech._metadata import set_image_axes
 from hyperspy_chemomech.signals.composition_map import CompositionMap
 
 

@@ -4,29 +4,15 @@ Plain numpy/scipy; the HyperSpy face is :meth:`StrainField.decompose`,
 :meth:`StrainField.dislocation_density` and :meth:`StrainField.find_dislocations`.
 """
 
-from ._conventions import compatibility_index, convention_check
-from ._decompose import Decomposition, chemical_strain, decompose, robust_reference
-from ._find import DISLOCATION_DTYPE, find_dislocations
-from ._nye import (
-    corner_gradient,
-    corners_to_pixels,
-    distortion,
-    incompatibility,
-    nye_tensor,
-)
+from .._utils import attach
 
-__all__ = [
-    "DISLOCATION_DTYPE",
-    "Decomposition",
-    "chemical_strain",
-    "compatibility_index",
-    "convention_check",
-    "corner_gradient",
-    "corners_to_pixels",
-    "decompose",
-    "distortion",
-    "find_dislocations",
-    "incompatibility",
-    "nye_tensor",
-    "robust_reference",
-]
+__getattr__, __dir__, __all__ = attach(
+    __name__,
+    submod_attrs={
+        "..fields": ["corner_gradient", "corners_to_pixels", "distortion", "incompatibility",
+                     "nye_tensor"],
+        "_conventions": ["compatibility_index", "convention_check"],
+        "_decompose": ["Decomposition", "chemical_strain", "decompose", "robust_reference"],
+        "_find": ["DISLOCATION_DTYPE", "find_dislocations"],
+    },
+)

@@ -18,14 +18,14 @@ uniform rotation): then the indices tie.
 
 import numpy as np
 
-from ._nye import (
-    _pixel,
-    _smooth,
-    _valid,
+from ..fields import (
     corner_gradient,
     corners_to_pixels,
     distortion,
     nye_tensor,
+    pixel_size_pair,
+    smooth_in_mask,
+    valid_pixels,
 )
 
 #: Corrections tried: name -> map (4, ny, nx) -> (4, ny, nx) of e11, e22, e12, theta.
@@ -63,14 +63,14 @@ def compatibility_index(strain, pixel_size, mask=None, sigma=3.0):
     float
     """
     e = np.asarray(strain, dtype=float)
-    dy, dx = _pixel(pixel_size)
-    ok = _valid(e, mask)
+    dy, dx = pixel_size_pair(pixel_size)
+    ok = valid_pixels(e, mask)
     alpha = nye_tensor(e, pixel_size, mask=ok, sigma=sigma)
     beta = distortion(np.where(ok, e, np.nan)).reshape(4, *ok.shape)
     fx, fy, okc = corner_gradient(beta, (dy, dx), ok)             # (4, ny-1, nx-1) each
     grad = corners_to_pixels(np.concatenate([fx, fy]), okc)      # (8, ny, nx), 1/nm
     grad[:, ~ok] = np.nan
-    grad = _smooth(grad, ok & np.isfinite(grad).all(axis=0), sigma)
+    grad = smooth_in_mask(grad, ok & np.isfinite(grad).all(axis=0), sigma)
     a2, g2 = np.sum(alpha ** 2, axis=0), np.sum(grad ** 2, axis=0)
     both = np.isfinite(a2) & np.isfinite(g2)
     # medians: the odd dislocation core (large, local Nye content) does not count

@@ -24,7 +24,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-COMPONENTS = ("e11", "e22", "e12", "theta")
+from ..fields import (
+    COMPONENTS,
+    masked_gaussian,
+    rotate_strain,
+    validate_strain_composition,
+)
+from ..mechanics import get_solver
 
 
 @dataclass
@@ -84,8 +90,6 @@ def chemical_strain(law, X, mask, crystal_angle=0.0):
     numpy.ndarray, shape (4, ny, nx)
         e11, e22, e12 (dimensionless) and theta = 0, NaN outside ``mask``.
     """
-    from ..mechanics import rotate_strain
-
     if hasattr(law, "evaluate"):   # LawFit, EigenstrainLaw (a signal is callable too)
         law = law.evaluate
     if not callable(law):
@@ -174,7 +178,7 @@ def decompose(strain, X, pixel_size, law, stiffness, *, crystal_angle=0.0, mask=
         and the coherency part includes what the surroundings impose.
     solver : ParticleElasticity, optional
         A solver factorised for this mask, stiffness and angle; by default the one
-        cached by :func:`hyperspy_chemomech._solver_cache.get_solver` (the same that
+        cached by :func:`hyperspy_chemomech.mechanics.get_solver` (the same that
         learning used, so nothing is factorised again).
     show_progressbar : bool, optional
 
@@ -196,11 +200,8 @@ def decompose(strain, X, pixel_size, law, stiffness, *, crystal_angle=0.0, mask=
     >>> bool(np.allclose(total[:, 4:16, 5:25], 0.0))
     True
     """
-    from .._solver_cache import get_solver
-    from ..learning import masked_gaussian
-    from ..learning._learn import _validate  # the same checks as learning's inputs
 
-    strain, X, mask = _validate(strain, X, mask, pixel_size)
+    strain, X, mask = validate_strain_composition(strain, X, mask, pixel_size)
     if boundary not in ("free", "dirichlet"):
         raise ValueError(f"boundary must be 'free' or 'dirichlet', got {boundary!r}")
     chem = chemical_strain(law, X, mask, crystal_angle)

@@ -10,7 +10,7 @@ a circuit around it and so does not depend on the smoothing.
 import numpy as np
 from scipy import ndimage
 
-from ._nye import _pixel, _smooth, nye_tensor
+from ..fields import nye_tensor, pixel_size_pair, smooth_in_mask
 
 #: Fields of the array :func:`find_dislocations` returns.
 DISLOCATION_DTYPE = np.dtype([("x", float), ("y", float), ("b_x", float), ("b_y", float),
@@ -93,13 +93,13 @@ def find_dislocations(strain, pixel_size, mask=None, sigma=1.0, threshold=None,
         ``nye_smoothed`` (2, ny, nx) maps, ``mask``, ``min_burgers`` (nm) and
         ``content_noise`` (nm), ``rejected`` (candidates below ``min_burgers``).
     """
-    dy, dx = _pixel(pixel_size)
+    dy, dx = pixel_size_pair(pixel_size)
     sigma = float(sigma or 0.0)
     if sigma < 0:
         raise ValueError(f"sigma must be >= 0 (pixels), got {sigma}")
     alpha = nye_tensor(strain, (dy, dx), mask=mask)
     ok = np.isfinite(alpha).all(axis=0)
-    smooth = _smooth(alpha, ok, sigma)
+    smooth = smooth_in_mask(alpha, ok, sigma)
     mag = np.hypot(smooth[0], smooth[1])
     inner = ndimage.binary_erosion(ok, iterations=int(exclude_border)) if exclude_border else ok
     if not inner.any():

@@ -3,16 +3,16 @@
 Names are resolved on first use; nothing here imports pyxem until it is needed.
 """
 
-from .._utils import lazy_names
+from .._utils import attach
 
-_LAZY = {
-    "strain_from_diffraction": "_strain_from_diffraction",
-    "detector_to_image": "_strain_from_diffraction",
-    "from_pyxem": "_pyxem_convert",
-    "simulated_strain_truth": "_pyxem_convert",
-}
-
-__all__ = sorted(_LAZY)
-
-
-__getattr__, __dir__ = lazy_names(__name__, _LAZY)
+__getattr__, __dir__, __all__ = attach(
+    __name__,
+    submod_attrs={
+        "_strain_from_diffraction": ["strain_from_diffraction"],
+        "_pyxem_convert": ["pyxem_strain_to_tensor", "pyxem_tensor_to_gradient",
+                           "simulated_strain_truth"],
+        "_from_pyxem": ["from_pyxem"],
+        "_detector": ["detector_to_image"],
+        "_disk_detection": ["disk_image"],
+    },
+)

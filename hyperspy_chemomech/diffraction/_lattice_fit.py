@@ -14,6 +14,8 @@ Plain numpy. Conventions (see the diffraction guide page):
 
 import numpy as np
 
+from ..fields import gradient_from_reciprocal
+
 #: Number of numbers :func:`fit_lattice` returns per pattern (see its docstring).
 N_OUT = 12
 
@@ -171,27 +173,6 @@ def fit_lattice(positions, weights, lattice, center, tol=0.25, n_iter=2, min_dis
     return out
 
 
-def gradient_from_reciprocal(A):
-    """Real-space displacement gradient ``H = inv(A).T - I`` from a reciprocal distortion.
-
-    Parameters
-    ----------
-    A : numpy.ndarray, shape (..., 2, 2)
-        Reciprocal distortion (``g = A g_ref`` for column vectors), image frame.
-
-    Returns
-    -------
-    numpy.ndarray, shape (..., 2, 2)
-        ``H[..., i, j] = du_i/dx_j``; NaN where ``A`` is not finite or singular.
-    """
-    A = np.asarray(A, dtype=float)
-    H = np.full(A.shape, np.nan)
-    good = np.isfinite(A).all(axis=(-2, -1))
-    good[good] &= np.abs(np.linalg.det(A[good])) > 1e-12
-    H[good] = np.swapaxes(np.linalg.inv(A[good]), -1, -2) - np.eye(2)
-    return H
-
-
 def displacement_gradient(lattices, reference):
     """Real-space displacement gradient from per-pixel and reference reciprocal lattices.
 
@@ -209,34 +190,6 @@ def displacement_gradient(lattices, reference):
         ``A = M @ inv(M_ref)``, no small-strain approximation.
     """
     return gradient_from_reciprocal(np.asarray(lattices, dtype=float) @ np.linalg.inv(reference))
-
-
-def components_from_gradient(H):
-    """(e11, e22, e12, theta) from a displacement gradient ``H[..., i, j] = du_i/dx_j``.
-
-    Returns
-    -------
-    numpy.ndarray, shape (4, ...)
-        Tensor shear ``e12 = (H01 + H10)/2`` and rotation ``theta = (H10 - H01)/2``
-        (rad, positive from +x toward +y).
-    """
-    H = np.asarray(H, dtype=float)
-    return np.stack([
-        H[..., 0, 0],
-        H[..., 1, 1],
-        0.5 * (H[..., 0, 1] + H[..., 1, 0]),
-        0.5 * (H[..., 1, 0] - H[..., 0, 1]),
-    ])
-
-
-def gradient_from_components(e11, e22, e12, theta):
-    """Inverse of :func:`components_from_gradient`: ``H`` with shape (..., 2, 2)."""
-    e11, e22, e12, theta = np.broadcast_arrays(*(np.asarray(a, float) for a in
-                                                 (e11, e22, e12, theta)))
-    H = np.empty(e11.shape + (2, 2))
-    H[..., 0, 0], H[..., 1, 1] = e11, e22
-    H[..., 0, 1], H[..., 1, 0] = e12 - theta, e12 + theta
-    return H
 
 
 def component_variance(fits, reference):

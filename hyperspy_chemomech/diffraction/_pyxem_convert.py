@@ -1,4 +1,6 @@
-"""Convert pyxem strain results (StrainMap, DisplacementGradientMap) into a StrainField.
+"""pyxem strain results (StrainMap, DisplacementGradientMap) in our convention: the array math.
+
+:meth:`StrainField.from_pyxem` (and :func:`from_pyxem`) wrap it for signals.
 
 pyxem (0.21) fits in reciprocal space. ``get_DisplacementGradientMap`` solves
 ``Vu @ L = Vs`` for the row vectors of the strained (Vs) and reference (Vu)
@@ -23,8 +25,8 @@ convert it exactly: ``A = P D.T P`` (``P`` swaps x and y), ``H = inv(A).T - I``.
 
 import numpy as np
 
-from ._lattice_fit import components_from_gradient, gradient_from_reciprocal
-from ._strain_from_diffraction import axes_nm, detector_to_image
+from ..fields import components_from_gradient, gradient_from_reciprocal
+from ._detector import detector_to_image
 
 _SWAP = np.array([[0.0, 1.0], [1.0, 0.0]])
 
@@ -78,64 +80,6 @@ def pyxem_tensor_to_gradient(D, vector_order="yx", scan_rotation=0.0, flip=False
         A = _SWAP @ A @ _SWAP
     Q = detector_to_image(scan_rotation, flip)
     return gradient_from_reciprocal(Q @ A @ Q.T)  # Q is orthogonal
-
-
-def from_pyxem(signal, vector_order="yx", scan_rotation=0.0, flip=False):
-    """Convert a pyxem ``StrainMap`` or ``DisplacementGradientMap`` into a StrainField.
-
-    Parameters
-    ----------
-    signal : pyxem StrainMap ``(4 | x, y)`` or DisplacementGradientMap ``(x, y | 3, 3)``
-        The result of pyxem's ``DiffractionVectors.get_strain_maps`` or
-        ``get_DisplacementGradientMap``, lazy or not. Its scan axes must be
-        calibrated in a length unit.
-    vector_order : {"yx", "xy"}
-        Column order of the diffraction vectors pyxem fitted; "yx" (ky, kx) is
-        what ``Diffraction2D.get_diffraction_vectors`` produces.
-    scan_rotation : float
-        Angle (rad) of the detector kx axis in the image frame, +x toward +y.
-    flip : bool
-        Detector ky mirrored relative to scan y.
-
-    Returns
-    -------
-    StrainField
-        e11 = du_x/dx, e22 = du_y/dy, tensor shear e12, rotation theta (rad,
-        +x toward +y) in the image frame; NaN where pyxem had no fit.
-
-    Notes
-    -----
-    The conversion is exact (no small-strain approximation), see the module
-    docstring; to first order it is ``(e22, e11, -e12, -theta)`` of pyxem's maps.
-    """
-    from ..signals._common import record
-    from ..signals.strain_field import StrainField
-
-    am = signal.axes_manager
-    nav, sig = am.navigation_shape, am.signal_shape
-    if nav == (4,) and len(sig) == 2:
-        data = np.asarray(signal.data.compute() if signal._lazy else signal.data, float)
-        D = pyxem_strain_to_tensor(*data)
-        _, scale, offset = axes_nm(am.signal_axes, "pyxem StrainMap")
-        kind = "StrainMap"
-    elif len(nav) == 2 and sig in ((3, 3), (2, 2)):
-        D = np.asarray(signal.data.compute() if signal._lazy else signal.data, float)
-        _, scale, offset = axes_nm(am.navigation_axes, "pyxem DisplacementGradientMap")
-        kind = "DisplacementGradientMap"
-    else:
-        raise ValueError(
-            "from_pyxem expects a pyxem StrainMap (navigation shape (4,), 2 signal axes) "
-            "or a DisplacementGradientMap (2 navigation axes, signal shape (3, 3)); got "
-            f"navigation shape {nav} and signal shape {sig}"
-        )
-    H = pyxem_tensor_to_gradient(D, vector_order, scan_rotation, flip)
-    sf = StrainField.from_components(*components_from_gradient(H), scale=scale,
-                                     units="nm", offset=offset)
-    record(sf, "from_pyxem", source=kind, vector_order=vector_order,
-           scan_rotation=float(scan_rotation), flip=bool(flip),
-           frame="image: x = scan column axis, y = scan row axis")
-    sf.metadata.General.title = "Strain from pyxem"
-    return sf
 
 
 def simulated_strain_truth(strain_matrix=None, navigation_shape=(32, 32), reference=(0, 0)):

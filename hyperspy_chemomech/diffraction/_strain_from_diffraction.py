@@ -4,44 +4,19 @@ from contextlib import nullcontext
 
 import numpy as np
 
+from .._metadata import axes_nm
+from ..fields import components_from_gradient
+from ._detector import detector_to_image
 from ._disk_detection import DiskFinder
-from ._lattice_fit import (N_OUT, basis_from_vectors, component_variance,
-                           components_from_gradient, displacement_gradient, fit_lattice)
+from ._lattice_fit import (
+    N_OUT,
+    basis_from_vectors,
+    component_variance,
+    displacement_gradient,
+    fit_lattice,
+)
 
-_LENGTH_NM = {"nm": 1.0, "µm": 1e3, "um": 1e3, "Å": 0.1, "A": 0.1, "m": 1e9}
 _MAX_MEAN_PATTERNS = 256
-
-
-# -- geometry ------------------------------------------------------------------
-def detector_to_image(scan_rotation=0.0, flip=False):
-    """The 2x2 matrix ``Q`` taking detector vectors (kx, ky) to the image frame (x, y).
-
-    ``g_image = R(scan_rotation) @ diag(1, -1 if flip else 1) @ g_detector``, with
-    ``scan_rotation`` the angle (rad) of the detector kx axis in the image frame,
-    measured from +x toward +y.
-    """
-    c, s = np.cos(scan_rotation), np.sin(scan_rotation)
-    return np.array([[c, -s], [s, c]]) @ np.diag([1.0, -1.0 if flip else 1.0])
-
-
-def axes_nm(axes, what="scan"):
-    """Shape, pixel size and offset, each (y, x) in nm, of two HyperSpy axes (x, y).
-
-    Raises ``ValueError`` naming the axis when one carries no length calibration.
-    """
-    scales, offsets = [], []
-    for ax in axes[::-1]:  # HyperSpy orders (x, y); we want (y, x)
-        unit = str(ax.units)
-        if unit not in _LENGTH_NM:
-            raise ValueError(
-                f"{what} axis {ax.name!r} has no length calibration (units={ax.units!r}); "
-                "set its scale and units (e.g. 'nm') first"
-            )
-        if not getattr(ax, "is_uniform", True) or not ax.scale > 0:
-            raise ValueError(f"{what} axis {ax.name!r} needs a positive uniform scale")
-        scales.append(float(ax.scale) * _LENGTH_NM[unit])
-        offsets.append(float(ax.offset) * _LENGTH_NM[unit])
-    return tuple(int(ax.size) for ax in axes[::-1]), tuple(scales), tuple(offsets)
 
 
 def _scan_axes(dp):
@@ -297,9 +272,9 @@ def strain_from_diffraction(dp, reference="median", disk_radius=None, basis=None
     import dask
     from dask.diagnostics import ProgressBar
 
+    from .._metadata import record
     from .._utils import show_progressbar_default
-    from ..signals._common import record
-    from ..signals.strain_field import StrainField
+    from ..signals import StrainField
 
     if disk_radius is None:
         raise ValueError("disk_radius (detector px) is required")

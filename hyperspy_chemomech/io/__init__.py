@@ -3,18 +3,12 @@
 Names are resolved on first use so that importing ``hyperspy_chemomech.io`` is cheap.
 """
 
-from .._utils import lazy_names
+from .._utils import attach
 
-_LAZY = {
-    # X-ray spectral stacks (io/stxm.py)
-    "load_nxstxm": "stxm",
-    "stack_from_images": "stxm",
-    # strain maps from other tools (io/strain_files.py)
-    "load_py4dstem_strain": "strain_files",
-    "load_correlative_mat": "strain_files",
-}
-
-__all__ = sorted(_LAZY)
-
-
-__getattr__, __dir__ = lazy_names(__name__, _LAZY)
+__getattr__, __dir__, __all__ = attach(
+    __name__,
+    submod_attrs={
+        "stxm": ["load_nxstxm", "stack_from_images"],
+        "strain_files": ["load_correlative_mat", "load_py4dstem_strain"],
+    },
+)

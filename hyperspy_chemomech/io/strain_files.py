@@ -9,8 +9,13 @@ from collections import namedtuple
 
 import numpy as np
 
-from ..diffraction._lattice_fit import (components_from_gradient, gradient_from_components,
-                                       gradient_from_reciprocal)
+from .._metadata import record, set_image_axes
+from ..fields import (
+    components_from_gradient,
+    gradient_from_components,
+    gradient_from_reciprocal,
+    rotate_gradient,
+)
 
 CorrelativeMaps = namedtuple("CorrelativeMaps", ["strain", "composition", "images"])
 CorrelativeMaps.__doc__ = """Maps read by :func:`load_correlative_mat`.
@@ -55,7 +60,6 @@ def _scalar(value, name):
 def _calibrated_image(data, pixel_size, units, title):
     import hyperspy.api as hs
 
-    from ..signals._common import set_image_axes
 
     s = hs.signals.Signal2D(np.asarray(data, dtype=float))
     set_image_axes(s, scale=pixel_size, units=units)
@@ -76,18 +80,6 @@ def _pixel_size(pixel_size, variables, source):
     if not np.all(np.isfinite(p)) or np.any(p <= 0):
         raise ValueError(f"pixel_size must be positive, got {pixel_size}")
     return tuple(float(v) for v in p)
-
-
-def rotate_gradient(H, angle):
-    """Rotate a displacement-gradient field from a frame at ``angle`` into the image frame.
-
-    Both indices rotate: ``H_image = R H R^T`` with ``R`` the rotation by ``angle``
-    (rad, from image +x toward +y) that takes the frame's x axis onto its
-    direction in the image.
-    """
-    c, s = np.cos(angle), np.sin(angle)
-    R = np.array([[c, -s], [s, c]])
-    return R @ np.asarray(H, float) @ R.T
 
 
 # -- correlative MATLAB files -------------------------------------------------------
@@ -147,8 +139,7 @@ def load_correlative_mat(path, pixel_size=None, units="nm", threshold=None, rot=
         A required variable is missing (the message names it), shapes differ,
         no pixel size is known.
     """
-    from ..signals._common import record
-    from ..signals.strain_field import StrainField
+    from ..signals import StrainField
 
     if frame not in ("crystal", "image"):
         raise ValueError(f"frame must be 'crystal' or 'image', got {frame!r}")
@@ -286,8 +277,7 @@ def load_py4dstem_strain(source, pixel_size=None, units="nm", coordinate_rotatio
     mirrors the frame, which flips the rotation sign, and py4DSTEM's own sign
     flips it back. Pixels where ``mask`` is 0 (or the maps are not finite) are NaN.
     """
-    from ..signals._common import record
-    from ..signals.strain_field import StrainField
+    from ..signals import StrainField
 
     slices = _py4dstem_slices(source)
     missing = [lab for lab in PY4DSTEM_LABELS if lab not in slices]

@@ -7,9 +7,8 @@ are uneven) and image axes in nm (or the unit asked for).
 
 import numpy as np
 
-#: length units of NeXus files -> factor to nm
-_TO_NM = {"nm": 1.0, "um": 1e3, "µm": 1e3, "micron": 1e3, "microns": 1e3,
-          "mm": 1e6, "m": 1e9, "Å": 0.1, "A": 0.1, "angstrom": 0.1}
+from ..fields import LENGTH_TO_NM
+
 _TO_EV = {"eV": 1.0, "ev": 1.0, "keV": 1e3, "kev": 1e3}
 
 
@@ -56,9 +55,9 @@ def _axis_order(dgroup, ndim):
 def _positions_nm(ds, name):
     pos = np.asarray(ds[()], dtype=float).ravel()
     units = str(_attr(ds, "units", "um")).strip()
-    if units not in _TO_NM:
-        raise ValueError(f"{name}: unknown length units {units!r} (known: {', '.join(_TO_NM)})")
-    pos = pos * _TO_NM[units]
+    if units not in LENGTH_TO_NM:
+        raise ValueError(f"{name}: unknown length units {units!r} (known: {', '.join(LENGTH_TO_NM)})")
+    pos = pos * LENGTH_TO_NM[units]
     if pos.size < 2:
         raise ValueError(f"{name} needs at least two positions")
     step = np.diff(pos)
@@ -118,8 +117,8 @@ def load_nxstxm(path, entry=None, data_group=None, lazy=False):
     """
     import h5py
 
-    from ..signals.xray_absorption import make_stack
-    from ..signals._common import record
+    from .._metadata import record
+    from ..signals import make_stack
 
     f = h5py.File(path, "r")
     try:
@@ -240,8 +239,8 @@ def stack_from_images(images, energies, pixel_size, units="nm", counts=None):
     >>> s.data.shape
     (8, 8, 3)
     """
-    from ..signals._common import record
-    from ..signals.xray_absorption import make_stack
+    from .._metadata import record
+    from ..signals import make_stack
 
     if isinstance(images, np.ndarray):
         frames = list(images) if images.ndim == 3 else None

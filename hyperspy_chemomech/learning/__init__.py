@@ -4,19 +4,16 @@ Pure numpy/scipy on top of :mod:`hyperspy_chemomech.mechanics`; the HyperSpy fac
 :meth:`hyperspy_chemomech.signals.StrainField.learn_eigenstrain`.
 """
 
-from ._bases import LawBasis
-from ._fit import blocked_cv, cluster_covariance, robust_fit, spatial_blocks
-from ._learn import LawFit, learn_law
-from ._resolution import masked_gaussian, noise_level
+from .._utils import attach
 
-__all__ = [
-    "LawBasis",
-    "LawFit",
-    "learn_law",
-    "robust_fit",
-    "cluster_covariance",
-    "blocked_cv",
-    "spatial_blocks",
-    "masked_gaussian",
-    "noise_level",
-]
+__getattr__, __dir__, __all__ = attach(
+    __name__,
+    submod_attrs={
+        "..fields": ["masked_gaussian"],
+        "_bases": ["LawBasis"],
+        "_fit": ["blocked_cv", "cluster_covariance", "robust_fit", "spatial_blocks"],
+        "_law": ["LawFit", "law_band", "law_values"],
+        "_learn": ["learn_law"],
+        "_resolution": ["noise_level"],
+    },
+)

@@ -15,7 +15,16 @@ blur biases it; the strain-gap fit is the default.
 
 import numpy as np
 
+from ._bases import LawBasis
 from ._fit import blocked_cv, one_standard_error_choice, robust_fit, spatial_blocks
+from ._law import (
+    LawFit,
+    composition_summary,
+    law_columns,
+    linearity_test,
+    vegard_map,
+    vegard_stats,
+)
 
 
 def equilibrium_gap_fit(strain, X, mask, solver, eig, basis, n_comp, degrees, crystal_angle,
@@ -37,9 +46,6 @@ def equilibrium_gap_fit(strain, X, mask, solver, eig, basis, n_comp, degrees, cr
     -------
     LawFit
     """
-    from ._bases import LawBasis
-    from ._learn import LawFit, _linearity_test, _vegard_stats, linear_weights
-
     d_max = basis.n
     u = solver.integrate_gradient(strain[:3], strain[3] if use_rotation else None)
     interior = solver.interior_dofs
@@ -61,7 +67,7 @@ def equilibrium_gap_fit(strain, X, mask, solver, eig, basis, n_comp, degrees, cr
     group = labels[node_yx[:, 0], node_yx[:, 1]]
 
     def columns(d):
-        return np.array([c * d_max + k for c in range(n_comp) for k in range(d)])
+        return law_columns(n_comp, d_max, d)
 
     sel = {"criterion": "none (degree given)", "block_size_px": block,
            "n_blocks": int(group.max() + 1)}
@@ -78,13 +84,9 @@ def equilibrium_gap_fit(strain, X, mask, solver, eig, basis, n_comp, degrees, cr
         cols = columns(d)
         return cols, robust_fit(A[:, cols], y, comp, group, n_components=2)
 
-    lin = linear_weights(basis)
-
     def fit_linear():
-        T = np.zeros((A.shape[1], n_comp))
-        for c in range(n_comp):
-            T[c * d_max:(c + 1) * d_max, c] = lin
-        return robust_fit(A @ T, y, comp, group, n_components=2)
+        return robust_fit(A @ vegard_map(basis, n_comp, A.shape[1]), y, comp, group,
+                          n_components=2)
 
     cols, fit = fit_degree(d_sel)
     coef = fit.coef.reshape(n_comp, d_sel)
@@ -93,20 +95,18 @@ def equilibrium_gap_fit(strain, X, mask, solver, eig, basis, n_comp, degrees, cr
     pred = np.concatenate([sol.strain, sol.rotation[None]])
     ref = np.array([np.nanmedian((strain[c] - pred[c])[mask]) for c in range(4)])
     pred = np.where(mask, pred + ref[:, None, None], np.nan)
-    lo, hi = np.quantile(X[mask], [0.005, 0.995])
     basis_kind = basis.kind
     return LawFit(
         basis=LawBasis(basis_kind, d_sel), coefficients=coef, covariance=fit.cov,
         covariance_white=fit.cov_white, dof=int(fit.n_clusters - 1), reference=ref,
         n_components=n_comp, sigma_px=0.0, sigma_sd_px=0.0,
         sigma_source="none (equilibrium gap)",
-        selection=sel, x_range=(float(lo), float(hi)), noise=fit.scale,
-        vegard=_vegard_stats(fit_linear, n_comp),
-        linearity=_linearity_test(fit_degree, n_comp, d_sel, basis_kind) if d_max >= 2
+        selection=sel, noise=fit.scale, vegard=vegard_stats(fit_linear, n_comp),
+        linearity=linearity_test(fit_degree, n_comp, d_sel, basis_kind) if d_max >= 2
         else {"tested": False, "reason": "no nonlinear degree"},
         method="equilibrium_gap", condition=fit.condition, prediction=pred,
         residual=np.where(mask, strain - pred, np.nan),
-        x_histogram=np.histogram(X[mask], bins=50, range=(0, 1))[0],
+        **composition_summary(X, mask),
         settings=dict(crystal_angle=float(crystal_angle), pixel_size_nm=float(pixel_size),
                       boundary="dirichlet", use_rotation=bool(use_rotation),
                       shear=n_comp == 3, basis=basis_kind, selection="cv"),

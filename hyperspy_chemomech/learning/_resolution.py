@@ -3,142 +3,39 @@
 A composition map from X-ray spectro-microscopy is several times blurrier than a
 4D-STEM strain map. The model's prediction S[eps0(X_blur)] is then itself at the
 X-ray resolution (S commutes with a convolution away from the edges), so the
-measured strain is blurred with the same point-spread function before the fit.
+measured strain is blurred with the same point-spread function (width sigma, px)
+before the fit. sigma comes from the user (``composition_resolution``), from the
+registration (the X-ray pixel size, a lower bound) or, when nothing says, from
+spatially blocked cross-validation, jointly with the degree of the law
+(:func:`estimate_resolution`). An estimated sigma is uncertain: its share of the
+coefficients' covariance is :func:`add_resolution_covariance`. (The masked blur
+and pooling it uses live in :mod:`hyperspy_chemomech.fields`.)
 """
 
+import warnings
+
 import numpy as np
-from scipy import ndimage
+from scipy import ndimage, sparse
 
-FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))
+from .._utils import progressbar
+from ..fields import FWHM_PER_SIGMA
+from ._fit import (
+    BlockGrams,
+    _huber,
+    _solve_normal,
+    fold_assignment,
+    one_standard_error_choice,
+    robust_fit,
+)
 
-
-def masked_gaussian(data, mask, sigma, weight=None):
-    """Gaussian blur restricted to ``mask`` (normalised convolution), NaN-aware.
-
-    Parameters
-    ----------
-    data : numpy.ndarray, shape (..., ny, nx)
-        Maps to blur; NaN entries are missing data and get no weight.
-    mask : numpy.ndarray of bool, shape (ny, nx)
-        Where the body is; values outside never leak in.
-    sigma : float
-        Standard deviation of the Gaussian in pixels (0 returns a copy).
-    weight : numpy.ndarray, shape (ny, nx) or like ``data``, optional
-        Relative weight of each pixel (e.g. the fraction of a pooled pixel that
-        lies in the body, from :func:`pool`); default 1.
-
-    Returns
-    -------
-    numpy.ndarray, same shape as ``data``
-        Blurred maps; NaN outside ``mask`` and where no valid neighbour exists.
-    """
-    data = np.asarray(data, dtype=float)
-    out = np.full(data.shape, np.nan)
-    if not mask.any():
-        return out
-    # outside the mask nothing leaks in: work in its bounding box plus the kernel
-    r = int(np.ceil(3.5 * max(sigma, 0.0))) + 1
-    ys, xs = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    box = (slice(max(ys[0] - r, 0), ys[-1] + r + 1), slice(max(xs[0] - r, 0), xs[-1] + r + 1))
-    m = mask[box]
-    flat = data[(...,) + box].reshape((-1,) + m.shape)
-    w = m.astype(float)
-    if weight is not None:
-        weight = np.asarray(weight, dtype=float)
-        w = np.where(m, np.broadcast_to(weight[(...,) + box], data[(...,) + box].shape)
-                     .reshape(flat.shape), 0.0)
-    valid = np.isfinite(flat) & m
-    wi = np.where(valid, w, 0.0)  # (n, ny, nx)
-    if sigma <= 0:
-        res = np.where(wi > 0, flat, np.nan)
-    else:
-        num = ndimage.gaussian_filter(np.where(valid, flat * wi, 0.0), (0, sigma, sigma),
-                                      mode="constant", truncate=3.5)
-        # the normalisation depends only on the weights: one per distinct pattern
-        same = bool(np.all(wi == wi[:1]))
-        den = ndimage.gaussian_filter(wi[:1] if same else wi, (0, sigma, sigma),
-                                      mode="constant", truncate=3.5)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            res = np.where(m & (den > 1e-3), num / den, np.nan)
-    out[(...,) + box] = res.reshape(data[(...,) + box].shape)
-    return out
-
-
-def _block_sum(a, f, shape):
-    """Sum of ``f`` x ``f`` blocks over the last two axes (the last blocks may be partial)."""
-    ny, nx = a.shape[-2:]
-    out = np.zeros(a.shape[:-2] + shape)
-    # f^2 strided sums (no padding copy): far faster than reducing a 4D view
-    for i in range(f):
-        for j in range(f):
-            out[..., :-(-(ny - i) // f), :-(-(nx - j) // f)] += a[..., i::f, j::f]
-    return out
-
-
-def pool(data, mask, factor, weight=None, finite=False):
-    """Average ``factor`` x ``factor`` blocks of masked, NaN-aware maps.
-
-    Blurred maps are oversampled: a Gaussian of sigma px on the fine grid is one
-    of sigma / factor px on the pooled grid (both sides of a comparison pooled
-    alike), at 1 / factor^3 of the cost.
-
-    Parameters
-    ----------
-    data : numpy.ndarray, shape (..., ny, nx)
-    mask : numpy.ndarray of bool, shape (ny, nx)
-    factor : int
-    weight : numpy.ndarray, shape (ny, nx) or like ``data``, optional
-        Weight of each pixel (e.g. the body fraction of an already pooled grid);
-        default 1.
-    finite : bool
-        The maps are finite wherever ``mask`` is (model fields), and ``weight`` is
-        one (ny, nx) map: one normalisation serves all maps (faster).
-
-    Returns
-    -------
-    values : numpy.ndarray, shape (..., ceil(ny / factor), ceil(nx / factor))
-        Weighted mean of the valid (in ``mask``, finite) pixels of each block; NaN
-        if none.
-    weight : numpy.ndarray, same shape as ``values``
-        Summed weight of the valid pixels over the block's area (the body
-        fraction, for unit weights).
-    pooled_mask : numpy.ndarray of bool
-        Blocks with any pixel in ``mask``.
-    """
-    f = int(factor)
-    data = np.asarray(data, dtype=float)
-    ny, nx = mask.shape
-    shp = (-(-ny // f), -(-nx // f))
-    flat = data.reshape((-1, ny, nx))
-    pooled_mask = _block_sum(mask.astype(float), f, shp) > 0
-    values = np.empty((flat.shape[0],) + shp)
-    step = max(1, 2 ** 16 // (ny * nx))  # maps in chunks of ~2^16 px: stay in cache
-    if finite:
-        w2 = mask * (1.0 if weight is None else np.asarray(weight, float))
-        cnt = _block_sum(w2, f, shp)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            inv = np.where(cnt > 0, 1.0 / cnt, np.nan)
-        for k0 in range(0, flat.shape[0], step):
-            values[k0:k0 + step] = _block_sum(np.where(mask, flat[k0:k0 + step], 0.0) * w2,
-                                              f, shp) * inv
-        wout = np.broadcast_to(cnt / (f * f), values.shape)
-        return values.reshape(data.shape[:-2] + shp), wout.reshape(data.shape[:-2] + shp), \
-            pooled_mask
-    wflat = None
-    if weight is not None:
-        wflat = np.broadcast_to(np.asarray(weight, float), data.shape).reshape(flat.shape)
-    wout = np.empty_like(values)
-    for k0 in range(0, flat.shape[0], step):
-        d = flat[k0:k0 + step]
-        wv = (mask & np.isfinite(d)).astype(float)
-        if wflat is not None:
-            wv *= wflat[k0:k0 + step]
-        tot = _block_sum(np.where(wv > 0, d, 0.0) * wv, f, shp)
-        cnt = _block_sum(wv, f, shp)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            values[k0:k0 + step] = np.where(cnt > 0, tot / cnt, np.nan)
-        wout[k0:k0 + step] = cnt / (f * f)
-    return values.reshape(data.shape[:-2] + shp), wout.reshape(data.shape[:-2] + shp), pooled_mask
+#: Relative uncertainty of a Gaussian-equivalent PSF width (model error of the shape):
+#: for 4x pixels plus bilinear resampling the misfit-optimal Gaussian (1.75 px) and
+#: the variance-matched one (2.0 px) differ by 13 %.
+PSF_SHAPE_UNCERTAINTY = 0.15
+#: Candidate PSF sigmas (px) tried when the composition's resolution is unknown.
+SIGMA_GRID_PX = (0.0, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0)
+#: Huber threshold (robust standard deviations) of the robust fits.
+HUBER_C = 1.345
 
 
 def noise_level(field, mask):
@@ -165,3 +62,312 @@ def noise_level(field, mask):
         return float("nan")
     # Laplacian of white noise has std sqrt(20) sigma; MAD -> std factor 1.4826
     return float(1.4826 * np.median(np.abs(v - np.median(v))) / np.sqrt(20.0))
+
+
+class FourierMaskedBlur:
+    """Masked Gaussian of fixed model maps (0 off-body) at many widths, by FFT.
+
+    The same sampled, truncated kernel as
+    :func:`~hyperspy_chemomech.fields.masked_gaussian`, applied in
+    Fourier space: the transforms of the weighted fields are kept, so each
+    further sigma costs one inverse transform.
+
+    Parameters
+    ----------
+    mask : numpy.ndarray of bool, shape (ny, nx)
+    weight : numpy.ndarray, shape (ny, nx), optional
+        Pixel weights (the data's, so a blurred datum and its prediction average
+        the same pixels); default 1 in the mask.
+    """
+
+    def __init__(self, mask, weight=None):
+        w = mask.astype(float) if weight is None else weight
+        ys, xs = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+        self._box = (slice(ys[0], ys[-1] + 1), slice(xs[0], xs[-1] + 1))
+        self._mask = mask
+        self._w = w[(...,) + self._box]
+        self._ft = {}
+
+    def __call__(self, key, fields, sigma):
+        """Blur ``fields`` (..., ny, nx) by ``sigma`` px; ``key`` names them in the cache."""
+        box, w = self._box, self._w
+        lw = int(3.5 * sigma + 0.5)  # scipy's kernel radius for truncate=3.5
+        num = self._blur(key, lambda: np.where(w > 0, np.nan_to_num(fields[(...,) + box]) * w,
+                                               0.0), sigma, lw)
+        den = self._blur("_weight", lambda: w, sigma, lw)
+        out = np.zeros(fields.shape)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[(...,) + box] = np.where(self._mask[box] & (den > 1e-3), num / den, 0.0)
+        return out
+
+    def _blur(self, key, make, s, lw):
+        """Zero-padded Gaussian (sigma ``s`` px, radius ``lw``) of cached maps, by FFT."""
+        from scipy import fft
+
+        ft = self._ft
+        if key not in ft or ft[key][0] < lw:  # (re)transform with room for this kernel
+            a = make()
+            shape = tuple(fft.next_fast_len(n + lw, real=True) for n in a.shape[-2:])
+            ft[key] = (lw, fft.rfft2(a, s=shape), a.shape[-2:], shape)
+        _, A, (h, w), (ny, nx) = ft[key]
+        x = np.arange(-lw, lw + 1)
+        k = np.exp(-0.5 * (x / s) ** 2)
+        k /= k.sum()
+
+        def spectrum(n, real):
+            kk = np.zeros(n)
+            kk[:lw + 1], kk[n - lw:] = k[lw:], k[:lw]
+            return fft.rfft(kk) if real else fft.fft(kk)
+
+        K = spectrum(ny, False)[:, None] * spectrum(nx, True)[None, :]
+        return fft.irfft2(A * K, s=(ny, nx))[..., :h, :w]
+
+
+def candidate_sigmas(resolution, pixel_nm):
+    """PSF sigmas (strain px) to consider, and where they come from.
+
+    Parameters
+    ----------
+    resolution : ResolutionOptions
+    pixel_nm : float
+        Strain-grid pixel size (nm).
+
+    Returns
+    -------
+    sigmas : list of float
+        One value when the resolution is given; candidates to estimate from otherwise.
+    source : str
+    """
+    if resolution.composition_resolution is not None:
+        return [float(resolution.composition_resolution) / FWHM_PER_SIGMA / pixel_nm], "given"
+    grid = SIGMA_GRID_PX if resolution.sigma_grid is None else resolution.sigma_grid
+    if resolution.source_pixel_size is None:
+        return sorted(float(v) for v in grid), "estimated"
+    # the X-ray pixel (integration + bilinear resampling: sigma ~ pixel / 2, less the
+    # Gaussian stand-in's shape error) is only a lower bound: the beam focus blurs
+    # further. Estimate above it.
+    floor = 0.5 * (1 - PSF_SHAPE_UNCERTAINTY) * float(resolution.source_pixel_size) / pixel_nm
+    # grid values next to the floor would make a degenerate parabola
+    sigmas = sorted({floor} | {float(v) for v in grid if v > floor + 0.25})
+    if max(sigmas) < 2 * floor:
+        sigmas += [1.5 * floor, 2 * floor]
+    return sigmas, "estimated (X-ray pixel from the registration as lower bound)"
+
+
+def _kernel_sq_sum(sigma):
+    if sigma <= 0:
+        return 1.0
+    n = int(np.ceil(4 * sigma)) * 2 + 1
+    d = np.zeros((n, n))
+    d[n // 2, n // 2] = 1.0
+    k = ndimage.gaussian_filter(d, sigma, mode="constant")
+    return float(np.sum(k * k))
+
+
+def blurred_variance(grid, variance, sigma):
+    """Variance (4, ny, nx) of the strain data after the blur of ``sigma`` px, on ``grid``.
+
+    White noise: the blur is a weighted mean, so the variance drops by the sum
+    of the squared kernel weights. None stays None.
+    """
+    if variance is None:
+        return None
+    var = grid.blur(grid.pool(variance), sigma)
+    if sigma > 0:
+        var = var * _kernel_sq_sum(sigma)
+    return var
+
+
+def sigma_score(grid, design, sigma, weights, step=0.25):
+    """A^T W dy/dsigma: how the weighted normal equations move with the data's blur.
+
+    The model columns do not depend on sigma (the nuisance fields' blur aside,
+    which only matters at the cores), so d coef / d sigma = (A^T W A)^-1 times
+    this: one central difference of the blurred data, no new design.
+
+    Parameters
+    ----------
+    grid : PooledGrid
+    design : Design
+        Rows of the data blurred by ``sigma`` on ``grid``.
+    sigma : float
+        PSF sigma (fine-grid px).
+    weights : numpy.ndarray
+        Weights of the rows (the robust fit's).
+    step : float
+        Half-step (px) of the central difference.
+    """
+    lo, hi = max(sigma - step, 0.0), sigma + step
+    dy = grid.blur(grid.strain, hi) - (grid.blur(grid.strain, lo) if lo > 0 else grid.strain)
+    dy = np.nan_to_num(dy.ravel()[design.flat]) / (hi - lo)
+    return design.A.T @ (weights * dy)
+
+
+def add_resolution_covariance(fit, mapping, gram, score, sigma_sd):
+    """Add the estimated resolution's share J J^T var(sigma) to ``fit.cov`` (in place).
+
+    Parameters
+    ----------
+    fit : FitResult
+        Of the model ``A @ mapping``.
+    mapping : numpy.ndarray, shape (n_columns, n_parameters)
+    gram : numpy.ndarray
+        A^T W A of the whole design.
+    score : numpy.ndarray
+        :func:`sigma_score`.
+    sigma_sd : float
+        Standard deviation of sigma (px).
+    """
+    J = _solve_normal(mapping.T @ gram @ mapping, mapping.T @ score)
+    fit.cov = fit.cov + np.outer(J, J) * sigma_sd ** 2
+
+
+def huber_loss(z, c=HUBER_C):
+    a = np.abs(z)
+    return np.where(a <= c, 0.5 * a * a, c * a - 0.5 * c * c)
+
+
+def parabolic_min(x, y):
+    """Grid minimum of y(x), refined by a parabola through it and its neighbours.
+
+    ``y`` may be (..., len(x)) profiles (e.g. bootstrap replicates); returns the
+    minima and the grid indices, of shape ``y.shape[:-1]``.
+    """
+    x = np.asarray(x, float)
+    y = np.asarray(y, float)
+    i = np.argmin(y, axis=-1)
+    j = np.clip(i, 1, len(x) - 2) if len(x) >= 3 else i
+    x0, x1, x2 = (x[j + k] if len(x) >= 3 else x[i] for k in (-1, 0, 1))
+    y0, y1, y2 = (np.take_along_axis(y, (j + k)[..., None], -1)[..., 0] if len(x) >= 3
+                  else y[..., 0] for k in (-1, 0, 1))
+    # vertex of the parabola through three points (Lagrange form)
+    d01, d12, d02 = x0 - x1, x1 - x2, x0 - x2
+    a = (y0 / (d01 * d02) - y1 / (d01 * d12) + y2 / (d02 * d12)) if len(x) >= 3 else 0 * y1
+    b = (-y0 * (x1 + x2) / (d01 * d02) + y1 * (x0 + x2) / (d01 * d12)
+         - y2 * (x0 + x1) / (d02 * d12)) if len(x) >= 3 else 0 * y1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        vertex = np.clip(-b / (2 * a), x0, x2)
+    inner = (i > 0) & (i < len(x) - 1) & (a > 0)
+    return np.where(inner, vertex, x[i]), i
+
+
+def estimate_resolution(grid, comps, sigmas, law_columns, show_progressbar, n_boot=300, seed=0,
+                        n_folds=5, edge_band=False):
+    """PSF sigma (px) of the composition relative to the strain map, with its uncertainty.
+
+    Each candidate sigma says "the composition, hence the prediction, is blurred
+    by sigma". All candidates are compared against ONE target, the strain blurred
+    by T = max(sigmas); candidate sigma's prediction is blurred by the remaining
+    sqrt(T^2 - sigma^2). With a common target the noise enters every candidate
+    alike, so a robust misfit (Huber loss at one fixed scale) compares them fairly.
+
+    A flexible law can bend to mimic a wrong blur (curvature trades against
+    sigma), so the law's degree is chosen with the resolution: spatially blocked
+    cross-validation of the held-out Huber loss on every (sigma, degree), the
+    simplest degree within one standard error of the best (each degree at its
+    best sigma). At that degree the in-sample loss profile over sigma is refined
+    by a parabola through the best grid point and its neighbours; its standard
+    deviation comes from a spatial block bootstrap of the profile.
+
+    Parameters
+    ----------
+    grid : PooledGrid
+        The maps, on a grid suited to a blur of ``max(sigmas)``.
+    comps : list of int
+        Data components fitted.
+    sigmas : sequence of float
+        Candidate sigmas (fine-grid px).
+    law_columns : callable
+        ``law_columns(design) -> list`` of column sets, one per candidate degree
+        (simplest first).
+    edge_band : bool
+        Leave out the band along the edge where the blur and a held boundary's
+        response do not commute (``boundary="dirichlet"``).
+
+    Returns
+    -------
+    sigma : float
+    sigma_sd : float
+    table : dict
+        ``sigma_px`` candidates, ``loss`` per candidate at the chosen degree,
+        ``degree_index`` (into the candidate degrees), ``cv_loss`` (sigma x degree),
+        ``target_sigma_px``, ``sd_px``.
+    """
+    sig = np.asarray(sigmas, dtype=float)
+    target_sigma = float(sig.max())
+    target = grid.blur(grid.strain, target_sigma)  # on the grid pooled for the target
+    extra_t = grid.blur_model("extra", target_sigma)  # dislocation fields: the data side
+    loss_b, cv_f, scale, w = [], [], None, None
+    for s in progressbar(sig, show_progressbar=show_progressbar,
+                         desc="composition resolution", leave=False):
+        rest = float(np.sqrt(max(target_sigma * target_sigma - s * s, 0.0)))
+        rs = grid.blur_model("responses", rest)
+        if w is None:  # rows are the same for every candidate (one target)
+            rows = grid.mask
+            if edge_band:
+                rows = ndimage.binary_erosion(grid.mask,
+                                              iterations=int(np.ceil(target_sigma / grid.factor)))
+            design = grid.design(target, rs, comps, rows=rows, extra=extra_t)
+            f = robust_fit(design.A, design.y, design.comp, design.group, design.w0,
+                           n_components=len(comps), n_iter=3, covariance=False)
+            w, scale = f.weights, f.scale
+            w0 = np.ones(design.y.size) if design.w0 is None else design.w0
+            _, block = np.unique(design.group, return_inverse=True)
+            n_blocks = int(block.max()) + 1
+            k_folds = int(min(n_folds, n_blocks))
+            fold = fold_assignment(n_blocks, k_folds, seed)
+            row_fold = fold[block]
+            col_sets = law_columns(design)
+            row_index = np.arange(design.y.size)
+            to_block = sparse.csr_matrix((np.ones(row_index.size), (block, row_index)))
+            to_fold = sparse.csr_matrix((np.ones(row_index.size), (row_fold, row_index)),
+                                        shape=(k_folds, row_index.size))
+        else:
+            design.set_responses(rs)
+        grams = BlockGrams.from_design(design.A, design.y, w, design.group)
+        # normal equations of the whole set (index 0) and of each training set
+        Ht, vt = grams.H.sum(axis=0), grams.v.sum(axis=0)
+        onehot = fold == np.arange(k_folds)[:, None]
+        Hs = Ht - np.concatenate([np.zeros((1,) + Ht.shape),
+                                  np.tensordot(onehot, grams.H, 1)])
+        vs = vt - np.concatenate([np.zeros((1,) + vt.shape), onehot @ grams.v])
+        # coefficients of every (degree, whole set / training set), zero outside its
+        # columns: all predictions in one product
+        B = np.zeros((len(col_sets), 1 + k_folds, design.A.shape[1]))
+        for d, cols in enumerate(col_sets):
+            B[d][:, cols] = _solve_normal(Hs[:, cols][:, :, cols], vs[:, cols])
+        P = (design.A @ B.reshape(-1, B.shape[-1]).T).reshape(row_index.size, len(col_sets), -1)
+        inv = (1.0 / scale[design.comp])[:, None]
+        z = (design.y[:, None] - P[:, :, 0]) * inv                           # (n, degree)
+        zc = (design.y[:, None] - P[row_index, :, 1 + row_fold]) * inv       # held-out
+        loss_b.append((to_block @ (w0[:, None] * huber_loss(z))).T)  # (degree, block)
+        cv_f.append((to_fold @ (w0[:, None] * huber_loss(zc))).T)    # (degree, fold)
+        # one IRLS step per candidate: the next one starts from the Huber weights of
+        # the most flexible law (neighbouring candidates differ little)
+        w = w0 / scale[design.comp] ** 2 * _huber(z[:, -1], HUBER_C)
+    loss_b = np.array(loss_b)                 # (n_sigma, n_degree, n_blocks)
+    counts = np.bincount(block, w0)
+    per_fold = np.array(cv_f) / np.bincount(row_fold, w0)  # (n_sigma, n_degree, n_folds)
+    # degree: simplest within one standard error of the best, each at its best sigma
+    best_s = per_fold.mean(axis=2).argmin(axis=0)
+    k = one_standard_error_choice(per_fold[best_s, np.arange(len(col_sets))])
+    per_block = loss_b[:, k]                  # (n_sigma, n_blocks)
+    loss = per_block.sum(axis=1) / counts.sum()
+    sigma, i = parabolic_min(sig, loss)
+    sigma, i = float(sigma), int(i)
+    if i == len(sig) - 1:
+        warnings.warn(f"the composition map looks at least as blurred as the largest candidate "
+                      f"(sigma = {target_sigma:g} px); give composition_resolution explicitly",
+                      RuntimeWarning, stacklevel=4)
+    rng = np.random.default_rng(seed)
+    G = counts.size
+    draws = rng.integers(0, G, (n_boot, G)) + G * np.arange(n_boot)[:, None]
+    c = np.bincount(draws.ravel(), minlength=n_boot * G).reshape(n_boot, G)
+    boot = parabolic_min(sig, (c @ per_block.T) / (c @ counts)[:, None])[0]
+    # sampling spread of the estimate, plus the approximation of a real PSF
+    # (pixel integration, interpolation, beam) by a Gaussian: equivalent widths by
+    # different criteria differ by ~13 % (PSF_SHAPE_UNCERTAINTY)
+    sd = float(np.hypot(boot.std(ddof=1), PSF_SHAPE_UNCERTAINTY * sigma))
+    return float(sigma), sd, {"sigma_px": sig, "loss": loss, "degree_index": int(k),
+                              "cv_loss": per_fold.mean(axis=2), "target_sigma_px": target_sigma,
+                              "sd_px": sd}

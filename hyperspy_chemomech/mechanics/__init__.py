@@ -3,25 +3,18 @@
 Plain numpy/scipy; no HyperSpy inside. See the user guide page "Mechanics".
 """
 
-from ._fem import ElasticSolution, ParticleElasticity
-from ._frames import beam_frame, rotate_plane_stiffness, rotate_strain, rotate_stiffness_3d
-from ._stiffness import (isotropic_stiffness, orthotropic_stiffness, plane_eigenstrain,
-                         plane_stiffness)
-from .materials import Material, get_material, register_material, vegard_misfit
+from .._utils import attach
 
-__all__ = [
-    "ElasticSolution",
-    "Material",
-    "ParticleElasticity",
-    "beam_frame",
-    "get_material",
-    "isotropic_stiffness",
-    "orthotropic_stiffness",
-    "plane_eigenstrain",
-    "plane_stiffness",
-    "register_material",
-    "rotate_plane_stiffness",
-    "rotate_stiffness_3d",
-    "rotate_strain",
-    "vegard_misfit",
-]
+__getattr__, __dir__, __all__ = attach(
+    __name__,
+    submod_attrs={
+        "_fem": ["ElasticSolution", "ParticleElasticity"],
+        "_frames": ["beam_frame", "rotate_plane_stiffness", "rotate_stiffness_3d"],
+        "_stiffness": ["isotropic_stiffness", "orthotropic_stiffness", "plane_eigenstrain",
+                       "plane_stiffness"],
+        "materials": ["Material", "get_material", "register_material", "resolve_stiffness",
+                      "vegard_misfit"],
+        "..fields": ["rotate_strain"],
+        "_cache": ["clear_solver_cache", "get_solver"],
+    },
+)

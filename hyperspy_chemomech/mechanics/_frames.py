@@ -1,4 +1,6 @@
-"""Crystal <-> image frames: in-plane rotations of strain and plane stiffness, 3D Voigt rotations.
+"""Crystal <-> image frames for stiffness: in-plane rotations of plane stiffness, 3D Voigt rotations.
+
+(Second-rank tensors rotate with :func:`hyperspy_chemomech.fields.rotate_strain`.)
 
 Conventions (``docs/conventions.rst``): the image frame has x along the columns and y
 along the rows; ``crystal_angle`` is the angle (rad) from +x to the crystal's first
@@ -9,16 +11,12 @@ components ``v_c`` has image-frame components ``R(angle) @ v_c`` with
 
 import numpy as np
 
+from ..fields import rotation_2d
+
 # Voigt index of the symmetric tensor pair (i, j), 2D: 11 -> 0, 22 -> 1, 12 -> 2.
 _V2 = np.array([[0, 2], [2, 1]])
 # 3D: 11 22 33 23 13 12 -> 0..5
 _V3 = np.array([[0, 5, 4], [5, 1, 3], [4, 3, 2]])
-
-
-def _rotation_2d(angle):
-    """R(angle), shape angle.shape + (2, 2)."""
-    c, s = np.cos(angle), np.sin(angle)
-    return np.stack([np.stack([c, -s], -1), np.stack([s, c], -1)], -2)
 
 
 def _voigt_to_tensor(q, index):
@@ -71,53 +69,8 @@ def rotate_plane_stiffness(stiffness, angle):
     if q.shape[-2:] != (3, 3):
         raise ValueError(f"plane stiffness must have shape (..., 3, 3), got {q.shape}")
     c = _voigt_to_tensor(q, _V2)
-    return _tensor_to_voigt(_rotate_tensor4(c, _rotation_2d(np.asarray(angle, dtype=float))),
+    return _tensor_to_voigt(_rotate_tensor4(c, rotation_2d(np.asarray(angle, dtype=float))),
                             _V2, 3)
-
-
-def rotate_strain(strain, angle, axis=0, inverse=False):
-    """Rotate in-plane tensor components (e11, e22, e12) between crystal and image frames.
-
-    Parameters
-    ----------
-    strain : array_like
-        Tensor components ``(e11, e22, e12)`` (tensor shear, not engineering) along
-        ``axis``, which must have length 3; a stress ``(s11, s22, s12)`` rotates the same way.
-    angle : float or array_like
-        ``crystal_angle`` (rad), broadcast against the other axes of ``strain``
-        (e.g. a per-pixel map).
-    axis : int
-        Axis holding the three components (0 for ``(3, ny, nx)`` maps, -1 for ``(..., 3)``).
-    inverse : bool
-        ``False``: crystal -> image frame; ``True``: image -> crystal frame.
-
-    Returns
-    -------
-    numpy.ndarray
-        Rotated components, same shape as ``strain`` (a new array).
-
-    Notes
-    -----
-    With ``c = cos(angle)``, ``s = sin(angle)``:
-    ``e11' = c^2 e11 + s^2 e22 - 2 c s e12``,
-    ``e22' = s^2 e11 + c^2 e22 + 2 c s e12``,
-    ``e12' = c s (e11 - e22) + (c^2 - s^2) e12``.
-    The lattice rotation theta is a scalar in 2D and does not change.
-    """
-    e = np.asarray(strain, dtype=float)
-    if e.ndim == 0 or e.shape[axis] != 3:
-        raise ValueError(f"strain must hold 3 components (e11, e22, e12) along axis {axis}, "
-                         f"got shape {e.shape}")
-    e = np.moveaxis(e, axis, 0)
-    a = np.asarray(angle, dtype=float)
-    if inverse:
-        a = -a
-    c, s = np.cos(a), np.sin(a)
-    e11, e22, e12 = e
-    out = np.stack([c * c * e11 + s * s * e22 - 2 * c * s * e12,
-                    s * s * e11 + c * c * e22 + 2 * c * s * e12,
-                    c * s * (e11 - e22) + (c * c - s * s) * e12])
-    return np.moveaxis(out, 0, axis)
 
 
 def rotate_stiffness_3d(stiffness, rotation):

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._stiffness import check_stiffness, orthotropic_stiffness
+from ._stiffness import check_stiffness, orthotropic_stiffness, plane_stiffness
 
 _MAXISCH_CEDER = ("T. Maxisch and G. Ceder, Elastic properties of olivine LixFePO4 from "
                   "first principles, Phys. Rev. B 73, 174112 (2006), "
@@ -149,3 +149,42 @@ def vegard_misfit(start="FePO4", end="LiFePO4"):
     a, b = get_material(start).lattice, get_material(end).lattice
     d = (b - a) / a
     return {"[100]": float(d[0]), "[010]": float(d[1]), "[001]": float(d[2])}
+
+
+def resolve_stiffness(material, plane="stress"):
+    """Plane stiffness (crystal frame, GPa) from a material description.
+
+    Parameters
+    ----------
+    material : str, Material, array_like or pair
+        A material name (``"LiFePO4"``: homogeneous C), a
+        :class:`~hyperspy_chemomech.mechanics.Material`, a 6x6 Voigt stiffness
+        (GPa), or a pair of any of these, ``(X = 0 end member, X = 1 end member)``,
+        for a stiffness linear in X (e.g. ``("FePO4", "LiFePO4")``).
+    plane : {"stress", "strain"}
+
+    Returns
+    -------
+    numpy.ndarray (3, 3) or tuple of two
+    """
+    if plane not in ("stress", "strain"):
+        raise ValueError(f"plane must be 'stress' or 'strain', got {plane!r}")
+
+    def one(m):
+        if isinstance(m, str):
+            m = get_material(m)
+        if isinstance(m, Material):
+            return plane_stiffness(m.stiffness, plane=plane)
+        a = np.asarray(m, dtype=float)
+        if a.shape == (6, 6):
+            return plane_stiffness(a, plane=plane)
+        raise ValueError(
+            f"material must be a name, a Material, a 6x6 stiffness or a pair of those; got "
+            f"an array of shape {a.shape}"
+        )
+
+    if isinstance(material, (tuple, list)) and len(material) == 2 and not (
+        np.ndim(material[0]) == 1 and np.size(material[0]) == 6
+    ):
+        return (one(material[0]), one(material[1]))
+    return one(material)

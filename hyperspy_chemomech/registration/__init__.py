@@ -5,23 +5,20 @@ calibrated images of one particle; the returned ``CorrelativeTransform``
 resamples any signal of one grid onto the other, recording what it did.
 """
 
-from ._grid import Grid
-from ._landmarks import fit_landmarks
-from ._mask import particle_mask
-from ._metrics import absolute_correlation, mutual_information
-from ._pick import pick_landmarks
-from ._register import register
-from ._transform import CorrelativeTransform, RegistrationWarning, decompose
+from .._utils import attach
 
-__all__ = [
-    "CorrelativeTransform",
-    "Grid",
-    "RegistrationWarning",
-    "absolute_correlation",
-    "decompose",
-    "fit_landmarks",
-    "mutual_information",
-    "particle_mask",
-    "pick_landmarks",
-    "register",
-]
+__getattr__, __dir__, __all__ = attach(
+    __name__,
+    submod_attrs={
+        "_grid": ["Grid", "apply_matrix"],
+        "_landmarks": ["fit_landmarks"],
+        "_mask": ["particle_mask"],
+        "_metrics": ["absolute_correlation", "mutual_information"],
+        "_pick": ["pick_landmarks"],
+        "_register": ["register"],
+        "_transform": ["CorrelativeTransform", "RegistrationWarning", "decompose"],
+        "_initialise": ["similarity_linear"],
+        "_resample": ["resample", "rotate_strain_components"],
+        "_signals": ["grid_of"],
+    },
+)

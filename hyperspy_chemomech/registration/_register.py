@@ -2,8 +2,7 @@
 
 import numpy as np
 
-from hyperspy_chemomech._utils import progressbar
-
+from .._utils import progressbar
 from ._landmarks import check_landmarks
 from ._pipeline import register_arrays
 from ._signals import grid_of, image_data, mask_data

@@ -10,6 +10,7 @@ information; boolean masks stay boolean (nearest neighbour / majority vote).
 import numpy as np
 from scipy import ndimage
 
+from ..fields import orthogonal_part, transform_strain_map
 from ._grid import apply_matrix
 
 #: fraction of a target pixel that must be covered by valid source data
@@ -148,13 +149,4 @@ def rotate_strain_components(data, matrix):
     ndarray (4, ny, nx)
         ``Q E Q^T`` for the symmetric part, ``det(Q) theta`` for the rotation.
     """
-    u, _, vt = np.linalg.svd(np.asarray(matrix, dtype=float)[:2, :2])
-    q = u @ vt
-    e11, e22, e12, theta = data
-    out = np.empty_like(data)
-    out[0] = q[0, 0] ** 2 * e11 + 2 * q[0, 0] * q[0, 1] * e12 + q[0, 1] ** 2 * e22
-    out[1] = q[1, 0] ** 2 * e11 + 2 * q[1, 0] * q[1, 1] * e12 + q[1, 1] ** 2 * e22
-    out[2] = (q[0, 0] * q[1, 0] * e11 + (q[0, 0] * q[1, 1] + q[0, 1] * q[1, 0]) * e12
-              + q[0, 1] * q[1, 1] * e22)
-    out[3] = np.sign(np.linalg.det(q)) * theta
-    return out
+    return transform_strain_map(data, orthogonal_part(matrix))

@@ -2,14 +2,16 @@
 
 import numpy as np
 
-from hyperspy_chemomech.signals._common import (
-    METADATA_ROOT, pixel_size_nm, record, require_calibrated, spatial_axes,
+from .._metadata import (
+    METADATA_ROOT,
+    offset_nm,
+    pixel_size_nm,
+    record,
+    require_calibrated,
+    spatial_axes,
 )
-
 from ._grid import Grid
 from ._resample import resample, rotate_strain_components
-
-_TO_NM = {"nm": 1.0, "µm": 1e3, "um": 1e3, "Å": 0.1, "m": 1e9}
 
 
 def check_image_signal(signal, what):
@@ -23,7 +25,7 @@ def check_image_signal(signal, what):
             f"{what} must have 2 signal (image) axes, got {signal.axes_manager.signal_dimension}; "
             "use .transpose(signal_axes=2) or as_signal2D"
         )
-    require_calibrated(signal, what=what, units=tuple(_TO_NM))
+    require_calibrated(signal, what=what)
 
 
 def grid_of(signal, what="signal"):
@@ -31,9 +33,7 @@ def grid_of(signal, what="signal"):
     check_image_signal(signal, what)
     y_ax, x_ax = spatial_axes(signal)
     dy, dx = pixel_size_nm(signal)
-    return Grid((int(y_ax.size), int(x_ax.size)), (dy, dx),
-                (float(y_ax.offset) * _TO_NM[str(y_ax.units)],
-                 float(x_ax.offset) * _TO_NM[str(x_ax.units)]))
+    return Grid((int(y_ax.size), int(x_ax.size)), (dy, dx), offset_nm(signal))
 
 
 def image_data(signal, what):

@@ -240,7 +240,7 @@ class CorrelativeTransform:
     @classmethod
     def from_metadata(cls, signal):
         """The transform recorded in ``signal.metadata`` by :meth:`apply`."""
-        from hyperspy_chemomech.signals._common import recorded
+        from .._metadata import recorded
 
         node = recorded(signal, METADATA_STEP)
         if not node or "transform" not in node:

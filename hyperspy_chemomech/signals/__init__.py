@@ -1,17 +1,15 @@
-"""HyperSpy signal classes of hyperspy_chemomech (thin: validate, delegate, wrap)."""
+"""HyperSpy signal classes of hyperspy_chemomech (thin: validate, delegate, wrap).
+"""
 
-from .composition_map import CompositionMap, LazyCompositionMap
-from .eigenstrain_law import EigenstrainLaw, LazyEigenstrainLaw
-from .strain_field import LazyStrainField, StrainField
-from .xray_absorption import LazyXrayAbsorptionSpectrum, XrayAbsorptionSpectrum
+from .._utils import attach
 
-__all__ = [
-    "XrayAbsorptionSpectrum",
-    "LazyXrayAbsorptionSpectrum",
-    "CompositionMap",
-    "LazyCompositionMap",
-    "StrainField",
-    "LazyStrainField",
-    "EigenstrainLaw",
-    "LazyEigenstrainLaw",
-]
+__getattr__, __dir__, __all__ = attach(
+    __name__,
+    submod_attrs={
+        "composition_map": ["CompositionMap", "LazyCompositionMap"],
+        "eigenstrain_law": ["EigenstrainLaw", "LazyEigenstrainLaw"],
+        "strain_field": ["LazyStrainField", "StrainField"],
+        "xray_absorption": ["LazyXrayAbsorptionSpectrum", "XrayAbsorptionSpectrum",
+                            "energy_axis_dict", "make_stack"],
+    },
+)

@@ -2,10 +2,10 @@
 
 import numpy as np
 
-from ._common import spatial_axes
+from .._metadata import spatial_axes
+from ..fields import COMPONENTS, STRESS_COMPONENTS
 
 PARTS = ("chemical", "coherency", "residual")
-STRESS_COMPONENTS = ("sigma_11", "sigma_22", "sigma_12")
 _LABELS = {"e11": "e11", "e22": "e22", "e12": "e12", "theta": "theta (rad)"}
 
 
@@ -106,7 +106,6 @@ class DecompositionResult:
             (dict part -> (4,) array, dimensionless / rad, incl. ``measured``) and
             ``variance_fraction`` (dict part -> (4,) array); printing it shows a table.
         """
-        from .strain_field import COMPONENTS
 
         m = np.asarray(self.measured.data, dtype=float)[:, self.mask]
         parts = {k: v[:, self.mask] for k, v in self._parts().items()}
@@ -158,7 +157,6 @@ class DecompositionResult:
         """
         import matplotlib.pyplot as plt
 
-        from .strain_field import COMPONENTS
 
         maps = {"measured": np.asarray(self.measured.data, float) - self.reference[:, None, None]}
         maps.update(self._parts())

@@ -7,9 +7,8 @@ what was done in ``metadata.Chemomech``.
 
 import numpy as np
 
-from ._common import record, spatial_axes
-
-_UNIT_NM = {"nm": 1.0, "µm": 1e3, "um": 1e3, "Å": 0.1, "m": 1e9}
+from .._metadata import offset_nm, pixel_size_nm, record, spatial_axes, unit_nm
+from ..fields import COMPONENTS, STRESS_COMPONENTS
 
 
 def _canonical_material(material):
@@ -118,13 +117,8 @@ class StrainDecompositionMixin:
         True
         """
         from ..decomposition import decompose
-        from ..learning._learn import resolve_stiffness
-        from ._decomposition_result import (
-            STRESS_COMPONENTS,
-            DecompositionResult,
-            image_like,
-        )
-        from .strain_field import COMPONENTS
+        from ..mechanics import resolve_stiffness
+        from ._decomposition_result import DecompositionResult, image_like
 
         strain, X, pixel = self._paired_arrays(composition)
         info, settings = _law_settings(law)
@@ -180,12 +174,10 @@ class StrainDecompositionMixin:
         d = decompose(strain, X, pixel, law.evaluate, stiffness, crystal_angle=crystal_angle,
                       mask=mask, reference=ref, resolution_sigma_px=sigma, boundary=boundary,
                       show_progressbar=show_progressbar)
-        from .strain_field import StrainField
-
         title = self.metadata.General.title
 
         def wrap(arr, part):
-            s = image_like(self, arr, StrainField, title=f"{part} strain ({title})",
+            s = image_like(self, arr, self._eager_class, title=f"{part} strain ({title})",
                            components=COMPONENTS)
             record(s, "decomposition", part=part, law=law.metadata.General.title)
             return s
@@ -213,22 +205,11 @@ class StrainDecompositionMixin:
         return result
 
     # -- dislocations -----------------------------------------------------------
-    def _nm_per_unit(self):
-        units = {str(ax.units) for ax in spatial_axes(self)}
-        if len(units) != 1 or units.pop() not in _UNIT_NM:
-            raise ValueError("the image axes need one length unit among "
-                             f"{', '.join(_UNIT_NM)}")
-        return _UNIT_NM[str(spatial_axes(self)[0].units)]
-
     def _strain_nm(self, keep_lazy=False):
         """(strain array, (dy, dx) nm, (y0, x0) nm); a dask array if lazy and ``keep_lazy``."""
-        from ._common import pixel_size_nm
-
         self.validate()
-        f = self._nm_per_unit()
-        y_ax, x_ax = spatial_axes(self)
         data = self.data if (keep_lazy and self._lazy) else np.asarray(self.data, dtype=float)
-        return data, pixel_size_nm(self), (y_ax.offset * f, x_ax.offset * f)
+        return data, pixel_size_nm(self), offset_nm(self)
 
     @staticmethod
     def _local_map(func, data, n_out, halo):
@@ -251,7 +232,7 @@ class StrainDecompositionMixin:
         s = float(smoothing)
         if not np.isfinite(s) or s < 0:
             raise ValueError(f"smoothing must be a length >= 0 in the axes' units, got {smoothing!r}")
-        return s * self._nm_per_unit() / float(np.mean(pixel))
+        return s * unit_nm(self) / float(np.mean(pixel))
 
     def dislocation_density(self, burgers=None, smoothing=None):
         """Nye-tensor map of edge dislocations with lines along the beam.
@@ -434,7 +415,7 @@ class StrainDecompositionMixin:
         d = np.asarray(dislocations)
         if d.dtype.names is None or not {"x", "y", "b_x", "b_y"} <= set(d.dtype.names):
             raise TypeError("dislocations must be the structured array of find_dislocations")
-        f = self._nm_per_unit()
+        f = unit_nm(self)
         xy = np.column_stack([d["x"], d["y"]]) / f
         b = np.column_stack([d["b_x"], d["b_y"]])
         bn = np.hypot(b[:, 0], b[:, 1])

@@ -4,10 +4,10 @@ import numpy as np
 from hyperspy._signals.lazy import LazySignal
 from hyperspy._signals.signal1d import Signal1D
 
-from ._common import METADATA_ROOT
+from .._metadata import METADATA_ROOT, record
+from ..fields import LAW_COMPONENTS
 
 #: Crystal-frame components, in order, as stored along the navigation axis.
-LAW_COMPONENTS = ("e_100", "e_001", "e_shear")
 _LAW = f"{METADATA_ROOT}.law"
 _TITLES = {"e_100": "[100]", "e_001": "[001]", "e_shear": "shear"}
 
@@ -70,6 +70,7 @@ class EigenstrainLaw(Signal1D):
                for k, v in fit.selection.items()}
         law["selection"] = sel
         s.metadata.set_item(_LAW, law)
+        record(s, "law")  # the package version, as for every recorded step
         return s
 
     # -- checks and access ------------------------------------------------------
@@ -132,8 +133,9 @@ class EigenstrainLaw(Signal1D):
             raise ValueError("X must lie in [0, 1]")
         info = self._info()
         if info is not None and "coefficients" in info:
-            out = np.asarray(info["coefficients"]) @ self.basis(X)
-            out = out * self._scale_factors()[:, None]
+            from ..learning import law_values
+
+            out = law_values(info["coefficients"], self.basis, X) * self._scale_factors()[:, None]
         else:
             grid = self.axes_manager.signal_axes[0].axis
             data = np.atleast_2d(np.asarray(self.data))
@@ -178,9 +180,31 @@ class EigenstrainLaw(Signal1D):
         }
         return out
 
-    def band(self):
-        """Half-width of the 95 % pointwise band on the signal's X grid, (n_comp, n_X)."""
-        return np.asarray(self._info("band95")) * self._scale_factors()[:, None]
+    def band(self, X=None, level=0.95):
+        """Half-width of the pointwise confidence band of the law.
+
+        Parameters
+        ----------
+        X : array_like, optional
+            Compositions; default the signal's X grid.
+        level : float
+            Coverage (0.95: the 95 % band).
+
+        Returns
+        -------
+        numpy.ndarray, shape (n_comp, len(X))
+            Half-widths (dimensionless), in the same lattice reference as the law.
+        """
+        from ..learning import law_band
+
+        info = self._info()
+        if info is None or "covariance" not in info:
+            raise ValueError("this EigenstrainLaw carries no covariance (metadata.Chemomech.law); "
+                             "make it with StrainField.learn_eigenstrain")
+        if X is None:
+            X = self.axes_manager.signal_axes[0].axis
+        half = law_band(info["covariance"], self.basis, info["dof"], X, level)
+        return half * self._scale_factors()[:, None]
 
     def relative_to_end_member(self, reference_composition):
         """Convert strains from the strain map's reference lattice to the X = 0 end member.

@@ -4,11 +4,16 @@ import numpy as np
 from hyperspy._signals.lazy import LazySignal
 from hyperspy._signals.signal2d import Signal2D
 
-from ._common import require_calibrated, set_image_axes
+from .._metadata import (
+    axes_nm,
+    pixel_size_nm,
+    record,
+    require_calibrated,
+    set_image_axes,
+    spatial_axes,
+)
+from ..fields import COMPONENTS, components_from_gradient
 from ._strain_field_decomposition import StrainDecompositionMixin
-
-#: Component order along the navigation axis (see docs, "Frames and signs").
-COMPONENTS = ("e11", "e22", "e12", "theta")
 
 
 class StrainField(StrainDecompositionMixin, Signal2D):
@@ -27,6 +32,11 @@ class StrainField(StrainDecompositionMixin, Signal2D):
 
     _signal_type = "strain_field"
     _signal_dimension = 2
+
+    @property
+    def _eager_class(self):
+        """The in-memory class for results computed from this field (lazy or not)."""
+        return StrainField
 
     # -- construction -----------------------------------------------------
     @classmethod
@@ -72,16 +82,41 @@ class StrainField(StrainDecompositionMixin, Signal2D):
         return s
 
     @classmethod
-    def from_pyxem(cls, signal, **kwargs):
-        """Convert a pyxem strain or displacement-gradient map into a StrainField.
+    def from_pyxem(cls, signal, vector_order="yx", scan_rotation=0.0, flip=False):
+        """Convert a pyxem ``StrainMap`` or ``DisplacementGradientMap`` into a StrainField.
 
         pyxem orders its vectors (ky, kx), fits in reciprocal space and uses its own
-        rotation sign; the conversion is documented and pinned by tests in
-        :func:`hyperspy_chemomech.diffraction.from_pyxem`, which this delegates to.
+        rotation sign; the exact conversion is documented in
+        :mod:`hyperspy_chemomech.diffraction` (``pyxem_tensor_to_gradient``) and pinned
+        by tests. Parameters and returns as :func:`hyperspy_chemomech.diffraction.from_pyxem`.
         """
-        from ..diffraction import from_pyxem
+        from ..diffraction import pyxem_strain_to_tensor, pyxem_tensor_to_gradient
 
-        return from_pyxem(signal, **kwargs)
+        am = signal.axes_manager
+        nav, sig = am.navigation_shape, am.signal_shape
+        if nav == (4,) and len(sig) == 2:
+            data = np.asarray(signal.data.compute() if signal._lazy else signal.data, float)
+            D = pyxem_strain_to_tensor(*data)
+            _, scale, offset = axes_nm(am.signal_axes, "pyxem StrainMap")
+            kind = "StrainMap"
+        elif len(nav) == 2 and sig in ((3, 3), (2, 2)):
+            D = np.asarray(signal.data.compute() if signal._lazy else signal.data, float)
+            _, scale, offset = axes_nm(am.navigation_axes, "pyxem DisplacementGradientMap")
+            kind = "DisplacementGradientMap"
+        else:
+            raise ValueError(
+                "from_pyxem expects a pyxem StrainMap (navigation shape (4,), 2 signal axes) "
+                "or a DisplacementGradientMap (2 navigation axes, signal shape (3, 3)); got "
+                f"navigation shape {nav} and signal shape {sig}"
+            )
+        H = pyxem_tensor_to_gradient(D, vector_order, scan_rotation, flip)
+        sf = StrainField.from_components(*components_from_gradient(H), scale=scale,
+                                         units="nm", offset=offset)
+        record(sf, "from_pyxem", source=kind, vector_order=vector_order,
+               scan_rotation=float(scan_rotation), flip=bool(flip),
+               frame="image: x = scan column axis, y = scan row axis")
+        sf.metadata.General.title = "Strain from pyxem"
+        return sf
 
     # -- validation ---------------------------------------------------------
     def validate(self, require_calibration=True):
@@ -145,7 +180,7 @@ class StrainField(StrainDecompositionMixin, Signal2D):
             about the beam) is unchanged. The angle is added up in
             ``metadata.Chemomech.basis.angle``.
         """
-        from ..mechanics import rotate_strain
+        from ..fields import rotate_strain
 
         self.validate(require_calibration=False)
         angle = float(angle)
@@ -216,7 +251,7 @@ class StrainField(StrainDecompositionMixin, Signal2D):
         EigenstrainLaw
         """
         from ..learning import learn_law
-        from ..learning._learn import resolve_stiffness
+        from ..mechanics import resolve_stiffness
         from .eigenstrain_law import EigenstrainLaw
 
         strain, X, pixel = self._paired_arrays(composition)
@@ -250,7 +285,6 @@ class StrainField(StrainDecompositionMixin, Signal2D):
 
     def _paired_arrays(self, composition):
         """Validate this field against a composition map on the same grid."""
-        from ._common import pixel_size_nm, spatial_axes
 
         self.validate()
         if composition is None or getattr(composition, "axes_manager", None) is None:

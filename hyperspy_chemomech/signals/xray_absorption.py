@@ -13,7 +13,7 @@ import numpy as np
 from hyperspy._signals.lazy import LazySignal
 from hyperspy._signals.signal1d import Signal1D
 
-from ._common import record, recorded
+from .._metadata import record, recorded
 
 OD_STEP = "optical_density"
 
@@ -278,8 +278,7 @@ class XrayAbsorptionSpectrum(Signal1D):
                                              order=order, show_progressbar=show_progressbar)
             if np.ndim(ref) == 0 and not isinstance(ref, str):
                 shifts = shifts - shifts[int(ref)]
-        apply = _lazy_apply_drift if hasattr(self.data, "dask") else apply_energy_drift
-        self.data = apply(self.data, shifts, order)
+        self.data = apply_energy_drift(self.data, shifts, order)
         if isinstance(ref, str):
             ref_note = ref
         else:
@@ -341,7 +340,7 @@ class XrayAbsorptionSpectrum(Signal1D):
             of X), ``residual`` (RMS OD misfit), ``coefficients`` and the mask carried
             along (see :class:`~hyperspy_chemomech.signals.CompositionMap`).
         """
-        from ..spectra import composition_from_coefficients, particle_mask, unpack
+        from ..spectra import composition_from_coefficients, unmix_stack
         from .composition_map import make_composition_map
 
         energies = self.energies
@@ -366,24 +365,11 @@ class XrayAbsorptionSpectrum(Signal1D):
         A, ref_info = self._reference_matrix(references, energies, energy_shift,
                                              max_shift, (ny, nx))
         variance, noise_used = self._variance_model(noise)
-        # residual-based covariance comes free with the fit; the Poisson one needs a
-        # second pass over the data, done only inside the particle (below)
-        packed = _unmix_any(self.data, A, method, show_progressbar)
-        K = A.shape[1]
-        t, rms, cov = unpack(packed, K)
+        t, rms, cov, pmask, threshold = unmix_stack(
+            self.data, A, method, variance=variance, mask=None if auto_mask else given,
+            threshold=threshold, show_progressbar=show_progressbar)
+        mask_source = "auto" if auto_mask else "given"
         thick = t.sum(axis=-1)
-        if auto_mask:
-            if not np.isfinite(thick).any():
-                raise ValueError("no pixel could be fitted (all spectra hold NaN)")
-            pmask, threshold = particle_mask(thick, threshold)
-            mask_source = "auto"
-        else:
-            pmask = given & np.isfinite(thick)
-            mask_source = "given"
-        if variance is not None:
-            tri = _particle_covariance(self.data, A, variance, pmask)
-            t_rms_cov = np.concatenate([t, rms[..., None], tri], axis=-1)
-            cov = unpack(t_rms_cov, K)[2]
         X, sigma, _ = composition_from_coefficients(t, cov)
         comp = make_composition_map(
             X, self.axes_manager.navigation_axes, mask=pmask, thickness=thick,
@@ -478,69 +464,6 @@ class XrayAbsorptionSpectrum(Signal1D):
             return v
 
         return variance, "poisson"
-
-
-def _unmix_any(data, A, method, show_progressbar):
-    """Packed unmixing results (ny, nx, P) as numpy, chunked for numpy and dask alike."""
-    from ..spectra import unmix, unmix_block
-
-    if not hasattr(data, "dask"):
-        return unmix(data, A, method, None, show_progressbar)
-    from ..spectra._unmixing import _check_design
-
-    A = _check_design(A)
-    if data.shape[-1] != A.shape[0]:
-        raise ValueError(f"the data have {data.shape[-1]} energies but the references {A.shape[0]}")
-    K = A.shape[1]
-    P = K + 1 + K * (K + 1) // 2
-    Y = data.rechunk({2: -1})
-    out = Y.map_blocks(unmix_block, A, method, dtype=float, chunks=Y.chunks[:2] + ((P,),))
-    return np.asarray(out.compute())
-
-
-def _particle_covariance(data, A, variance, mask):
-    """Upper triangle (ny, nx, K (K+1)/2) of Cov(t) from ``variance(od)``, NaN off ``mask``."""
-    from ..spectra import propagate_variance
-    from ..spectra._unmixing import CHUNK_PIXELS
-
-    K = A.shape[1]
-    n_tri = K * (K + 1) // 2
-    ny, nx, ne = data.shape
-
-    def block(y, m):
-        out = np.full(y.shape[:2] + (n_tri,), np.nan)
-        m = m[..., 0]
-        if m.any():
-            out[m] = propagate_variance(variance(y[m]), A)
-        return out
-
-    if hasattr(data, "dask"):
-        import dask.array as da
-
-        Y = data.rechunk({2: -1})
-        M = da.from_array(mask[..., None], chunks=Y.chunks[:2] + ((1,),))
-        out = da.map_blocks(block, Y, M, dtype=float, chunks=Y.chunks[:2] + ((n_tri,),))
-        return np.asarray(out.compute())
-    rows = np.flatnonzero(mask.ravel())
-    flat = data.reshape(-1, ne)
-    out = np.full((ny * nx, n_tri), np.nan)
-    for s in range(0, rows.size, CHUNK_PIXELS):
-        r = rows[s: s + CHUNK_PIXELS]
-        out[r] = propagate_variance(variance(flat[r]), A)
-    return out.reshape(ny, nx, n_tri)
-
-
-def _lazy_apply_drift(data, shifts, order):
-    """Lazy drift correction: whole frames per chunk, energies chunked."""
-    from ..spectra import apply_energy_drift
-
-    Y = data.rechunk({0: -1, 1: -1})
-
-    def block(y, block_info=None):
-        lo, hi = block_info[0]["array-location"][2]
-        return apply_energy_drift(y, shifts[lo:hi], order)
-
-    return Y.map_blocks(block, dtype=float)
 
 
 class LazyXrayAbsorptionSpectrum(LazySignal, XrayAbsorptionSpectrum):

@@ -74,14 +74,16 @@ def correlative_particle(shape=(150, 250), pixel_size=5.0, xray_factor=4.0, rota
     -------
     CorrelativeParticle
     """
-    from ..registration import CorrelativeTransform
-    from ..registration._grid import Grid
-    from ..registration._initialise import similarity_linear
-    from ..registration._resample import resample
-    from ..signals.xray_absorption import make_stack
+    from ..registration import CorrelativeTransform, Grid, resample, similarity_linear
+    from ..signals import make_stack
     from .images import _blobs, _image_signal, _particle, _thickness
     from .particle import make_particle
-    from .xray_stack import _fe_l_edge_mu, _smooth_drift, edge_energies, fe_l_edge_references
+    from .xray_stack import (
+        _fe_l_edge_mu,
+        _smooth_drift,
+        edge_energies,
+        fe_l_edge_references,
+    )
 
     if xray_factor < 1:
         raise ValueError(f"xray_factor must be >= 1, got {xray_factor}")

@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from ..diffraction._disk_detection import disk_image
-from ..diffraction._lattice_fit import components_from_gradient, gradient_from_components
+from ..diffraction import disk_image
+from ..fields import components_from_gradient, gradient_from_components
 from .shapes import platelet_mask
 
 

@@ -92,7 +92,7 @@ def _blobs(shape, mask, rng, n):
 def _image_signal(data, pixel, offset, title, cls=None):
     import hyperspy.api as hs
 
-    from ..signals._common import set_image_axes
+    from .._metadata import set_image_axes
 
     s = (cls or hs.signals.Signal2D)(data)
     set_image_axes(s, scale=pixel, offset=offset)
@@ -157,11 +157,8 @@ def correlative_image_pair(shape=(180, 360), pixel_size=4.0, coarsening=None, ro
     >>> float(pair.moving.axes_manager[0].scale) / float(pair.fixed.axes_manager[0].scale)
     4.0
     """
-    from ..registration._initialise import similarity_linear
-    from ..registration._resample import resample
-    from ..registration._grid import Grid
-    from ..registration._transform import CorrelativeTransform
-    from ..signals.composition_map import CompositionMap
+    from ..registration import CorrelativeTransform, Grid, resample, similarity_linear
+    from ..signals import CompositionMap
 
     rng = np.random.default_rng(seed)
     coarsening = rng.uniform(2, 6) if coarsening is None else float(coarsening)
@@ -242,8 +239,7 @@ def registration_error(estimated, pair):
     numpy.ndarray
         One distance (fixed px) per particle pixel.
     """
-    from ..registration._grid import apply_matrix
-    from ..registration._signals import grid_of
+    from ..registration import apply_matrix, grid_of
 
     m = estimated.matrix if hasattr(estimated, "matrix") else np.asarray(estimated, dtype=float)
     g = grid_of(pair.fixed, "fixed")
@@ -312,11 +308,7 @@ def warped_image(image, rotation=None, mirror=None, coarsening=None, scale=None,
     >>> w.transform.reflection, round(w.transform.rotation, 6)
     (True, 30.0)
     """
-    from ..registration._initialise import similarity_linear
-    from ..registration._mask import background_level
-    from ..registration._resample import resample
-    from ..registration._signals import grid_of, image_data
-    from ..registration._transform import CorrelativeTransform
+    from ..registration import CorrelativeTransform, Grid, grid_of, resample, similarity_linear
 
     rng = np.random.default_rng(seed)
     rotation = rng.uniform(0, 360) if rotation is None else float(rotation)
@@ -325,8 +317,10 @@ def warped_image(image, rotation=None, mirror=None, coarsening=None, scale=None,
     scale = rng.uniform(0.97, 1.03) if scale is None else float(scale)
     if coarsening <= 0 or scale <= 0 or noise < 0:
         raise ValueError("coarsening and scale must be positive, noise not negative")
-    src = image_data(image, "image")
     g_s = grid_of(image, "image")
+    src = np.array(image.data, dtype=float)  # a copy: the source is never touched
+    if src.shape != tuple(g_s.shape) or not np.isfinite(src).all():
+        raise ValueError("image must be a single finite image (no NaN, no navigation axes)")
     ny, nx = g_s.shape
     shift = rng.uniform(-0.03, 0.03, 2) * max(ny, nx) if shift is None else np.asarray(shift, float)
 
@@ -340,11 +334,9 @@ def warped_image(image, rotation=None, mirror=None, coarsening=None, scale=None,
     m = np.eye(3)
     m[:2, :2] = lin
     m[:2, 2] = c_s - lin @ c_m
-    from ..registration._grid import Grid
-
     g_m = Grid((n_m, n_m), (p_m, p_m), m_off)
     warped = resample(src, g_s, g_m, np.linalg.inv(m), order=1, area_average=True)
-    bg, _ = background_level(src)
+    bg = np.median(np.concatenate([src[0], src[-1], src[:, 0], src[:, -1]]))
     warped = np.where(np.isfinite(warped), warped, bg)
     warped = warped + noise * np.max(np.abs(warped)) * rng.standard_normal(warped.shape)
     moving = _image_signal(warped, p_m, m_off, "warped copy of " + str(image.metadata.General.title))

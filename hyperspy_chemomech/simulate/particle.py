@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
+from ..fields import dislocation_strain
 from .composition_fields import composition_field
-from .dislocations import dislocation_strain
 from .shapes import platelet_mask
 
 
@@ -166,7 +166,7 @@ class SyntheticParticle:
             The patterns (scan axes calibrated with this particle's pixel size)
             and the truth dict of :func:`~hyperspy_chemomech.simulate.synthetic_4dstem`.
         """
-        from ..diffraction._lattice_fit import gradient_from_components
+        from ..fields import gradient_from_components
         from .diffraction_patterns import synthetic_4dstem
 
         comps = np.where(self.mask, np.nan_to_num(self.strain_noise_free), 0.0)
@@ -177,7 +177,7 @@ class SyntheticParticle:
 
     def strain_field(self):
         """The observed strain as a :class:`~hyperspy_chemomech.signals.StrainField`."""
-        from ..signals.strain_field import StrainField
+        from ..signals import StrainField
 
         s = StrainField.from_components(*self.strain, scale=self.pixel_size, units="nm")
         s.metadata.General.title = "Synthetic strain field"
@@ -187,7 +187,7 @@ class SyntheticParticle:
         """The composition (observed, i.e. blurred, by default) as a CompositionMap."""
         import hyperspy.api as hs
 
-        from ..signals._common import record, set_image_axes
+        from .._metadata import record, set_image_axes
 
         s = hs.signals.Signal2D(self.X_observed.copy() if observed else self.X_true.copy())
         s.set_signal_type("composition_map")

@@ -73,7 +73,7 @@ def edge_energies(n_energies=100, energy_range=(700.0, 730.0), spacing="edge"):
 def _spectrum_signal(energies, values, title):
     from hyperspy.signals import Signal1D
 
-    from ..signals.xray_absorption import energy_axis_dict
+    from ..signals import energy_axis_dict
 
     s = Signal1D(np.asarray(values, dtype=float), axes=[energy_axis_dict(energies)])
     s.metadata.General.title = title
@@ -215,7 +215,7 @@ def synthetic_xray_stack(shape=(128, 128), n_energies=100, i0=1e4, max_drift=5.0
     if noise:
         counts = rng.poisson(counts).astype(float)
 
-    from ..signals.xray_absorption import make_stack
+    from ..signals import make_stack
 
     stack = make_stack(counts, e, pixel_size=pixel_size, units="nm",
                        title="Synthetic Fe L-edge stack", quantity="Intensity (counts)")

@@ -227,7 +227,8 @@ def apply_energy_drift(stack, shifts, order=3):
 
     Parameters
     ----------
-    stack : numpy.ndarray, shape (ny, nx, n_energies)
+    stack : numpy.ndarray or dask.array.Array, shape (ny, nx, n_energies)
+        A dask stack is corrected lazily (whole frames per chunk, energies chunked).
     shifts : array_like, shape (n_energies, 2)
         Drift (dy, dx) px of each frame, as :func:`estimate_energy_drift` returns.
     order : int
@@ -235,10 +236,12 @@ def apply_energy_drift(stack, shifts, order=3):
 
     Returns
     -------
-    numpy.ndarray, shape (ny, nx, n_energies)
+    numpy.ndarray or dask.array.Array, shape (ny, nx, n_energies)
         A new float array. Pixels whose source lies outside the frame (brought in by
         the shift) and pixels touched by NaN inputs are NaN ("no data"), never padded.
     """
+    if hasattr(stack, "dask"):
+        return _apply_energy_drift_lazy(stack, shifts, order)
     stack = np.asarray(stack)
     shifts = np.asarray(shifts, dtype=float)
     if stack.ndim != 3:
@@ -253,6 +256,17 @@ def apply_energy_drift(stack, shifts, order=3):
     for k in range(stack.shape[-1]):
         out[..., k] = _shift_frame(stack[..., k], shifts[k], order)
     return out
+
+
+def _apply_energy_drift_lazy(data, shifts, order):
+    """Lazy drift correction: whole frames per chunk, energies chunked."""
+    Y = data.rechunk({0: -1, 1: -1})
+
+    def block(y, block_info=None):
+        lo, hi = block_info[0]["array-location"][2]
+        return apply_energy_drift(y, shifts[lo:hi], order)
+
+    return Y.map_blocks(block, dtype=float)
 
 
 def _joint_step(aligned, design, pinv):

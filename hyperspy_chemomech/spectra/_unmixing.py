@@ -416,3 +416,95 @@ def particle_mask(thickness, threshold=None, fraction=0.25, n_sigma=5.0):
         threshold = min(otsu, max(floor, fraction * float(np.median(fg))))
     mask = finite & (np.where(finite, thickness, -np.inf) > threshold)
     return mask, float(threshold)
+
+
+def _unmix_any(data, A, method, show_progressbar):
+    """Packed unmixing results (ny, nx, P) as numpy, chunked for numpy and dask alike."""
+    if not hasattr(data, "dask"):
+        return unmix(data, A, method, None, show_progressbar)
+    A = _check_design(A)
+    if data.shape[-1] != A.shape[0]:
+        raise ValueError(f"the data have {data.shape[-1]} energies but the references {A.shape[0]}")
+    K = A.shape[1]
+    P = K + 1 + K * (K + 1) // 2
+    Y = data.rechunk({2: -1})
+    out = Y.map_blocks(unmix_block, A, method, dtype=float, chunks=Y.chunks[:2] + ((P,),))
+    return np.asarray(out.compute())
+
+
+def _particle_covariance(data, A, variance, mask):
+    """Upper triangle (ny, nx, K (K+1)/2) of Cov(t) from ``variance(od)``, NaN off ``mask``."""
+    K = A.shape[1]
+    n_tri = K * (K + 1) // 2
+    ny, nx, ne = data.shape
+
+    def block(y, m):
+        out = np.full(y.shape[:2] + (n_tri,), np.nan)
+        m = m[..., 0]
+        if m.any():
+            out[m] = propagate_variance(variance(y[m]), A)
+        return out
+
+    if hasattr(data, "dask"):
+        import dask.array as da
+
+        Y = data.rechunk({2: -1})
+        M = da.from_array(mask[..., None], chunks=Y.chunks[:2] + ((1,),))
+        out = da.map_blocks(block, Y, M, dtype=float, chunks=Y.chunks[:2] + ((n_tri,),))
+        return np.asarray(out.compute())
+    rows = np.flatnonzero(mask.ravel())
+    flat = data.reshape(-1, ne)
+    out = np.full((ny * nx, n_tri), np.nan)
+    for s in range(0, rows.size, CHUNK_PIXELS):
+        r = rows[s: s + CHUNK_PIXELS]
+        out[r] = propagate_variance(variance(flat[r]), A)
+    return out.reshape(ny, nx, n_tri)
+
+
+def unmix_stack(data, A, method="nnls", variance=None, mask=None, threshold=None,
+                show_progressbar=None):
+    """Unmix a whole optical-density stack: amounts, misfit, covariance and the particle.
+
+    Parameters
+    ----------
+    data : numpy.ndarray or dask.array.Array, shape (ny, nx, n_energies)
+        Optical density (dimensionless); a dask stack is unmixed chunk by chunk.
+    A : numpy.ndarray, shape (n_energies, K)
+        Reference spectra (OD per unit amount), delithiated first.
+    method : {"nnls", "lstsq"}
+    variance : callable, optional
+        ``od_block -> variance`` of the OD (e.g. Poisson counting); the covariance of
+        the amounts is then propagated from it inside the particle (a second pass).
+        ``None``: the covariance from the fit residual.
+    mask : numpy.ndarray of bool, shape (ny, nx), optional
+        The particle; default from the fitted thickness (:func:`particle_mask`).
+    threshold : float, optional
+        Thickness threshold for the automatic mask.
+    show_progressbar : bool, optional
+
+    Returns
+    -------
+    t : numpy.ndarray, shape (ny, nx, K)
+        Amounts of each reference.
+    rms : numpy.ndarray, shape (ny, nx)
+        RMS OD misfit per pixel.
+    cov : numpy.ndarray, shape (ny, nx, K, K)
+        Covariance of ``t``.
+    mask : numpy.ndarray of bool, shape (ny, nx)
+        The particle (finite thickness within the given mask, or the automatic one).
+    threshold : float or None
+        The thickness threshold used (automatic mask), else the one given.
+    """
+    K = A.shape[1]
+    t, rms, cov = unpack(_unmix_any(data, A, method, show_progressbar), K)
+    thick = t.sum(axis=-1)
+    if mask is None:
+        if not np.isfinite(thick).any():
+            raise ValueError("no pixel could be fitted (all spectra hold NaN)")
+        pmask, threshold = particle_mask(thick, threshold)
+    else:
+        pmask = np.asarray(mask, dtype=bool) & np.isfinite(thick)
+    if variance is not None:
+        tri = _particle_covariance(data, A, variance, pmask)
+        cov = unpack(np.concatenate([t, rms[..., None], tri], axis=-1), K)[2]
+    return t, rms, cov, pmask, threshold

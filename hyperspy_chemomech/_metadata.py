@@ -1,10 +1,16 @@
-"""Helpers shared by the signal classes: axis checks and provenance metadata.
+"""Calibration and provenance on signals: axis checks, pixel sizes, ``metadata.Chemomech``.
 
-Our metadata lives under ``metadata.Chemomech`` so it never collides with
+Shared by every layer that makes or reads signals (``signals/``, ``io/``,
+``diffraction/``, ``simulate/``, registration's signal face). The functions only use
+the signal's ``axes_manager`` and ``metadata`` (duck typing): this module imports no
+HyperSpy. Our metadata lives under ``metadata.Chemomech`` so it never collides with
 HyperSpy's or other extensions' nodes.
 """
 
 import numpy as np
+
+from ._utils import package_version
+from .fields import LENGTH_TO_NM
 
 METADATA_ROOT = "Chemomech"
 
@@ -12,8 +18,10 @@ METADATA_ROOT = "Chemomech"
 def record(signal, step, **params):
     """Store the parameters of a processing step in ``metadata.Chemomech.<step>``.
 
-    Values must be HyperSpy-serialisable (numbers, strings, arrays, dicts).
+    Values must be HyperSpy-serialisable (numbers, strings, arrays, dicts). The
+    package version that did the step goes to ``metadata.Chemomech.<step>.version``.
     """
+    params = {"version": package_version(), **params}
     for key, value in params.items():
         if value is None:
             value = "None"
@@ -40,7 +48,7 @@ def spatial_axes(signal):
     return y_ax, x_ax
 
 
-def require_calibrated(signal, what="signal", units=("nm", "µm", "um", "Å", "m")):
+def require_calibrated(signal, what="signal", units=tuple(LENGTH_TO_NM)):
     """Raise if the image axes of ``signal`` carry no length calibration.
 
     A calibration is a non-default unit among ``units`` and a positive, uniform
@@ -60,9 +68,23 @@ def require_calibrated(signal, what="signal", units=("nm", "µm", "um", "Å", "m
 
 def pixel_size_nm(signal, what="signal"):
     """(dy, dx) pixel size of an image signal in nm, converting common units."""
-    factors = {"nm": 1.0, "µm": 1e3, "um": 1e3, "Å": 0.1, "m": 1e9}
-    require_calibrated(signal, what, units=tuple(factors))
-    return tuple(float(ax.scale) * factors[str(ax.units)] for ax in spatial_axes(signal))
+    require_calibrated(signal, what)
+    return tuple(float(ax.scale) * LENGTH_TO_NM[str(ax.units)] for ax in spatial_axes(signal))
+
+
+def unit_nm(signal, what="signal"):
+    """nm per unit of an image signal's axes (both axes must share one length unit)."""
+    units = {str(ax.units) for ax in spatial_axes(signal)}
+    if len(units) != 1 or next(iter(units)) not in LENGTH_TO_NM:
+        raise ValueError(f"{what}: the image axes need one length unit among "
+                         f"{', '.join(LENGTH_TO_NM)}, got {sorted(units)}")
+    return LENGTH_TO_NM[units.pop()]
+
+
+def offset_nm(signal, what="signal"):
+    """(y0, x0) offset of an image signal's axes in nm."""
+    require_calibrated(signal, what)
+    return tuple(float(ax.offset) * LENGTH_TO_NM[str(ax.units)] for ax in spatial_axes(signal))
 
 
 def set_image_axes(signal, scale=1.0, units="nm", offset=(0.0, 0.0), names=("y", "x")):
@@ -72,3 +94,23 @@ def set_image_axes(signal, scale=1.0, units="nm", offset=(0.0, 0.0), names=("y",
     for ax, s, o, n in zip(spatial_axes(signal), scale, offset, names):
         ax.scale, ax.offset, ax.units, ax.name = float(s), float(o), units, n
     return signal
+
+
+def axes_nm(axes, what="scan"):
+    """Shape, pixel size and offset, each (y, x) in nm, of two HyperSpy axes (x, y).
+
+    Raises ``ValueError`` naming the axis when one carries no length calibration.
+    """
+    scales, offsets = [], []
+    for ax in axes[::-1]:  # HyperSpy orders (x, y); we want (y, x)
+        unit = str(ax.units)
+        if unit not in LENGTH_TO_NM:
+            raise ValueError(
+                f"{what} axis {ax.name!r} has no length calibration (units={ax.units!r}); "
+                "set its scale and units (e.g. 'nm') first"
+            )
+        if not getattr(ax, "is_uniform", True) or not ax.scale > 0:
+            raise ValueError(f"{what} axis {ax.name!r} needs a positive uniform scale")
+        scales.append(float(ax.scale) * LENGTH_TO_NM[unit])
+        offsets.append(float(ax.offset) * LENGTH_TO_NM[unit])
+    return tuple(int(ax.size) for ax in axes[::-1]), tuple(scales), tuple(offsets)

@@ -40,6 +40,9 @@ XXXV), North-Holland (1981).
 
 import numpy as np
 
+from ._components import as_strain, gradient_from_components
+from ._smoothing import masked_gaussian
+
 
 def distortion(strain):
     """In-plane distortion ``beta_ij = du_i/dx_j`` from (e11, e22, e12, theta).
@@ -54,18 +57,11 @@ def distortion(strain):
     numpy.ndarray, shape (2, 2, ny, nx)
         ``beta[i, j]`` with index 0 = x, 1 = y (dimensionless).
     """
-    e = _as_strain(strain)
-    return np.stack([np.stack([e[0], e[2] - e[3]]), np.stack([e[2] + e[3], e[1]])])
+    return gradient_from_components(*as_strain(strain), axes=(0, 1))
 
 
-def _as_strain(strain):
-    e = np.asarray(strain, dtype=float)
-    if e.ndim != 3 or e.shape[0] != 4:
-        raise ValueError(f"strain must have shape (4, ny, nx) (e11, e22, e12, theta), got {e.shape}")
-    return e
-
-
-def _pixel(pixel_size):
+def pixel_size_pair(pixel_size):
+    """``(dy, dx)`` in nm from a number or a pair; a ValueError unless both are positive."""
     p = np.broadcast_to(np.asarray(pixel_size, dtype=float), (2,))
     if not np.all(np.isfinite(p)) or np.any(p <= 0):
         raise ValueError(f"pixel_size must be positive (nm), got {pixel_size!r}")
@@ -96,7 +92,7 @@ def corner_gradient(f, pixel_size, valid=None):
         Derivatives (units of f per nm); NaN at invalid corners.
     ok : numpy.ndarray of bool, shape (ny - 1, nx - 1)
     """
-    dy, dx = _pixel(pixel_size)
+    dy, dx = pixel_size_pair(pixel_size)
     f = np.asarray(f, dtype=float)
     ok = np.isfinite(f).reshape((-1,) + f.shape[-2:]).all(axis=0)
     if valid is not None:
@@ -143,15 +139,15 @@ def _corner_nye(e, pixel_size, valid):
     return np.stack([bx[1] - by[0], bx[3] - by[2]]), ok
 
 
-def _smooth(maps, mask, sigma):
+def smooth_in_mask(maps, mask, sigma):
+    """:func:`masked_gaussian` of ``maps`` by ``sigma`` px, or ``maps`` itself for no smoothing."""
     if sigma is None or sigma <= 0:
         return maps
-    from ..learning import masked_gaussian
-
     return masked_gaussian(maps, mask, float(sigma))
 
 
-def _valid(e, mask):
+def valid_pixels(e, mask):
+    """Pixels where all components of ``e`` (c, ny, nx) are finite, within ``mask`` if given."""
     ok = np.isfinite(e).all(axis=0)
     return ok if mask is None else ok & np.asarray(mask, dtype=bool)
 
@@ -182,21 +178,21 @@ def nye_tensor(strain, pixel_size, mask=None, sigma=0.0):
     Examples
     --------
     >>> import numpy as np
-    >>> from hyperspy_chemomech.decomposition import nye_tensor
-    >>> from hyperspy_chemomech.simulate.dislocations import dislocation_strain
+    >>> from hyperspy_chemomech.fields import nye_tensor
+    >>> from hyperspy_chemomech.fields import dislocation_strain
     >>> e = dislocation_strain((41, 41), [(20, 20)], [(0.5, 0.0)], pixel_size=1.0)
     >>> alpha = nye_tensor(e, 1.0)
     >>> b = alpha[:, 10:31, 10:31].sum(axis=(1, 2))    # x 1 nm^2 pixel area
     >>> bool(np.allclose(b, [0.5, 0.0], atol=0.02))
     True
     """
-    e = _as_strain(strain)
-    _pixel(pixel_size)
-    ok = _valid(e, mask)
+    e = as_strain(strain)
+    pixel_size_pair(pixel_size)
+    ok = valid_pixels(e, mask)
     alpha_c, okc = _corner_nye(np.where(ok, e, np.nan), pixel_size, ok)
     alpha = corners_to_pixels(alpha_c, okc)
     alpha[:, ~ok] = np.nan
-    return _smooth(alpha, ok & np.isfinite(alpha).all(axis=0), sigma)
+    return smooth_in_mask(alpha, ok & np.isfinite(alpha).all(axis=0), sigma)
 
 
 def incompatibility(strain, pixel_size, mask=None, sigma=0.0):
@@ -223,11 +219,11 @@ def incompatibility(strain, pixel_size, mask=None, sigma=0.0):
     e = np.asarray(strain, dtype=float)
     if e.ndim != 3 or e.shape[0] not in (3, 4):
         raise ValueError(f"strain must have shape (3 or 4, ny, nx), got {e.shape}")
-    _pixel(pixel_size)
+    pixel_size_pair(pixel_size)
     ok = np.isfinite(e[:3]).all(axis=0)
     if mask is not None:
         ok &= np.asarray(mask, dtype=bool)
-    e3 = _smooth(np.where(ok, e[:3], np.nan), ok, sigma)
+    e3 = smooth_in_mask(np.where(ok, e[:3], np.nan), ok, sigma)
     # eta = d(alpha_y)/dx - d(alpha_x)/dy with the corner operators: the rotation
     # cancels exactly, so theta = 0 is used (rotation data not needed)
     e4 = np.concatenate([e3, np.zeros((1,) + e3.shape[1:])])

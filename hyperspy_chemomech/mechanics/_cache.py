@@ -10,6 +10,8 @@ from collections import OrderedDict
 
 import numpy as np
 
+from ._fem import ParticleElasticity
+
 _CACHE = OrderedDict()
 MAX_SOLVERS = 4
 
@@ -40,8 +42,6 @@ def get_solver(mask, pixel_size, stiffness, composition=None, crystal_angle=0.0,
     or a callable), so a homogeneous solver is shared by any composition map on
     the same mask.
     """
-    from .mechanics import ParticleElasticity
-
     mask = np.asarray(mask, dtype=bool)
     comp_dependent = isinstance(stiffness, (tuple, list)) or callable(stiffness)
     key = _digest(mask, np.broadcast_to(np.asarray(pixel_size, float), (2,)), stiffness,
@@ -60,6 +60,6 @@ def get_solver(mask, pixel_size, stiffness, composition=None, crystal_angle=0.0,
     return solver
 
 
-def clear():
+def clear_solver_cache():
     """Forget all cached solvers (frees their factorisations)."""
     _CACHE.clear()
