@@ -179,12 +179,12 @@ def polish(pose, region, points, values, fixed, fixed_grid, moving_scale, pixel,
     n_reweight : int
         Most robust reweighting rounds.
     max_discarded : float
-        Stop (before the first round, or after the second) once the robust fit
+        Skip (or stop after the second round) when the robust fit
         discards more than this fraction of the samples: the intensity model does
         not hold.
     min_r2 : float
-        Stop after the second round when the robust R^2 of the kept samples is
-        below this: the intensity model does not hold.
+        Skip (or stop after the second round) when the robust R^2 of the kept
+        samples is below this: the intensity model does not hold.
     tol : float
         Stop reweighting once a round moves the pose by less than this (moving px).
     maxfev : int
@@ -216,7 +216,9 @@ def polish(pose, region, points, values, fixed, fixed_grid, moving_scale, pixel,
     prob.weights = outlier_weights(r, prob.weights * keep, region, span) * keep
     rounds = 0
     fractions = [float(np.mean(prob.weights < 0.5))]
-    for it in range(n_reweight if fractions[0] <= max_discarded else 0):
+    r2_start = 1.0 - prob.residual(pose.matrix())[0]
+    holds = fractions[0] <= max_discarded and r2_start >= min_r2
+    for it in range(n_reweight if holds else 0):
         if it >= 1:
             # X-ray beam blur, between none and 1.5 moving pixels (Gaussian sigma)
             res = optimize.minimize_scalar(blur_cost, bounds=(0.0, 1.5 * w_px), method="bounded",
@@ -237,7 +239,7 @@ def polish(pose, region, points, values, fixed, fixed_grid, moving_scale, pixel,
     cost_final, _, _ = prob.residual(pose.matrix())
     entry = {"stage": "polish", "robust_r2": float(1.0 - cost_final),
              "xray_blur_px": float(prob.extra), "downweighted_fraction": float(np.mean(prob.weights < 0.5)),
-             "discarded_per_round": fractions, "n_points": int(len(values)), "n_rounds": rounds,
+             "discarded_per_round": fractions, "robust_r2_start": float(r2_start), "n_points": int(len(values)), "n_rounds": rounds,
              "n_evaluations": int(nfev),
              "seconds": float(time.perf_counter() - t0)}
     return pose, entry
