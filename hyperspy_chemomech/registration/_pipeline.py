@@ -115,7 +115,8 @@ def register_arrays(moving, moving_grid, fixed, fixed_grid, moving_mask="auto",
     Returns
     -------
     dict
-        ``matrix`` (3, 3), ``score``, ``mirror_scores`` ({False: s, True: s} or {}),
+        ``matrix`` (3, 3), ``score``, ``outline_iou`` (intersection over union of the
+        two particle masks at the result), ``mirror_scores`` ({False: s, True: s} or {}),
         ``log`` (list of dicts), ``masks`` (moving, fixed).
     """
     if model not in ("similarity", "affine"):
@@ -161,6 +162,7 @@ def register_arrays(moving, moving_grid, fixed, fixed_grid, moving_mask="auto",
                     "n_landmarks": int(len(lm_m))})
         if landmarks_only:
             return {"matrix": lm_matrix, "score": float(finest.score(lm_matrix)),
+                    "outline_iou": outline_iou(lm_matrix, mask_m, moving_grid, mask_f, fixed_grid),
                     "mirror_scores": {}, "log": log, "masks": (mask_m, mask_f)}
         initial = lm_matrix
         tol = moving_grid.pixel_size if landmark_tolerance is None else float(landmark_tolerance)
@@ -275,5 +277,6 @@ def register_arrays(moving, moving_grid, fixed, fixed_grid, moving_mask="auto",
     iou = outline_iou(matrix, mask_m, moving_grid, mask_f, fixed_grid)
     log.append({"stage": "result", "score": score, "particle_overlap": ov, "outline_iou": iou,
                 "mirror_scores": {str(k): v for k, v in mirror_scores.items()}})
-    return {"matrix": matrix, "score": score, "mirror_scores": mirror_scores, "log": log,
+    return {"matrix": matrix, "score": score, "outline_iou": iou, "mirror_scores": mirror_scores,
+            "log": log,
             "masks": (mask_m, mask_f)}

@@ -142,7 +142,7 @@ def register(moving, fixed, model="similarity", allow_reflection=True,
     if out["score"] < LOW_SCORE[metric]:
         warn(f"low registration score {out['score']:.3f} (< {LOW_SCORE[metric]} for {metric}); "
              "check the overlay with tr.plot()")
-    iou = [e for e in out["log"] if e.get("stage") == "result"][0]["outline_iou"]
+    iou = out["outline_iou"]
     if iou < MIN_OUTLINE_IOU:
         warn(f"the particle outlines overlap poorly: intersection over union {iou:.3f} "
              f"(< {MIN_OUTLINE_IOU}); different particles or a wrong solution? check with tr.plot()")
