@@ -89,6 +89,33 @@ def _blobs(shape, mask, rng, n):
     return np.clip(att, 0.0, 0.9)
 
 
+def _measured_like_dark_field(t, mask, rng, n_blobs, noise, scan_step):
+    """A dark-field image as the measured P1 pair shows one (``dark_field="bend_contours"``).
+
+    What the measured pair taught that the blob model did not: the background is one
+    flat level (masked / saturated) lying *above* the particle, whose plateau differs
+    from it by only a quarter of the range; its contrast follows the diffraction
+    condition, not the thickness (a smooth field unrelated to it); dark bend contours
+    and blobs reach zero, as dark as anything in the image, and crowd along the
+    outline; the coarse 4D-STEM scan is upsampled (blocks of ``scan_step`` px).
+    """
+    shape = mask.shape
+    size = np.sqrt(mask.sum())
+    ys, xs = np.nonzero(mask & ~ndimage.binary_erosion(mask, iterations=max(1, int(0.06 * size))))
+    yy, xx = np.indices(shape, dtype=float)
+    att = np.zeros(shape)
+    for _ in range(n_blobs):
+        k = rng.integers(len(ys))
+        w = rng.uniform(0.03, 0.06) * size
+        att += rng.uniform(1.0, 1.5) * np.exp(-0.5 * ((xx - xs[k]) ** 2 + (yy - ys[k]) ** 2) / w ** 2)
+    diffraction = 0.7 + 0.08 * _smooth_random(shape, 0.15 * size, rng)
+    df = np.where(mask, diffraction * (1.0 - np.clip(att, 0.0, 1.0)), 1.0)
+    df = np.where(mask, df + noise * rng.standard_normal(shape), df)
+    step = max(1, int(scan_step))
+    df = np.repeat(np.repeat(df[::step, ::step], step, axis=0), step, axis=1)[:shape[0], :shape[1]]
+    return np.clip(df, 0.0, 1.0)
+
+
 def _image_signal(data, pixel, offset, title, cls=None):
     import hyperspy.api as hs
 
@@ -102,7 +129,8 @@ def _image_signal(data, pixel, offset, title, cls=None):
 
 def correlative_image_pair(shape=(180, 360), pixel_size=4.0, coarsening=None, rotation=None,
                            mirror=None, scale=None, contrast=None, noise=0.03, kind="hexagon",
-                           n_blobs=8, composition_contrast=0.05, seed=None):
+                           n_blobs=8, composition_contrast=0.05, dark_field="blobs", scan_step=3,
+                           seed=None):
     """A fine 4D-STEM-like and a coarse X-ray-like image of one particle, with the true map.
 
     The particle is an irregular platelet with a varying thickness and a
@@ -141,6 +169,16 @@ def correlative_image_pair(shape=(180, 360), pixel_size=4.0, coarsening=None, ro
     composition_contrast : float
         Relative change of the X-ray signal from X = 0 to X = 1 (what a thickness
         image keeps of the chemical contrast).
+    dark_field : {"blobs", "bend_contours"}
+        "blobs": thickness times a diffraction attenuation on a dark vacuum.
+        "bend_contours": as a measured 4D-STEM dark field (the published P1 pair)
+        looks: a flat background level above the particle, a plateau close to it
+        whose contrast does not follow the thickness, dark contours and blobs
+        (``n_blobs``) reaching zero along the outline, the scan upsampled in
+        blocks of ``scan_step`` px. Its intensities are unrelated to the X-ray
+        image in parts: only the outline is shared.
+    scan_step : int
+        Block size (px) of the "bend_contours" dark field.
     seed : int or numpy.random.Generator, optional
 
     Returns
@@ -170,6 +208,8 @@ def correlative_image_pair(shape=(180, 360), pixel_size=4.0, coarsening=None, ro
         raise ValueError(f"unknown contrast {contrast!r}; use one of {CONTRASTS}")
     if coarsening <= 0 or scale <= 0 or pixel_size <= 0:
         raise ValueError("pixel_size, coarsening and scale must be positive")
+    if dark_field not in ("blobs", "bend_contours"):
+        raise ValueError(f"unknown dark_field {dark_field!r}; use 'blobs' or 'bend_contours'")
 
     # the particle on the fixed grid
     mask = _particle(shape, kind, rng)
@@ -179,8 +219,11 @@ def correlative_image_pair(shape=(180, 360), pixel_size=4.0, coarsening=None, ro
     g_f = Grid(tuple(shape), (pixel_size, pixel_size), f_off)
 
     # dark field: thickness x diffraction attenuation (dark blobs), vacuum ~ 0
-    df = t / t.max() * (1.0 - _blobs(shape, mask, rng, n_blobs))
-    df = 0.02 + df + noise * rng.standard_normal(shape)
+    if dark_field == "blobs":
+        df = t / t.max() * (1.0 - _blobs(shape, mask, rng, n_blobs))
+        df = 0.02 + df + noise * rng.standard_normal(shape)
+    else:
+        df = _measured_like_dark_field(t, mask, rng, n_blobs, noise, scan_step)
 
     # the moving grid covers the particle in any orientation
     xy = g_f.centres_xy(mask)
@@ -218,7 +261,8 @@ def correlative_image_pair(shape=(180, 360), pixel_size=4.0, coarsening=None, ro
     comp = _image_signal(x_m, p_m, m_off, "composition (simulated, X-ray grid)", CompositionMap)
     moving.metadata.set_item("Chemomech.simulation", {
         "rotation_deg": rotation, "mirror": mirror, "coarsening": coarsening,
-        "scale": scale, "contrast": contrast, "gamma": gamma, "noise": noise})
+        "scale": scale, "contrast": contrast, "gamma": gamma, "noise": noise,
+        "dark_field": dark_field})
     return CorrelativePair(moving, fixed, truth, comp, mask, X, t)
 
 
