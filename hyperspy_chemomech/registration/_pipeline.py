@@ -30,6 +30,8 @@ MIN_POLISH_R2 = 0.9
 #: a mirror hypothesis scoring below this fraction of the other on a coarser level is not
 #: refined further (measured and synthetic pairs: the wrong mirror scores 0.4-0.7 of the right)
 MIRROR_DROP = 0.8
+#: score poses by the outline overlap as well as by the intensity metric (see _refine.Level)
+USE_OUTLINE = True
 #: fraction of the moving particle that must land on the fixed particle
 MIN_PARTICLE_OVERLAP = 0.05
 
@@ -63,14 +65,17 @@ def particle_overlap(matrix, moving_mask, moving_grid, fixed_mask, fixed_grid):
 
 
 def outline_iou(matrix, moving_mask, moving_grid, fixed_mask, fixed_grid):
-    """Intersection over union of the mapped moving particle and the fixed particle.
+    """Intersection over union of the moving particle and the fixed particle mapped onto it.
 
     Contrast-free: the two instruments see unrelated contrast inside a particle
-    (diffraction, chemistry) but the same outline.
+    (diffraction, chemistry) but the same outline. Compared on the moving
+    (coarser) grid, the fixed mask area-averaged onto it, so that the coarse
+    pixels' staircase does not lower the overlap of a right solution.
     """
-    mapped = resample(moving_mask, moving_grid, fixed_grid, matrix)
-    union = (mapped | fixed_mask).sum()
-    return float((mapped & fixed_mask).sum() / union) if union else 0.0
+    frac = resample(fixed_mask.astype(float), fixed_grid, moving_grid, np.linalg.inv(matrix))
+    mapped = np.nan_to_num(frac) > 0.5
+    union = (mapped | moving_mask).sum()
+    return float((mapped & moving_mask).sum() / union) if union else 0.0
 
 
 def _clean(image, mask, margin):
@@ -149,7 +154,8 @@ def register_arrays(moving, moving_grid, fixed, fixed_grid, moving_mask="auto",
     mov_c, region_m = _clean(moving, mask_m, margin_m)
     margin_f = 1.5 * margin_m * moving_grid.pixel_size * s0 / fixed_grid.pixel_size + 3
     fix_c, region_f = _clean(fixed, mask_f, margin_f)
-    levels = build_levels(mov_c, moving_grid, region_m, fix_c, fixed_grid, region_f, s0, metric)
+    levels = build_levels(mov_c, moving_grid, region_m, fix_c, fixed_grid, region_f, s0, metric,
+                          masks=(mask_m, mask_f) if USE_OUTLINE else None)
     finest = levels[-1]
 
     penalty = None
@@ -161,7 +167,7 @@ def register_arrays(moving, moving_grid, fixed, fixed_grid, moving_mask="auto",
         log.append({"stage": "landmark fit", "rms_residual_nm": float(np.sqrt(np.mean(res ** 2))),
                     "n_landmarks": int(len(lm_m))})
         if landmarks_only:
-            return {"matrix": lm_matrix, "score": float(finest.score(lm_matrix)),
+            return {"matrix": lm_matrix, "score": float(finest.score(lm_matrix, outline=False)),
                     "outline_iou": outline_iou(lm_matrix, mask_m, moving_grid, mask_f, fixed_grid),
                     "mirror_scores": {}, "log": log, "masks": (mask_m, mask_f)}
         initial = lm_matrix
@@ -231,7 +237,7 @@ def register_arrays(moving, moving_grid, fixed, fixed_grid, moving_mask="auto",
                             "score": float(results[lag][1]), "leader_score": float(results[lead][1])})
     for _ in candidates:
         tick()
-    mirror_scores = {m: float(finest.score(p.matrix())) for m, (p, _) in results.items()}
+    mirror_scores = {m: float(finest.score(p.matrix(), outline=False)) for m, (p, _) in results.items()}
     best_mirror = max(mirror_scores, key=mirror_scores.get)
     pose = results[best_mirror][0]
 
@@ -273,10 +279,11 @@ def register_arrays(moving, moving_grid, fixed, fixed_grid, moving_mask="auto",
             f"no overlap: at the best transform found only {100 * ov:.1f} % of the moving "
             "particle lies on the fixed particle; the images may not show the same particle"
         )
-    score = float(finest.score(matrix))
+    score = float(finest.score(matrix, outline=False))
     iou = outline_iou(matrix, mask_m, moving_grid, mask_f, fixed_grid)
     log.append({"stage": "result", "score": score, "particle_overlap": ov, "outline_iou": iou,
                 "mirror_scores": {str(k): v for k, v in mirror_scores.items()}})
-    return {"matrix": matrix, "score": score, "outline_iou": iou, "mirror_scores": mirror_scores,
+    return {"matrix": matrix, "score": score, "outline_iou": iou,
+            "mirror_scores": mirror_scores,
             "log": log,
             "masks": (mask_m, mask_f)}
