@@ -54,7 +54,8 @@ def _solver(n, precision="auto"):
 
 
 def worker_engine(n, precision="auto"):
-    import hyperspy_chemomech.mechanics  # noqa: F401 - import outside the timing
+    # import outside the timing (the package's names load lazily, on first use)
+    from hyperspy_chemomech.mechanics import ParticleElasticity  # noqa: F401
 
     t0 = time.perf_counter()
     s = _solver(n, precision)

@@ -61,8 +61,58 @@ def run_demo(out="chemomech_demo", seed=0, size=None, verbose=True, steps=None):
                       {"seed": seed, "size": size})
 
 
-def run_files(xray, references, strain, stem_image, out="chemomech_run", material="LiFePO4",
-              crystal_angle=0.0, plane="stress", boundary="free", verbose=True):
+def run_mat(mat, pixel_size=None, out="chemomech_run", material="LixFePO4", crystal_angle=None,
+            plane="stress", boundary="free", verbose=True):
+    """Run learning and decomposition on a correlative MATLAB file (one grid).
+
+    The file holds strain and composition already registered (e.g. the authors'
+    LFP50_P2.mat), so there is nothing to register: it is read by
+    :func:`~hyperspy_chemomech.io.load_correlative_mat` (frame found as it
+    documents) and passed to the same calls a user makes,
+    ``strain.learn_eigenstrain(comp, ...)`` then ``strain.decompose(comp, law)``.
+
+    Parameters
+    ----------
+    mat : str or Path
+        The .mat file.
+    pixel_size : float, optional
+        Pixel size (nm); needed when the file holds none.
+    out : str or Path
+        Report folder.
+    material : str
+        Stiffness (default ``LixFePO4``: C(X) between FePO4 and LiFePO4).
+    crystal_angle : float, optional
+        Angle (rad) from +x to [100]; default the frame the reader found.
+    plane, boundary : str
+        As for :meth:`StrainField.learn_eigenstrain`.
+    verbose : bool
+
+    Returns
+    -------
+    dict
+        The summary, also written to ``summary.json``.
+    """
+    from .io import load_correlative_mat
+
+    mat = Path(mat)
+    if not mat.exists():
+        raise FileNotFoundError(f"no such file: {mat}")
+    maps = load_correlative_mat(mat, pixel_size=pixel_size)
+    options = {"material": material, "crystal_angle": crystal_angle, "plane": plane,
+               "boundary": boundary}
+    state = {"strain": maps.strain, "composition_on_strain": maps.composition,
+             "learn_options": options}
+    from ._metadata import get_frame
+
+    inputs = {"mat": str(mat), "pixel_size_nm": pixel_size, **options,
+              "frame": _jsonable(get_frame(maps.strain))}
+    chain = [c for c in _steps() if c[0] in ("learning", "decomposition")]
+    return _run_chain(state, chain, out, verbose, {"inputs": inputs})
+
+
+def run_files(xray, references, strain, stem_image, out="chemomech_run", material="LixFePO4",
+              crystal_angle=None, plane="stress", boundary="free", verbose=True,
+              pixel_size=None):
     """Run the chain (composition, registration, learning, decomposition) on user files.
 
     Parameters
@@ -82,15 +132,19 @@ def run_files(xray, references, strain, stem_image, out="chemomech_run", materia
     out : str or Path
         Report folder.
     material : str
-        Material for the stiffness (``LiFePO4``, ``FePO4`` or a registered name).
-    crystal_angle : float
-        Angle from +x to the crystal [100] axis (rad).
+        Material for the stiffness (``LixFePO4`` = C(X) between the end members,
+        ``LiFePO4``, ``FePO4`` or a registered name).
+    crystal_angle : float, optional
+        Angle from +x to the crystal [100] axis (rad); default the frame stored
+        with the strain field (else 0).
     plane : {"stress", "strain"}
         Plane stress (thin platelet) or plane strain.
     boundary : {"free", "dirichlet"}
         ``"dirichlet"`` when the strain map cuts the particle: its edge is held at
         the measured displacement, in the learning and the decomposition.
     verbose : bool
+    pixel_size : float, optional
+        Pixel size (nm) of a ``.mat`` strain file that holds none.
 
     Returns
     -------
@@ -118,16 +172,16 @@ def run_files(xray, references, strain, stem_image, out="chemomech_run", materia
     if Path(strain).suffix.lower() == ".mat":
         from .io import load_correlative_mat
 
-        strain_field = load_correlative_mat(strain)[0]
+        strain_field = load_correlative_mat(strain, pixel_size=pixel_size)[0]
     else:
         strain_field = load(strain, "strain_field")
     state = {"stack": stack, "references": [load(r) for r in references],
              "strain": strain_field, "stem_image": load(stem_image),
-             "learn_options": {"material": material, "crystal_angle": float(crystal_angle),
+             "learn_options": {"material": material, "crystal_angle": crystal_angle,
                                "plane": plane, "boundary": boundary}}
     inputs = {"xray": str(xray), "references": [str(r) for r in references],
               "strain": str(strain), "stem_image": str(stem_image), "material": material,
-              "crystal_angle": float(crystal_angle), "plane": plane, "boundary": boundary}
+              "crystal_angle": crystal_angle, "plane": plane, "boundary": boundary}
     return _run_chain(state, _steps()[1:], out, verbose, {"inputs": inputs})
 
 

@@ -44,7 +44,8 @@ def simulate_step(state):
     from .simulate import correlative_particle
 
     shape = demo_shape(state.get("size"))
-    c = correlative_particle(shape=shape, seed=state.get("seed", 0))
+    # C(X) between the end members, as learning assumes by default (their stiffnesses differ)
+    c = correlative_particle(shape=shape, seed=state.get("seed", 0), stiffness="composition")
     state["data"] = c
     state["strain"] = c.particle.strain_field()
     state["stack"], state["references"] = c.stack, c.references

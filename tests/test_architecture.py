@@ -24,6 +24,7 @@ SIGNAL_FACES = {
     f"{PKG}.registration._signals", f"{PKG}.registration._register",
     f"{PKG}.registration._transform", f"{PKG}.registration._pick",
     f"{PKG}.diffraction._strain_from_diffraction", f"{PKG}.diffraction._from_pyxem",
+    f"{PKG}.diffraction._correlative_diffraction",  # the pyxem-side signal class
 }
 DEMO = {f"{PKG}._demo", f"{PKG}._demo_steps", f"{PKG}.__main__"}
 # the one ground module allowed to read HyperSpy (its progress bar and preferences)

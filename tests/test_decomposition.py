@@ -19,7 +19,8 @@ def clean_case():
     """No dislocations, composition at the strain grid's resolution, noise 1e-3."""
     p = make_particle(shape=(56, 84), pixel_size=5.0, noise=NOISE, seed=7, crystal_angle=0.2)
     strain, comp = p.strain_field(), p.composition_map()
-    law = strain.learn_eigenstrain(comp, crystal_angle=0.2, degree=1, show_progressbar=False)
+    law = strain.learn_eigenstrain(comp, material="LiFePO4", crystal_angle=0.2, degree=1,
+                                   show_progressbar=False)
     return p, strain, comp, law
 
 
@@ -193,7 +194,7 @@ def test_plot_overview(clean_parts):
 def test_blurred_composition_reports_matched_residual():
     p = make_particle(shape=(56, 84), pixel_size=5.0, noise=NOISE, seed=7, blur_factor=4)
     strain, comp = p.strain_field(), p.composition_map()
-    law = strain.learn_eigenstrain(comp, degree=1, show_progressbar=False)
+    law = strain.learn_eigenstrain(comp, material="LiFePO4", degree=1, show_progressbar=False)
     sigma = float(law.metadata.Chemomech.law.resolution_sigma_px)
     assert sigma > 0
     d = strain.decompose(comp, law)
@@ -337,7 +338,8 @@ def test_numpy_decompose_accepts_a_law_object(clean_case):
 def test_law_without_rotation_data_fits_the_theta_reference():
     p = make_particle(shape=(40, 60), pixel_size=5.0, noise=1e-4, seed=4)
     strain, comp = p.strain_field(), p.composition_map()
-    law = strain.learn_eigenstrain(comp, degree=1, use_rotation=False, show_progressbar=False)
+    law = strain.learn_eigenstrain(comp, material="LiFePO4", degree=1, use_rotation=False,
+                                   show_progressbar=False)
     d = strain.decompose(comp, law)
     assert "theta" in d.settings["reference_source"]
     np.testing.assert_allclose(d.reference, p.reference, atol=5e-5)
@@ -353,7 +355,7 @@ def test_handmade_law_without_fit_metadata(clean_case):
     grid = np.linspace(0, 1, 101)
     law = EigenstrainLaw(p.law(grid))
     law.axes_manager.signal_axes[0].scale = 0.01
-    d = strain.decompose(comp, law, crystal_angle=0.2)
+    d = strain.decompose(comp, law, material="LiFePO4", crystal_angle=0.2)
     assert d.settings["reference_source"] == "fit"
     np.testing.assert_allclose(d.reference, p.reference, atol=2e-4)
     rms = d.summary()["rms"]["residual"]
@@ -369,8 +371,8 @@ def test_window_that_cuts_the_particle_decomposes_with_a_held_edge():
     cy, cx = int(ys.mean()), int(xs.mean())
     win = (slice(cx - 45, cx + 45), slice(cy - 22, cy + 22))
     strain, comp = p.strain_field().isig[win], p.composition_map().isig[win]
-    law = strain.learn_eigenstrain(comp, degree=1, composition_resolution=0.0,
-                                   boundary="dirichlet")
+    law = strain.learn_eigenstrain(comp, material="LiFePO4", degree=1,
+                                   composition_resolution=0.0, boundary="dirichlet")
     parts = strain.decompose(comp, law)          # the law's boundary by default
     rms = np.array(parts.summary()["rms"]["residual"])
     np.testing.assert_allclose(rms, 1e-3, rtol=0.1)

@@ -156,6 +156,10 @@ def test_synthetic_particle_accuracy():
     assert [ax.scale for ax in sf.axes_manager.signal_axes] == [2.0, 2.0]
     md = sf.metadata.Chemomech.strain_from_diffraction
     assert np.isclose(md.crystal_angle, truth["crystal_angle"], atol=2e-3)
+    # the same angle in the frame node that learning and decomposition read
+    frame = sf.metadata.Chemomech.frame
+    assert np.isclose(np.cos(2 * (frame.crystal_angle - truth["crystal_angle"])), 1, atol=1e-5)
+    assert frame.source.startswith("diffraction")
     # the median of ~50 reference pixels, each good to ~4e-4 relative
     np.testing.assert_allclose(md.reference_lattice.T, truth["basis"], atol=6e-5)
 

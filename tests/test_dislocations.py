@@ -99,7 +99,8 @@ def five():
     p = make_particle(shape=(80, 120), pixel_size=5.0, noise=1e-3, n_dislocations=5, seed=3,
                       crystal_angle=0.3)
     strain, comp = p.strain_field(), p.composition_map()
-    law = strain.learn_eigenstrain(comp, crystal_angle=0.3, show_progressbar=False)
+    law = strain.learn_eigenstrain(comp, material="LiFePO4", crystal_angle=0.3,
+                                   show_progressbar=False)
     return p, strain, comp, law, strain.decompose(comp, law)
 
 

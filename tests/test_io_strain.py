@@ -47,7 +47,7 @@ def test_correlative_mat_conventions(tmp_path, rng):
     v = _mat_variables(rng, truth, rot)
     path = tmp_path / "particle.mat"
     savemat(path, v)
-    strain, comp, images = load_correlative_mat(path, pixel_size=5.0)
+    strain, comp, images = load_correlative_mat(path, pixel_size=5.0, frame="crystal")
 
     assert isinstance(strain, hcm.StrainField)
     assert strain.axes_manager.signal_axes[0].scale == 5.0
@@ -64,6 +64,7 @@ def test_correlative_mat_conventions(tmp_path, rng):
     # the crystal-frame maps, rotated by rot, are the image-frame truth
     np.testing.assert_allclose(data[:, ok], truth[:, ok], atol=1e-12)
     assert strain.metadata.Chemomech.load_correlative_mat.crystal_angle == pytest.approx(rot)
+    assert strain.metadata.Chemomech.frame.crystal_angle == pytest.approx(rot)
 
     X = comp.data
     total = v["FP"] + v["LFP"]
@@ -85,10 +86,10 @@ def test_correlative_mat_image_frame_and_rot_override(tmp_path, rng):
     ok = np.isfinite(strain.data[0])
     np.testing.assert_allclose(strain.data[:, ok], truth[:, ok], atol=1e-12)
     # a wrong rotation changes the normal strains (the test can fail)
-    wrong = load_correlative_mat(path, pixel_size=2.0).strain
+    wrong = load_correlative_mat(path, pixel_size=2.0, frame="crystal").strain
     assert np.nanmax(np.abs(wrong.data[0] - truth[0])) > 1e-3
     # rot= overrides the file's angle
-    same = load_correlative_mat(path, pixel_size=2.0, rot=0.0).strain
+    same = load_correlative_mat(path, pixel_size=2.0, rot=0.0, frame="crystal").strain
     np.testing.assert_allclose(same.data[:, ok], truth[:, ok], atol=1e-12)
 
 
@@ -101,7 +102,7 @@ def test_correlative_mat_v73_hdf5(tmp_path, rng):
         for k, a in v.items():
             f[k] = np.asarray(a).T
         f["pixel_size"] = np.array([[3.0]])
-    strain, comp, _ = load_correlative_mat(path)
+    strain, comp, _ = load_correlative_mat(path, frame="crystal")
     assert strain.axes_manager.signal_axes[1].scale == 3.0
     assert strain.data.shape == (4, NY, NX)
     ok = np.isfinite(strain.data[0])
@@ -191,3 +192,94 @@ def test_py4dstem_bad_input(tmp_path):
         f["x"] = np.zeros(3)
     with pytest.raises(ValueError, match="no py4DSTEM strain map"):
         load_py4dstem_strain(path, pixel_size=1.0)
+
+
+# -- the authors' files (simulate.write_authors_mat: what LFP50_P2.mat taught) -------------
+@pytest.fixture(scope="module")
+def rotated_particle():
+    from hyperspy_chemomech.simulate import make_particle
+
+    return make_particle(shape=(70, 110), noise=1e-3, n_dislocations=1, crystal_angle=0.25,
+                         seed=4)
+
+
+@pytest.mark.parametrize("sense, include_rot", [("data", True), ("code", True), ("data", False)])
+def test_authors_file_frame_found_whatever_rot_says(tmp_path, rotated_particle, sense,
+                                                    include_rot):
+    """Mirrored crystal axes, the authors' theta sign, fills for failed fits: read back
+    exactly, [100] found from rot in either sense (the data pick it) or, without rot,
+    from the data alone."""
+    from hyperspy_chemomech.simulate import write_authors_mat
+
+    p = rotated_particle
+    truth = write_authors_mat(p, tmp_path / "a.mat", sense=sense, include_rot=include_rot)
+    strain = load_correlative_mat(tmp_path / "a.mat", pixel_size=p.pixel_size).strain
+    f = strain.metadata.Chemomech.frame
+    ok = np.isfinite(strain.data[0])
+    # failed fits and the outside are NaN, every other pixel is read back
+    np.testing.assert_array_equal(ok, p.mask & ~truth["failed"])
+    if include_rot:
+        assert f.crystal_angle == pytest.approx(0.25, abs=1e-12)
+        assert f.source.startswith("file rot") and f.margin > 3
+        np.testing.assert_allclose(strain.data[:, ok], p.strain[:, ok], atol=1e-15)
+    else:
+        assert f.source.startswith("data alone") and f.margin > 3
+        assert f.crystal_angle == pytest.approx(0.25, abs=np.deg2rad(0.5))
+        np.testing.assert_allclose(strain.data[:, ok], p.strain[:, ok], atol=5e-4)
+    assert f.mirrored and f.family == "shear sign flipped" and not f.ambiguous
+    assert strain.check_conventions()["ok"]
+    # the literal reading of the authors' code is right only when the file was written so
+    literal = load_correlative_mat(tmp_path / "a.mat", pixel_size=p.pixel_size, frame="matlab") \
+        if include_rot else None
+    if literal is not None:
+        same = np.allclose(literal.strain.data[:, ok], p.strain[:, ok], atol=1e-12)
+        assert same == (sense == "code")
+
+
+def test_authors_file_learns_the_law_from_its_frame(tmp_path, rotated_particle):
+    from hyperspy_chemomech.simulate import write_authors_mat
+
+    p = rotated_particle
+    write_authors_mat(p, tmp_path / "a.mat")
+    strain, comp, _ = load_correlative_mat(tmp_path / "a.mat", pixel_size=p.pixel_size)
+    # the frame travels with the data, through a file too
+    import hyperspy.api as hs
+
+    strain.save(tmp_path / "s.hspy")
+    back = hs.load(tmp_path / "s.hspy")
+    assert back.metadata.Chemomech.frame.as_dictionary() == \
+        strain.metadata.Chemomech.frame.as_dictionary()
+    law = back.learn_eigenstrain(comp, material="LiFePO4", degree=1, show_progressbar=False)
+    assert law.metadata.Chemomech.law.settings.crystal_angle == pytest.approx(0.25)
+    assert law.metadata.Chemomech.law.settings.crystal_angle_source.startswith("metadata")
+    np.testing.assert_allclose(law.vegard()["slopes"], p.law.slopes, rtol=0.01)
+
+
+def test_featureless_authors_file_says_the_frame_is_ambiguous(tmp_path, rotated_particle, rng):
+    """Pure noise: every reading is as compatible as any other; the reader warns, with
+    the candidates' scores, and the learning warns again."""
+    import dataclasses
+
+    from hyperspy_chemomech.simulate import write_authors_mat
+
+    p = rotated_particle
+    noise = np.where(p.mask, rng.normal(0, 1e-3, p.strain.shape), np.nan)
+    write_authors_mat(dataclasses.replace(p, strain=noise), tmp_path / "n.mat", include_rot=False)
+    with pytest.warns(UserWarning, match=r"frame is ambiguous.*score"):
+        strain, comp, _ = load_correlative_mat(tmp_path / "n.mat", pixel_size=p.pixel_size)
+    assert strain.metadata.Chemomech.frame.ambiguous
+
+
+def test_find_frame_and_check_are_fast_linear_readings(rotated_particle):
+    """The gradient basis scores any reading as the direct computation does."""
+    from hyperspy_chemomech.decomposition import compatibility_index
+    from hyperspy_chemomech.decomposition._conventions import (
+        MIRROR,
+        CompatibilityBasis,
+        rotation_reading,
+    )
+
+    p = rotated_particle
+    L = rotation_reading(0.4) @ MIRROR
+    direct = compatibility_index(np.einsum("ij,jyx->iyx", L, p.strain), p.pixel_size)
+    assert CompatibilityBasis(p.strain, p.pixel_size).index(L) == pytest.approx(direct, rel=1e-10)

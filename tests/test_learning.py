@@ -356,7 +356,7 @@ def test_strain_variance_weights_the_fit():
         for weighted in (True, False):
             s = StrainField.from_components(*strain, scale=4.0, units="nm",
                                             variance=var if weighted else None)
-            v = s.learn_eigenstrain(p.composition_map(), degree=1,
+            v = s.learn_eigenstrain(p.composition_map(), material="LiFePO4", degree=1,
                                     composition_resolution=0.0).vegard()
             err[weighted].append(v["slopes"] / p.law.slopes - 1)
             se[weighted].append(v["stderr"] / np.abs(p.law.slopes))

@@ -41,7 +41,8 @@ SIGNAL_TYPES = {
 SEED_DOI = "10.1038/s41563-021-01191-0"
 # PyPI name -> conda-forge name, where they differ (the conda-forge packages without the
 # optional extras that pip's names would pull in)
-CONDA_NAMES = {"hyperspy": "hyperspy-base", "dask": "dask-core", "matplotlib": "matplotlib-base"}
+CONDA_NAMES = {"hyperspy": "hyperspy-base", "dask": "dask-core", "matplotlib": "matplotlib-base",
+               "msgpack": "msgpack-python"}
 
 
 def _run(cmd, cwd=None, ok=True, **kw):

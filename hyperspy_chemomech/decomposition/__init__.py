@@ -11,7 +11,9 @@ __getattr__, __dir__, __all__ = attach(
     submod_attrs={
         "..fields": ["corner_gradient", "corners_to_pixels", "distortion", "incompatibility",
                      "nye_tensor"],
-        "_conventions": ["compatibility_index", "convention_check"],
+        "_conventions": ["CORRECTIONS", "FAMILIES", "MIRROR", "SHEAR_FLIP", "THETA_FLIP",
+                         "CompatibilityBasis", "compatibility_index", "convention_check",
+                         "find_frame", "rotation_reading"],
         "_decompose": ["Decomposition", "chemical_strain", "decompose", "robust_reference"],
         "_find": ["DISLOCATION_DTYPE", "find_dislocations"],
     },

@@ -213,7 +213,16 @@ def decompose(strain, X, pixel_size, law, stiffness, *, crystal_angle=0.0, mask=
     elif solver.boundary != boundary:
         raise ValueError(f"the solver has boundary={solver.boundary!r}, the decomposition "
                          f"boundary={boundary!r}")
-    edge = solver.measured_edge_displacement(strain) if boundary == "dirichlet" else None
+    edge = None
+    if boundary == "dirichlet":
+        # the reference strain is no elastic strain: a known one is taken out of the
+        # measured edge displacement (with C(X) it would not deform the body uniformly)
+        known = None if reference is None else np.array(reference, dtype=float).ravel()
+        if known is not None and known.shape == (4,) and np.isfinite(known[:3]).all():
+            off = np.r_[known[:3], 0.0][:, None, None]
+            edge = solver.measured_edge_displacement(strain - off)
+        else:
+            edge = solver.measured_edge_displacement(strain)
     sol = solver.solve(np.where(mask, chem[:3], 0.0), boundary_displacement=edge,
                        show_progressbar=show_progressbar)
     total = sol.strain_and_rotation.copy()                        # S[eps0(X)]

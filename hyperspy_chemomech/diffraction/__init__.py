@@ -1,4 +1,4 @@
-"""pyxem bridge: 4D-STEM data and pyxem strain results -> StrainField.
+"""pyxem bridge: 4D-STEM data and pyxem strain results -> StrainField; the pyxem-side class.
 
 Names are resolved on first use; nothing here imports pyxem until it is needed.
 """
@@ -14,5 +14,8 @@ __getattr__, __dir__, __all__ = attach(
         "_from_pyxem": ["from_pyxem"],
         "_detector": ["detector_to_image"],
         "_disk_detection": ["disk_image"],
+        # the pyxem-side signal class (signal_type "correlative_diffraction"; imports pyxem)
+        "_correlative_diffraction": ["CorrelativeDiffraction2D",
+                                     "LazyCorrelativeDiffraction2D"],
     },
 )

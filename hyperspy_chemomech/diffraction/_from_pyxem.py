@@ -24,6 +24,13 @@ def from_pyxem(signal, vector_order="yx", scan_rotation=0.0, flip=False):
         e11 = du_x/dx, e22 = du_y/dy, tensor shear e12, rotation theta (rad,
         +x toward +y) in the image frame; NaN where pyxem had no fit.
 
+    Raises
+    ------
+    TypeError
+        ``signal`` is not a HyperSpy signal (e.g. a plain array).
+    ValueError
+        Neither layout above, uncalibrated scan axes, a bad ``vector_order``.
+
     Notes
     -----
     The conversion is exact (no small-strain approximation), see the module

@@ -245,7 +245,10 @@ def strain_from_diffraction(dp, reference="median", disk_radius=None, basis=None
         strain_from_diffraction`` holds the reference lattice (columns g1, g2 in
         the image frame), its unit, the crystal angle (rad, +x toward +y, of the
         real-space axis a1 dual to g1), the number of disks per pattern, the
-        direct-beam position per pattern and the parameters.
+        direct-beam position per pattern and the parameters;
+        ``metadata.Chemomech.frame`` the crystal frame (the angle of a1, taken
+        as [100], and whether (a1, a2) are mirrored), used by
+        ``learn_eigenstrain`` and ``decompose`` when no angle is given.
 
     Raises
     ------
@@ -359,5 +362,12 @@ def strain_from_diffraction(dp, reference="median", disk_radius=None, basis=None
         n_disks=fits[..., 11].astype(int), beam_center=fits[..., 4:6],
         frame="image: x = scan column axis, y = scan row axis",
     )
+    # the frame travels with the data (metadata.Chemomech.frame): learning and
+    # decomposition take [100] from here when no crystal_angle is given
+    from .._metadata import set_frame
+
+    set_frame(sf, float(np.arctan2(a_real[1, 0], a_real[0, 0])),
+              source="diffraction: the real-space axis a1 dual to g1, taken as [100]",
+              mirrored=bool(np.linalg.det(a_real) < 0), reader="strain_from_diffraction")
     sf.metadata.General.title = "Strain from diffraction"
     return sf

@@ -8,6 +8,7 @@ are uneven) and image axes in nm (or the unit asked for).
 import numpy as np
 
 from ..fields import LENGTH_TO_NM
+from ._files import names_the_file, open_hdf5
 
 _TO_EV = {"eV": 1.0, "ev": 1.0, "keV": 1e3, "kev": 1e3}
 
@@ -19,6 +20,15 @@ def _attr(obj, name, default=None):
     if isinstance(v, np.ndarray) and v.dtype.kind in "SO":
         return [x.decode() if isinstance(x, bytes) else str(x) for x in v]
     return v
+
+
+def _string(value):
+    """A NeXus string: scalar or 1-element array (as MANTiS writes), bytes or str."""
+    value = np.asarray(value)
+    if value.ndim and value.size == 1:
+        value = value.ravel()[0]
+    value = value[()] if isinstance(value, np.ndarray) else value
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _nx_children(group, nx_class):
@@ -72,6 +82,7 @@ def _positions_nm(ds, name):
     return pos, mean
 
 
+@names_the_file
 def load_nxstxm(path, entry=None, data_group=None, lazy=False):
     """Read a NeXus NXstxm "sample image stack" (HDF5).
 
@@ -96,13 +107,20 @@ def load_nxstxm(path, entry=None, data_group=None, lazy=False):
         and energy) together with the file, entry and group names. It is a relative
         flux monitor, not I0 in the detector's counts: use it to normalise, and let
         :meth:`~hyperspy_chemomech.signals.XrayAbsorptionSpectrum.to_optical_density`
-        find I0 from empty pixels.
+        find I0 from empty pixels. The dwell ``count_time`` of the NXdata group,
+        when present, is stored as ``count_time`` (file order) with its units.
+        Strings may be scalars or 1-element arrays, bytes or text (nexusformat
+        writes the first, MANTiS the second): both read alike.
 
     Raises
     ------
+    FileNotFoundError
+        No such file.
     ValueError
-        Not an NXstxm image stack (missing energy / sample_x / sample_y axes, wrong
-        data rank, mismatched sizes), unknown units or an uneven sample grid.
+        Not an HDF5 file (the message says what it is: text, an image, empty, ...),
+        a corrupted one, not an NXstxm image stack (missing energy / sample_x /
+        sample_y axes, wrong data rank, mismatched sizes), unknown units or an
+        uneven sample grid. Every message names the file.
 
     References
     ----------
@@ -115,19 +133,16 @@ def load_nxstxm(path, entry=None, data_group=None, lazy=False):
     >>> stack = load_nxstxm("particle.hdf5")  # doctest: +SKIP
     >>> od = stack.to_optical_density()  # doctest: +SKIP
     """
-    import h5py
-
     from .._metadata import record
     from ..signals import make_stack
 
-    f = h5py.File(path, "r")
+    f = open_hdf5(path, "a NeXus NXstxm file (HDF5)")
     try:
         entry = _pick(f, "NXentry", entry, str(path))
         g = f[entry]
         definition = None
         if "definition" in g:
-            definition = g["definition"][()]
-            definition = definition.decode() if isinstance(definition, bytes) else str(definition)
+            definition = _string(g["definition"][()])
         data_group = _pick(g, "NXdata", data_group, f"{path}:{entry}")
         dg = g[data_group]
         signal_name = str(_attr(dg, "signal", "data"))
@@ -178,8 +193,7 @@ def load_nxstxm(path, entry=None, data_group=None, lazy=False):
             data, energies = data[..., ::-1], energies[::-1]
         title = ""
         if "title" in g:
-            t = g["title"][()]
-            title = t.decode() if isinstance(t, bytes) else str(t)
+            title = _string(g["title"][()])
         stack = make_stack(data, energies, pixel_size=(dy, dx), units="nm",
                            title=title or f"{entry}/{data_group}",
                            quantity="Intensity (counts)")
@@ -193,8 +207,13 @@ def load_nxstxm(path, entry=None, data_group=None, lazy=False):
                     control = control.transpose(perm)
                 break
         stack.metadata.set_item("Chemomech.source.counts", True)
+        count_time = count_units = None
+        if "count_time" in dg:  # dwell per energy (or per point)
+            count_time = np.asarray(dg["count_time"][()], dtype=float)
+            count_units = str(_attr(dg["count_time"], "units", "unknown"))
         record(stack, "nxstxm", file=str(path), entry=entry, data_group=data_group,
-               definition=definition, control=control)
+               definition=definition, control=control, count_time=count_time,
+               count_time_units=count_units)
     finally:
         if not lazy:
             f.close()

@@ -193,7 +193,7 @@ def learn_law(strain, X, pixel_size, stiffness, *, crystal_angle=0.0, mask=None,
     linearity = linearity_test(fits.fit_degree, n_comp, d_sel, opts.basis.kind)
     clock("law, Vegard, linearity")
     n_law = n_comp * d_sel
-    reference, burgers = split_nuisance(fit.coef, comps, n_law)
+    reference, burgers = split_nuisance(fit.coef, comps, n_law, n_cores=len(cores))
     prediction, residual = model_maps(strain, mask, sigma, responses[cols[:n_law]],
                                       fit.coef[:n_law], reference, use_rotation)
     clock("maps")

@@ -5,7 +5,9 @@
 - dislocations: cores found in the measured maps, their long-range (Volterra)
   fields with a free Burgers vector;
 - a held boundary (``boundary="dirichlet"``): the response to the data's own edge
-  displacement, a known field removed from the data and the nuisance fields.
+  displacement, a known field removed from the data and the nuisance fields; with
+  C(X), the trace that the (non-elastic) reference strain leaves through the edge
+  displacement, fitted (:func:`reference_traces`).
 
 The dislocation finder (decomposition) and the analytic dislocation field
 (fields) come from other subpackages; they are imported here only.
@@ -34,8 +36,9 @@ def nuisance_fields(strain, mask, pixel_size, solver, options):
         Less the held boundary's response (a new array) for ``boundary="dirichlet"``.
     cores : numpy.ndarray, shape (n, 2)
         Dislocation cores (y, x), px.
-    extra : numpy.ndarray, shape (2 n, 4, ny, nx) or None
-        Unit-Burgers-vector fields of the cores.
+    extra : numpy.ndarray, shape (2 n [+ 3], 4, ny, nx) or None
+        Unit-Burgers-vector fields of the cores, then (held edge, C(X)) the traces
+        of a unit reference strain per strain component (:func:`reference_traces`).
     """
     use_rotation = options.use_rotation
     cores, extra = np.zeros((0, 2)), None
@@ -47,18 +50,54 @@ def nuisance_fields(strain, mask, pixel_size, solver, options):
         strain = remove_boundary_response(solver, strain, use_rotation)
         if extra is not None:
             extra = np.nan_to_num(remove_boundary_response(solver, extra, use_rotation))
+        traces = reference_traces(solver, mask, use_rotation)
+        if traces is not None:
+            extra = traces if extra is None else np.concatenate([extra, traces])
     return strain, cores, extra
 
 
-def split_nuisance(coef, comps, n_law):
+def split_nuisance(coef, comps, n_law, n_cores=None):
     """Reference offsets (4,) and Burgers vectors (n, 2) (nm) from a fit's coefficients.
 
     ``coef`` holds the law's ``n_law`` coefficients, one offset per fitted data
-    component ``comps``, then two per dislocation core.
+    component ``comps``, then two per dislocation core (``n_cores``; default: all
+    that follow), then, for a held edge with C(X), one per reference trace: those
+    are the reference strain (e11, e22, e12), added to the offsets.
     """
     reference = np.zeros(4)
-    reference[comps] = coef[n_law:n_law + len(comps)]
-    return reference, coef[n_law + len(comps):].reshape(-1, 2)
+    start = n_law + len(comps)
+    reference[comps] = coef[n_law:start]
+    n_b = (len(coef) - start) // 2 if n_cores is None else int(n_cores)
+    burgers = coef[start:start + 2 * n_b].reshape(-1, 2)
+    traces = coef[start + 2 * n_b:]
+    if len(traces):
+        reference[:len(traces)] += traces
+    return reference, burgers
+
+
+def reference_traces(solver, mask, use_rotation=True, tol=1e-3):
+    """What a uniform reference strain leaves in the held-edge data.
+
+    The reference strain (the 4D-STEM reference lattice) is no elastic strain, but
+    it is in the measured edge displacement. Held at the edge, a body whose
+    stiffness varies with X does not deform uniformly inside, so
+    :func:`remove_boundary_response` leaves ``ref_j (e_j - S_D[0; u_b(e_j)])``, a
+    non-uniform field that correlates with X (on LFP50_P2, reference e11 = -0.055,
+    it moved the [100] slope from 0.046 to 0.073). These fields (one per strain
+    component) enter as nuisance columns, so the fit takes that trace out. A rigid
+    rotation leaves none; with homogeneous stiffness nor do strains (the patch
+    test: below 2e-6 of the unit strain, against 0.15-0.3 for C(X) between FePO4
+    and LiFePO4), and None is returned.
+
+    Returns
+    -------
+    numpy.ndarray, shape (3, 4, ny, nx), or None
+    """
+    unit = np.zeros((3, 4) + mask.shape)
+    for j in range(3):
+        unit[j, j][mask] = 1.0
+    mapped = np.nan_to_num(remove_boundary_response(solver, unit, use_rotation))
+    return mapped if np.abs(mapped).max() > tol else None
 
 
 def remove_boundary_response(solver, fields, use_rotation=True):

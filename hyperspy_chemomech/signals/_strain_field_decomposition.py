@@ -11,6 +11,17 @@ from .._metadata import offset_nm, pixel_size_nm, record, spatial_axes, unit_nm
 from ..fields import COMPONENTS, STRESS_COMPONENTS
 
 
+#: The LixFePO4 system: C(X) linear between the end members (their stiffnesses differ).
+MATERIAL_SYSTEMS = {"LixFePO4": ("FePO4", "LiFePO4")}
+
+
+def _material_pair(material):
+    """A material system's name -> its pair of end members (others unchanged)."""
+    if isinstance(material, str) and material in MATERIAL_SYSTEMS:
+        return MATERIAL_SYSTEMS[material]
+    return material
+
+
 def _canonical_material(material):
     """A comparable description of a material argument, or None if it cannot be compared."""
     if isinstance(material, str):
@@ -79,7 +90,9 @@ class StrainDecompositionMixin:
             Stiffness; default the one the law was learned with. A different one is
             an error unless ``override=True``.
         crystal_angle : float, optional
-            Angle (rad) from +x to [100], toward +y; default the law's.
+            Angle (rad) from +x to [100], toward +y; default the law's (else the
+            frame stored in ``metadata.Chemomech.frame``). One that contradicts the
+            stored frame warns, naming both.
         plane : {"stress", "strain"}, optional
             Default the law's.
         reference : None, "fit" or array_like of 4 floats
@@ -122,6 +135,7 @@ class StrainDecompositionMixin:
 
         strain, X, pixel = self._paired_arrays(composition)
         info, settings = _law_settings(law)
+        material = _material_pair(material)
         ps_law = settings.get("pixel_size_nm")
         if ps_law is not None and not np.isclose(float(ps_law), float(np.mean(pixel)),
                                                  rtol=1e-6) and not override:
@@ -137,7 +151,7 @@ class StrainDecompositionMixin:
                                  "the law does not record: pass material= (the same stiffness)")
             learned_material = None
         if material is None:
-            material = learned_material if learned_material is not None else "LiFePO4"
+            material = learned_material if learned_material is not None else ("FePO4", "LiFePO4")
             if isinstance(material, list):
                 material = tuple(material)
         else:
@@ -149,6 +163,12 @@ class StrainDecompositionMixin:
         boundary = _resolve_setting("boundary", boundary, settings.get("boundary"),
                                     override) or "free"
         angle_law = settings.get("crystal_angle")
+        if crystal_angle is not None or angle_law is None:
+            # a given angle is checked against the frame stored with the field (warns);
+            # a law without an angle falls back on that frame
+            from .._metadata import resolve_crystal_angle
+
+            crystal_angle, _ = resolve_crystal_angle(self, crystal_angle, "decompose")
         crystal_angle = _resolve_setting(
             "crystal_angle", crystal_angle, None if angle_law is None else float(angle_law),
             override, fmt=lambda a: f"{float(a):.6g} rad",
@@ -283,7 +303,7 @@ class StrainDecompositionMixin:
         record(out, "dislocation_density", burgers=burgers, smoothing=smoothing, units=units)
         return out
 
-    def check_conventions(self, smoothing=None, tolerance=1.5):
+    def check_conventions(self, smoothing=None, tolerance=1.1):
         """Is this map compatible as given, or under another sign/shear convention?
 
         Needs no composition: the distortion of a defect-poor particle is the

@@ -1,5 +1,7 @@
 """StrainField: in-plane strain and lattice rotation maps (4 | y, x)."""
 
+import warnings
+
 import numpy as np
 from hyperspy._signals.lazy import LazySignal
 from hyperspy._signals.signal2d import Signal2D
@@ -13,7 +15,7 @@ from .._metadata import (
     spatial_axes,
 )
 from ..fields import COMPONENTS, components_from_gradient
-from ._strain_field_decomposition import StrainDecompositionMixin
+from ._strain_field_decomposition import StrainDecompositionMixin, _material_pair
 
 
 class StrainField(StrainDecompositionMixin, Signal2D):
@@ -28,10 +30,80 @@ class StrainField(StrainDecompositionMixin, Signal2D):
 
     x is the column axis and y the row axis, both calibrated (nm). Pixels outside
     the particle, or where a fit failed, are NaN.
+
+    What is known of the crystal frame (the angle of [100], whether the crystal
+    axes are mirrored, where that comes from) travels in
+    ``metadata.Chemomech.frame`` (:mod:`hyperspy_chemomech._metadata`) and is
+    used by :meth:`learn_eigenstrain` and :meth:`decompose` when no
+    ``crystal_angle`` is given.
     """
 
     _signal_type = "strain_field"
     _signal_dimension = 2
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not kwargs.get("full_initialisation", True):
+            # reached through set_signal_type("strain_field") on an existing signal
+            self._convert_pyxem_in_place()
+
+    def _convert_pyxem_in_place(self):
+        """Convert a pyxem strain result turned into a StrainField by ``set_signal_type``.
+
+        pyxem's StrainMap has our (4 | x, y) layout but its own axis order and
+        signs (see :func:`hyperspy_chemomech.diffraction.from_pyxem`); its instances
+        carry ``current_basis_x``, which ours never do. A DisplacementGradientMap
+        ``(x, y | 3, 3)`` has no other reading. Both are converted here, exactly as
+        ``from_pyxem`` does, and ``metadata.Chemomech.from_pyxem.via`` says so; a
+        StrainMap in a rotated basis (``rotate_strain_basis``) is given back its
+        class and refused.
+        """
+        am = self.axes_manager
+        pyxem_map = "current_basis_x" in self.__dict__
+        tensor = len(am.navigation_shape) == 2 and am.signal_shape in ((3, 3), (2, 2))
+        if not (pyxem_map or tensor):
+            return
+        basis = self.__dict__.get("current_basis_x")
+        basis_y = self.__dict__.get("current_basis_y")
+        if basis is not None and not np.allclose(np.asarray(basis, float), [1.0, 0.0]):
+            self._give_back_class(pyxem_map, basis, basis_y)
+            raise ValueError(
+                f"this pyxem StrainMap is in a rotated basis (current_basis_x={list(basis)}); "
+                "set_signal_type('strain_field') converts only maps in pyxem's own basis "
+                "[1, 0]. Convert the unrotated map with StrainField.from_pyxem(strain_map) "
+                "and rotate ours with StrainField.rotate_basis")
+        for attr in ("current_basis_x", "current_basis_y"):
+            self.__dict__.pop(attr, None)
+        try:
+            converted = StrainField.from_pyxem(self)
+        except ValueError as err:
+            self._give_back_class(pyxem_map, basis, basis_y)
+            raise ValueError(
+                f"set_signal_type('strain_field') on a pyxem strain result: {err}. Use "
+                "StrainField.from_pyxem(signal, ...) once it is fixed") from err
+        meta = {"Chemomech": converted.metadata.Chemomech.as_dictionary()}
+        meta["Chemomech"]["from_pyxem"]["via"] = "set_signal_type('strain_field')"
+        if not self.metadata.General.title:
+            meta["General"] = {"title": converted.metadata.General.title}
+        self._load_dictionary({"data": converted.data,
+                               "axes": converted.axes_manager._get_axes_dicts(),
+                               "metadata": meta})
+
+    def _give_back_class(self, pyxem_map, basis, basis_y):
+        """Undo set_signal_type: never leave an unconverted StrainField behind."""
+        import sys
+
+        self.metadata.Signal.signal_type = ""
+        # pyxem 0.21 does not register StrainMap with HyperSpy: give its class back
+        # directly (its module is loaded: it made this signal)
+        module = sys.modules.get("pyxem.signals.strain_map")
+        if pyxem_map and module is not None and not self._lazy:
+            self.__class__ = module.StrainMap
+            self.current_basis_x, self.current_basis_y = basis, basis_y
+        else:
+            self._assign_subclass()  # a plain Signal2D
+            if pyxem_map:
+                self.current_basis_x, self.current_basis_y = basis, basis_y
 
     @property
     def _eager_class(self):
@@ -89,9 +161,26 @@ class StrainField(StrainDecompositionMixin, Signal2D):
         rotation sign; the exact conversion is documented in
         :mod:`hyperspy_chemomech.diffraction` (``pyxem_tensor_to_gradient``) and pinned
         by tests. Parameters and returns as :func:`hyperspy_chemomech.diffraction.from_pyxem`.
+
+        Raises
+        ------
+        TypeError
+            ``signal`` is not a HyperSpy signal (e.g. a plain array).
+        ValueError
+            Neither pyxem layout, uncalibrated scan axes, a bad ``vector_order``.
         """
         from ..diffraction import pyxem_strain_to_tensor, pyxem_tensor_to_gradient
 
+        if getattr(signal, "axes_manager", None) is None:
+            shape = getattr(signal, "shape", None)
+            raise TypeError(
+                "from_pyxem expects a pyxem StrainMap (4 | x, y) or DisplacementGradientMap "
+                f"(x, y | 3, 3), a HyperSpy signal with calibrated scan axes; got "
+                f"{type(signal).__name__}" + (f" of shape {shape}" if shape is not None else "")
+                + ". For plain arrays of our components use StrainField.from_components(e11, "
+                "e22, e12, theta, scale=...); for pyxem's four maps wrap them in a Signal2D "
+                "(4, ny, nx) with nm scan axes"
+            )
         am = signal.axes_manager
         nav, sig = am.navigation_shape, am.signal_shape
         if nav == (4,) and len(sig) == 2:
@@ -198,7 +287,7 @@ class StrainField(StrainDecompositionMixin, Signal2D):
         return out
 
     # -- learning -------------------------------------------------------------
-    def learn_eigenstrain(self, composition, material="LiFePO4", crystal_angle=0.0, mask=None,
+    def learn_eigenstrain(self, composition, material="LixFePO4", crystal_angle=None, mask=None,
                           composition_resolution=None, basis="legendre", degree="auto",
                           method="strain_gap", boundary="free", plane="stress",
                           use_rotation=True, shear=False, monotonic=False, selection="cv",
@@ -212,10 +301,14 @@ class StrainField(StrainDecompositionMixin, Signal2D):
             ``CorrelativeTransform.apply(comp, onto=strain)``. The body is where it
             is finite (or ``mask``).
         material : str, Material, 6x6 array, or a pair of those
-            Stiffness. ``"LiFePO4"`` is homogeneous; ``("FePO4", "LiFePO4")`` makes
-            C(X) linear between the end members.
-        crystal_angle : float
-            Angle from +x to the crystal [100] axis, toward +y (rad).
+            Stiffness. ``"LixFePO4"`` (default) is C(X) linear between the end
+            members FePO4 (X = 0) and LiFePO4 (X = 1), the same as ``("FePO4",
+            "LiFePO4")``: their stiffnesses differ; ``"LiFePO4"`` is homogeneous.
+        crystal_angle : float, optional
+            Angle from +x to the crystal [100] axis, toward +y (rad). Default: the
+            frame stored with this field (``metadata.Chemomech.frame``, e.g. by
+            :func:`~hyperspy_chemomech.io.load_correlative_mat`), else 0. A given
+            angle that contradicts the stored one warns, naming both.
         mask : array_like of bool, optional
             The body, overriding ``isfinite(composition)``.
         composition_resolution : float, optional
@@ -249,12 +342,29 @@ class StrainField(StrainDecompositionMixin, Signal2D):
         Returns
         -------
         EigenstrainLaw
+
+        Warns
+        -----
+        UserWarning
+            When :meth:`check_conventions` flags the map (a sign, shear or frame
+            slip would make the law wrong), or the stored frame is ambiguous.
         """
         from ..learning import learn_law
         from ..mechanics import resolve_stiffness
+        from .._metadata import get_frame, resolve_crystal_angle
         from .eigenstrain_law import EigenstrainLaw
 
         strain, X, pixel = self._paired_arrays(composition)
+        crystal_angle, angle_source = resolve_crystal_angle(self, crystal_angle)
+        self._warn_on_conventions(strain, pixel, "learn_eigenstrain")
+        frame = get_frame(self)
+        if (angle_source.startswith("metadata") and frame is not None
+                and str(frame.get("ambiguous")) == "True"):
+            warnings.warn("learn_eigenstrain: the crystal frame stored with this field was "
+                          "ambiguous when it was found from the data (see "
+                          "metadata.Chemomech.frame: candidates and scores); the law depends on it",
+                          UserWarning, stacklevel=2)
+        material = _material_pair(material)
         variance = None
         if self.metadata.has_item("Signal.Noise_properties.variance"):
             v = self.metadata.Signal.Noise_properties.variance
@@ -280,8 +390,22 @@ class StrainField(StrainDecompositionMixin, Signal2D):
                               (list(material) if isinstance(material, (tuple, list))
                                and all(isinstance(m, str) for m in material) else "user stiffness"))
         law.metadata.set_item("Chemomech.law.settings.plane", plane)
+        law.metadata.set_item("Chemomech.law.settings.crystal_angle_source", angle_source)
         law.metadata.General.title = f"Eigenstrain law ({self.metadata.General.title})"
         return law
+
+    def _warn_on_conventions(self, strain, pixel, what):
+        """Warn when the convention check flags this map (before any law is learned)."""
+        from ..decomposition import convention_check
+
+        try:
+            check = convention_check(strain, pixel)
+        except ValueError:      # too little data to judge: nothing to say
+            return None
+        if not check["ok"]:
+            warnings.warn(f"{what}: check_conventions() flags this strain map, the law would be "
+                          f"wrong: {check['message']}", UserWarning, stacklevel=3)
+        return check
 
     def _paired_arrays(self, composition):
         """Validate this field against a composition map on the same grid."""

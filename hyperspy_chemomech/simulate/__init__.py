@@ -15,6 +15,8 @@ __getattr__, __dir__, __all__ = attach(
         "particle": ["SyntheticParticle", "make_particle", "nonlinear_law", "vegard_law"],
         "dislocations": ["dislocation_strain"],
         "correlative": ["CorrelativeParticle", "correlative_particle"],
+        # correlative .mat files as the authors write them (what LFP50_P2.mat taught)
+        "authors_files": ["authors_components", "write_authors_mat"],
         "images": ["CorrelativePair", "WarpedImage", "correlative_image_pair", "registration_error",
                    "warped_image"],
         "diffraction_patterns": ["synthetic_4dstem"],
