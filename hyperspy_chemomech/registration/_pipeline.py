@@ -21,9 +21,8 @@ from ._resample import resample
 SEARCH_STEP_DEG = 10.0
 #: the images swap roles internally when the moving pixels are this much finer
 SWAP_RATIO = 1.2
-#: moving pixels inside the particle outline used by the sub-pixel polish (the mask's
-#: outline lies at the foot of a blurred edge, about a pixel outside its half-contrast line)
-EDGE_BAND_PX = 3
+#: moving pixels inside the particle outline used by the sub-pixel polish
+EDGE_BAND_PX = 2
 #: fraction of the polish band its robust fit may discard for its result to be taken
 MAX_POLISH_DISCARDED = 0.4
 #: robust R^2 the polish's intensity model must reach on the kept samples for its result to be taken
