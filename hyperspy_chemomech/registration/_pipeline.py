@@ -26,7 +26,7 @@ EDGE_BAND_PX = 2
 #: fraction of the polish band its robust fit may discard for its result to be taken
 MAX_POLISH_DISCARDED = 0.4
 #: robust R^2 the polish's intensity model must reach on the kept samples for its result to be taken
-MIN_POLISH_R2 = 0.9
+MIN_POLISH_R2 = 0.85
 #: a mirror hypothesis scoring below this fraction of the other on a coarser level is not
 #: refined further (measured and synthetic pairs: the wrong mirror scores 0.4-0.7 of the right)
 MIRROR_DROP = 0.8
