@@ -97,6 +97,9 @@ def main(argv=None):
     except _Usage as e:
         print(f"error: {e} (python -m hyperspy_chemomech --help)", file=sys.stderr)
         return 2
+    import matplotlib
+
+    matplotlib.use("Agg")   # the command line only writes figures to files
 
     if args.command in ("demo", "run"):
         # a failure is one line naming the problem, never a traceback

@@ -1,9 +1,12 @@
 """The end-to-end demo on a synthetic particle: ``python -m hyperspy_chemomech demo``.
 
 Each step is a function ``step(state) -> dict`` (in :mod:`._demo_steps`) that reads
-and adds to ``state``, saves figures through ``state["figure"](name, fig)``, and
-returns the figures of merit (against the synthetic truth) that go into
-``summary.json``: simulate, composition, registration, learning, decomposition.
+and adds to ``state``, saves figures through ``state["figure"](name, fig, caption,
+look_for, numbers)``, and returns the figures of merit (against the synthetic truth)
+that go into ``summary.json``: simulate, composition, registration, learning,
+decomposition. The report, ``index.html``, is one self-contained page (figures
+embedded): warnings of the run, a summary table, a captioned figure per step,
+settings and versions.
 """
 
 import html
@@ -219,38 +222,86 @@ def run_files(xray, references, strain, stem_image, out="chemomech_run", materia
 
 def _run_chain(state, chain, out, verbose, header):
     """Run ``chain`` on ``state``, write figures, ``summary.json`` and ``index.html``."""
-    import matplotlib
+    import warnings
 
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     figures = []
 
-    def figure(name, fig):
+    def figure(name, fig, caption="", look_for="", numbers=""):
         path = out / f"{name}.png"
         fig.savefig(path, dpi=100, bbox_inches="tight")
         plt.close(fig)
-        figures.append(path.name)
+        figures.append({"file": path.name, "step": current[0], "caption": caption,
+                        "look_for": look_for, "numbers": numbers})
 
+    current = [""]
     state.update(figure=figure, out=out)
     summary = dict(header, steps={}, timings_s={})
+    caught = []
+    t_start = time.perf_counter()
     for i, (name, func) in enumerate(chain, 1):
         if verbose:
             print(f"[{i}/{len(chain)}] {name} ...", flush=True)
+        current[0] = name
         t0 = time.perf_counter()
-        summary["steps"][name] = func(state)
+        # the report lists every warning of the run at the top (they are shown too)
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            summary["steps"][name] = func(state)
+        for m in w:
+            caught.append({"step": name, "category": m.category.__name__,
+                           "message": str(m.message)})
+            warnings.showwarning(m.message, m.category, m.filename, m.lineno)
         summary["timings_s"][name] = round(time.perf_counter() - t0, 3)
         if verbose:
             print(f"      done in {summary['timings_s'][name]:.1f} s", flush=True)
-    summary["figures"] = figures
+    summary["total_time_s"] = round(time.perf_counter() - t_start, 3)
+    summary["figures"] = [f["file"] for f in figures]
+    summary["warnings"] = caught
+    summary["versions"] = _versions()
+    summary["settings"] = _settings(state)
     report = out / "index.html"
     summary["report"] = str(report)
     summary = _jsonable(summary)
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    _write_html(report, summary)
+    from ._demo_steps import summary_rows
+
+    _write_html(report, summary, figures, summary_rows(summary["steps"]))
     return summary
+
+
+def _versions():
+    """Versions of Python, the platform and the packages the chain used."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version(), "platform": platform.platform()}
+    for name in ("hyperspy_chemomech", "hyperspy", "numpy", "scipy", "matplotlib", "dask",
+                 "scikit-image", "pyxem"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def _settings(state):
+    """What the run used: the options given and those the law recorded."""
+    out = dict(state.get("learn_options", {}))
+    law = state.get("law")
+    if law is not None and law.metadata.has_item("Chemomech.law.settings"):
+        rec = law.metadata.Chemomech.law.settings.as_dictionary()
+        out.update({f"law: {k}": v for k, v in rec.items()})
+        info = law.metadata.Chemomech.law
+        out.update({"law: basis": str(info.basis), "law: degree": int(info.degree),
+                    "law: method": str(info.method)})
+    parts = state.get("decomposition")
+    if parts is not None:
+        out.update({f"decomposition: {k}": v for k, v in parts.settings.items()})
+    return out
 
 
 def _jsonable(o):
@@ -268,17 +319,106 @@ def _jsonable(o):
     return o
 
 
-def _write_html(path, summary):
-    rows = "\n".join(
-        f"<figure><img src='{html.escape(f)}' alt='{html.escape(f)}'>"
-        f"<figcaption>{html.escape(f)}</figcaption></figure>"
-        for f in summary["figures"]
-    )
-    body = html.escape(json.dumps(summary["steps"], indent=2))
-    path.write_text(
-        "<!doctype html><html><head><meta charset='utf-8'>"
-        "<title>hyperspy_chemomech demo</title>"
-        "<style>img{max-width:100%}figure{display:inline-block;margin:1em}</style>"
-        "</head><body><h1>hyperspy_chemomech demo report</h1>"
-        f"{rows}<h2>Summary</h2><pre>{body}</pre></body></html>"
-    )
+_CSS = """
+body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-width:1100px;margin:2em auto;
+ padding:0 1em;color:#222;line-height:1.45}
+h1{font-size:1.6em;margin-bottom:.2em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;
+ margin-top:1.6em}
+.lead{color:#555}
+table{border-collapse:collapse;margin:1em 0;font-size:.92em}
+th,td{border:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top}
+th{background:#f0f0f0}td.num{font-family:monospace;white-space:nowrap;vertical-align:middle}
+.ok{color:#1a7f37}.bad{color:#b3261e;font-weight:bold}
+.warn{background:#fff4e5;border-left:4px solid #f0a020;padding:.5em 1em;margin:1em 0}
+.nowarn{background:#eef8ee;border-left:4px solid #1a7f37;padding:.5em 1em;margin:1em 0}
+figure{margin:1.2em 0 2em 0}figure img{max-width:100%;border:1px solid #eee}
+figcaption{font-size:.93em;margin-top:.4em}figcaption b{color:#333}
+code{background:#f4f4f4;padding:0 .2em}
+"""
+
+
+def _verdict_class(verdict):
+    v = verdict.lower()
+    if any(w in v for w in ("poor", "wrong", "outside", "rejected")):
+        return "bad"
+    return "ok" if verdict else ""
+
+
+def _write_html(path, summary, figures, rows):
+    """One self-contained page (figures embedded as base64 PNG) that reads like a lab note."""
+    import base64
+
+    e = html.escape
+    out = Path(path).parent
+    demo = "inputs" not in summary
+    title = ("hyperspy_chemomech demo: a synthetic LixFePO4 particle" if demo
+             else "hyperspy_chemomech run")
+    parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{e(title)}"
+             f"</title><style>{_CSS}</style></head><body><h1>{e(title)}</h1>"]
+    if demo:
+        parts.append(
+            "<p class='lead'>One particle seen twice, as in a correlative experiment: an X-ray "
+            "spectral stack across the Fe L-edge (composition) and a 4D-STEM strain map, on "
+            "different grids. The chain finds the composition, registers the two images, "
+            "learns how the lattice expands with composition (the eigenstrain law) and splits "
+            "the strain into its chemical, coherency and residual parts. The data is "
+            "synthetic, so every result is compared with the truth.</p>")
+    else:
+        parts.append("<p class='lead'>The chain on the files listed under Settings: "
+                     "composition, registration, eigenstrain law, decomposition.</p>")
+    warns = summary.get("warnings", [])
+    if warns:
+        counted = {}
+        for w in warns:
+            key = (w["step"], w["category"], w["message"])
+            counted[key] = counted.get(key, 0) + 1
+        items = "".join(f"<li><b>{e(s)}</b>: {e(c)}: {e(m)}"
+                        f"{f' ({n} times)' if n > 1 else ''}</li>"
+                        for (s, c, m), n in counted.items())
+        parts.append(f"<div class='warn'><b>{len(warns)} warning(s) during the run</b>"
+                     f"<ul>{items}</ul></div>")
+    else:
+        parts.append("<div class='nowarn'>No warnings during the run.</div>")
+    parts.append("<h2>Summary</h2><table><tr><th>quantity</th><th>value</th>"
+                 "<th>95 % interval</th><th>truth</th><th>verdict</th></tr>")
+    for q, v, ci, t, verdict in rows:
+        parts.append(f"<tr><td>{e(q)}</td><td class='num'>{e(v)}</td><td class='num'>{e(ci)}"
+                     f"</td><td class='num'>{e(t)}</td><td class='{_verdict_class(verdict)}'>"
+                     f"{e(verdict)}</td></tr>")
+    parts.append("</table>")
+    step_titles = {"simulate": "The data", "composition": "Composition from the X-ray stack",
+                   "registration": "Registration of the two images",
+                   "learning": "The eigenstrain law", "decomposition": "Decomposition"}
+    last = None
+    n = 0
+    for f in figures:
+        if f["step"] != last:
+            last = f["step"]
+            secs = summary["timings_s"].get(last)
+            parts.append(f"<h2>{e(step_titles.get(last, last))}"
+                         f"{f' <small>({secs:.1f} s)</small>' if secs is not None else ''}</h2>")
+        n += 1
+        data = base64.b64encode((out / f["file"]).read_bytes()).decode("ascii")
+        cap = f"<b>Figure {n}.</b> {e(f['caption'])}"
+        if f["look_for"]:
+            cap += f"<br><b>What to look for:</b> {e(f['look_for'])}"
+        if f["numbers"]:
+            cap += f"<br><b>Numbers:</b> {e(f['numbers'])}"
+        parts.append(f"<figure id='{e(f['file'])}'><img src='data:image/png;base64,{data}' "
+                     f"alt='{e(f['file'])}: {e(f['caption'][:80])}'>"
+                     f"<figcaption>{cap}</figcaption></figure>")
+    parts.append("<h2>Settings and versions</h2><table>")
+    header = {k: v for k, v in summary.items() if k in ("seed", "size")}
+    header.update(summary.get("inputs", {}))
+    header.update(summary.get("settings", {}))
+    for k, v in header.items():
+        v = f"{v:.4g}" if isinstance(v, float) else v
+        parts.append(f"<tr><th>{e(str(k))}</th><td class='num'>{e(str(v))}</td></tr>")
+    parts.append(f"<tr><th>run time</th><td class='num'>{summary.get('total_time_s', 0):.1f} s "
+                 f"({e(', '.join(f'{k} {v:.1f} s' for k, v in summary['timings_s'].items()))})"
+                 "</td></tr>")
+    for k, v in summary.get("versions", {}).items():
+        parts.append(f"<tr><th>{e(k)}</th><td class='num'>{e(str(v))}</td></tr>")
+    parts.append("</table><p>All numbers are also in <code>summary.json</code>; the figures "
+                 "are beside this page as PNG.</p></body></html>")
+    Path(path).write_text("\n".join(parts), encoding="utf-8")

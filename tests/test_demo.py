@@ -30,7 +30,43 @@ def test_report_is_complete(demo):
     html = (out / "index.html").read_text()
     for name in saved["figures"]:
         assert (out / name).stat().st_size > 5000  # a real picture, not an empty canvas
-        assert f"src='{name}'" in html
+        assert f"<figure id='{name}'><img src='data:image/png;base64," in html
+    # self-contained: every image is embedded, nothing refers to a file beside the page
+    assert html.count("data:image/png;base64,") == len(saved["figures"])
+    assert "src='" + saved["figures"][0] not in html
+    # a lab note: captions with what to look for and the numbers, a verdict table
+    assert html.count("<b>What to look for:</b>") == len(saved["figures"])
+    assert html.count("<b>Numbers:</b>") == len(saved["figures"])
+    assert "<th>95 % interval</th><th>truth</th><th>verdict</th>" in html
+    assert "Vegard slope [100] (per unit X)" in html and "inside the interval" in html
+    assert "Settings and versions" in html and f"<th>numpy</th><td class='num'>{np.__version__}" \
+        in html
+    assert html.index("warning") < html.index("<h2>Summary</h2>")
+    assert {"stress.png", "strain.png", "law.png", "dislocations.png"} <= set(saved["figures"])
+
+
+def test_report_lists_warnings_first(tmp_path):
+    import warnings
+
+    import matplotlib.pyplot as plt
+
+    from hyperspy_chemomech._demo import _run_chain
+
+    def step(state):
+        warnings.warn("the reference spectra overlap badly", UserWarning)
+        fig, ax = plt.subplots()
+        ax.plot([0, 1])
+        state["figure"]("one", fig, "a line", "that it rises", "slope 1")
+        return {"X_mean": 0.5, "n_particle_pixels": 1, "max_drift_found_px": 0.0}
+
+    with pytest.warns(UserWarning, match="overlap badly"):
+        summary = _run_chain({}, [("composition", step)], tmp_path, False, {"inputs": {}})
+    assert summary["warnings"] == [{"step": "composition", "category": "UserWarning",
+                                    "message": "the reference spectra overlap badly"}]
+    html = (tmp_path / "index.html").read_text()
+    assert html.index("1 warning(s) during the run") < html.index("<h2>Summary</h2>")
+    assert "the reference spectra overlap badly" in html
+    assert "<b>Figure 1.</b> a line" in html and "mean X in the particle" in html
 
 
 def test_summary_matches_the_truth(demo):

@@ -228,3 +228,24 @@ def test_order_of_images_does_not_matter(pair):
     rev = hcm.register(pair.fixed, pair.moving)  # fine image as moving: roles swap inside
     assert rev.log[0]["stage"] == "roles swapped"
     assert np.allclose(rev.inverse().matrix, fwd.matrix)
+
+
+def test_measured_like_dark_field_keeps_the_whole_particle_and_registers():
+    """What the measured P1 pair taught (simulate: dark_field="bend_contours"): a flat
+    background above the particle, a plateau unrelated to thickness, dark contours to
+    zero along the outline. The mask must hold the whole particle, not the contours."""
+    from hyperspy_chemomech.registration import particle_mask
+
+    p = correlative_image_pair(shape=(180, 360), seed=3, coarsening=3.0,
+                               dark_field="bend_contours")
+    mask = particle_mask(p.fixed.data)
+    assert (mask & p.particle).sum() / (mask | p.particle).sum() > 0.9
+    # the dark contours are darker than anything else: the strongest class is not the particle
+    assert p.fixed.data[p.particle].min() < 0.05 < np.median(p.fixed.data[p.particle])
+    tr = hcm.register(p.moving, p.fixed)
+    assert tr.reflection == p.transform.reflection
+    e = registration_error(tr, p)
+    # only the outline is shared: within one moving pixel (3 fixed px); measured 2.0
+    assert np.median(e) < 3.0
+    with pytest.raises(ValueError, match="dark_field"):
+        correlative_image_pair(shape=SHAPE, seed=3, dark_field="nope")

@@ -153,7 +153,8 @@ class PolishProblem:
 
 
 def polish(pose, region, points, values, fixed, fixed_grid, moving_scale, pixel, radius,
-           penalty=None, n_reweight=8, maxfev=400, tol=0.01):
+           penalty=None, n_reweight=8, maxfev=400, tol=0.01, max_discarded=1.0,
+           min_r2=0.0):
     """Robust sub-pixel refinement of ``pose`` (see the module docstring).
 
     Parameters
@@ -177,6 +178,13 @@ def polish(pose, region, points, values, fixed, fixed_grid, moving_scale, pixel,
     penalty : callable, optional
     n_reweight : int
         Most robust reweighting rounds.
+    max_discarded : float
+        Skip (or stop after the second round) when the robust fit
+        discards more than this fraction of the samples: the intensity model does
+        not hold.
+    min_r2 : float
+        Skip (or stop after the second round) when the robust R^2 of the kept
+        samples is below this: the intensity model does not hold.
     tol : float
         Stop reweighting once a round moves the pose by less than this (moving px).
     maxfev : int
@@ -207,7 +215,10 @@ def polish(pose, region, points, values, fixed, fixed_grid, moving_scale, pixel,
     _, r, keep = prob.residual(pose.matrix())
     prob.weights = outlier_weights(r, prob.weights * keep, region, span) * keep
     rounds = 0
-    for it in range(n_reweight):
+    fractions = [float(np.mean(prob.weights < 0.5))]
+    r2_start = 1.0 - prob.residual(pose.matrix())[0]
+    holds = fractions[0] <= max_discarded and r2_start >= min_r2
+    for it in range(n_reweight if holds else 0):
         if it >= 1:
             # X-ray beam blur, between none and 1.5 moving pixels (Gaussian sigma)
             res = optimize.minimize_scalar(blur_cost, bounds=(0.0, 1.5 * w_px), method="bounded",
@@ -222,12 +233,16 @@ def polish(pose, region, points, values, fixed, fixed_grid, moving_scale, pixel,
         if it >= 2 and np.max(np.abs(res.x)) < tol:
             break
         prob.weights = outlier_weights(r, prob.weights * keep, region, span) * keep
+        fractions.append(float(np.mean(prob.weights < 0.5)))
+        if it >= 1 and (fractions[-1] > max_discarded or 1.0 - prob.residual(pose.matrix())[0] < min_r2):
+            break  # the model does not hold on this pair: no use polishing further
     cost_final, _, _ = prob.residual(pose.matrix())
     cov = matrix_covariance(prob, pose, pixel, radius, region)
     entry = {"stage": "polish", "robust_r2": float(1.0 - cost_final),
              "matrix_covariance": cov.tolist(),
              "xray_blur_px": float(prob.extra), "downweighted_fraction": float(np.mean(prob.weights < 0.5)),
-             "n_points": int(len(values)), "n_rounds": rounds, "n_evaluations": int(nfev),
+             "discarded_per_round": fractions, "robust_r2_start": float(r2_start), "n_points": int(len(values)), "n_rounds": rounds,
+             "n_evaluations": int(nfev),
              "seconds": float(time.perf_counter() - t0)}
     return pose, entry
 

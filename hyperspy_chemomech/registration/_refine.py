@@ -20,6 +20,8 @@ from ._initialise import rotation
 
 #: overlap (fraction of moving sample points on the fixed grid) below which the score is scaled down
 MIN_OVERLAP = 0.5
+#: weight of the outline term (correlation of the two blurred particle masks) in the score
+OUTLINE_WEIGHT = 0.5
 
 
 class Pose:
@@ -105,10 +107,15 @@ class Level:
     scale_guess : float
         Approximate moving-to-fixed scale, to size the fixed blur.
     metric : str
+    masks : (ndarray of bool, ndarray of bool), optional
+        Moving and fixed particle masks: their blurred indicators are compared
+        too (|r|, weight ``OUTLINE_WEIGHT``), a contrast-free term that holds where
+        the two intensities are unrelated (dark-field bend contours against X-ray
+        thickness) and that no wrong rotation of an irregular outline matches.
     """
 
     def __init__(self, moving, moving_grid, region, fixed, fixed_grid, fixed_region,
-                 factor, scale_guess, metric):
+                 factor, scale_guess, metric, masks=None):
         self.factor = factor
         self.pixel = moving_grid.pixel_size * factor  # nm, moving frame
         # anti-alias the moving image before subsampling it
@@ -126,6 +133,11 @@ class Level:
         self.fixed_grid = fixed_grid
         lo, hi = np.percentile(self.fixed[fixed_region], [1, 99])
         self.score_fn = PairedMetric(self.values, (lo, hi), metric)
+        self.outline = None
+        if masks is not None:
+            m_m = ndimage.gaussian_filter(masks[0].astype(float), max(sig_m, 0.5), mode="nearest")
+            self.outline = (m_m[sel] - m_m[sel].mean(),
+                            ndimage.gaussian_filter(masks[1].astype(float), sig_f, mode="nearest"))
 
     @property
     def n_points(self):
@@ -139,25 +151,33 @@ class Level:
         vals = ndimage.map_coordinates(self.fixed, [rows, cols], order=1, mode="nearest")
         return vals, keep
 
-    def score(self, matrix):
-        """Metric in [0, 1], scaled down when the overlap falls below ``MIN_OVERLAP``."""
+    def score(self, matrix, outline=True):
+        """Metric in [0, 1] (with the outline term unless ``outline=False``), scaled down
+        when the overlap falls below ``MIN_OVERLAP``."""
         vals, keep = self.sample(matrix)
         frac = keep.mean()
         if frac < 0.05 or keep.sum() < 8:
             return 0.0
         s = self.score_fn(vals, keep)
+        if outline and self.outline is not None:
+            p = apply_matrix(matrix, self.points)
+            rows, cols = self.fixed_grid.to_pixel(p[:, 0], p[:, 1])
+            f = ndimage.map_coordinates(self.outline[1], [rows, cols], order=1, mode="nearest")
+            m, f = self.outline[0], f - f.mean()
+            den = np.sqrt(np.dot(m, m) * np.dot(f, f))
+            s = (s + OUTLINE_WEIGHT * (np.dot(m, f) / den if den > 0 else 0.0)) / (1 + OUTLINE_WEIGHT)
         return s * min(1.0, frac / MIN_OVERLAP)
 
 
 def build_levels(moving, moving_grid, region, fixed, fixed_grid, fixed_region,
-                 scale_guess, metric, min_points=400, max_levels=4):
+                 scale_guess, metric, min_points=400, max_levels=4, masks=None):
     """Pyramid levels, coarsest first, each with at least ``min_points`` moving samples."""
     n = int(region.sum())
     n_levels = 1
     while n_levels < max_levels and n / 4 ** n_levels >= min_points:
         n_levels += 1
     return [Level(moving, moving_grid, region, fixed, fixed_grid, fixed_region,
-                  2 ** k, scale_guess, metric) for k in reversed(range(n_levels))]
+                  2 ** k, scale_guess, metric, masks) for k in reversed(range(n_levels))]
 
 
 def refine(level, pose, radius, penalty=None, maxfev=400, xtol=0.01):

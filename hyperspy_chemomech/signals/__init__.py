@@ -8,6 +8,7 @@ __getattr__, __dir__, __all__ = attach(
     submod_attrs={
         "composition_map": ["CompositionMap", "LazyCompositionMap"],
         "eigenstrain_law": ["EigenstrainLaw", "LazyEigenstrainLaw"],
+        "_plotting": ["add_scalebar", "plot_component_maps"],
         "strain_field": ["LazyStrainField", "StrainField"],
         "xray_absorption": ["LazyXrayAbsorptionSpectrum", "XrayAbsorptionSpectrum",
                             "energy_axis_dict", "make_stack"],

@@ -157,6 +157,7 @@ class DecompositionResult:
         """
         import matplotlib.pyplot as plt
 
+        from ._plotting import add_scalebar
 
         maps = {"measured": np.asarray(self.measured.data, float) - self.reference[:, None, None]}
         maps.update(self._parts())
@@ -207,25 +208,31 @@ class DecompositionResult:
                 ax.set_yticks([])
                 if r == len(parts) - 1 or p == "stress" or (r + 1 < len(parts)
                                                            and parts[r + 1] == "stress"):
-                    fig.colorbar(im, ax=ax, orientation="horizontal", fraction=0.05, pad=0.04)
+                    cb = fig.colorbar(im, ax=ax, orientation="horizontal", fraction=0.05,
+                                      pad=0.04)
+                    cb.set_label("stress (GPa)" if p == "stress" else
+                                 "rotation (rad)" if c == 3 else "strain")
         if scalebar:
-            _add_scalebar(axes[0, 0], nx * x_ax.scale, str(x_ax.units))
+            add_scalebar(axes[0, 0], nx * x_ax.scale, str(x_ax.units))
         fig.suptitle(self.measured.metadata.General.title + ": decomposition", fontsize="medium")
         return fig
 
 
-def _add_scalebar(ax, width, units):
-    """A scale bar about a fifth of the field of view, rounded to 1, 2 or 5 x 10^n."""
-    from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
+    def plot_stress(self, percentile=99.0, cmap="RdBu_r", per_row=3, **kwargs):
+        """The coherency stress: sigma_11, sigma_22, sigma_12 panels in GPa.
 
-    target = width / 5.0
-    exp = np.floor(np.log10(target))
-    length = min((m * 10 ** exp for m in (1, 2, 5, 10)), key=lambda v: abs(v - target))
-    label = f"{length:g} {units}"
-    bar = AnchoredSizeBar(ax.transData, length, label, "lower left", pad=0.3, frameon=False,
-                          size_vertical=0, color="k")
-    ax.add_artist(bar)
-    return bar
+        One symmetric colour scale for the three (centred on zero), axes in nm,
+        scale bars, NaN transparent; keywords as
+        :func:`~hyperspy_chemomech.signals.plot_component_maps`.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+        """
+        from ._plotting import plot_component_maps
+
+        return plot_component_maps(self.stress, names=list(STRESS_COMPONENTS),
+                                   percentile=percentile, cmap=cmap, per_row=per_row, **kwargs)
 
 
 class _Summary(dict):

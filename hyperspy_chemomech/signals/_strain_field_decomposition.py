@@ -537,7 +537,7 @@ class StrainDecompositionMixin:
         Examples
         --------
         >>> found = parts.residual.find_dislocations()              # doctest: +SKIP
-        >>> parts.residual.plot()                                    # doctest: +SKIP
+        >>> parts.residual.plot(style="hyperspy")                    # doctest: +SKIP
         >>> parts.residual.add_marker(parts.residual.dislocation_markers(found))  # doctest: +SKIP
         """
         import hyperspy.api as hs
@@ -558,3 +558,29 @@ class StrainDecompositionMixin:
         arrows = hs.plot.markers.Arrows(offsets=xy, U=b[:, 0] * scale, V=b[:, 1] * scale,
                                         color=color)
         return [points, arrows]
+
+    def plot_dislocations(self, dislocations=None, smoothing=None, arrow_length=None,
+                          figsize=None, ax=None):
+        """Nye magnitude ``|alpha|`` with the dislocation cores and Burgers vectors drawn.
+
+        Parameters
+        ----------
+        dislocations : numpy.ndarray, optional
+            From :meth:`find_dislocations` (found here when not given).
+        smoothing : float, optional
+            Gaussian sigma (axes' units, e.g. nm) of the Nye map shown.
+        arrow_length : float, optional
+            Drawn length (axes' units) of a Burgers vector of the median ``|b|``;
+            default 12 pixels (the true ``|b|`` in nm is written next to each core).
+        figsize : (float, float), optional
+        ax : matplotlib Axes, optional
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+            Axes in the calibrated units with a scale bar; colour bar in nm^-1.
+        """
+        from ._plotting import plot_dislocations
+
+        return plot_dislocations(self, dislocations=dislocations, smoothing=smoothing,
+                                 arrow_length=arrow_length, figsize=figsize, ax=ax)

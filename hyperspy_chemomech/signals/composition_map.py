@@ -204,16 +204,39 @@ class CompositionMap(CarriedArraysMixin, Signal2D):
         h.metadata.Signal.quantity = "Pixels"
         return h
 
-    def plot(self, *args, cmap="RdBu_r", vmin=0.0, vmax=1.0, centre_colormap=False,
-             **kwargs):
-        """Plot X with a diverging colour map centred on X = 0.5.
+    def plot(self, navigator="auto", cmap="RdBu_r", vmin=0.0, vmax=1.0,
+             centre_colormap=False, **kwargs):
+        """Plot X on a fixed [0, 1] scale (HyperSpy's ``Signal2D.plot``).
 
-        Parameters are those of HyperSpy's ``Signal2D.plot``; the defaults here are
-        ``cmap="RdBu_r"`` (blue Li-poor, red Li-rich), ``vmin=0``, ``vmax=1`` and no
-        centring on zero (HyperSpy centres diverging maps on 0 otherwise).
+        Blue is Li-poor, red Li-rich, the middle X = 0.5; the colour bar reads
+        "Li fraction X", NaN (outside the particle) is transparent, the axes are
+        calibrated (nm) with a scale bar. A collection of maps gets a navigator
+        of the mean X of each map (HyperSpy's default sum is NaN outside the
+        particle).
+
+        Parameters
+        ----------
+        navigator : "auto" or as HyperSpy's ``plot``
+        cmap : str
+            Default ``"RdBu_r"``.
+        vmin, vmax : float
+            Colour limits of X (default 0 and 1).
+        centre_colormap : bool
+            Default False (HyperSpy centres diverging maps on 0 otherwise).
+        **kwargs
+            Other keywords of HyperSpy's ``Signal2D.plot`` (e.g. ``scalebar``,
+            ``axes_ticks``, ``colorbar``).
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+            The figure of the image (HyperSpy's ``signal._plot.signal_plot.figure``).
         """
-        return super().plot(*args, cmap=cmap, vmin=vmin, vmax=vmax,
-                            centre_colormap=centre_colormap, **kwargs)
+        from ._plotting import hyperspy_plot
+
+        return hyperspy_plot(self, Signal2D.plot, navigator=navigator,
+                             quantity="Li fraction X", cmap=cmap, vmin=vmin, vmax=vmax,
+                             centre_colormap=centre_colormap, **kwargs)
 
 
 class LazyCompositionMap(LazySignal, CompositionMap):

@@ -10,7 +10,6 @@ from ._operations import CarriedArraysMixin
 
 #: Crystal-frame components, in order, as stored along the navigation axis.
 _LAW = f"{METADATA_ROOT}.law"
-_TITLES = {"e_100": "[100]", "e_001": "[001]", "e_shear": "shear"}
 
 
 class EigenstrainLaw(CarriedArraysMixin, Signal1D):
@@ -267,54 +266,42 @@ class EigenstrainLaw(CarriedArraysMixin, Signal1D):
                               f"X = 0 end member (reference region at X = {xr:g})")
         return new
 
-    def plot(self, ax=None, **kwargs):
-        """Plot the law: curve, 95 % band, observed range, data density, Vegard line.
+    def plot(self, ax=None, level=0.95, band=True, vegard=True, density=True,
+             observed_range=True, figsize=None, title=None):
+        """Plot the law per component: curve, confidence band, data density, Vegard line.
+
+        This replaces HyperSpy's ``Signal1D.plot`` (whose navigator and other
+        keywords do not apply: every component is drawn at once); an unknown
+        keyword raises ``TypeError``. HyperSpy's view stays available as
+        ``hyperspy.signals.Signal1D.plot(law)``.
 
         Parameters
         ----------
-        ax : array of matplotlib Axes, optional
-            One axis per component.
+        ax : sequence of matplotlib Axes, optional
+            One per component; a new figure otherwise.
+        level : float
+            Coverage of the pointwise confidence band (0.95: 95 %).
+        band : bool
+            Draw the band (needs the fit's covariance).
+        vegard : bool
+            Draw the Vegard (linear) fit, slope in the legend (per unit X).
+        density : bool
+            Draw the histogram of X over the particle pixels (right axis, counts).
+        observed_range : bool
+            Grey out X outside the observed range (extrapolation there).
+        figsize : (float, float), optional
+            Figure size (inch).
+        title : str, optional
+            Figure title; default the law's title.
 
         Returns
         -------
         matplotlib.figure.Figure
         """
-        import matplotlib.pyplot as plt
+        from ._plotting import plot_law
 
-        self.validate()
-        grid = self.axes_manager.signal_axes[0].axis
-        data = np.atleast_2d(np.asarray(self.data))
-        info = self._info()
-        names = info["components"] if info else [f"component {i}" for i in range(len(data))]
-        if ax is None:
-            fig, ax = plt.subplots(1, len(data), figsize=(4.2 * len(data), 3.4), squeeze=False)
-            ax = ax[0]
-        else:
-            ax = np.atleast_1d(ax)
-            fig = ax[0].figure
-        for i, a in enumerate(ax):
-            a.plot(grid, data[i], color="C0", label="learned")
-            if info is not None:
-                b = self.band()[i]
-                a.fill_between(grid, data[i] - b, data[i] + b, color="C0", alpha=0.25,
-                               label="95 % band")
-                lo, hi = info["x_range"]
-                for side in ((0, lo), (hi, 1)):
-                    a.axvspan(*side, color="0.85", zorder=0)
-                slope = self.vegard()["slopes"][i]
-                a.plot(grid, slope * grid, "--", color="C3", label="Vegard fit")
-                hist = info.get("x_histogram")
-                if hist is not None:
-                    edges = np.linspace(0, 1, len(hist) + 1)
-                    a2 = a.twinx()
-                    a2.stairs(hist, edges, color="0.5", alpha=0.6)
-                    a2.set_yticks([])
-            a.set_xlabel("X (Li fraction)")
-            a.set_title(_TITLES.get(names[i], names[i]))
-            a.set_ylabel("eps0(X) - eps0(0)")
-        ax[0].legend(fontsize="small", loc="best")
-        fig.tight_layout()
-        return fig
+        return plot_law(self, ax=ax, level=level, band=band, vegard=vegard, density=density,
+                        observed_range=observed_range, figsize=figsize, title=title)
 
 
 class LazyEigenstrainLaw(LazySignal, EigenstrainLaw):

@@ -482,6 +482,63 @@ class StrainField(CarriedArraysMixin, StrainDecompositionMixin, Signal2D):
         self.validate(require_calibration=False)
         return np.isfinite(np.asarray(self.data)).any(axis=0)
 
+    # -- display --------------------------------------------------------------
+    def plot(self, style="panels", navigator="auto", percentile=99.0, cmap="RdBu_r",
+             per_row=2, scalebar=True, figsize=None, fig=None, **kwargs):
+        """Four labelled panels: e11, e22, e12 and theta, on a diverging colour map.
+
+        The strains share one symmetric colour scale, the rotation (rad) has its
+        own; axes in nm, a scale bar, colour bars with units, NaN (outside the
+        particle) transparent (see
+        :func:`~hyperspy_chemomech.signals.plot_component_maps`). A collection
+        (more navigation axes than the component axis) gets HyperSpy's interactive
+        plot instead, with a navigator of the mean of each map's finite pixels.
+
+        Parameters
+        ----------
+        style : {"panels", "hyperspy"}
+            ``"hyperspy"``: HyperSpy's interactive view (one component at a time,
+            a navigator; markers go there), as for collections.
+        navigator : "auto" or as HyperSpy's ``plot``
+            For the HyperSpy view.
+        percentile : float
+            Percentile of ``|value|`` inside the particle giving the colour limits.
+        cmap : str
+            Diverging colour map.
+        per_row : int
+            Panels per row.
+        scalebar : bool
+        figsize : (float, float), optional
+            Figure size (inch).
+        fig : matplotlib.figure.Figure, optional
+        **kwargs
+            Keywords of :func:`hyperspy.api.plot.plot_images` (one map) or of
+            HyperSpy's ``Signal2D.plot`` (collections); others raise ``TypeError``.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+        """
+        from ._plotting import hyperspy_plot, plot_component_maps
+
+        if style not in ("panels", "hyperspy"):
+            raise ValueError(f"style must be 'panels' or 'hyperspy', got {style!r}")
+        if style == "panels" and self.axes_manager.navigation_shape == (4,):
+            return plot_component_maps(self, names=list(COMPONENTS), percentile=percentile,
+                                       cmap=cmap, per_row=per_row, scalebar=scalebar,
+                                       figsize=figsize, fig=fig, **kwargs)
+        return hyperspy_plot(self, Signal2D.plot, navigator=navigator, cmap=cmap,
+                             scalebar=scalebar, quantity="strain / rotation (rad)", **kwargs)
+
+    def add_marker(self, marker, plot_on_signal=True, plot_marker=True, permanent=False,
+                   plot_signal=True, render_figure=True):
+        """HyperSpy's ``add_marker``, drawn on the interactive view (``plot(style="hyperspy")``)."""
+        if plot_marker and plot_signal and (self._plot is None or not self._plot.is_active):
+            self.plot(style="hyperspy")
+        return super().add_marker(marker, plot_on_signal=plot_on_signal,
+                                  plot_marker=plot_marker, permanent=permanent,
+                                  plot_signal=plot_signal, render_figure=render_figure)
+
 
 class LazyStrainField(LazySignal, StrainField):
     """Lazy (dask) version of :class:`StrainField`."""

@@ -117,6 +117,42 @@ class XrayAbsorptionSpectrum(CarriedArraysMixin, Signal1D):
         q = str(self.metadata.get_item("Signal.quantity", ""))
         return "optical density" in q.lower()
 
+    # ------------------------------------------------------------------ display
+    def plot(self, navigator="auto", **kwargs):
+        """HyperSpy's spectrum-image view: the spectrum at one pixel, an image navigator.
+
+        The navigator is the mean over the energies of each pixel (NaN-safe, where
+        HyperSpy's default sum would be NaN for pixels with a missing frame); the
+        spectrum's y label is the quantity (counts or optical density), x the
+        energy in eV.
+
+        Parameters
+        ----------
+        navigator : "auto" or as HyperSpy's ``plot``
+        **kwargs
+            HyperSpy's ``Signal1D.plot`` keywords.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+            The spectrum's figure (``signal._plot.signal_plot.figure``).
+        """
+        from ._plotting import hyperspy_plot
+
+        quantity = "Optical density" if self.is_optical_density else \
+            "Transmitted intensity (counts)"
+        kwargs.pop("scalebar_color", None)
+        if self.axes_manager.navigation_dimension == 2 and not self._lazy and \
+                tuple(self.axes_manager.indices) == (0, 0):
+            # start on the most absorbing pixel (in the particle), not on the corner
+            mean = np.nanmean(np.asarray(self.data, dtype=float), axis=-1)
+            if np.isfinite(mean).any():
+                pick = np.nanargmax(mean) if self.is_optical_density else np.nanargmin(mean)
+                iy, ix = np.unravel_index(pick, mean.shape)
+                self.axes_manager.indices = (int(ix), int(iy))
+        return hyperspy_plot(self, Signal1D.plot, navigator=navigator, quantity=quantity,
+                             spectrum=True, **kwargs)
+
     # ------------------------------------------------------- optical density
     def to_optical_density(self, i0="auto", margin=5):
         """Optical density ``OD = -ln(I / I0)`` as a new signal.

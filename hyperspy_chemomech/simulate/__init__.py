@@ -18,7 +18,8 @@ __getattr__, __dir__, __all__ = attach(
         "correlative": ["CorrelativeParticle", "correlative_particle"],
         # correlative .mat files as the authors write them (what LFP50_P2.mat taught)
         "authors_files": ["authors_components", "write_authors_mat"],
-        "images": ["CorrelativePair", "correlative_image_pair", "registration_error"],
+        "images": ["CorrelativePair", "WarpedImage", "correlative_image_pair", "registration_error",
+                   "warped_image"],
         "diffraction_patterns": ["synthetic_4dstem"],
     },
 )

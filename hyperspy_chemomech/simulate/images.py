@@ -89,6 +89,33 @@ def _blobs(shape, mask, rng, n):
     return np.clip(att, 0.0, 0.9)
 
 
+def _measured_like_dark_field(t, mask, rng, n_blobs, noise, scan_step):
+    """A dark-field image as the measured P1 pair shows one (``dark_field="bend_contours"``).
+
+    What the measured pair taught that the blob model did not: the background is one
+    flat level (masked / saturated) lying *above* the particle, whose plateau differs
+    from it by only a quarter of the range; its contrast follows the diffraction
+    condition, not the thickness (a smooth field unrelated to it); dark bend contours
+    and blobs reach zero, as dark as anything in the image, and crowd along the
+    outline; the coarse 4D-STEM scan is upsampled (blocks of ``scan_step`` px).
+    """
+    shape = mask.shape
+    size = np.sqrt(mask.sum())
+    ys, xs = np.nonzero(mask & ~ndimage.binary_erosion(mask, iterations=max(1, int(0.06 * size))))
+    yy, xx = np.indices(shape, dtype=float)
+    att = np.zeros(shape)
+    for _ in range(n_blobs):
+        k = rng.integers(len(ys))
+        w = rng.uniform(0.03, 0.06) * size
+        att += rng.uniform(1.0, 1.5) * np.exp(-0.5 * ((xx - xs[k]) ** 2 + (yy - ys[k]) ** 2) / w ** 2)
+    diffraction = 0.7 + 0.08 * _smooth_random(shape, 0.15 * size, rng)
+    df = np.where(mask, diffraction * (1.0 - np.clip(att, 0.0, 1.0)), 1.0)
+    df = np.where(mask, df + noise * rng.standard_normal(shape), df)
+    step = max(1, int(scan_step))
+    df = np.repeat(np.repeat(df[::step, ::step], step, axis=0), step, axis=1)[:shape[0], :shape[1]]
+    return np.clip(df, 0.0, 1.0)
+
+
 def _image_signal(data, pixel, offset, title, cls=None):
     import hyperspy.api as hs
 
@@ -102,7 +129,8 @@ def _image_signal(data, pixel, offset, title, cls=None):
 
 def correlative_image_pair(shape=(180, 360), pixel_size=4.0, coarsening=None, rotation=None,
                            mirror=None, scale=None, contrast=None, noise=0.03, kind="hexagon",
-                           n_blobs=8, composition_contrast=0.05, seed=None):
+                           n_blobs=8, composition_contrast=0.05, dark_field="blobs", scan_step=3,
+                           seed=None):
     """A fine 4D-STEM-like and a coarse X-ray-like image of one particle, with the true map.
 
     The particle is an irregular platelet with a varying thickness and a
@@ -141,6 +169,16 @@ def correlative_image_pair(shape=(180, 360), pixel_size=4.0, coarsening=None, ro
     composition_contrast : float
         Relative change of the X-ray signal from X = 0 to X = 1 (what a thickness
         image keeps of the chemical contrast).
+    dark_field : {"blobs", "bend_contours"}
+        "blobs": thickness times a diffraction attenuation on a dark vacuum.
+        "bend_contours": as a measured 4D-STEM dark field (the published P1 pair)
+        looks: a flat background level above the particle, a plateau close to it
+        whose contrast does not follow the thickness, dark contours and blobs
+        (``n_blobs``) reaching zero along the outline, the scan upsampled in
+        blocks of ``scan_step`` px. Its intensities are unrelated to the X-ray
+        image in parts: only the outline is shared.
+    scan_step : int
+        Block size (px) of the "bend_contours" dark field.
     seed : int or numpy.random.Generator, optional
 
     Returns
@@ -170,6 +208,8 @@ def correlative_image_pair(shape=(180, 360), pixel_size=4.0, coarsening=None, ro
         raise ValueError(f"unknown contrast {contrast!r}; use one of {CONTRASTS}")
     if coarsening <= 0 or scale <= 0 or pixel_size <= 0:
         raise ValueError("pixel_size, coarsening and scale must be positive")
+    if dark_field not in ("blobs", "bend_contours"):
+        raise ValueError(f"unknown dark_field {dark_field!r}; use 'blobs' or 'bend_contours'")
 
     # the particle on the fixed grid
     mask = _particle(shape, kind, rng)
@@ -179,8 +219,11 @@ def correlative_image_pair(shape=(180, 360), pixel_size=4.0, coarsening=None, ro
     g_f = Grid(tuple(shape), (pixel_size, pixel_size), f_off)
 
     # dark field: thickness x diffraction attenuation (dark blobs), vacuum ~ 0
-    df = t / t.max() * (1.0 - _blobs(shape, mask, rng, n_blobs))
-    df = 0.02 + df + noise * rng.standard_normal(shape)
+    if dark_field == "blobs":
+        df = t / t.max() * (1.0 - _blobs(shape, mask, rng, n_blobs))
+        df = 0.02 + df + noise * rng.standard_normal(shape)
+    else:
+        df = _measured_like_dark_field(t, mask, rng, n_blobs, noise, scan_step)
 
     # the moving grid covers the particle in any orientation
     xy = g_f.centres_xy(mask)
@@ -218,7 +261,8 @@ def correlative_image_pair(shape=(180, 360), pixel_size=4.0, coarsening=None, ro
     comp = _image_signal(x_m, p_m, m_off, "composition (simulated, X-ray grid)", CompositionMap)
     moving.metadata.set_item("Chemomech.simulation", {
         "rotation_deg": rotation, "mirror": mirror, "coarsening": coarsening,
-        "scale": scale, "contrast": contrast, "gamma": gamma, "noise": noise})
+        "scale": scale, "contrast": contrast, "gamma": gamma, "noise": noise,
+        "dark_field": dark_field})
     return CorrelativePair(moving, fixed, truth, comp, mask, X, t)
 
 
@@ -246,3 +290,101 @@ def registration_error(estimated, pair):
     p = g.centres_xy(pair.particle)
     q = apply_matrix(np.linalg.inv(pair.transform.matrix), p)
     return np.hypot(*(apply_matrix(m, q) - p).T) / g.pixel_size
+
+
+class WarpedImage(NamedTuple):
+    """What :func:`warped_image` returns.
+
+    Attributes
+    ----------
+    moving : hyperspy.signals.Signal2D
+        The warped, coarser, noisy copy, calibrated in nm.
+    transform : CorrelativeTransform
+        The true map, moving (x, y) nm -> the source image's (x, y) nm.
+    """
+
+    moving: object
+    transform: object
+
+
+def warped_image(image, rotation=None, mirror=None, coarsening=None, scale=None, noise=0.02,
+                 shift=None, seed=None):
+    """A copy of a calibrated image as another instrument would see it: turned, coarser, noisy.
+
+    Made to test registration on measured images (e.g. the X-ray image of a
+    published, already-registered pair): the copy's pixels average the source
+    over their footprint (coarser pixels), its frame is rotated by ``rotation``
+    and optionally mirrored, its calibration is off by ``scale``, and Gaussian
+    noise is added. Where the copy reaches beyond the source, it holds the
+    source's background (median of its border).
+
+    Parameters
+    ----------
+    image : hyperspy.signals.Signal2D
+        Calibrated source image (nm).
+    rotation : float, optional
+        Rotation of the copy's frame (deg); default random in [0, 360).
+    mirror : bool, optional
+        Mirror the copy; default random.
+    coarsening : float, optional
+        Copy/source pixel-size ratio; default random in [2, 4].
+    scale : float, optional
+        True copy-to-source scale over the nominal one (a calibration error);
+        default random in [0.97, 1.03].
+    noise : float
+        Gaussian noise sigma as a fraction of the copy's maximum.
+    shift : (float, float), optional
+        Offset of the copy's centre from the source's centre (x, y) in source
+        pixels; default random within 3 % of the image size.
+    seed : int or numpy.random.Generator, optional
+
+    Returns
+    -------
+    WarpedImage
+        ``(moving, transform)``; ``transform`` maps the copy's (x, y) nm onto the
+        source's (x, y) nm.
+
+    Examples
+    --------
+    >>> from hyperspy_chemomech.simulate import correlative_image_pair, warped_image
+    >>> pair = correlative_image_pair(seed=0, shape=(90, 180))
+    >>> w = warped_image(pair.fixed, rotation=30.0, mirror=True, coarsening=3.0, seed=1)
+    >>> w.transform.reflection, round(w.transform.rotation, 6)
+    (True, 30.0)
+    """
+    from ..registration import CorrelativeTransform, Grid, grid_of, resample, similarity_linear
+
+    rng = np.random.default_rng(seed)
+    rotation = rng.uniform(0, 360) if rotation is None else float(rotation)
+    mirror = bool(rng.random() < 0.5) if mirror is None else bool(mirror)
+    coarsening = rng.uniform(2, 4) if coarsening is None else float(coarsening)
+    scale = rng.uniform(0.97, 1.03) if scale is None else float(scale)
+    if coarsening <= 0 or scale <= 0 or noise < 0:
+        raise ValueError("coarsening and scale must be positive, noise not negative")
+    g_s = grid_of(image, "image")
+    src = np.array(image.data, dtype=float)  # a copy: the source is never touched
+    if src.shape != tuple(g_s.shape) or not np.isfinite(src).all():
+        raise ValueError("image must be a single finite image (no NaN, no navigation axes)")
+    ny, nx = g_s.shape
+    shift = rng.uniform(-0.03, 0.03, 2) * max(ny, nx) if shift is None else np.asarray(shift, float)
+
+    # the copy's square grid covers the source in any orientation
+    p_m = coarsening * g_s.pixel_size
+    n_m = int(np.ceil(np.hypot(ny * g_s.scale[0], nx * g_s.scale[1]) / (scale * p_m))) + 2
+    m_off = (round(rng.uniform(-5000, 5000), 1), round(rng.uniform(-5000, 5000), 1))
+    c_m = np.array([m_off[1] + p_m * (n_m - 1) / 2, m_off[0] + p_m * (n_m - 1) / 2])
+    c_s = np.array(g_s.to_xy((ny - 1) / 2, (nx - 1) / 2)) + shift * g_s.pixel_size
+    lin = similarity_linear(np.deg2rad(rotation), scale, mirror)
+    m = np.eye(3)
+    m[:2, :2] = lin
+    m[:2, 2] = c_s - lin @ c_m
+    g_m = Grid((n_m, n_m), (p_m, p_m), m_off)
+    warped = resample(src, g_s, g_m, np.linalg.inv(m), order=1, area_average=True)
+    bg = np.median(np.concatenate([src[0], src[-1], src[:, 0], src[:, -1]]))
+    warped = np.where(np.isfinite(warped), warped, bg)
+    warped = warped + noise * np.max(np.abs(warped)) * rng.standard_normal(warped.shape)
+    moving = _image_signal(warped, p_m, m_off, "warped copy of " + str(image.metadata.General.title))
+    moving.metadata.set_item("Chemomech.simulation", {
+        "rotation_deg": rotation, "mirror": mirror, "coarsening": coarsening,
+        "scale": scale, "noise": noise})
+    return WarpedImage(moving, CorrelativeTransform(m))
