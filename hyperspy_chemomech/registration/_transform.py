@@ -176,7 +176,9 @@ class CorrelativeTransform:
 
         From the normal matrix of the sub-pixel polish (recorded in its log entry):
         what the registration's noise leaves uncertain; composition maps resampled
-        through transforms drawn from it carry the registration into the law.
+        through transforms drawn from it carry the registration into the law. A
+        lower bound: on 8 random warps of the real pair P1 the RMS point error was
+        0.9-3.1 (median 2.0) times the SD it predicts (systematic misfit is not noise).
         """
         for entry in self.log[::-1]:
             if isinstance(entry, dict) and entry.get("matrix_covariance") is not None:
