@@ -367,3 +367,19 @@ def test_strain_variance_weights_the_fit():
     bad.metadata.set_item("Signal.Noise_properties.variance", np.ones((3, 70, 120)))
     with pytest.raises(ValueError, match="variance has shape"):
         bad.learn_eigenstrain(p.composition_map(), degree=1)
+
+
+def test_held_edge_warns_only_for_a_particle_wholly_in_view():
+    import warnings
+
+    from hyperspy_chemomech.learning._inputs import warn_held_edge_on_whole_particle
+
+    inside = np.zeros((40, 60), bool)
+    inside[5:35, 8:50] = True
+    with pytest.warns(UserWarning, match="wholly inside the map"):
+        assert warn_held_edge_on_whole_particle(inside)
+    cut = inside.copy()
+    cut[5:35, 8:] = True   # the window cuts the particle: the held edge is its physics
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert not warn_held_edge_on_whole_particle(cut)

@@ -4,6 +4,8 @@ Bad input gets a clear error naming the problem; nothing here modifies the
 caller's arrays (the body extension returns a new composition map).
 """
 
+import warnings
+
 import numpy as np
 from scipy import ndimage
 
@@ -108,4 +110,46 @@ def prepare_body(strain, X, mask, pixel_size, variance, body, report=None):
         X, n_extended = extend_body(strain, X, body.reach_px)
         mask = np.isfinite(X)
     check_identifiable(X, mask, body.min_range)
+    if body.boundary == "dirichlet":
+        warn_held_edge_on_whole_particle(mask)
     return strain, X, mask, validate_variance(variance, strain), n_extended
+
+
+def warn_held_edge_on_whole_particle(mask, max_border_fraction=0.1):
+    """Warn when ``boundary="dirichlet"`` is asked for a particle wholly inside the map.
+
+    A held edge is for a field of view that cuts the particle (or a clamped one). When
+    the whole particle is in view its edges are free, and holding them at the measured
+    displacement brings in the 4D-STEM reference strain (not elastic, but in that
+    displacement): with a composition-dependent stiffness it cannot be told from the
+    law (measured on LFP50_P2: [100] 0.000 +- 0.038 held, against 0.046 +- 0.003 free).
+    A map cropped to the particle touches the border at a few outline pixels; a window
+    that cuts the particle runs along it.
+
+    Parameters
+    ----------
+    mask : numpy.ndarray of bool
+        The body.
+    max_border_fraction : float
+        Largest fraction of the body's outline on the map's border (outermost pixel
+        ring) for which the particle counts as wholly in view.
+
+    Returns
+    -------
+    bool
+        True when the particle is wholly in view (and the warning was given).
+    """
+    outline = mask & ~ndimage.binary_erosion(mask)
+    border = np.zeros_like(mask)
+    border[[0, -1], :] = border[:, [0, -1]] = True
+    fraction = (outline & border).sum() / max(int(outline.sum()), 1)
+    inside = bool(fraction < max_border_fraction)
+    if inside:
+        warnings.warn(
+            f"boundary='dirichlet' on a particle that lies wholly inside the map ({100 * fraction:.0f} % "
+            "of its outline on the map's border): its edges are free, so boundary='free' is the "
+            "physics; a held edge mixes the 4D-STEM reference strain into the boundary and, with "
+            "a composition-dependent stiffness, can confound it with the law (on noisy data "
+            "the law moves far from the free fit)", UserWarning,
+            stacklevel=4)
+    return inside

@@ -163,10 +163,12 @@ def learn_law(strain, X, pixel_size, stiffness, *, crystal_angle=0.0, mask=None,
         nuisance=NuisanceOptions(dislocations, dislocation_lattice),
         uncertainty=UncertaintyOptions(uncertainty, block_size))
     clock = _Clock()
-    support = np.isfinite(np.asarray(X, dtype=float))  # where X was measured (before the rim)
     body_report = {}
+    X_given = X
     strain, X, mask, variance, n_extended = prepare_body(strain, X, mask, pixel_size, variance,
                                                          opts.body, report=body_report)
+    # where X was measured (before the rim was added); the input was validated above
+    support = np.isfinite(np.asarray(X_given, dtype=float))
     pixel_nm = mean_pixel_size(pixel_size)
     n_comp, comps, full_basis = opts.basis.n_components, opts.components, opts.basis.full_basis()
     solver = _solver_for(solver, mask, pixel_size, stiffness, X, crystal_angle, opts)
