@@ -15,7 +15,7 @@ aligned frames once more to sharpen it.
 import numpy as np
 from scipy import ndimage
 
-from .._utils import progressbar
+from .._utils import progressbar, with_one_blas_thread
 
 
 def edge_image(frame, sigma=1.0):
@@ -352,6 +352,9 @@ def _joint_step(aligned, design, pinv):
     return step, float(np.sqrt(np.mean(r * r)))
 
 
+# small (n_energies x n_parameters) least-squares per step: BLAS threads only spin-wait,
+# which made it 45-99x slower under load (issue 16)
+@with_one_blas_thread
 def refine_drift_with_model(stack, shifts, design, n_iter=8, order=3, show_progressbar=None,
                             tol=1e-4):
     """Refine drift estimates by a joint fit of the drift and the unmixing model.
