@@ -13,7 +13,7 @@ from ._utils import attach, package_version
 
 __version__ = package_version()
 
-__getattr__, __dir__, __all__ = attach(
+__getattr__, _, __all__ = attach(
     __name__,
     submodules=["decomposition", "diffraction", "fields", "io", "learning", "mechanics",
                 "registration", "signals", "simulate", "spectra"],

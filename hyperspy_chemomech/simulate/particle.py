@@ -199,6 +199,17 @@ class SyntheticParticle:
         return s
 
 
+def resolve_law(law):
+    """A law argument as a callable: ``"vegard"``, ``"nonlinear"`` or a callable itself."""
+    if isinstance(law, str) and law == "vegard":
+        return vegard_law()
+    if isinstance(law, str) and law == "nonlinear":
+        return nonlinear_law()
+    if not callable(law):
+        raise ValueError("law must be 'vegard', 'nonlinear' or a callable")
+    return law
+
+
 def make_particle(shape=(150, 250), pixel_size=5.0, kind="hexagon", composition="two_phase",
                   interface_width=6.0, law="vegard", material="LiFePO4",
                   stiffness="homogeneous", crystal_angle=0.0, plane="stress",
@@ -264,12 +275,7 @@ def make_particle(shape=(150, 250), pixel_size=5.0, kind="hexagon", composition=
         if mask.shape != tuple(shape):
             raise ValueError(f"mask shape {mask.shape} differs from shape {tuple(shape)}")
     X = composition_field(mask, kind=composition, interface_width=interface_width, seed=rng)
-    if law == "vegard":
-        law = vegard_law()
-    elif law == "nonlinear":
-        law = nonlinear_law()
-    elif not callable(law):
-        raise ValueError("law must be 'vegard', 'nonlinear' or a callable")
+    law = resolve_law(law)
 
     if end_members(material) is not None:      # a solid solution's name: C(X) already
         Q = resolve_stiffness(material, plane)

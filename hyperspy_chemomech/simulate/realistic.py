@@ -29,12 +29,7 @@ from scipy import ndimage, special
 
 from ..fields import dislocation_strain, masked_gaussian, pool
 from .composition_fields import composition_field
-from .particle import (
-    SyntheticParticle,
-    crystal_to_image_eigenstrain,
-    nonlinear_law,
-    vegard_law,
-)
+from .particle import SyntheticParticle, crystal_to_image_eigenstrain, resolve_law
 from .shapes import platelet_mask
 
 
@@ -179,12 +174,7 @@ def realistic_particle(shape=(150, 250), pixel_size=5.0, kind="hexagon",
     X_f = composition_field(mask_f, kind=composition, interface_width=interface_width * f,
                             seed=rng)
     X_f0 = np.where(mask_f, X_f, 0.0)
-    if law == "vegard":
-        law = vegard_law()
-    elif law == "nonlinear":
-        law = nonlinear_law()
-    elif not callable(law):
-        raise ValueError("law must be 'vegard', 'nonlinear' or a callable")
+    law = resolve_law(law)
     if stiffness == "composition":
         Q = resolve_stiffness("LixFePO4", plane)
     elif stiffness == "homogeneous":
