@@ -2,9 +2,10 @@
 
 Layers, bottom to top (``docs/conventions.rst``, design.md): the ground (``fields``,
 ``_utils``, ``_metadata``); the engines on plain arrays (``spectra``, ``mechanics``,
-``decomposition``, ``learning``, registration's and diffraction's array cores); the
-HyperSpy signal classes (``signals``); the faces that make signals (``io``,
-``diffraction`` and registration's signal face, ``simulate``); the demo and the CLI.
+``decomposition``, ``learning``, registration's array core); the HyperSpy signal
+classes (``signals``); the faces that make signals (``io``, the ``diffraction`` bridge,
+registration's signal face, ``simulate``); the demo and the CLI. pyxem's conventions
+are converted in the ground (``fields``), so no signal class imports the bridge.
 Imports only go down. These tests walk every ``import`` statement with ``ast``, resolve
 names re-exported by a package ``__init__`` to the module that defines them, and fail
 on a cycle, an upward import, an engine that imports HyperSpy or the signal classes, a
@@ -33,10 +34,10 @@ HYPERSPY_GROUND = {f"{PKG}._utils"}
 RANKS = {  # layer of each module, bottom = 0
     "fields": 0, "_utils": 0, "_metadata": 1,
     "spectra": 2, "mechanics": 2,
-    "decomposition": 3, "registration": 3, "diffraction": 3,
+    "decomposition": 3, "registration": 3,
     "learning": 4,
     "signals": 5,
-    "io": 6, "faces": 6,
+    "io": 6, "faces": 6, "diffraction": 6,
     "simulate": 7,
     "demo": 8, "__init__": 9,
 }

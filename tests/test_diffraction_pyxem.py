@@ -10,7 +10,7 @@ import hyperspy.api as hs
 
 import hyperspy_chemomech as hcm
 from hyperspy_chemomech.diffraction import from_pyxem, strain_from_diffraction
-from hyperspy_chemomech.diffraction._pyxem_convert import simulated_strain_truth
+from hyperspy_chemomech.diffraction import simulated_strain_truth
 from hyperspy_chemomech.fields import gradient_from_components
 
 pytestmark = pytest.mark.pyxem

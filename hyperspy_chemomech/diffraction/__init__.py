@@ -9,10 +9,9 @@ __getattr__, __dir__, __all__ = attach(
     __name__,
     submod_attrs={
         "_strain_from_diffraction": ["strain_from_diffraction"],
-        "_pyxem_convert": ["pyxem_strain_to_tensor", "pyxem_tensor_to_gradient",
-                           "simulated_strain_truth"],
+        "..fields": ["detector_to_image", "pyxem_strain_to_tensor", "pyxem_tensor_to_gradient",
+                     "simulated_strain_truth"],
         "_from_pyxem": ["from_pyxem"],
-        "_detector": ["detector_to_image"],
         "_disk_detection": ["disk_image"],
         # the pyxem-side signal class (signal_type "correlative_diffraction"; imports pyxem)
         "_correlative_diffraction": ["CorrelativeDiffraction2D",

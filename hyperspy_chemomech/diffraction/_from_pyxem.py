@@ -1,4 +1,4 @@
-"""pyxem strain results -> StrainField (the signal face of :mod:`._pyxem_convert`)."""
+"""pyxem strain results -> StrainField (the signal face of :mod:`hyperspy_chemomech.fields._pyxem`)."""
 
 
 def from_pyxem(signal, vector_order="yx", scan_rotation=0.0, flip=False):

@@ -5,8 +5,7 @@ from contextlib import nullcontext
 import numpy as np
 
 from .._metadata import axes_nm
-from ..fields import components_from_gradient
-from ._detector import detector_to_image
+from ..fields import components_from_gradient, detector_to_image
 from ._disk_detection import DiskFinder
 from ._lattice_fit import (
     N_OUT,

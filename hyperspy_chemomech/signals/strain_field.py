@@ -170,7 +170,7 @@ class StrainField(CarriedArraysMixin, StrainDecompositionMixin, Signal2D):
 
         pyxem orders its vectors (ky, kx), fits in reciprocal space and uses its own
         rotation sign; the exact conversion is documented in
-        :mod:`hyperspy_chemomech.diffraction` (``pyxem_tensor_to_gradient``) and pinned
+        :mod:`hyperspy_chemomech.fields` (``pyxem_tensor_to_gradient``) and pinned
         by tests. Parameters and returns as :func:`hyperspy_chemomech.diffraction.from_pyxem`.
 
         Raises
@@ -180,7 +180,7 @@ class StrainField(CarriedArraysMixin, StrainDecompositionMixin, Signal2D):
         ValueError
             Neither pyxem layout, uncalibrated scan axes, a bad ``vector_order``.
         """
-        from ..diffraction import pyxem_strain_to_tensor, pyxem_tensor_to_gradient
+        from ..fields import pyxem_strain_to_tensor, pyxem_tensor_to_gradient
 
         if getattr(signal, "axes_manager", None) is None:
             shape = getattr(signal, "shape", None)

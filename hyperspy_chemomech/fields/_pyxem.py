@@ -1,6 +1,8 @@
-"""pyxem strain results (StrainMap, DisplacementGradientMap) in our convention: the array math.
+"""pyxem's strain conventions converted to ours (StrainMap, DisplacementGradientMap): array math.
 
-:meth:`StrainField.from_pyxem` (and :func:`from_pyxem`) wrap it for signals.
+A convention of another tool, converted on entry, so it is written here in the ground;
+:meth:`StrainField.from_pyxem` (and :func:`hyperspy_chemomech.diffraction.from_pyxem`)
+wrap it for signals.
 
 pyxem (0.21) fits in reciprocal space. ``get_DisplacementGradientMap`` solves
 ``Vu @ L = Vs`` for the row vectors of the strained (Vs) and reference (Vu)
@@ -25,8 +27,8 @@ convert it exactly: ``A = P D.T P`` (``P`` swaps x and y), ``H = inv(A).T - I``.
 
 import numpy as np
 
-from ..fields import components_from_gradient, gradient_from_reciprocal
-from ._detector import detector_to_image
+from ._components import components_from_gradient, gradient_from_reciprocal
+from ._frames import detector_to_image
 
 _SWAP = np.array([[0.0, 1.0], [1.0, 0.0]])
 
