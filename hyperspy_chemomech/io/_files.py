@@ -9,6 +9,10 @@ file, ...) and the error says which file and what it is.
 import functools
 import os
 
+import numpy as np
+
+from ..fields import LENGTH_TO_NM
+
 #: leading bytes of formats users hand to the wrong reader -> what to call them
 _MAGIC = (
     (b"\x89PNG\r\n\x1a\n", "a PNG image"),
@@ -134,3 +138,38 @@ def names_the_file(reader):
                             f"or truncated ({err})") from err
 
     return wrapper
+
+
+def regular_positions_nm(values, unit, name):
+    """Scan positions in nm, checked to form a regular grid (``@names_the_file`` adds the file).
+
+    Parameters
+    ----------
+    values : array_like
+        Positions along one scan axis, in ``unit``.
+    unit : str
+        A length unit of :data:`hyperspy_chemomech.fields.LENGTH_TO_NM`.
+    name : str
+        The axis, for the error messages.
+
+    Returns
+    -------
+    positions : numpy.ndarray
+        In nm.
+    step : float
+        Mean step (nm), positive.
+    """
+    if unit not in LENGTH_TO_NM:
+        raise ValueError(f"{name}: unknown length unit {unit!r} (known: {', '.join(LENGTH_TO_NM)})")
+    pos = np.asarray(values, dtype=float).ravel() * LENGTH_TO_NM[unit]
+    if pos.size < 2:
+        raise ValueError(f"{name} needs at least two positions")
+    step = np.diff(pos)
+    if not (np.all(step > 0) or np.all(step < 0)):
+        raise ValueError(f"{name} positions are not monotonic")
+    mean = abs(pos[-1] - pos[0]) / (pos.size - 1)
+    if np.max(np.abs(np.abs(step) - mean)) > 0.05 * mean:
+        raise ValueError(
+            f"{name} positions are not evenly spaced (steps {np.abs(step).min():.4g}-"
+            f"{np.abs(step).max():.4g} nm); interpolate onto a regular grid first")
+    return pos, mean

@@ -11,8 +11,7 @@ import re
 
 import numpy as np
 
-from ..fields import LENGTH_TO_NM as _TO_NM
-from ._files import check_file, describe, names_the_file
+from ._files import check_file, describe, names_the_file, regular_positions_nm
 
 _TOKEN = re.compile(r'"([^"]*)"|([{}()=;,])|([^\s{}()=;,"]+)')
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
@@ -125,22 +124,6 @@ def _axis(region, key, path):
     return axis, values
 
 
-def _positions_nm(values, unit, name, path):
-    if unit not in _TO_NM:
-        raise ValueError(f"{path}: {name} has unknown length unit {unit!r} (known: "
-                         f"{', '.join(_TO_NM)})")
-    pos = values * _TO_NM[unit]
-    if pos.size < 2:
-        raise ValueError(f"{path}: {name} needs at least two positions")
-    step = np.diff(pos)
-    if not (np.all(step > 0) or np.all(step < 0)):
-        raise ValueError(f"{path}: {name} positions are not monotonic")
-    mean = abs(pos[-1] - pos[0]) / (pos.size - 1)
-    if np.max(np.abs(np.abs(step) - mean)) > 0.05 * mean:
-        raise ValueError(f"{path}: {name} positions are not evenly spaced")
-    return pos, mean
-
-
 @names_the_file
 def load_als_stxm(path, channel=0, region=0):
     """Read an ALS STXM image stack (``.hdr`` header + one ``.xim`` image per energy).
@@ -228,8 +211,8 @@ def load_als_stxm(path, channel=0, region=0):
         channel = names.index(channel)
     if not 0 <= channel < max(len(names), 1):
         raise ValueError(f"{path}: channel {channel} requested, channels are {names}")
-    xs_nm, dx = _positions_nm(xs, str(pax.get("Unit", "um")), "PAxis (Sample X)", path)
-    ys_nm, dy = _positions_nm(ys, str(qax.get("Unit", "um")), "QAxis (Sample Y)", path)
+    xs_nm, dx = regular_positions_nm(xs, str(pax.get("Unit", "um")), "PAxis (Sample X)")
+    ys_nm, dy = regular_positions_nm(ys, str(qax.get("Unit", "um")), "QAxis (Sample Y)")
 
     base = os.path.splitext(path)[0]
     suffix = str(region) if flags == "Multi-Region Image Stack" and n_regions > 1 else ""

@@ -7,8 +7,7 @@ are uneven) and image axes in nm (or the unit asked for).
 
 import numpy as np
 
-from ..fields import LENGTH_TO_NM
-from ._files import names_the_file, open_hdf5
+from ._files import names_the_file, open_hdf5, regular_positions_nm
 
 _TO_EV = {"eV": 1.0, "ev": 1.0, "keV": 1e3, "kev": 1e3}
 
@@ -63,23 +62,7 @@ def _axis_order(dgroup, ndim):
 
 
 def _positions_nm(ds, name):
-    pos = np.asarray(ds[()], dtype=float).ravel()
-    units = str(_attr(ds, "units", "um")).strip()
-    if units not in LENGTH_TO_NM:
-        raise ValueError(f"{name}: unknown length units {units!r} (known: {', '.join(LENGTH_TO_NM)})")
-    pos = pos * LENGTH_TO_NM[units]
-    if pos.size < 2:
-        raise ValueError(f"{name} needs at least two positions")
-    step = np.diff(pos)
-    if not (np.all(step > 0) or np.all(step < 0)):
-        raise ValueError(f"{name} positions are not monotonic")
-    mean = abs(pos[-1] - pos[0]) / (pos.size - 1)
-    if np.max(np.abs(np.abs(step) - mean)) > 0.05 * mean:
-        raise ValueError(
-            f"{name} positions are not evenly spaced (steps {np.abs(step).min():.4g}-"
-            f"{np.abs(step).max():.4g} nm); interpolate onto a regular grid first"
-        )
-    return pos, mean
+    return regular_positions_nm(ds[()], str(_attr(ds, "units", "um")).strip(), name)
 
 
 @names_the_file
