@@ -55,17 +55,22 @@ def _similarity(theta_deg, mirror, c_m, c_f, shift=(0.0, 0.0)):
     return m
 
 
-def baseline_phase_correlation(moving, fixed):
-    """Brute-force rotation/mirror/sign search + skimage phase correlation (scale from calibrations)."""
-    def border_median(a):
-        return np.median(np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]]))
+def _centred_pair(moving, fixed):
+    """Both images with their border median at zero (so either contrast sign can match),
+    their grids and the image centres (x, y) in nm."""
+    def zeroed(a):
+        a = a.data.astype(float)
+        return a - np.median(np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]]))
 
-    # background to zero in both, so that either contrast sign can match
-    mov, fix = moving.data.astype(float), fixed.data.astype(float)
-    mov, fix = mov - border_median(mov), fix - border_median(fix)
     gm, gf = grid_of(moving), grid_of(fixed)
     c_m = np.array(gm.to_xy((gm.shape[0] - 1) / 2, (gm.shape[1] - 1) / 2))
     c_f = np.array(gf.to_xy((gf.shape[0] - 1) / 2, (gf.shape[1] - 1) / 2))
+    return zeroed(moving), zeroed(fixed), gm, gf, c_m, c_f
+
+
+def baseline_phase_correlation(moving, fixed):
+    """Brute-force rotation/mirror/sign search + skimage phase correlation (scale from calibrations)."""
+    mov, fix, gm, gf, c_m, c_f = _centred_pair(moving, fixed)
     xy_f = gf.centres_xy()
 
     def warp(m):
@@ -104,14 +109,7 @@ def baseline_rotation_known(moving, fixed, m_true):
     image centres aligned; ``phase_cross_correlation`` (1/20 px) finds the shift.
     The easier problem: what a translation-only method reaches when told the rest.
     """
-    def border_median(a):
-        return np.median(np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]]))
-
-    mov, fix = moving.data.astype(float), fixed.data.astype(float)
-    mov, fix = mov - border_median(mov), fix - border_median(fix)
-    gm, gf = grid_of(moving), grid_of(fixed)
-    c_m = np.array(gm.to_xy((gm.shape[0] - 1) / 2, (gm.shape[1] - 1) / 2))
-    c_f = np.array(gf.to_xy((gf.shape[0] - 1) / 2, (gf.shape[1] - 1) / 2))
+    mov, fix, gm, gf, c_m, c_f = _centred_pair(moving, fixed)
     m = np.eye(3)
     m[:2, :2] = m_true[:2, :2]
     m[:2, 2] = c_f - m_true[:2, :2] @ c_m
