@@ -89,6 +89,7 @@ def attach(package, submod_attrs=None, submodules=()):
     return __getattr__, __dir__, __all__
 
 
+@functools.lru_cache(maxsize=1)
 def package_version():
     """This package's version: set at install time from the git tag (setuptools-scm).
 
