@@ -383,3 +383,22 @@ def test_held_edge_warns_only_for_a_particle_wholly_in_view():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert not warn_held_edge_on_whole_particle(cut)
+
+
+def test_law_band_one_contract_for_fit_and_signal():
+    from hyperspy_chemomech.simulate import make_particle
+
+    p = make_particle(shape=(40, 60), noise=1e-4)
+    law = p.strain_field().learn_eigenstrain(p.composition_map(), degree=1, material="LiFePO4",
+                                             show_progressbar=False)
+    # the band on the grid is the one stored at fit time (same function, same numbers)
+    np.testing.assert_allclose(law.band(), law.metadata.Chemomech.law.band95, rtol=1e-12)
+    X = np.array([0.2, np.nan, 0.7])
+    before = X.copy()
+    b = law.band(X, level=0.68)
+    assert np.isnan(b[:, 1]).all() and np.all(b[:, [0, 2]] < law.band(X)[:, [0, 2]])
+    np.testing.assert_array_equal(X, before)
+    with pytest.raises(ValueError, match=r"X must lie in \[0, 1\]"):
+        law.band([1.5])
+    with pytest.raises(ValueError, match="level"):
+        law.band(level=1.2)

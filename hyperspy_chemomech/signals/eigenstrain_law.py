@@ -233,7 +233,14 @@ class EigenstrainLaw(CarriedArraysMixin, Signal1D):
                              "make it with StrainField.learn_eigenstrain")
         if X is None:
             X = self.axes_manager.signal_axes[0].axis
+        X = np.atleast_1d(np.asarray(X, dtype=float)).ravel()
+        finite = np.isfinite(X)
+        if np.any((X[finite] < 0) | (X[finite] > 1)):
+            raise ValueError("X must lie in [0, 1]")
+        if not 0 < float(level) < 1:
+            raise ValueError(f"level must lie strictly between 0 and 1, got {level!r}")
         half = law_band(info["covariance"], self.basis, info["dof"], X, level)
+        half[:, ~finite] = np.nan
         return half * self._scale_factors()[:, None]
 
     def relative_to_end_member(self, reference_composition):
