@@ -36,6 +36,10 @@ PSF_SHAPE_UNCERTAINTY = 0.15
 SIGMA_GRID_PX = (0.0, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0)
 #: Huber threshold (robust standard deviations) of the robust fits.
 HUBER_C = 1.345
+#: Width of the edge band the resolution estimate leaves out, in target sigmas.
+EDGE_BAND_SIGMAS = 2.0
+#: The band narrows until at least this fraction of the body's pixels is left.
+EDGE_BAND_MIN_KEPT = 0.25
 
 
 def noise_level(field, mask):
@@ -251,8 +255,22 @@ def parabolic_min(x, y):
     return np.where(inner, vertex, x[i]), i
 
 
+def _edge_band_rows(mask, width):
+    """The body less a band ``ceil(width)`` px wide along its edge, and the band's width.
+
+    The band narrows until ``EDGE_BAND_MIN_KEPT`` of the body is left (small bodies).
+    """
+    n = int(np.ceil(width))
+    while n > 0:
+        rows = ndimage.binary_erosion(mask, iterations=n)
+        if rows.sum() >= EDGE_BAND_MIN_KEPT * mask.sum():
+            return rows, n
+        n -= 1
+    return mask, 0
+
+
 def estimate_resolution(grid, comps, sigmas, law_columns, show_progressbar, n_boot=300, seed=0,
-                        n_folds=5, edge_band=False):
+                        n_folds=5, edge_band=None):
     """PSF sigma (px) of the composition relative to the strain map, with its uncertainty.
 
     Each candidate sigma says "the composition, hence the prediction, is blurred
@@ -269,6 +287,17 @@ def estimate_resolution(grid, comps, sigmas, law_columns, show_progressbar, n_bo
     by a parabola through the best grid point and its neighbours; its standard
     deviation comes from a spatial block bootstrap of the profile.
 
+    The comparison leaves out a band along the body's edge, ``EDGE_BAND_SIGMAS``
+    target sigmas wide (narrowed until ``EDGE_BAND_MIN_KEPT`` of the body is
+    left): the forward operator S commutes with a blur only away from the edge,
+    free or held (the response of a blurred composition at a traction-free edge is
+    not the blurred response), and that mismatch depends on the candidate. With
+    the band in, a law of degree 3 at too sharp a sigma fitted a particle made by
+    ``simulate.realistic_particle`` (Airy PSF, two phases) better than the true
+    linear law at the right one (held-out loss 0.584 against 0.646, seed 1), and
+    the Vegard slopes came out 1.9 % high. The band is left out of the choice only:
+    the fit at the chosen resolution uses the whole body.
+
     Parameters
     ----------
     grid : PooledGrid
@@ -281,8 +310,8 @@ def estimate_resolution(grid, comps, sigmas, law_columns, show_progressbar, n_bo
         ``law_columns(design) -> list`` of column sets, one per candidate degree
         (simplest first).
     edge_band : bool
-        Leave out the band along the edge where the blur and a held boundary's
-        response do not commute (``boundary="dirichlet"``).
+        Not read: the band is left out for every boundary (it once was for
+        ``boundary="dirichlet"`` only, which callers still say; both need it).
 
     Returns
     -------
@@ -291,7 +320,8 @@ def estimate_resolution(grid, comps, sigmas, law_columns, show_progressbar, n_bo
     table : dict
         ``sigma_px`` candidates, ``loss`` per candidate at the chosen degree,
         ``degree_index`` (into the candidate degrees), ``cv_loss`` (sigma x degree),
-        ``target_sigma_px``, ``sd_px``.
+        ``target_sigma_px``, ``sd_px``, ``edge_band_px`` (fine-grid px left out
+        along the edge).
     """
     sig = np.asarray(sigmas, dtype=float)
     target_sigma = float(sig.max())
@@ -303,10 +333,7 @@ def estimate_resolution(grid, comps, sigmas, law_columns, show_progressbar, n_bo
         rest = float(np.sqrt(max(target_sigma * target_sigma - s * s, 0.0)))
         rs = grid.blur_model("responses", rest)
         if w is None:  # rows are the same for every candidate (one target)
-            rows = grid.mask
-            if edge_band:
-                rows = ndimage.binary_erosion(grid.mask,
-                                              iterations=int(np.ceil(target_sigma / grid.factor)))
+            rows, band = _edge_band_rows(grid.mask, EDGE_BAND_SIGMAS * target_sigma / grid.factor)
             design = grid.design(target, rs, comps, rows=rows, extra=extra_t)
             f = robust_fit(design.A, design.y, design.comp, design.group, design.w0,
                            n_components=len(comps), n_iter=3, covariance=False)
@@ -370,4 +397,4 @@ def estimate_resolution(grid, comps, sigmas, law_columns, show_progressbar, n_bo
     sd = float(np.hypot(boot.std(ddof=1), PSF_SHAPE_UNCERTAINTY * sigma))
     return float(sigma), sd, {"sigma_px": sig, "loss": loss, "degree_index": int(k),
                               "cv_loss": per_fold.mean(axis=2), "target_sigma_px": target_sigma,
-                              "sd_px": sd}
+                              "sd_px": sd, "edge_band_px": band * grid.factor}
