@@ -81,7 +81,9 @@ def learn_law(strain, X, pixel_size, stiffness, *, crystal_angle=0.0, mask=None,
         integration plus bilinear resampling blur by a Gaussian-equivalent sigma of
         pixel / 2 (variance-matched; the misfit-optimal one is ~13 % narrower), so
         sigma >= 0.5 (1 - PSF_SHAPE_UNCERTAINTY) pixel is a lower bound (the beam
-        adds its own blur): the resolution is estimated from there up.
+        adds its own blur): the resolution is estimated from there up, leaving out
+        of that estimate a band ``EDGE_BAND_XRAY_PIXELS`` (3) X-ray pixels wide along
+        the body's edge, where the X-ray map mixes particle and vacuum.
     basis : {"legendre", "bspline", "linear"}
     degree : "auto" or int
     max_degree : int
@@ -195,11 +197,13 @@ def learn_law(strain, X, pixel_size, stiffness, *, crystal_angle=0.0, mask=None,
     sigma, sigma_sd = sigmas[0], 0.0
     if len(sigmas) > 1:
         degrees, d_max = opts.basis.degrees, opts.basis.d_max
+        src = opts.resolution.source_pixel_size
         sigma, sigma_sd, table = estimate_resolution(
             grids.at(max(sigmas)), comps, sigmas,
             lambda design: [design.columns(n_comp, d_max, d) for d in degrees],
             show_progressbar, seed=opts.selection.seed, n_folds=opts.selection.n_folds,
-            edge_band=opts.body.boundary == "dirichlet")
+            edge_band=opts.body.boundary == "dirichlet",
+            xray_pixel=None if src is None else float(src) / pixel_nm)
         table["degree"] = degrees[table.pop("degree_index")]
         sel_info["resolution"] = table
     clock("resolution")

@@ -36,9 +36,10 @@ PSF_SHAPE_UNCERTAINTY = 0.15
 SIGMA_GRID_PX = (0.0, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0)
 #: Huber threshold (robust standard deviations) of the robust fits.
 HUBER_C = 1.345
-#: Width of the edge band the resolution estimate leaves out, in target sigmas.
-EDGE_BAND_SIGMAS = 2.0
-#: The band narrows until at least this fraction of the body's pixels is left.
+#: Width (X-ray pixels) of the band along the body's edge that the resolution
+#: estimate leaves out when the composition was resampled from a coarser X-ray map.
+EDGE_BAND_XRAY_PIXELS = 3.0
+#: An edge band narrows until at least this fraction of the body is left.
 EDGE_BAND_MIN_KEPT = 0.25
 
 
@@ -256,11 +257,11 @@ def parabolic_min(x, y):
 
 
 def _edge_band_rows(mask, width):
-    """The body less a band ``ceil(width)`` px wide along its edge, and the band's width.
+    """The body less a band ``ceil(width)`` px wide along its edge, and that width (px).
 
     The band narrows until ``EDGE_BAND_MIN_KEPT`` of the body is left (small bodies).
     """
-    n = int(np.ceil(width))
+    n = int(np.ceil(width - 1e-9))
     while n > 0:
         rows = ndimage.binary_erosion(mask, iterations=n)
         if rows.sum() >= EDGE_BAND_MIN_KEPT * mask.sum():
@@ -270,7 +271,7 @@ def _edge_band_rows(mask, width):
 
 
 def estimate_resolution(grid, comps, sigmas, law_columns, show_progressbar, n_boot=300, seed=0,
-                        n_folds=5, edge_band=None):
+                        n_folds=5, edge_band=False, xray_pixel=None):
     """PSF sigma (px) of the composition relative to the strain map, with its uncertainty.
 
     Each candidate sigma says "the composition, hence the prediction, is blurred
@@ -287,16 +288,17 @@ def estimate_resolution(grid, comps, sigmas, law_columns, show_progressbar, n_bo
     by a parabola through the best grid point and its neighbours; its standard
     deviation comes from a spatial block bootstrap of the profile.
 
-    The comparison leaves out a band along the body's edge, ``EDGE_BAND_SIGMAS``
-    target sigmas wide (narrowed until ``EDGE_BAND_MIN_KEPT`` of the body is
-    left): the forward operator S commutes with a blur only away from the edge,
-    free or held (the response of a blurred composition at a traction-free edge is
-    not the blurred response), and that mismatch depends on the candidate. With
-    the band in, a law of degree 3 at too sharp a sigma fitted a particle made by
-    ``simulate.realistic_particle`` (Airy PSF, two phases) better than the true
-    linear law at the right one (held-out loss 0.584 against 0.646, seed 1), and
-    the Vegard slopes came out 1.9 % high. The band is left out of the choice only:
-    the fit at the chosen resolution uses the whole body.
+    A composition resampled from a coarser X-ray map is unreliable along the
+    particle's outline: there the X-ray pixel, its PSF and the resampling mix
+    particle with vacuum, and the composition is a ratio of blurred amounts. With
+    the X-ray pixel known (``xray_pixel``) the comparison leaves out a band
+    ``EDGE_BAND_XRAY_PIXELS`` X-ray pixels wide along the edge (narrowed until
+    ``EDGE_BAND_MIN_KEPT`` of the body is left). With that band in, on particles
+    from ``simulate.realistic_particle`` (Airy PSF, two phases) a law of degree 3
+    at too sharp a sigma fitted better than the true linear law at the right one
+    (held-out loss 0.584 against 0.646, seed 1) and the Vegard slopes came out up to
+    1.9 % high. The band is left out of this choice only: the fit at the chosen
+    resolution uses the whole body.
 
     Parameters
     ----------
@@ -310,8 +312,11 @@ def estimate_resolution(grid, comps, sigmas, law_columns, show_progressbar, n_bo
         ``law_columns(design) -> list`` of column sets, one per candidate degree
         (simplest first).
     edge_band : bool
-        Not read: the band is left out for every boundary (it once was for
-        ``boundary="dirichlet"`` only, which callers still say; both need it).
+        Leave out the band along the edge where the blur and a held boundary's
+        response do not commute (``boundary="dirichlet"``): ``max(sigmas)`` wide.
+    xray_pixel : float, optional
+        X-ray pixel (fine-grid px) the composition was resampled from: leave out
+        the band of the X-ray map's edge (see above).
 
     Returns
     -------
@@ -333,7 +338,9 @@ def estimate_resolution(grid, comps, sigmas, law_columns, show_progressbar, n_bo
         rest = float(np.sqrt(max(target_sigma * target_sigma - s * s, 0.0)))
         rs = grid.blur_model("responses", rest)
         if w is None:  # rows are the same for every candidate (one target)
-            rows, band = _edge_band_rows(grid.mask, EDGE_BAND_SIGMAS * target_sigma / grid.factor)
+            width = max(target_sigma if edge_band else 0.0,
+                        EDGE_BAND_XRAY_PIXELS * float(xray_pixel or 0.0))
+            rows, band = _edge_band_rows(grid.mask, width / grid.factor)
             design = grid.design(target, rs, comps, rows=rows, extra=extra_t)
             f = robust_fit(design.A, design.y, design.comp, design.group, design.w0,
                            n_components=len(comps), n_iter=3, covariance=False)
