@@ -230,10 +230,19 @@ def test_material_names():
 
 def test_make_particle_takes_the_solid_solution_by_name():
     a = make_particle(shape=(30, 40), material="LixFePO4", seed=1)
-    b = make_particle(shape=(30, 40), stiffness="composition", seed=1)
+    b = make_particle(shape=(30, 40), material="LiFePO4", stiffness="composition", seed=1)
     np.testing.assert_array_equal(a.strain, b.strain)
-    c = make_particle(shape=(30, 40), seed=1)                   # homogeneous LiFePO4
+    # the default is the package's default material, C(X)
+    d = make_particle(shape=(30, 40), seed=1)
+    np.testing.assert_array_equal(d.strain, a.strain)
+    assert d.settings["stiffness"] == "composition"
+    c = make_particle(shape=(30, 40), material="LiFePO4", seed=1)   # homogeneous LiFePO4
+    assert c.settings["stiffness"] == "homogeneous"
     assert np.nanmax(np.abs(c.strain - b.strain)) > 1e-4
+    with pytest.raises(ValueError, match="single material"):
+        make_particle(shape=(30, 40), stiffness="homogeneous", seed=1)
+    with pytest.raises(ValueError, match="stiffness"):
+        make_particle(shape=(30, 40), stiffness="soft", seed=1)
 
 
 def test_dislocations_in_the_residual_of_a_learned_law():
