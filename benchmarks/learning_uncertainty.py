@@ -59,7 +59,7 @@ def chain(seed, i0, shape=(100, 167)):
     from hyperspy_chemomech import register
     from hyperspy_chemomech.simulate import correlative_particle
 
-    c = correlative_particle(shape=shape, seed=seed, i0=i0)
+    c = correlative_particle(shape=shape, seed=seed, i0=i0, material=MATERIAL)
     strain = c.particle.strain_field()
     od = c.stack.to_optical_density(i0="auto")
     od.align_energies(reference=0, features="outline", references=c.references,
