@@ -68,8 +68,8 @@ MIN_BLUR_PX = 0.5
 #: Levenberg-Marquardt: most iterations per round, step tolerance (moving px at the outline)
 MAX_ITER = 25
 XTOL = 1e-3
-#: blur change (moving px) below which a round holds the blur for the next ones
-BLUR_TOL = 0.02
+#: blur step (moving px) below which the blur counts as converged
+BLUR_XTOL = 0.002
 #: footprint sample spacing, in blur sigmas (see footprint_samples)
 FOOTPRINT_STEP = 1.5
 #: Levenberg-Marquardt: rejected steps (damping raised tenfold each) before a round stops
@@ -532,19 +532,13 @@ def polish(pose, region, points, values, fixed, fixed_grid, moving_scale, pixel,
     fractions = [float(np.mean(prob.weights < 0.5))]
     r2_start = 1.0 - prob.residual(pose.matrix())[0]
     holds = fractions[0] <= max_discarded and r2_start >= min_r2
-    fit_blur = True
     for it in range(n_reweight if holds else 0):
         k = footprint_samples(pose, moving_scale, fixed_grid, prob.sigma)
         if k != prob.n_side:
             prob.set_subsamples(k)
-        sigma_before = prob.sigma
         pose, info = minimise(prob, pose, pixel, radius, penalty,
-                              blur_bounds=blur_bounds if it >= 1 and fit_blur else None,
-                              blur_xtol=0.1 * BLUR_TOL * w_px)
-        if it >= 1:
-            # the blur settles within a round or two: once a round moves it by less than
-            # BLUR_TOL moving pixels it is held (each blur step costs a filtering)
-            fit_blur = abs(prob.sigma - sigma_before) >= BLUR_TOL * w_px
+                              blur_bounds=blur_bounds if it >= 1 else None,
+                              blur_xtol=BLUR_XTOL * w_px)
         nfev += info["n_evaluations"]
         n_iter += info["n_iterations"]
         _, r, keep = prob.residual(pose.matrix())
