@@ -553,7 +553,8 @@ def polish(pose, region, points, values, fixed, fixed_grid, moving_scale, pixel,
     cov = matrix_covariance(prob, pose, pixel, radius, region, penalty=penalty,
                             blur=rounds >= 2)
     entry = {"stage": "polish", "robust_r2": float(1.0 - cost_final),
-             "matrix_covariance": cov.tolist(),
+             # None where the fit has too few samples left to say (CorrelativeTransform.covariance: None)
+             "matrix_covariance": cov.tolist() if np.all(np.isfinite(cov)) else None,
              "xray_blur_px": float(prob.extra), "downweighted_fraction": float(np.mean(prob.weights < 0.5)),
              "discarded_per_round": fractions, "robust_r2_start": float(r2_start), "n_points": int(len(values)),
              "n_rounds": rounds, "n_iterations": int(n_iter), "n_evaluations": int(nfev),
