@@ -179,13 +179,15 @@ def member_blocks(strain, X, pixel_size, stiffness, options, crystal_angle=0.0, 
     return member, solver
 
 
-def _member_task(items, options, same_body):
+def _member_task(items, options, share_factor, like=None, with_solver=False):
     """Members of one task, one after the other (a chunk of frames shares its factor).
 
     ``items`` are dicts of plain arrays and calibration (a worker's input), or
     callables returning such a dict (a lazy member, computed here, one at a time).
+    Returns ``[(index, MemberBlocks)]`` and the wall time (s) (and the solver
+    whose factor the next frames share, with ``with_solver``).
     """
-    out, like, t0 = [], None, time.perf_counter()
+    out, t0 = [], time.perf_counter()
     for item in items:
         item = item() if callable(item) else item
         strain, X, mask = item["strain"], item["X"], item.get("mask")
@@ -193,18 +195,18 @@ def _member_task(items, options, same_body):
         if item.get("register_to") is not None or item.get("shift") is not None:
             strain, X, shift = register_frame(strain, X, item.get("register_to"),
                                               item.get("shift"))
-        if same_body and item.get("mask") is not None:
+        if item.get("fixed_body"):
             X = fill_body(X, mask)
-        opts = item.get("options", options)
-        member, solver = member_blocks(strain, X, item["pixel_size"], item["stiffness"], opts,
+        member, solver = member_blocks(strain, X, item["pixel_size"], item["stiffness"],
+                                       item.get("options", options),
                                        crystal_angle=item.get("crystal_angle", 0.0), mask=mask,
-                                       variance=item.get("variance"),
-                                       like=like if same_body else None)
+                                       variance=item.get("variance"), like=like)
         member.shift_px = tuple(float(s) for s in shift)
-        if same_body and like is None:
+        if share_factor and like is None:
             like = solver
         out.append((item["index"], member))
-    return out, time.perf_counter() - t0
+    t = time.perf_counter() - t0
+    return (out, t, like) if with_solver else (out, t)
 
 
 # --------------------------------------------------------------------------- operando
@@ -564,7 +566,7 @@ def learn_law_collection(strains, compositions, pixel_sizes, stiffnesses, *, cry
                          use_rotation=True, shear=False, selection="cv", n_folds=5,
                          block_size=None, sigma_grid=None, min_range=0.1, dislocations="fit",
                          extend_body=True, uncertainty="jackknife", seed=0, method="strain_gap",
-                         monotonic=False):
+                         monotonic=False, share_factor=True):
     """Learn one eigenstrain law from a collection of particles (plain arrays).
 
     Parameters
@@ -590,6 +592,11 @@ def learn_law_collection(strains, compositions, pixel_sizes, stiffnesses, *, cry
     same_body : bool
         An operando series: one particle on one grid, the body fixed (the first
         frame's, or ``masks[0]``), one factorisation for every frame.
+    share_factor : bool
+        Operando only: one factorisation for every frame (default). With C(X)
+        the other frames are then solved by conjugate gradients preconditioned
+        by the first frame's factor (exact to 1e-12, ~13 direct solves each);
+        ``False`` factorises each frame (faster on small grids).
     drift : None, "register" or array_like (M, 2)
         Operando only: frames moved onto the first (``"register"``: integer
         shift by phase correlation of the outlines; an array: (dy, dx) px per frame).
@@ -688,7 +695,7 @@ def learn_law_collection(strains, compositions, pixel_sizes, stiffnesses, *, cry
             d = dict(index=i, strain=_array(strains[i]), X=_array(compositions[i]),
                      pixel_size=pixel_sizes[i], stiffness=stiffnesses[i], crystal_angle=angles[i],
                      mask=body if same_body else masks[i], variance=_array(variances[i]),
-                     options=opts[i])
+                     options=opts[i], fixed_body=bool(same_body))
             if same_body and i > 0 and drift is not None:
                 d["register_to"] = outline if shifts is None else None
                 d["shift"] = None if shifts is None else shifts[i]
@@ -702,21 +709,21 @@ def learn_law_collection(strains, compositions, pixel_sizes, stiffnesses, *, cry
         chunks = [list(range(M))] if same_body else [[i] for i in range(M)]
         task_times = []
         if same_body:   # one chunk of frames: a bar over the frames themselves
-            out, t = _frames_with_bar(chunks[0], item, show_progressbar)
+            out, t = _frames_with_bar(chunks[0], item, show_progressbar, share_factor)
             task_times.append(t)
             for i, m in out:
                 results[i] = m
         else:
             for chunk in progressbar(chunks, show_progressbar=show_progressbar,
                                      desc="Collection members", leave=False):
-                out, t = _member_task([item(i) for i in chunk], base, same_body)
+                out, t = _member_task([item(i) for i in chunk], base, False)
                 task_times.append(t)
                 for i, m in out:
                     results[i] = m
         n_tasks, where = len(chunks), "in-process"
     else:
         results, task_times, n_tasks = _run_on_client(client, M, item, base, same_body,
-                                                      show_progressbar)
+                                                      show_progressbar, share_factor)
         where = f"dask.distributed ({len(client.scheduler_info().get('workers', {}))} workers)"
     factorisations = int(sum(m.factorised for m in results))
     t_members = time.perf_counter() - t_start
@@ -733,28 +740,15 @@ def learn_law_collection(strains, compositions, pixel_sizes, stiffnesses, *, cry
     return fit
 
 
-def _frames_with_bar(chunk, item, show_progressbar):
+def _frames_with_bar(chunk, item, show_progressbar, share_factor=True):
     """An operando series in-process: frames one at a time, the factor shared, a bar over frames."""
-    out, t = [], 0.0
-    like_holder = {}
-
+    out, total, like = [], 0.0, None
     for i in progressbar(chunk, show_progressbar=show_progressbar, desc="Operando frames",
                          leave=False):
-        d = item(i)()
-        strain, X = d["strain"], d["X"]
-        shift = (0.0, 0.0)
-        if d.get("register_to") is not None or d.get("shift") is not None:
-            strain, X, shift = register_frame(strain, X, d.get("register_to"), d.get("shift"))
-        X = fill_body(X, d["mask"])
-        t0 = time.perf_counter()
-        member, solver = member_blocks(strain, X, d["pixel_size"], d["stiffness"], d["options"],
-                                       crystal_angle=d["crystal_angle"], mask=d["mask"],
-                                       variance=d["variance"], like=like_holder.get("like"))
-        t += time.perf_counter() - t0
-        member.shift_px = tuple(float(s) for s in shift)
-        like_holder.setdefault("like", solver)
-        out.append((i, member))
-    return out, t
+        done, t, like = _member_task([item(i)], None, share_factor, like=like, with_solver=True)
+        out += done
+        total += t
+    return out, total
 
 
 def _resolve_client(client):
@@ -777,7 +771,7 @@ def _resolve_client(client):
     return client
 
 
-def _run_on_client(client, M, item, options, same_body, show_progressbar):
+def _run_on_client(client, M, item, options, same_body, show_progressbar, share_factor=True):
     """Members as tasks on a cluster; at most two per worker in flight (bounded memory)."""
     from distributed import as_completed
 
@@ -791,10 +785,12 @@ def _run_on_client(client, M, item, options, same_body, show_progressbar):
     todo = iter(chunks)
 
     def submit(chunk):
-        return client.submit(_member_task, [item(i)() for i in chunk], options, same_body,
-                             pure=False)
+        return client.submit(_member_task, [item(i)() for i in chunk], options,
+                             same_body and share_factor, pure=False)
 
-    pending = as_completed([submit(c) for c, _ in zip(todo, range(window))])
+    from itertools import islice
+
+    pending = as_completed([submit(c) for c in islice(todo, window)])
     bar = progressbar(total=M, show_progressbar=show_progressbar, desc="Collection members",
                       leave=False)
     for fut in pending:

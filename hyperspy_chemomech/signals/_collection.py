@@ -15,7 +15,7 @@ from ..fields import require_real
 _PASSED = ("basis", "degree", "max_degree", "boundary", "use_rotation", "shear", "selection",
            "n_folds", "block_size", "sigma_grid", "min_range", "dislocations", "extend_body",
            "uncertainty", "seed", "method", "monotonic", "composition_resolution",
-           "dislocation_lattice", "level", "drift")
+           "dislocation_lattice", "level", "drift", "share_factor")
 
 
 def _members(strains, compositions):
@@ -186,19 +186,18 @@ def learn_eigenstrain_collection(strains, compositions, material="LixFePO4", cry
         if len(material) != M:
             raise ValueError(f"material has {len(material)} entries for {M} members: give one "
                              "material for all or one per member")
-        materials = [_material_pair(m) for m in material]
-    else:
-        materials = [_material_pair(material)] * M
-    stiff = {}
-    stiffnesses = []
+    materials = list(material) if isinstance(material, list) else [material] * M
+    stiff, stiffnesses = {}, []
     for i, m in enumerate(materials):
         key = repr(m)
         if key not in stiff:
             try:
-                stiff[key] = resolve_stiffness(m, plane)
+                pair = _material_pair(m)
+                stiff[key] = (pair, resolve_stiffness(pair, plane))
             except (ValueError, TypeError, KeyError) as err:
                 raise ValueError(f"member {i}: material {m!r}: {err}") from None
-        stiffnesses.append(stiff[key])
+        materials[i] = stiff[key][0]
+        stiffnesses.append(stiff[key][1])
     if isinstance(crystal_angles, (list, tuple, np.ndarray)):
         if len(crystal_angles) != M:
             raise ValueError(f"crystal_angles has {len(crystal_angles)} entries for {M} members")
