@@ -17,8 +17,8 @@ import numpy as np
 import hyperspy_chemomech as hcm
 from hyperspy_chemomech.simulate import particle_collection
 
-col = particle_collection(n_members=10, n_odd=2, odd_factor=1.10, shape=(60, 100),
-                          n_dislocations=1, seed=1, show_progressbar=False)
+col = particle_collection(n_members=10, n_odd=2, odd_factor=1.10, shape=(80, 130),
+                          n_dislocations=1, seed=0, show_progressbar=False)
 print("members:", [s.data.shape[1:] for s in col.strains])
 print("truly odd:", col.odd.tolist())
 

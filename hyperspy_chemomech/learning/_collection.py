@@ -794,7 +794,8 @@ def _run_on_client(client, M, item, options, same_body, show_progressbar):
         return client.submit(_member_task, [item(i)() for i in chunk], options, same_body,
                              pure=False)
 
-    pending = as_completed([submit(c) for c, _ in zip(todo, range(window))])
+    # range first: zip stops on it without drawing (and dropping) one more chunk from todo
+    pending = as_completed([submit(c) for _, c in zip(range(window), todo)])
     bar = progressbar(total=M, show_progressbar=show_progressbar, desc="Collection members",
                       leave=False)
     for fut in pending:
