@@ -34,6 +34,7 @@ on plain arrays; the shared fit runs on the client.
 
 import time
 from dataclasses import dataclass, field, replace
+from itertools import islice
 
 import numpy as np
 from scipy import ndimage, stats
@@ -124,7 +125,7 @@ def member_blocks(strain, X, pixel_size, stiffness, options, crystal_angle=0.0, 
     member : MemberBlocks
     solver : ParticleElasticity
     """
-    from ..mechanics import ParticleElasticity, get_solver
+    from ..mechanics import ParticleElasticity
     from ._learn import _Clock, strain_gap_problem
 
     with one_blas_thread():
@@ -135,14 +136,13 @@ def member_blocks(strain, X, pixel_size, stiffness, options, crystal_angle=0.0, 
         comp_dependent = isinstance(stiffness, (tuple, list)) or callable(stiffness)
         if like is not None and not comp_dependent and np.array_equal(like.mask, mask):
             solver = like                      # homogeneous C: the very same operator
-        elif like is not None:
+        else:
+            # not the solver cache: members may run in threads, and a collection would
+            # only push the user's own solvers out of it
             solver = ParticleElasticity(mask, pixel_size=pixel_size, stiffness=stiffness,
                                         composition=np.where(mask, X, 0.0),
                                         crystal_angle=crystal_angle,
                                         boundary=options.solver_boundary)
-        else:
-            solver = get_solver(mask, pixel_size, stiffness, composition=X,
-                                crystal_angle=crystal_angle, boundary=options.solver_boundary)
         fresh = solver._factor is None and (like is None or solver is like)
         clock("setup")
         solver.factorize(like=like if like is not None and solver is not like else None)
@@ -566,7 +566,7 @@ def learn_law_collection(strains, compositions, pixel_sizes, stiffnesses, *, cry
                          use_rotation=True, shear=False, selection="cv", n_folds=5,
                          block_size=None, sigma_grid=None, min_range=0.1, dislocations="fit",
                          extend_body=True, uncertainty="jackknife", seed=0, method="strain_gap",
-                         monotonic=False, share_factor=True):
+                         monotonic=False, share_factor=True, n_jobs=None):
     """Learn one eigenstrain law from a collection of particles (plain arrays).
 
     Parameters
@@ -592,6 +592,11 @@ def learn_law_collection(strains, compositions, pixel_sizes, stiffnesses, *, cry
     same_body : bool
         An operando series: one particle on one grid, the body fixed (the first
         frame's, or ``masks[0]``), one factorisation for every frame.
+    n_jobs : int, optional
+        Without a client: members computed at once by that many threads (the
+        sparse factorisation, the solves and the FFT blurs release the GIL);
+        default the CPUs this process may use, at most 8. An operando series
+        runs its frames one after the other (they share one factor).
     share_factor : bool
         Operando only: one factorisation for every frame (default). With C(X)
         the other frames are then solved by conjugate gradients preconditioned
@@ -714,13 +719,14 @@ def learn_law_collection(strains, compositions, pixel_sizes, stiffnesses, *, cry
             for i, m in out:
                 results[i] = m
         else:
-            for chunk in progressbar(chunks, show_progressbar=show_progressbar,
-                                     desc="Collection members", leave=False):
-                out, t = _member_task([item(i) for i in chunk], base, False)
+            n_threads = _threads(n_jobs, M)
+            for out, t in _in_process(chunks, item, base, n_threads, show_progressbar):
                 task_times.append(t)
                 for i, m in out:
                     results[i] = m
-        n_tasks, where = len(chunks), "in-process"
+        n_tasks = len(chunks)
+        where = "in-process" + (f" ({n_threads} threads)" if not same_body and n_threads > 1
+                                else "")
     else:
         results, task_times, n_tasks = _run_on_client(client, M, item, base, same_body,
                                                       show_progressbar, share_factor)
@@ -738,6 +744,55 @@ def learn_law_collection(strains, compositions, pixel_sizes, stiffnesses, *, cry
                                        m.timings_s.get("factorisation", 0.0)
                                        + m.timings_s.get("mechanics", 0.0) for m in results))))
     return fit
+
+
+def _threads(n_jobs, M):
+    """Threads for an in-process collection: ``n_jobs``, or the usable CPUs (at most 8)."""
+    import os
+
+    if n_jobs is None:
+        try:
+            n_jobs = len(os.sched_getaffinity(0))
+        except AttributeError:  # pragma: no cover - not Linux
+            n_jobs = os.cpu_count() or 1
+        n_jobs = min(n_jobs, 8)
+    if isinstance(n_jobs, bool) or int(n_jobs) != n_jobs or n_jobs < 1:
+        raise ValueError(f"n_jobs must be an integer >= 1, got {n_jobs!r}")
+    return int(min(n_jobs, M))
+
+
+def _in_process(chunks, item, options, n_threads, show_progressbar):
+    """Members in this process: one after the other, or by ``n_threads`` threads.
+
+    Yields ``(results, seconds)`` per chunk, with at most two chunks per thread
+    loaded at once (lazy members stream). BLAS is held at one thread for the
+    whole pool (the per-member limits nest inside it).
+    """
+    bar = progressbar(total=len(chunks), show_progressbar=show_progressbar,
+                      desc="Collection members", leave=False)
+    try:
+        if n_threads <= 1:
+            for chunk in chunks:
+                yield _member_task([item(i) for i in chunk], options, False)
+                bar.update(1)
+            return
+        from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+        todo = iter(chunks)
+        with one_blas_thread(), ThreadPoolExecutor(n_threads) as pool:
+            pending = {pool.submit(_member_task, [item(i) for i in c], options, False)
+                       for c in islice(todo, 2 * n_threads)}
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    yield fut.result()
+                    bar.update(1)
+                    nxt = next(todo, None)
+                    if nxt is not None:
+                        pending.add(pool.submit(_member_task, [item(i) for i in nxt], options,
+                                                False))
+    finally:
+        bar.close()
 
 
 def _frames_with_bar(chunk, item, show_progressbar, share_factor=True):
@@ -787,8 +842,6 @@ def _run_on_client(client, M, item, options, same_body, show_progressbar, share_
     def submit(chunk):
         return client.submit(_member_task, [item(i)() for i in chunk], options,
                              same_body and share_factor, pure=False)
-
-    from itertools import islice
 
     pending = as_completed([submit(c) for c in islice(todo, window)])
     bar = progressbar(total=M, show_progressbar=show_progressbar, desc="Collection members",

@@ -15,7 +15,7 @@ from ..fields import require_real
 _PASSED = ("basis", "degree", "max_degree", "boundary", "use_rotation", "shear", "selection",
            "n_folds", "block_size", "sigma_grid", "min_range", "dislocations", "extend_body",
            "uncertainty", "seed", "method", "monotonic", "composition_resolution",
-           "dislocation_lattice", "level", "drift", "share_factor")
+           "dislocation_lattice", "level", "drift", "share_factor", "n_jobs")
 
 
 def _members(strains, compositions):
@@ -132,7 +132,8 @@ def learn_eigenstrain_collection(strains, compositions, material="LixFePO4", cry
     client : distributed.Client, "auto" or None
         Run each member on a ``dask.distributed`` worker (``"auto"``: the active
         client, if any); the shared fit runs here. Without one the members run
-        in-process, one after the other, with a progress bar.
+        in-process, ``n_jobs`` threads at once (default the usable CPUs, at most
+        8; an operando series frame after frame), with a progress bar.
     show_progressbar : bool, optional
     plane : {"stress", "strain"}
     **learn_kwargs
@@ -145,8 +146,9 @@ def learn_eigenstrain_collection(strains, compositions, material="LixFePO4", cry
         each member's registration record, else estimated per member); and
         ``level`` (of the homogeneity test, 0.05) and, for a series, ``drift``
         (None, ``"register"``: each frame's outline registered to the first by
-        phase correlation, integer px; or (dy, dx) px per frame). Composition
-        errors are not propagated in a collection.
+        phase correlation, integer px; or (dy, dx) px per frame), ``share_factor``
+        (series: one factorisation for all frames, default True) and ``n_jobs``.
+        Composition errors are not propagated in a collection.
 
     Returns
     -------
