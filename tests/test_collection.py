@@ -154,6 +154,11 @@ def test_operando_series_one_factorisation():
     assert np.all(err <= frame_err / 3)
     parts = hcm.decompose_collection(S.inav[:, :3], C.inav[:3], _first_members(law, 3))
     assert len(parts) == 3
+    for t, d in enumerate(parts):   # each frame with its own reference under the shared law
+        np.testing.assert_allclose(d.reference, law._collection_members[t]["reference"])
+    # the shared law on one frame by itself: its reference is fitted there (not a member's)
+    one = S.inav[:, 0].decompose(C.inav[0], law)
+    assert np.all(np.isfinite(one.reference))
 
 
 def _first_members(law, n):

@@ -236,6 +236,10 @@ def learn_eigenstrain_collection(strains, compositions, material="LixFePO4", cry
         variances=variances, source_pixel_size=source, same_body=series, client=client,
         show_progressbar=show_progressbar, level=level, **learn_kwargs)
     law = EigenstrainLaw.from_fit(fit.law)
+    # reference strain and resolution are each member's (member_view gives them): a shared
+    # law applied to one particle by StrainField.decompose fits its reference there
+    for key in ("reference_strain", "resolution_sigma_px"):
+        law.metadata.Chemomech.law.__delattr__(key)
     law.member_laws = []
     for i, f in enumerate(fit.member_laws):
         m = EigenstrainLaw.from_fit(f)
