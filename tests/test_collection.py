@@ -238,6 +238,8 @@ def test_bad_inputs_name_the_member(twenty):
         hcm.learn_eigenstrain_collection(S[:3], C[:3], drift="register")
     with pytest.raises(TypeError, match="unknown option"):
         hcm.learn_eigenstrain_collection(S[:3], C[:3], composition_uncertainty="auto")
+    with pytest.raises(ValueError, match="selection='cv'"):
+        hcm.learn_eigenstrain_collection(S[:3], C[:3], selection="bic")
     with pytest.raises(ValueError, match="empty"):
         hcm.learn_eigenstrain_collection([], [])
     frames, shifts, Sser, Cser = _series(n_frames=3, drift=False)

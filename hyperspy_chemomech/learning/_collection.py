@@ -618,7 +618,8 @@ def learn_law_collection(strains, compositions, pixel_sizes, stiffnesses, *, cry
     uncertainty : {"jackknife"}
         The cluster jackknife over all blocks of all members (only choice).
     method, monotonic
-        Only the strain gap, unconstrained, is supported for collections.
+        Only the strain gap, unconstrained, is supported for collections (and
+        ``selection="cv"``: the degree by cross-validation over members).
 
     Returns
     -------
@@ -629,6 +630,9 @@ def learn_law_collection(strains, compositions, pixel_sizes, stiffnesses, *, cry
         raise ValueError(f"collections are learned by the strain gap only, got method={method!r}")
     if monotonic:
         raise ValueError("monotonic=True is not supported for collections")
+    if selection != "cv":
+        raise ValueError(f"collections choose the degree by cross-validation over members "
+                         f"(selection='cv'), got selection={selection!r}")
     if uncertainty != "jackknife":
         raise ValueError(f"collections use the cluster jackknife, got uncertainty={uncertainty!r}")
     strains, compositions = list(strains), list(compositions)
