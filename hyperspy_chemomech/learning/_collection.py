@@ -34,6 +34,7 @@ on plain arrays; the shared fit runs on the client.
 
 import time
 from dataclasses import dataclass, field, replace
+from itertools import islice
 
 import numpy as np
 from scipy import ndimage, stats
@@ -124,7 +125,7 @@ def member_blocks(strain, X, pixel_size, stiffness, options, crystal_angle=0.0, 
     member : MemberBlocks
     solver : ParticleElasticity
     """
-    from ..mechanics import ParticleElasticity, get_solver
+    from ..mechanics import ParticleElasticity
     from ._learn import _Clock, strain_gap_problem
 
     with one_blas_thread():
@@ -135,14 +136,13 @@ def member_blocks(strain, X, pixel_size, stiffness, options, crystal_angle=0.0, 
         comp_dependent = isinstance(stiffness, (tuple, list)) or callable(stiffness)
         if like is not None and not comp_dependent and np.array_equal(like.mask, mask):
             solver = like                      # homogeneous C: the very same operator
-        elif like is not None:
+        else:
+            # not the solver cache: members may run in threads, and a collection would
+            # only push the user's own solvers out of it
             solver = ParticleElasticity(mask, pixel_size=pixel_size, stiffness=stiffness,
                                         composition=np.where(mask, X, 0.0),
                                         crystal_angle=crystal_angle,
                                         boundary=options.solver_boundary)
-        else:
-            solver = get_solver(mask, pixel_size, stiffness, composition=X,
-                                crystal_angle=crystal_angle, boundary=options.solver_boundary)
         fresh = solver._factor is None and (like is None or solver is like)
         clock("setup")
         solver.factorize(like=like if like is not None and solver is not like else None)
@@ -179,13 +179,15 @@ def member_blocks(strain, X, pixel_size, stiffness, options, crystal_angle=0.0, 
     return member, solver
 
 
-def _member_task(items, options, same_body):
+def _member_task(items, options, share_factor, like=None, with_solver=False):
     """Members of one task, one after the other (a chunk of frames shares its factor).
 
     ``items`` are dicts of plain arrays and calibration (a worker's input), or
     callables returning such a dict (a lazy member, computed here, one at a time).
+    Returns ``[(index, MemberBlocks)]`` and the wall time (s) (and the solver
+    whose factor the next frames share, with ``with_solver``).
     """
-    out, like, t0 = [], None, time.perf_counter()
+    out, t0 = [], time.perf_counter()
     for item in items:
         item = item() if callable(item) else item
         strain, X, mask = item["strain"], item["X"], item.get("mask")
@@ -193,18 +195,18 @@ def _member_task(items, options, same_body):
         if item.get("register_to") is not None or item.get("shift") is not None:
             strain, X, shift = register_frame(strain, X, item.get("register_to"),
                                               item.get("shift"))
-        if same_body and item.get("mask") is not None:
+        if item.get("fixed_body"):
             X = fill_body(X, mask)
-        opts = item.get("options", options)
-        member, solver = member_blocks(strain, X, item["pixel_size"], item["stiffness"], opts,
+        member, solver = member_blocks(strain, X, item["pixel_size"], item["stiffness"],
+                                       item.get("options", options),
                                        crystal_angle=item.get("crystal_angle", 0.0), mask=mask,
-                                       variance=item.get("variance"),
-                                       like=like if same_body else None)
+                                       variance=item.get("variance"), like=like)
         member.shift_px = tuple(float(s) for s in shift)
-        if same_body and like is None:
+        if share_factor and like is None:
             like = solver
         out.append((item["index"], member))
-    return out, time.perf_counter() - t0
+    t = time.perf_counter() - t0
+    return (out, t, like) if with_solver else (out, t)
 
 
 # --------------------------------------------------------------------------- operando
@@ -564,7 +566,7 @@ def learn_law_collection(strains, compositions, pixel_sizes, stiffnesses, *, cry
                          use_rotation=True, shear=False, selection="cv", n_folds=5,
                          block_size=None, sigma_grid=None, min_range=0.1, dislocations="fit",
                          extend_body=True, uncertainty="jackknife", seed=0, method="strain_gap",
-                         monotonic=False):
+                         monotonic=False, share_factor=True, n_jobs=None):
     """Learn one eigenstrain law from a collection of particles (plain arrays).
 
     Parameters
@@ -590,6 +592,16 @@ def learn_law_collection(strains, compositions, pixel_sizes, stiffnesses, *, cry
     same_body : bool
         An operando series: one particle on one grid, the body fixed (the first
         frame's, or ``masks[0]``), one factorisation for every frame.
+    n_jobs : int, optional
+        Without a client: members computed at once by that many threads (the
+        sparse factorisation, the solves and the FFT blurs release the GIL);
+        default the CPUs this process may use, at most 8. An operando series
+        runs its frames one after the other (they share one factor).
+    share_factor : bool
+        Operando only: one factorisation for every frame (default). With C(X)
+        the other frames are then solved by conjugate gradients preconditioned
+        by the first frame's factor (exact to 1e-12, ~13 direct solves each);
+        ``False`` factorises each frame (faster on small grids).
     drift : None, "register" or array_like (M, 2)
         Operando only: frames moved onto the first (``"register"``: integer
         shift by phase correlation of the outlines; an array: (dy, dx) px per frame).
@@ -606,7 +618,8 @@ def learn_law_collection(strains, compositions, pixel_sizes, stiffnesses, *, cry
     uncertainty : {"jackknife"}
         The cluster jackknife over all blocks of all members (only choice).
     method, monotonic
-        Only the strain gap, unconstrained, is supported for collections.
+        Only the strain gap, unconstrained, is supported for collections (and
+        ``selection="cv"``: the degree by cross-validation over members).
 
     Returns
     -------
@@ -617,6 +630,9 @@ def learn_law_collection(strains, compositions, pixel_sizes, stiffnesses, *, cry
         raise ValueError(f"collections are learned by the strain gap only, got method={method!r}")
     if monotonic:
         raise ValueError("monotonic=True is not supported for collections")
+    if selection != "cv":
+        raise ValueError(f"collections choose the degree by cross-validation over members "
+                         f"(selection='cv'), got selection={selection!r}")
     if uncertainty != "jackknife":
         raise ValueError(f"collections use the cluster jackknife, got uncertainty={uncertainty!r}")
     strains, compositions = list(strains), list(compositions)
@@ -688,7 +704,7 @@ def learn_law_collection(strains, compositions, pixel_sizes, stiffnesses, *, cry
             d = dict(index=i, strain=_array(strains[i]), X=_array(compositions[i]),
                      pixel_size=pixel_sizes[i], stiffness=stiffnesses[i], crystal_angle=angles[i],
                      mask=body if same_body else masks[i], variance=_array(variances[i]),
-                     options=opts[i])
+                     options=opts[i], fixed_body=bool(same_body))
             if same_body and i > 0 and drift is not None:
                 d["register_to"] = outline if shifts is None else None
                 d["shift"] = None if shifts is None else shifts[i]
@@ -702,21 +718,22 @@ def learn_law_collection(strains, compositions, pixel_sizes, stiffnesses, *, cry
         chunks = [list(range(M))] if same_body else [[i] for i in range(M)]
         task_times = []
         if same_body:   # one chunk of frames: a bar over the frames themselves
-            out, t = _frames_with_bar(chunks[0], item, show_progressbar)
+            out, t = _frames_with_bar(chunks[0], item, show_progressbar, share_factor)
             task_times.append(t)
             for i, m in out:
                 results[i] = m
         else:
-            for chunk in progressbar(chunks, show_progressbar=show_progressbar,
-                                     desc="Collection members", leave=False):
-                out, t = _member_task([item(i) for i in chunk], base, same_body)
+            n_threads = _threads(n_jobs, M)
+            for out, t in _in_process(chunks, item, base, n_threads, show_progressbar):
                 task_times.append(t)
                 for i, m in out:
                     results[i] = m
-        n_tasks, where = len(chunks), "in-process"
+        n_tasks = len(chunks)
+        where = "in-process" + (f" ({n_threads} threads)" if not same_body and n_threads > 1
+                                else "")
     else:
         results, task_times, n_tasks = _run_on_client(client, M, item, base, same_body,
-                                                      show_progressbar)
+                                                      show_progressbar, share_factor)
         where = f"dask.distributed ({len(client.scheduler_info().get('workers', {}))} workers)"
     factorisations = int(sum(m.factorised for m in results))
     t_members = time.perf_counter() - t_start
@@ -733,28 +750,64 @@ def learn_law_collection(strains, compositions, pixel_sizes, stiffnesses, *, cry
     return fit
 
 
-def _frames_with_bar(chunk, item, show_progressbar):
-    """An operando series in-process: frames one at a time, the factor shared, a bar over frames."""
-    out, t = [], 0.0
-    like_holder = {}
+def _threads(n_jobs, M):
+    """Threads for an in-process collection: ``n_jobs``, or the usable CPUs (at most 8)."""
+    import os
 
+    if n_jobs is None:
+        try:
+            n_jobs = len(os.sched_getaffinity(0))
+        except AttributeError:  # pragma: no cover - not Linux
+            n_jobs = os.cpu_count() or 1
+        n_jobs = min(n_jobs, 8)
+    if isinstance(n_jobs, bool) or int(n_jobs) != n_jobs or n_jobs < 1:
+        raise ValueError(f"n_jobs must be an integer >= 1, got {n_jobs!r}")
+    return int(min(n_jobs, M))
+
+
+def _in_process(chunks, item, options, n_threads, show_progressbar):
+    """Members in this process: one after the other, or by ``n_threads`` threads.
+
+    Yields ``(results, seconds)`` per chunk, with at most two chunks per thread
+    loaded at once (lazy members stream). BLAS is held at one thread for the
+    whole pool (the per-member limits nest inside it).
+    """
+    bar = progressbar(total=len(chunks), show_progressbar=show_progressbar,
+                      desc="Collection members", leave=False)
+    try:
+        if n_threads <= 1:
+            for chunk in chunks:
+                yield _member_task([item(i) for i in chunk], options, False)
+                bar.update(1)
+            return
+        from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+        todo = iter(chunks)
+        with one_blas_thread(), ThreadPoolExecutor(n_threads) as pool:
+            pending = {pool.submit(_member_task, [item(i) for i in c], options, False)
+                       for c in islice(todo, 2 * n_threads)}
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    yield fut.result()
+                    bar.update(1)
+                    nxt = next(todo, None)
+                    if nxt is not None:
+                        pending.add(pool.submit(_member_task, [item(i) for i in nxt], options,
+                                                False))
+    finally:
+        bar.close()
+
+
+def _frames_with_bar(chunk, item, show_progressbar, share_factor=True):
+    """An operando series in-process: frames one at a time, the factor shared, a bar over frames."""
+    out, total, like = [], 0.0, None
     for i in progressbar(chunk, show_progressbar=show_progressbar, desc="Operando frames",
                          leave=False):
-        d = item(i)()
-        strain, X = d["strain"], d["X"]
-        shift = (0.0, 0.0)
-        if d.get("register_to") is not None or d.get("shift") is not None:
-            strain, X, shift = register_frame(strain, X, d.get("register_to"), d.get("shift"))
-        X = fill_body(X, d["mask"])
-        t0 = time.perf_counter()
-        member, solver = member_blocks(strain, X, d["pixel_size"], d["stiffness"], d["options"],
-                                       crystal_angle=d["crystal_angle"], mask=d["mask"],
-                                       variance=d["variance"], like=like_holder.get("like"))
-        t += time.perf_counter() - t0
-        member.shift_px = tuple(float(s) for s in shift)
-        like_holder.setdefault("like", solver)
-        out.append((i, member))
-    return out, t
+        done, t, like = _member_task([item(i)], None, share_factor, like=like, with_solver=True)
+        out += done
+        total += t
+    return out, total
 
 
 def _resolve_client(client):
@@ -777,7 +830,7 @@ def _resolve_client(client):
     return client
 
 
-def _run_on_client(client, M, item, options, same_body, show_progressbar):
+def _run_on_client(client, M, item, options, same_body, show_progressbar, share_factor=True):
     """Members as tasks on a cluster; at most two per worker in flight (bounded memory)."""
     from distributed import as_completed
 
@@ -791,11 +844,10 @@ def _run_on_client(client, M, item, options, same_body, show_progressbar):
     todo = iter(chunks)
 
     def submit(chunk):
-        return client.submit(_member_task, [item(i)() for i in chunk], options, same_body,
-                             pure=False)
+        return client.submit(_member_task, [item(i)() for i in chunk], options,
+                             same_body and share_factor, pure=False)
 
-    # range first: zip stops on it without drawing (and dropping) one more chunk from todo
-    pending = as_completed([submit(c) for _, c in zip(range(window), todo)])
+    pending = as_completed([submit(c) for c in islice(todo, window)])
     bar = progressbar(total=M, show_progressbar=show_progressbar, desc="Collection members",
                       leave=False)
     for fut in pending:

@@ -15,7 +15,7 @@ from ..fields import require_real
 _PASSED = ("basis", "degree", "max_degree", "boundary", "use_rotation", "shear", "selection",
            "n_folds", "block_size", "sigma_grid", "min_range", "dislocations", "extend_body",
            "uncertainty", "seed", "method", "monotonic", "composition_resolution",
-           "dislocation_lattice", "level", "drift")
+           "dislocation_lattice", "level", "drift", "share_factor", "n_jobs")
 
 
 def _members(strains, compositions):
@@ -132,7 +132,8 @@ def learn_eigenstrain_collection(strains, compositions, material="LixFePO4", cry
     client : distributed.Client, "auto" or None
         Run each member on a ``dask.distributed`` worker (``"auto"``: the active
         client, if any); the shared fit runs here. Without one the members run
-        in-process, one after the other, with a progress bar.
+        in-process, ``n_jobs`` threads at once (default the usable CPUs, at most
+        8; an operando series frame after frame), with a progress bar.
     show_progressbar : bool, optional
     plane : {"stress", "strain"}
     **learn_kwargs
@@ -145,8 +146,9 @@ def learn_eigenstrain_collection(strains, compositions, material="LixFePO4", cry
         each member's registration record, else estimated per member); and
         ``level`` (of the homogeneity test, 0.05) and, for a series, ``drift``
         (None, ``"register"``: each frame's outline registered to the first by
-        phase correlation, integer px; or (dy, dx) px per frame). Composition
-        errors are not propagated in a collection.
+        phase correlation, integer px; or (dy, dx) px per frame), ``share_factor``
+        (series: one factorisation for all frames, default True) and ``n_jobs``.
+        Composition errors are not propagated in a collection.
 
     Returns
     -------
@@ -186,19 +188,18 @@ def learn_eigenstrain_collection(strains, compositions, material="LixFePO4", cry
         if len(material) != M:
             raise ValueError(f"material has {len(material)} entries for {M} members: give one "
                              "material for all or one per member")
-        materials = [_material_pair(m) for m in material]
-    else:
-        materials = [_material_pair(material)] * M
-    stiff = {}
-    stiffnesses = []
+    materials = list(material) if isinstance(material, list) else [material] * M
+    stiff, stiffnesses = {}, []
     for i, m in enumerate(materials):
         key = repr(m)
         if key not in stiff:
             try:
-                stiff[key] = resolve_stiffness(m, plane)
+                pair = _material_pair(m)
+                stiff[key] = (pair, resolve_stiffness(pair, plane))
             except (ValueError, TypeError, KeyError) as err:
                 raise ValueError(f"member {i}: material {m!r}: {err}") from None
-        stiffnesses.append(stiff[key])
+        materials[i] = stiff[key][0]
+        stiffnesses.append(stiff[key][1])
     if isinstance(crystal_angles, (list, tuple, np.ndarray)):
         if len(crystal_angles) != M:
             raise ValueError(f"crystal_angles has {len(crystal_angles)} entries for {M} members")
@@ -235,6 +236,10 @@ def learn_eigenstrain_collection(strains, compositions, material="LixFePO4", cry
         variances=variances, source_pixel_size=source, same_body=series, client=client,
         show_progressbar=show_progressbar, level=level, **learn_kwargs)
     law = EigenstrainLaw.from_fit(fit.law)
+    # reference strain and resolution are each member's (member_view gives them): a shared
+    # law applied to one particle by StrainField.decompose fits its reference there
+    for key in ("reference_strain", "resolution_sigma_px"):
+        law.metadata.Chemomech.law.__delattr__(key)
     law.member_laws = []
     for i, f in enumerate(fit.member_laws):
         m = EigenstrainLaw.from_fit(f)
