@@ -236,7 +236,7 @@ def speed_in_process(n_particles=100, shape=(100, 170), seed=0):
 
     col = particle_collection(n_members=n_particles, shape=shape, size_spread=0.1, seed=seed,
                               show_progressbar=False)
-    warm = particle_collection(n_members=2, shape=(40, 70), seed=seed + 1,
+    warm = particle_collection(n_members=2, shape=(60, 100), seed=seed + 1, n_dislocations=1,
                                show_progressbar=False)
     _learn(warm.strains, warm.compositions)        # one-time imports are not the method's
     mechanics.clear_solver_cache()
