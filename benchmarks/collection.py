@@ -236,7 +236,7 @@ def speed_in_process(n_particles=100, shape=(100, 170), seed=0):
 
     col = particle_collection(n_members=n_particles, shape=shape, size_spread=0.1, seed=seed,
                               show_progressbar=False)
-    warm = particle_collection(n_members=2, shape=(40, 70), seed=seed + 1,
+    warm = particle_collection(n_members=2, shape=(60, 100), seed=seed + 1, n_dislocations=1,
                                show_progressbar=False)
     _learn(warm.strains, warm.compositions)        # one-time imports are not the method's
     mechanics.clear_solver_cache()
@@ -347,6 +347,9 @@ def main():
     ap.add_argument("--resolution", choices=("recorded", "matched"), default="recorded",
                     help="statistics with the registration's resolution record (default) or "
                          "the Gaussian matched to the generator's blur")
+    ap.add_argument("--xray-psf", choices=("pixels", "gaussian"), default="pixels",
+                    help="the statistics' composition blur: X-ray pixels + bilinear (default) "
+                         "or the Gaussian the learning models (isolates the fit's statistics)")
     ap.add_argument("--skip-statistics", action="store_true")
     ap.add_argument("--skip-speed", action="store_true")
     ap.add_argument("--skip-distributed", action="store_true")
@@ -365,7 +368,8 @@ def main():
 
     if not a.skip_statistics:
         print(f"statistics: {n_col} collections of {n_mem} members (+ {n_col} with 3 odd)")
-        st = statistics_study(n_col, n_mem, resolution=a.resolution)
+        st = statistics_study(n_col, n_mem, resolution=a.resolution, xray_psf=a.xray_psf)
+        st["xray_psf"] = a.xray_psf
         print(f"  coverage of the shared 95 % interval ([100], [001]): {_fmt(st['coverage'], 2)}"
               "  [>= 0.90]")
         print(f"  median |error|: shared {_fmt(1e4 * np.array(st['median_shared_abs_err']), 2)} "

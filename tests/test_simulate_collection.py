@@ -55,6 +55,21 @@ def test_collection_composition_is_coarse_and_noise_free(col):
         assert np.nanstd(p.X_observed[p.mask]) > 0.05
 
 
+def test_collection_gaussian_psf_option():
+    from hyperspy_chemomech.fields import FWHM_PER_SIGMA, masked_gaussian
+
+    g = particle_collection(n_members=1, xray_psf="gaussian", **SMALL)
+    p = g.particles[0]
+    want = np.clip(masked_gaussian(p.X_true, p.mask, 4 / FWHM_PER_SIGMA), 0, 1)
+    np.testing.assert_array_equal(p.X_observed, want)
+    np.testing.assert_array_equal(g.compositions[0].data, want)
+    assert g.compositions[0].metadata.Chemomech.registration.source_pixel_size_nm == \
+        pytest.approx(4 * g.params[0]["pixel_size"])
+    d = particle_collection(n_members=1, **SMALL).particles[0]
+    np.testing.assert_array_equal(d.X_true, p.X_true)         # only the blur differs
+    assert np.nanmax(np.abs(d.X_observed - p.X_observed)) > 1e-3
+
+
 def test_collection_noise_and_dislocations(col):
     p = col.particles[1]
     resid = (p.strain - p.strain_noise_free)[:, p.mask]
@@ -120,7 +135,7 @@ def test_collection_save_round_trip(tmp_path):
 @pytest.mark.parametrize("kwargs, match", [
     (dict(n_members=0), "n_members"), (dict(n_members=3, n_odd=4), "n_odd"),
     (dict(state_of_charge=(0.5, 1.2)), "state_of_charge"), (dict(patterns=("plaid",)), "plaid"),
-    (dict(size_spread=1.5), "size_spread"),
+    (dict(size_spread=1.5), "size_spread"), (dict(xray_psf="airy"), "xray_psf"),
 ])
 def test_collection_bad_input(kwargs, match):
     with pytest.raises(ValueError, match=match):

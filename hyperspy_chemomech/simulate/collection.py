@@ -149,13 +149,20 @@ class ParticleCollection:
         p = self.params[int(i)]
         s = self.settings
         law = self.odd_law if p["odd"] else self.law
-        return make_particle(
+        part = make_particle(
             shape=p["shape"], pixel_size=p["pixel_size"], composition=p["pattern"],
             interface_width=s["interface_width"], law=law, material=s["material"],
             crystal_angle=p["crystal_angle"], plane=s["plane"],
             n_dislocations=s["n_dislocations"], noise=s["noise"],
             blur_factor=s["blur_factor"], reference=p["reference"], seed=p["seed"],
             mask=_outline(p), composition_kwargs={"fraction": p["state_of_charge"]})
+        if s.get("xray_psf", "pixels") == "gaussian" and s["blur_factor"] > 1:
+            from ..fields import FWHM_PER_SIGMA, masked_gaussian
+
+            part.X_observed = np.clip(masked_gaussian(part.X_true, part.mask,
+                                                      s["blur_factor"] / FWHM_PER_SIGMA), 0, 1)
+            part.settings["xray_psf"] = "gaussian"
+        return part
 
     def member_signals(self, i):
         """(StrainField, CompositionMap) of member ``i`` (the last one made is reused)."""
@@ -237,7 +244,7 @@ def particle_collection(n_members=20, seed=0, shape=(100, 170), pixel_size=5.0,
                         odd_factor=1.10, odd_law=None, material="LixFePO4", plane="stress",
                         noise=2e-3, blur_factor=4, n_dislocations=3, interface_width=6.0,
                         state_of_charge=(0.25, 0.75), patterns=PATTERNS, outlines=OUTLINES,
-                        reference_sd=(1e-3, 1e-3, 5e-4, 2e-3), lazy=False,
+                        reference_sd=(1e-3, 1e-3, 5e-4, 2e-3), xray_psf="pixels", lazy=False,
                         show_progressbar=None):
     """N synthetic particles sharing one eigenstrain law (a few, optionally, another).
 
@@ -277,6 +284,12 @@ def particle_collection(n_members=20, seed=0, shape=(100, 170), pixel_size=5.0,
     blur_factor : int
         X-ray pixel size / strain pixel size of the composition (block mean,
         bilinear back onto the strain grid, noise-free).
+    xray_psf : {"pixels", "gaussian"}
+        ``"pixels"``: the X-ray map as above (what a registration makes of a map
+        ``blur_factor`` times coarser). ``"gaussian"``: instead a Gaussian blur on
+        the strain grid with FWHM = the X-ray pixel, exactly the model the learning
+        takes from the registration's record (to check the statistics of a fit
+        whose resolution model is right); the record is the same.
     n_dislocations : int
         Edge dislocations per member.
     interface_width : float
@@ -317,6 +330,8 @@ def particle_collection(n_members=20, seed=0, shape=(100, 170), pixel_size=5.0,
     lo, hi = (float(v) for v in state_of_charge)
     if not 0 < lo <= hi < 1:
         raise ValueError(f"state_of_charge must be a range inside (0, 1), got {state_of_charge}")
+    if xray_psf not in ("pixels", "gaussian"):
+        raise ValueError(f"xray_psf must be 'pixels' or 'gaussian', got {xray_psf!r}")
     bad = [p for p in patterns if p not in PATTERNS] + [o for o in outlines if o not in OUTLINES]
     if bad or not len(patterns) or not len(outlines):
         raise ValueError(f"unknown or no patterns / outlines {bad}; use {PATTERNS} and {OUTLINES}")
@@ -333,7 +348,7 @@ def particle_collection(n_members=20, seed=0, shape=(100, 170), pixel_size=5.0,
     settings = dict(material=material, plane=plane, noise=float(noise),
                     blur_factor=int(blur_factor), n_dislocations=int(n_dislocations),
                     interface_width=float(interface_width), seed=seed, odd_factor=odd_factor,
-                    lazy=bool(lazy))
+                    xray_psf=xray_psf, lazy=bool(lazy))
     col = ParticleCollection(strains=None, compositions=None, particles=None, law=law,
                              odd_law=alt, odd=odd, params=params, settings=settings)
     if lazy:
