@@ -164,6 +164,9 @@ def member_blocks(strain, X, pixel_size, stiffness, options, crystal_angle=0.0, 
         z = (d.y - d.A @ beta) * (1.0 if d.w0 is None else np.sqrt(d.w0))
         noise = np.array([_mad(z[d.comp == j]) for j in range(len(options.components))])
         clock("grams")
+        iterations = getattr(solver._factor, "iterations", None)
+        if like is not None and solver is not like and iterations:
+            report["cg_iterations"] = float(np.mean(iterations))   # solves by the shared factor
         lo, hi = np.quantile(X[mask], [0.005, 0.995])
         member = MemberBlocks(
             grams=g, n_law=options.basis.n_components * options.basis.d_max,
@@ -345,8 +348,8 @@ class SharedFit:
         self.v = sum(r.v for r in self.red)
         self.L = self.H.shape[0]
 
-    def fit(self, T=None, exclude=None):
-        """Shared fit of the model ``T`` (default all law columns), members ``exclude`` left out.
+    def fit(self, T=None):
+        """Shared fit of the model ``T`` (default all law columns).
 
         Returns
         -------
@@ -355,8 +358,7 @@ class SharedFit:
             the estimated resolutions' share; ``n_clusters`` counts those blocks.
         """
         T = np.eye(self.L) if T is None else T
-        use = [i for i in range(len(self.red)) if i != exclude]
-        red = [self.red[i] for i in use]
+        red = self.red
         H = T.T @ sum(r.H for r in red) @ T
         v = sum(r.v for r in red) @ T
         beta = _solve_stack(H, v[:, None])[:, 0]
@@ -387,7 +389,7 @@ class SharedFit:
         Returns a function ``others(E) -> (coef, cov)``: the shared fit without the
         members in ``E``, its covariance the cluster jackknife linearised about the
         full fit (each block's deviation ``H d_g`` kept, the other members' blocks
-        summed), plus their resolutions' share. Each call costs O(M) k x k sums,
+X
         so a test of every member stays linear in M.
         """
         H = T.T @ self.H @ T
@@ -1009,6 +1011,7 @@ def _assemble(members, options, level):
                                 sigma_px=m.sigma_px, sigma_sd_px=m.sigma_sd_px,
                                 n_blocks=m.n_blocks, shift_px=np.asarray(m.shift_px),
                                 x_range=np.asarray(m.x_range), factorised=m.factorised,
+                                cg_iterations=float(m.settings.get("cg_iterations", 0.0)),
                                 settings=_settings(options, m, d_sel)))
     homogeneity = homogeneity_test(shared, T_sel, member_fits, level)
     lo = min(m.x_range[0] for m in members)

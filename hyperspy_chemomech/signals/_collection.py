@@ -265,6 +265,7 @@ def learn_eigenstrain_collection(strains, compositions, material="LixFePO4", cry
                 member_pixel_size_nm=np.array([float(np.mean(p)) for p in pixels]),
                 member_crystal_angle=np.array(angles, float),
                 member_n_blocks=np.array([m["n_blocks"] for m in fit.members]),
+                member_cg_iterations=np.array([m["cg_iterations"] for m in fit.members]),
                 member_titles=[str(s.metadata.General.title) for s in s_list])
     law.metadata.set_item("Chemomech.collection", coll)
     law._collection_members = fit.members
