@@ -277,18 +277,21 @@ def test_learning_takes_the_lattice_for_its_nuisance_cores():
 
 
 def test_resolution_estimate_leaves_out_the_xray_maps_edge():
+    from hyperspy_chemomech.learning import learn_law
     from hyperspy_chemomech.learning._resolution import EDGE_BAND_MIN_KEPT, _edge_band_rows
 
     mask = platelet_mask((60, 90), kind="hexagon", fill=0.85)
     rows, n = _edge_band_rows(mask, 2.5)
     assert n == 3 and rows.sum() < mask.sum() and not (rows & ~mask).any()
-    rows, n = _edge_band_rows(mask, 40.0)        # too wide for the body: narrowed
-    assert 0 < n < 40 and rows.sum() >= EDGE_BAND_MIN_KEPT * mask.sum()
-    p = make_particle(shape=(60, 90), noise=1e-3, blur_factor=4, seed=3)
+    rows, n = _edge_band_rows(mask, 20.0)        # would leave too little: no band
+    assert n == 0 and (rows == mask).all()
+    assert EDGE_BAND_MIN_KEPT == 0.5
+    p = make_particle(shape=(80, 120), noise=1e-3, blur_factor=4, seed=3)
     law = p.strain_field().learn_eigenstrain(p.composition_map(), show_progressbar=False)
     res = law.metadata.Chemomech.law.selection.resolution
     assert res.edge_band_px == 12                # 3 X-ray pixels of 4 px
-    from hyperspy_chemomech.learning import learn_law
-
-    fit = learn_law(p.strain, p.X_observed, p.pixel_size, resolve_stiffness("LiFePO4"))
+    fit = learn_law(p.strain, p.X_observed, p.pixel_size, resolve_stiffness("LixFePO4"))
     assert fit.selection["resolution"]["edge_band_px"] == 0      # no X-ray pixel known
+    small = make_particle(shape=(40, 64), noise=1e-3, blur_factor=4, seed=3)
+    law = small.strain_field().learn_eigenstrain(small.composition_map(), show_progressbar=False)
+    assert law.metadata.Chemomech.law.selection.resolution.edge_band_px == 0   # 27 % left

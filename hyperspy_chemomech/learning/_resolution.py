@@ -39,8 +39,8 @@ HUBER_C = 1.345
 #: Width (X-ray pixels) of the band along the body's edge that the resolution
 #: estimate leaves out when the composition was resampled from a coarser X-ray map.
 EDGE_BAND_XRAY_PIXELS = 3.0
-#: An edge band narrows until at least this fraction of the body is left.
-EDGE_BAND_MIN_KEPT = 0.25
+#: An edge band is left out only if at least this fraction of the body remains.
+EDGE_BAND_MIN_KEPT = 0.5
 
 
 def noise_level(field, mask):
@@ -259,14 +259,15 @@ def parabolic_min(x, y):
 def _edge_band_rows(mask, width):
     """The body less a band ``ceil(width)`` px wide along its edge, and that width (px).
 
-    The band narrows until ``EDGE_BAND_MIN_KEPT`` of the body is left (small bodies).
+    A band that would leave less than ``EDGE_BAND_MIN_KEPT`` of the body is not left
+    out (width 0): on a small particle the estimate needs all its pixels more than
+    it gains from dropping the edge's bias.
     """
     n = int(np.ceil(width - 1e-9))
-    while n > 0:
+    if n > 0:
         rows = ndimage.binary_erosion(mask, iterations=n)
         if rows.sum() >= EDGE_BAND_MIN_KEPT * mask.sum():
             return rows, n
-        n -= 1
     return mask, 0
 
 
@@ -292,8 +293,9 @@ def estimate_resolution(grid, comps, sigmas, law_columns, show_progressbar, n_bo
     particle's outline: there the X-ray pixel, its PSF and the resampling mix
     particle with vacuum, and the composition is a ratio of blurred amounts. With
     the X-ray pixel known (``xray_pixel``) the comparison leaves out a band
-    ``EDGE_BAND_XRAY_PIXELS`` X-ray pixels wide along the edge (narrowed until
-    ``EDGE_BAND_MIN_KEPT`` of the body is left). With that band in, on particles
+    ``EDGE_BAND_XRAY_PIXELS`` X-ray pixels wide along the edge (not if that
+    would leave less than ``EDGE_BAND_MIN_KEPT`` of the body: 150 x 250 px
+    platelets of 4x X-ray pixels keep 74 %, 80 x 120 px ones 53 %). With that band in, on particles
     from ``simulate.realistic_particle`` (Airy PSF, two phases) a law of degree 3
     at too sharp a sigma fitted better than the true linear law at the right one
     (held-out loss 0.584 against 0.646, seed 1) and the Vegard slopes came out up to
