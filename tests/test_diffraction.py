@@ -271,7 +271,9 @@ def test_synthetic_4dstem_truth():
 def test_bad_input(small):
     dp, truth = small
     with pytest.raises(ValueError, match="disk_radius"):
-        strain_from_diffraction(dp)
+        strain_from_diffraction(dp, disk_radius=-1.0)
+    with pytest.raises(ValueError, match="disk_radius"):
+        strain_from_diffraction(dp, disk_radius=np.nan)
     with pytest.raises(ValueError, match="outside the scan"):
         strain_from_diffraction(dp, reference=((10, 20), (0, 3)), disk_radius=2.0)
     with pytest.raises(ValueError, match="reference region x 12:13 lies outside the scan"):

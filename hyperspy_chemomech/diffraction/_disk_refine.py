@@ -1,0 +1,303 @@
+"""Per-pattern disk work vectorised over chunks of patterns: windows, sub-pixel fit, lattice.
+
+Plain numpy. The lattice and the disks' Miller indices are found once (from the
+mean pattern); every pattern then only refines the few small windows around the
+disks that lattice predicts, for a whole chunk of patterns at a time:
+
+1. gather the windows of every (pattern, disk) pair of a chunk with one fancy
+   index;
+2. fit each window by linear least squares with the pixel-integrated disk model
+   ``d = A T(phi + delta) + b`` linearised about the nearest of ``K x K`` tabulated
+   sub-pixel phases ``phi`` (unknowns ``A, b, A delta_y, A delta_x``): the
+   pseudo-inverse of each phase's design matrix is tabulated once per radius, so a
+   fit step is one small matrix-vector product per disk, re-anchored and repeated;
+3. fit every pattern's lattice ``p = M (h, k) + c`` by weighted least squares,
+   batched over the chunk.
+
+The model fit weighs the disk edges, where the position information is; the
+intensity centroid weighs every pixel of the disk alike and so carries the Poisson
+noise of the flat interior too.
+"""
+
+from functools import lru_cache
+
+import numpy as np
+
+from ._lattice_fit import N_OUT
+
+#: sub-pixel phases tabulated per axis
+_K = 16
+#: relative variance floor of the fit weights (see ``_tables``)
+_FLOOR = 0.1
+
+
+def _window_offsets(radius):
+    """Integer (dy, dx) offsets of a disk's fitting window: a circle of ``radius + 1.5``."""
+    h = int(np.ceil(radius + 1.5))
+    dy, dx = np.mgrid[-h:h + 1, -h:h + 1]
+    inside = dy**2 + dx**2 <= (radius + 1.5) ** 2
+    return dy[inside], dx[inside], h
+
+
+@lru_cache(maxsize=8)
+def _tables(radius, k=_K, supersample=32, n_boundary=4096, floor=_FLOOR):
+    """Fit tables of a disk of ``radius`` px for ``k x k`` sub-pixel phases.
+
+    Returns ``(dy, dx, h, phases, table, area)``: the window offsets, the half-width,
+    the phase grid (k,), ``table`` (k, k, 5, P) whose rows 0-3 are the
+    pseudo-inverse of ``[T, 1, dT/dphi_y, dT/dphi_x]`` (so ``table[i, j, :4] @ d``
+    gives ``A, b, A delta_y, A delta_x``) and row 4 the centred, unit-norm model
+    (its dot product with a window is the normalised cross-correlation times the
+    window's norm), and ``area`` (k, k): the model's sum (the disk area in px).
+    """
+    dy, dx, h = _window_offsets(radius)
+    phases = -0.5 + (np.arange(k) + 0.5) / k
+    sub = (np.arange(supersample) + 0.5) / supersample - 0.5
+    P = len(dy)
+    py, px = np.meshgrid(phases, phases, indexing="ij")
+    py, px = py.ravel(), px.ravel()  # (k*k,)
+    # pixel-integrated coverage, by supersampling each pixel
+    T = np.empty((k * k, P))
+    yy = (dy[:, None] + sub[None, :])  # (P, S)
+    xx = (dx[:, None] + sub[None, :])
+    r2 = radius**2
+    for i in range(k * k):
+        ay = (yy - py[i]) ** 2  # (P, S)
+        ax = (xx - px[i]) ** 2
+        T[i] = ((ay[:, :, None] + ax[:, None, :]) <= r2).mean(axis=(1, 2))
+    # derivative of each pixel's coverage with respect to the disk centre: the
+    # outward normal integrated along the part of the rim inside the pixel
+    theta = (np.arange(n_boundary) + 0.5) * (2 * np.pi / n_boundary)
+    ny_, nx_ = np.sin(theta), np.cos(theta)
+    ds = radius * 2 * np.pi / n_boundary
+    lut = -np.ones((2 * h + 1, 2 * h + 1), dtype=np.int64)
+    lut[dy + h, dx + h] = np.arange(P)
+    Dy = np.zeros((k * k, P))
+    Dx = np.zeros((k * k, P))
+    for i in range(k * k):
+        ry = np.rint(py[i] + radius * ny_).astype(int) + h
+        rx = np.rint(px[i] + radius * nx_).astype(int) + h
+        idx = lut[ry, rx]
+        ok = idx >= 0
+        Dy[i] = np.bincount(idx[ok], weights=ny_[ok] * ds, minlength=P)
+        Dx[i] = np.bincount(idx[ok], weights=nx_[ok] * ds, minlength=P)
+    X = np.stack([T, np.ones_like(T), Dy, Dx], axis=-1)  # (kk, P, 4)
+    # Poisson weights 1 / (T + floor), the variance of a disk without background
+    # up to the factor A: the estimate stays linear in the data (unbiased for any
+    # weights); the floor keeps empty pixels from dominating
+    sw = 1.0 / np.sqrt(T + floor)
+    pinv = np.linalg.pinv(X * sw[..., None]) * sw[:, None, :]  # (kk, 4, P)
+    Tc = T - T.mean(axis=1, keepdims=True)
+    Tn = Tc / np.linalg.norm(Tc, axis=1, keepdims=True)
+    table = np.concatenate([pinv, Tn[:, None, :]], axis=1).reshape(k, k, 5, P)
+    return dy, dx, h, phases, table, T.sum(axis=1).reshape(k, k)
+
+
+class WindowFitter:
+    """Sub-pixel disk positions in chunks of patterns (see the module notes).
+
+    Parameters
+    ----------
+    shape : (int, int)
+        Detector shape (rows, columns).
+    radius : float
+        Disk radius (px).
+    """
+
+    def __init__(self, shape, radius):
+        if not np.isfinite(radius) or radius <= 0:
+            raise ValueError(f"disk_radius must be a positive number of pixels, got {radius}")
+        self.shape = tuple(int(n) for n in shape)
+        self.radius = float(radius)
+        (self._dy, self._dx, self.half, self._phases, self._table,
+         self._area) = _tables(round(float(radius), 6))
+        self.margin = self.half + 1
+        self._k = len(self._phases)
+
+    def inside(self, pos):
+        """Whether a window centred at ``pos`` (..., 2) px lies inside the detector margin."""
+        m = self.margin
+        return ((pos[..., 0] >= m) & (pos[..., 0] <= self.shape[0] - 1 - m)
+                & (pos[..., 1] >= m) & (pos[..., 1] <= self.shape[1] - 1 - m))
+
+    def _anchor(self, pos):
+        m = self.margin
+        r0 = np.clip(np.rint(pos[..., 0]), m, self.shape[0] - 1 - m).astype(np.intp)
+        c0 = np.clip(np.rint(pos[..., 1]), m, self.shape[1] - 1 - m).astype(np.intp)
+        return r0, c0
+
+    def coarse(self, block, pos, search):
+        """Integer positions of the best disk-sized box sum within ``search`` px of ``pos``.
+
+        ``block`` (B, rows, cols), ``pos`` (B, n, 2) px; returns (B, n, 2) floats.
+        """
+        q = max(1, int(round(self.radius)))
+        s = int(search)
+        r0, c0 = self._anchor(pos)
+        off = np.arange(-s - q, s + q + 1)
+        L = len(off)
+        rows = np.clip(r0[..., None] + off, 0, self.shape[0] - 1)  # (B, n, L)
+        cols = np.clip(c0[..., None] + off, 0, self.shape[1] - 1)
+        b = np.arange(len(block))[:, None, None, None]
+        win = block[b, rows[..., :, None], cols[..., None, :]]  # (B, n, L, L)
+        cs = np.zeros(win.shape[:2] + (L + 1, L + 1))
+        cs[..., 1:, 1:] = win.cumsum(-1).cumsum(-2)
+        w = 2 * q + 1
+        box = cs[..., w:, w:] - cs[..., :-w, w:] - cs[..., w:, :-w] + cs[..., :-w, :-w]
+        flat = box.reshape(box.shape[:2] + (-1,)).argmax(-1)
+        iy, ix = np.divmod(flat, box.shape[-1])
+        return np.stack([r0 + iy - s, c0 + ix - s], axis=-1).astype(float)
+
+    def refine(self, block, pos, n_iter=3):
+        """Fit every window; returns ``pos`` (B, n, 2) px, ``counts`` and ``ncc`` (B, n).
+
+        ``counts`` is the fitted disk intensity (``A`` times the disk area, the
+        background removed), ``ncc`` the normalised cross-correlation of the window
+        with the fitted model (0 for a flat window).
+        """
+        B, n = pos.shape[:2]
+        k = self._k
+        bidx = np.arange(B)[:, None, None]
+        pos = np.asarray(pos, dtype=float)
+        for it in range(n_iter):
+            r0, c0 = self._anchor(pos)
+            win = block[bidx, r0[..., None] + self._dy, c0[..., None] + self._dx]  # (B, n, P)
+            win = win.astype(float, copy=False)
+            ph = pos - np.stack([r0, c0], axis=-1)
+            iph = np.clip(np.floor((ph + 0.5) * k).astype(np.intp), 0, k - 1)
+            tab = self._table[iph[..., 0], iph[..., 1]]  # (B, n, 5, P)
+            u = np.einsum("bnkp,bnp->bnk", tab, win)
+            A = u[..., 0]
+            safe = np.where(A > 0, A, 1.0)
+            delta = np.clip(u[..., 2:4] / safe[..., None], -1.0, 1.0)
+            base = np.stack([r0 + self._phases[iph[..., 0]], c0 + self._phases[iph[..., 1]]],
+                            axis=-1)
+            pos = np.where((A > 0)[..., None], base + delta, pos)
+        counts = A * self._area[iph[..., 0], iph[..., 1]]
+        s1 = win.sum(-1)
+        var = np.maximum((win * win).sum(-1) - s1 * s1 / win.shape[-1], 0.0)
+        ok = var > 0
+        ncc = np.where(ok, u[..., 4] / np.sqrt(np.where(ok, var, 1.0)), 0.0)
+        counts = np.where(A > 0, counts, 0.0)
+        return pos, counts, ncc
+
+
+def fit_lattices(pos, weights, hk, min_disks=4):
+    """Weighted least squares ``p = M (h, k) + c`` per pattern, batched.
+
+    Parameters
+    ----------
+    pos : numpy.ndarray, shape (B, n, 2)
+        Disk positions (any frame); ignored where ``weights`` is 0.
+    weights : numpy.ndarray, shape (B, n)
+        Inverse-variance weights (disk counts); 0 drops a disk.
+    hk : numpy.ndarray, shape (n, 2)
+        Miller indices of the disks.
+    min_disks : int
+        Fewer disks (or a degenerate set) gives NaN.
+
+    Returns
+    -------
+    numpy.ndarray, shape (B, 12)
+        As :func:`~hyperspy_chemomech.diffraction._lattice_fit.fit_lattice`.
+    """
+    B, n = weights.shape
+    w = np.where(weights > 0, weights, 0.0)
+    cnt = (w > 0).sum(1)
+    mean_w = w.sum(1) / np.maximum(cnt, 1)
+    w = w / np.where(mean_w > 0, mean_w, 1.0)[:, None]  # as fit_lattice: mean weight 1
+    X = np.column_stack([hk, np.ones(n)])  # (n, 3)
+    p = np.where(w[..., None] > 0, pos, 0.0)
+    XtWX = np.einsum("bn,ni,nj->bij", w, X, X)
+    XtWp = np.einsum("bn,ni,bnd->bid", w, X, p)
+    lam = np.linalg.eigvalsh(XtWX)
+    good = (cnt >= min_disks) & (lam[:, 0] > 1e-12 * np.maximum(lam[:, -1], 1e-300))
+    XtWX[~good] = np.eye(3)
+    beta = np.linalg.solve(XtWX, XtWp)  # (B, 3, 2)
+    resid = pos - np.einsum("ni,bid->bnd", X, beta)
+    dof = cnt - 3
+    s2 = np.einsum("bn,bnd->bd", w, np.where(w[..., None] > 0, resid, 0.0) ** 2)
+    s2 = s2 / np.where(dof > 0, dof, 1)[:, None]
+    s2[dof <= 0] = np.nan
+    cov = np.linalg.inv(XtWX)
+    out = np.full((B, N_OUT), np.nan)
+    out[:, :4] = np.swapaxes(beta[:, :2, :], 1, 2).reshape(B, 4)  # M rows: x, y
+    out[:, 4:6] = beta[:, 2]
+    out[:, 6:8] = s2
+    out[:, 8], out[:, 9], out[:, 10] = cov[:, 0, 0], cov[:, 0, 1], cov[:, 1, 1]
+    out[~good, :11] = np.nan
+    out[:, 11] = cnt
+    return out
+
+
+def estimate_disk_radius(patterns, center, search=None):
+    """Direct-beam radius (px) from a few patterns, each measured about its own beam.
+
+    Parameters
+    ----------
+    patterns : numpy.ndarray, shape (n, rows, cols)
+        A sample of patterns.
+    center : (float, float)
+        Nominal direct-beam position (row, column) px; the beam is looked for within
+        ``search`` px of it (default a quarter of the smaller detector side).
+
+    Returns
+    -------
+    float
+        The radius of a uniform disk holding the beam's counts at the beam's plateau
+        intensity, ``sqrt(N / (pi I))``, with ``N`` and ``I`` summed over the patterns
+        (a pixel-integrated disk of radius ``r`` holds ``pi r**2 I`` counts).
+
+    Notes
+    -----
+    Each pattern's beam is the region above half of its brightest (3 x 3 mean)
+    pixel near ``center``: its area gives a first radius ``r0``; the plateau ``I``
+    is the mean of the pixels within ``r0 / 2`` of the beam's centroid (wholly inside
+    the disk for ``r >= 1.5`` px), ``N`` the background-subtracted sum within
+    ``2 r0 + 1.5`` px (background: the median of the ring from there to 2 px
+    further). Per-pattern centring keeps a wandering beam (descan) from blurring
+    the estimate, as it would blur a mean pattern.
+    """
+    from scipy import ndimage
+
+    pats = np.asarray(patterns, dtype=float)
+    if pats.ndim == 2:
+        pats = pats[None]
+    rows, cols = pats.shape[-2:]
+    if search is None:
+        search = max(4.0, 0.25 * min(rows, cols))
+    rr, cc = np.indices((rows, cols))
+    near = np.hypot(rr - center[0], cc - center[1]) <= search
+    total_n, total_i, used = 0.0, 0.0, 0
+    for img in pats:
+        img = np.nan_to_num(img)
+        sm = ndimage.uniform_filter(img, 3)
+        peak = np.unravel_index(np.argmax(np.where(near, sm, -np.inf)), img.shape)
+        bg0 = np.median(img)
+        top = sm[peak] - bg0
+        if not top > 0:
+            continue
+        labels, _ = ndimage.label(img > bg0 + 0.5 * top)
+        region = labels == labels[peak]
+        if not region.any():
+            continue
+        area = np.count_nonzero(region)
+        r0 = np.sqrt(area / np.pi)
+        cy, cx = ndimage.center_of_mass(np.where(region, img, 0.0))
+        d = np.hypot(rr - cy, cc - cx)
+        outer = 2 * r0 + 1.5
+        ring = (d > outer) & (d <= outer + 2)
+        bg = np.median(img[ring]) if ring.any() else 0.0
+        core = d <= 0.5 * r0
+        if not core.any():
+            core = d <= 0.75
+        plateau = img[core].mean() - bg
+        if not plateau > 0:
+            continue
+        total_n += (img[d <= outer] - bg).sum()
+        total_i += plateau
+        used += 1
+    if not used or not total_n > 0:
+        raise ValueError("no direct beam found to estimate disk_radius from; "
+                         "give disk_radius (detector px)")
+    return float(np.sqrt(total_n / (np.pi * total_i)))
