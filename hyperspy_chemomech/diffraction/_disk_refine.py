@@ -151,35 +151,42 @@ class WindowFitter:
     def refine(self, block, pos, n_iter=3):
         """Fit every window; returns ``pos`` (B, n, 2) px, ``counts`` and ``ncc`` (B, n).
 
+        ``block`` (B, rows, cols), ``pos`` (B, n, 2) starting positions (px).
         ``counts`` is the fitted disk intensity (``A`` times the disk area, the
         background removed), ``ncc`` the normalised cross-correlation of the window
         with the fitted model (0 for a flat window).
         """
         B, n = pos.shape[:2]
         k = self._k
-        bidx = np.arange(B)[:, None, None]
-        pos = np.asarray(pos, dtype=float)
-        for it in range(n_iter):
+        rows, cols = block.shape[-2:]
+        flat = block.reshape(B, rows * cols)
+        if flat.dtype.kind != "f":
+            flat = flat.astype(float)
+        offs = self._dy * cols + self._dx  # (P,) flat offsets of the window
+        base_b = (np.arange(B) * (rows * cols))[:, None]
+        table = self._table.reshape(k * k, 5, -1).astype(flat.dtype, copy=False)
+        pos = np.array(pos, dtype=float)
+        for _ in range(n_iter):
             r0, c0 = self._anchor(pos)
-            win = block[bidx, r0[..., None] + self._dy, c0[..., None] + self._dx]  # (B, n, P)
-            win = win.astype(float, copy=False)
-            ph = pos - np.stack([r0, c0], axis=-1)
+            lin = (base_b + r0 * cols + c0).ravel()
+            win = flat.ravel()[lin[:, None] + offs]  # (B n, P)
+            ph = pos.reshape(-1, 2) - np.column_stack([r0.ravel(), c0.ravel()])
             iph = np.clip(np.floor((ph + 0.5) * k).astype(np.intp), 0, k - 1)
-            tab = self._table[iph[..., 0], iph[..., 1]]  # (B, n, 5, P)
-            u = np.einsum("bnkp,bnp->bnk", tab, win)
-            A = u[..., 0]
+            tab = table[iph[:, 0] * k + iph[:, 1]]  # (B n, 5, P)
+            u = np.einsum("mkp,mp->mk", tab, win).astype(float)
+            A = u[:, 0]
             safe = np.where(A > 0, A, 1.0)
-            delta = np.clip(u[..., 2:4] / safe[..., None], -1.0, 1.0)
-            base = np.stack([r0 + self._phases[iph[..., 0]], c0 + self._phases[iph[..., 1]]],
-                            axis=-1)
-            pos = np.where((A > 0)[..., None], base + delta, pos)
-        counts = A * self._area[iph[..., 0], iph[..., 1]]
+            delta = np.clip(u[:, 2:4] / safe[:, None], -1.0, 1.0)
+            new = np.column_stack([r0.ravel() + self._phases[iph[:, 0]],
+                                   c0.ravel() + self._phases[iph[:, 1]]]) + delta
+            pos = np.where((A > 0)[:, None], new, pos.reshape(-1, 2)).reshape(B, n, 2)
+        counts = np.where(A > 0, A * self._area.ravel()[iph[:, 0] * k + iph[:, 1]], 0.0)
+        win = win.astype(float)
         s1 = win.sum(-1)
         var = np.maximum((win * win).sum(-1) - s1 * s1 / win.shape[-1], 0.0)
         ok = var > 0
-        ncc = np.where(ok, u[..., 4] / np.sqrt(np.where(ok, var, 1.0)), 0.0)
-        counts = np.where(A > 0, counts, 0.0)
-        return pos, counts, ncc
+        ncc = np.where(ok, u[:, 4] / np.sqrt(np.where(ok, var, 1.0)), 0.0)
+        return pos, counts.reshape(B, n), ncc.reshape(B, n)
 
 
 def fit_lattices(pos, weights, hk, min_disks=4):

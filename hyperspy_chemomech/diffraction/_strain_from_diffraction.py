@@ -207,7 +207,8 @@ def _as_dask(dp, chunk_bytes=32 * 2**20):
     rows = max(1, min(ny, n // max(nx, 1)))
     cols = nx if rows > 1 else max(1, min(nx, n))
     if not isinstance(data, da.Array):
-        return da.from_array(data, chunks=(rows, cols, -1, -1))
+        # name=False: a random key instead of hashing every byte of the data
+        return da.from_array(data, chunks=(rows, cols, -1, -1), name=False)
     if len(data.chunks[2]) > 1 or len(data.chunks[3]) > 1:
         data = data.rechunk({2: -1, 3: -1})
     biggest = max(data.chunks[0]) * max(data.chunks[1]) * per_pattern
