@@ -259,10 +259,10 @@ def estimate_disk_radius(patterns, center, search=None):
     -----
     Each pattern's beam is the region above half of its brightest (3 x 3 mean)
     pixel near ``center``: its area gives a first radius ``r0``; the plateau ``I``
-    is the mean of the pixels within ``r0 / 2`` of the beam's centroid (wholly inside
-    the disk for ``r >= 1.5`` px), ``N`` the background-subtracted sum within
-    ``2 r0 + 1.5`` px (background: the median of the ring from there to 2 px
-    further). Per-pattern centring keeps a wandering beam (descan) from blurring
+    is the mean of the pixels within ``r0 - 0.8`` px (at least 0.75 px) of the
+    beam's centroid, wholly inside the disk for ``r >= 1.5`` px, ``N`` the background-subtracted sum within
+    ``r0 + 2.5`` px (background: the median of the ring from there to 1.5 px
+    further; the beam's neighbours must lie beyond it). Per-pattern centring keeps a wandering beam (descan) from blurring
     the estimate, as it would blur a mean pattern.
     """
     from scipy import ndimage
@@ -292,12 +292,10 @@ def estimate_disk_radius(patterns, center, search=None):
         r0 = np.sqrt(area / np.pi)
         cy, cx = ndimage.center_of_mass(np.where(region, img, 0.0))
         d = np.hypot(rr - cy, cc - cx)
-        outer = 2 * r0 + 1.5
-        ring = (d > outer) & (d <= outer + 2)
+        outer = r0 + 2.5
+        ring = (d > outer) & (d <= outer + 1.5)
         bg = np.median(img[ring]) if ring.any() else 0.0
-        core = d <= 0.5 * r0
-        if not core.any():
-            core = d <= 0.75
+        core = d <= max(r0 - 0.8, 0.75)  # pixels wholly inside the disk
         plateau = img[core].mean() - bg
         if not plateau > 0:
             continue
