@@ -238,71 +238,84 @@ def fit_lattices(pos, weights, hk, min_disks=4):
 
 
 def estimate_disk_radius(patterns, center, search=None):
-    """Direct-beam radius (px) from a few patterns, each measured about its own beam.
+    """Disk radius (px) from a sample of patterns, each measured about its own disk.
 
     Parameters
     ----------
     patterns : numpy.ndarray, shape (n, rows, cols)
         A sample of patterns.
     center : (float, float)
-        Nominal direct-beam position (row, column) px; the beam is looked for within
-        ``search`` px of it (default a quarter of the smaller detector side).
+        Nominal direct-beam position (row, column) px; the disk measured is the
+        brightest of the sample's mean pattern within ``search`` px of it (default a
+        quarter of the smaller detector side): the direct beam, or a Bragg disk as
+        bright (in nano-beam diffraction every disk is the probe's).
 
     Returns
     -------
     float
-        The radius of a uniform disk holding the beam's counts at the beam's plateau
-        intensity, ``sqrt(N / (pi I))``, with ``N`` and ``I`` summed over the patterns
-        (a pixel-integrated disk of radius ``r`` holds ``pi r**2 I`` counts).
+        The radius of a uniform disk holding the disk's counts at its plateau
+        intensity, ``sqrt(N / (pi I))``, ``N`` and ``I`` summed over the patterns (a
+        pixel-integrated disk of radius ``r`` holds ``pi r**2 I`` counts).
 
     Notes
     -----
-    Each pattern's beam is the region above half of its brightest (3 x 3 mean)
-    pixel near ``center``: its area gives a first radius ``r0``; the plateau ``I``
-    is the mean of the pixels within ``r0 - 0.8`` px (at least 0.75 px) of the
-    beam's centroid, wholly inside the disk for ``r >= 1.5`` px, ``N`` the background-subtracted sum within
-    ``r0 + 2.5`` px (background: the median of the ring from there to 1.5 px
-    further; the beam's neighbours must lie beyond it). Per-pattern centring keeps a wandering beam (descan) from blurring
-    the estimate, as it would blur a mean pattern.
+    The mean pattern (low noise) places the disk and gives a first radius ``r0``:
+    that of the region above half its peak. Each pattern is then measured about
+    its own centroid of the disk (background-subtracted, twice recentred), so a
+    wandering beam (descan) does not blur the estimate as it blurs the mean
+    pattern: ``N`` is the background-subtracted sum within ``r0 + 2.5`` px
+    (background: the median of the ring from there to 1.5 px further; the disk's
+    neighbours must lie beyond it), ``I`` the mean of the pixels within
+    ``r0 - 0.8`` px (at least 0.75 px), wholly inside the disk for
+    ``r >= 1.5`` px.
     """
     from scipy import ndimage
 
     pats = np.asarray(patterns, dtype=float)
     if pats.ndim == 2:
         pats = pats[None]
+    pats = np.nan_to_num(pats)
     rows, cols = pats.shape[-2:]
     if search is None:
         search = max(4.0, 0.25 * min(rows, cols))
     rr, cc = np.indices((rows, cols))
+    mean = pats.mean(axis=0)
+    sm = ndimage.uniform_filter(mean, 3)
     near = np.hypot(rr - center[0], cc - center[1]) <= search
-    total_n, total_i, used = 0.0, 0.0, 0
+    peak = np.unravel_index(np.argmax(np.where(near, sm, -np.inf)), mean.shape)
+    bg0 = np.median(mean)
+    top = sm[peak] - bg0
+    if not top > 0:
+        raise ValueError("no direct beam found to estimate disk_radius from; "
+                         "give disk_radius (detector px)")
+    labels, _ = ndimage.label(mean > bg0 + 0.5 * top)
+    region = labels == labels[peak]
+    r0 = np.sqrt(np.count_nonzero(region) / np.pi)
+    y0, x0 = ndimage.center_of_mass(np.where(region, mean - bg0, 0.0))
+    outer = r0 + 2.5
+    h = int(np.ceil(outer + 1.5)) + 1
+    total_n, total_i = 0.0, 0.0
     for img in pats:
-        img = np.nan_to_num(img)
-        sm = ndimage.uniform_filter(img, 3)
-        peak = np.unravel_index(np.argmax(np.where(near, sm, -np.inf)), img.shape)
-        bg0 = np.median(img)
-        top = sm[peak] - bg0
-        if not top > 0:
-            continue
-        labels, _ = ndimage.label(img > bg0 + 0.5 * top)
-        region = labels == labels[peak]
-        if not region.any():
-            continue
-        area = np.count_nonzero(region)
-        r0 = np.sqrt(area / np.pi)
-        cy, cx = ndimage.center_of_mass(np.where(region, img, 0.0))
-        d = np.hypot(rr - cy, cc - cx)
-        outer = r0 + 2.5
-        ring = (d > outer) & (d <= outer + 1.5)
-        bg = np.median(img[ring]) if ring.any() else 0.0
-        core = d <= max(r0 - 0.8, 0.75)  # pixels wholly inside the disk
-        plateau = img[core].mean() - bg
-        if not plateau > 0:
-            continue
-        total_n += (img[d <= outer] - bg).sum()
-        total_i += plateau
-        used += 1
-    if not used or not total_n > 0:
+        cy, cx = y0, x0
+        for _ in range(3):
+            iy, ix = int(round(cy)), int(round(cx))
+            r_sl = slice(max(iy - h, 0), iy + h + 1)
+            c_sl = slice(max(ix - h, 0), ix + h + 1)
+            win, wy, wx = img[r_sl, c_sl], rr[r_sl, c_sl], cc[r_sl, c_sl]
+            d = np.hypot(wy - cy, wx - cx)
+            ring = (d > outer) & (d <= outer + 1.5)
+            bg = np.median(win[ring]) if ring.any() else 0.0
+            v = np.where(d <= outer, win - bg, 0.0)
+            n = v.sum()
+            if not n > 0:
+                break
+            cy, cx = (v * wy).sum() / n, (v * wx).sum() / n
+        else:
+            d = np.hypot(wy - cy, wx - cx)
+            core = d <= max(r0 - 0.8, 0.75)
+            total_n += (win[d <= outer] - bg).sum()
+            total_i += win[core].mean() - bg
+    if not (total_n > 0 and total_i > 0):
         raise ValueError("no direct beam found to estimate disk_radius from; "
                          "give disk_radius (detector px)")
     return float(np.sqrt(total_n / (np.pi * total_i)))
