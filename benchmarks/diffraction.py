@@ -32,8 +32,9 @@ py4DSTEM 0.14 pins numpy < 2 and cannot share this environment; its figures on t
 data from a separate run (the issue's): 90 patterns/s, RMS 4.4/4.2/3.1/3.1e-4.
 
 Then the same at a 256 x 256 detector (16 x 24 scan), and the peak resident memory
-of ours on lazy data of 0.25, 1 and 2 GB (generated chunk by chunk by dask, never
-held in memory; default threaded scheduler, 2 workers).
+of ours on lazy data of 0.25, 1 and 2 GB (generated chunk by chunk by dask in ~32 MiB
+chunks, never held in memory; threaded scheduler, 2 workers), each size in a fresh
+process (in one process the memory freed by one run hides the next run's).
 
 Usage::
 
@@ -313,29 +314,46 @@ def _lazy_dataset(gigabytes, base):
     return dp, arr.nbytes
 
 
-def _memory(sizes):
+def _memory_child(gb):
+    """One lazy run in this (fresh) process: its peak resident memory, absolute."""
     import dask
+    import psutil
 
     from hyperspy_chemomech.simulate import synthetic_4dstem
 
     # every base pattern inside the particle: any chunk holds a lattice
-    base, truth = synthetic_4dstem(scan_shape=(16, 24), detector_shape=(128, 128),
-                                   disk_radius=2.0, dose=1e4, seed=1, signal_type="",
-                                   mask=np.ones((16, 24), bool))
+    base, _ = synthetic_4dstem(scan_shape=(16, 24), detector_shape=(128, 128),
+                               disk_radius=2.0, dose=1e4, seed=1, signal_type="",
+                               mask=np.ones((16, 24), bool))
     base = np.ascontiguousarray(base.data)
+    dp, nbytes = _lazy_dataset(gb, base)
+    n = dp.data.shape[0] * dp.data.shape[1]
+    start = psutil.Process().memory_info().rss
+    with dask.config.set(scheduler="threads", num_workers=2), _PeakRSS() as mem:
+        t0 = time.perf_counter()
+        _ours(dp, np.ones(dp.data.shape[:2], bool))
+        dt = time.perf_counter() - t0
+    print(json.dumps({"gigabytes": nbytes / 1e9, "patterns": n, "seconds": dt,
+                      "start_rss_bytes": int(start), "peak_rss_bytes": int(start + mem.peak)}))
+
+
+def _memory(sizes):
+    """Each size in a fresh process (freed memory of one run would hide the next's)."""
+    import subprocess
+    import sys
+
     out = []
-    print("\npeak RSS of ours on lazy data (threads, 2 workers), above the starting level")
-    print(f"{'GB':>6}{'patterns':>10}{'seconds':>9}{'peak RSS MiB':>14}")
+    print("\npeak RSS of ours on lazy data (threads, 2 workers), each in a fresh process")
+    print(f"{'GB':>6}{'patterns':>10}{'seconds':>9}{'start MiB':>11}{'peak MiB':>10}"
+          f"{'added MiB':>11}")
     for gb in sizes:
-        dp, nbytes = _lazy_dataset(gb, base)
-        n = dp.data.shape[0] * dp.data.shape[1]
-        with dask.config.set(scheduler="threads", num_workers=2), _PeakRSS() as mem:
-            t0 = time.perf_counter()
-            _ours(dp, np.ones(dp.data.shape[:2], bool))
-            dt = time.perf_counter() - t0
-        print(f"{nbytes / 1e9:>6.2f}{n:>10d}{dt:>9.1f}{mem.peak / 2**20:>14.0f}")
-        out.append({"gigabytes": nbytes / 1e9, "patterns": n, "seconds": dt,
-                    "peak_rss_bytes": int(mem.peak)})
+        res = subprocess.run([sys.executable, __file__, "--memory-child", str(gb)],
+                             capture_output=True, text=True, check=True)
+        r = json.loads(res.stdout.strip().splitlines()[-1])
+        print(f"{r['gigabytes']:>6.2f}{r['patterns']:>10d}{r['seconds']:>9.1f}"
+              f"{r['start_rss_bytes'] / 2**20:>11.0f}{r['peak_rss_bytes'] / 2**20:>10.0f}"
+              f"{(r['peak_rss_bytes'] - r['start_rss_bytes']) / 2**20:>11.0f}")
+        out.append(r)
     return out
 
 
@@ -345,7 +363,13 @@ def main(argv=None):
                         help="16 x 24 scan, no 256^2 run, memory at 0.25 GB only")
     parser.add_argument("--skip-memory", action="store_true")
     parser.add_argument("--memory-only", action="store_true")
+    parser.add_argument("--memory-child", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.memory_child:
+        import warnings
+
+        warnings.simplefilter("ignore")
+        return _memory_child(args.memory_child)
 
     import warnings
 
