@@ -13,7 +13,6 @@ from ._lattice_fit import (
     basis_from_vectors,
     component_variance,
     displacement_gradient,
-    fit_lattice,
 )
 
 _MAX_MEAN_PATTERNS = 256
@@ -281,9 +280,12 @@ def strain_from_diffraction(dp, reference="median", disk_radius=None, basis=None
                             min_disks=4, show_progressbar=None):
     """Strain and rotation maps from 4D-STEM (nano-beam) diffraction data.
 
-    For every pattern: find the Bragg disks by template matching with a disk,
-    refine each to sub-pixel precision by its intensity centroid, index them on a
-    2D reciprocal lattice, and fit that lattice *and* the direct-beam position
+    Once, on the mean pattern of the reference region: find the Bragg disks by
+    template matching with a disk, pick the lattice and list the disks it shows.
+    Then for every pattern, a whole chunk of patterns at a time: refine each
+    listed disk to sub-pixel precision in a small window around its predicted
+    place (a Poisson-weighted least-squares fit of the pixel-integrated disk), and
+    fit the lattice *and* the direct-beam position
     (``p = M (h, k) + c``, weighted by disk intensity) by least squares over all
     indexed disks. The fitted lattices are compared with the reference lattice
     (the element-wise median of the lattices in the reference region) and turned
@@ -302,8 +304,11 @@ def strain_from_diffraction(dp, reference="median", disk_radius=None, basis=None
         patterns, a mask, a ROI on the scan (calibrated units), or a region
         ``((y0, y1), (x0, x1))`` of scan indices (stop exclusive; slices, or single
         indices ``(y, x)`` for one pattern, also work).
-    disk_radius : float
-        Bragg disk radius (detector px). Required.
+    disk_radius : float, optional
+        Bragg disk radius (detector px). Default: estimated from the patterns read
+        for the mean pattern (the brightest disk near k = 0, each pattern measured
+        about its own disk); the value used is reported in the metadata
+        (``disk_radius``, with ``disk_radius_estimated``).
     basis : array_like, shape (2, 2), optional
         Two reciprocal basis vectors as rows ``(gx, gy)`` in the detector axes'
         calibrated units (detector frame, before ``scan_rotation``). Default: the
@@ -349,16 +354,21 @@ def strain_from_diffraction(dp, reference="median", disk_radius=None, basis=None
     Notes
     -----
     All patterns are processed in one pass of ``dask.array.map_blocks`` over scan
-    chunks (lazy data stay lazy: memory is bounded by a few chunks). Disk
-    positions are converted to the image frame before fitting, so the result
-    needs no further rotation. Conventions: see the diffraction guide page.
+    chunks (lazy data stay lazy: memory is bounded by a few chunks); the work per
+    pattern is that of its disk windows, vectorised over the chunk. The beam and
+    its eight nearest disks are searched for within ``max(3, disk_radius)`` px of
+    their places in the mean pattern; their fit predicts the other disks, so a
+    pattern whose first disks moved farther than that (large strain or descan
+    against the reference region) is not followed. Disk positions are converted
+    to the image frame before fitting, so the result needs no further rotation.
+    Conventions: see the diffraction guide page.
 
     Examples
     --------
     >>> from hyperspy_chemomech.simulate import synthetic_4dstem
     >>> from hyperspy_chemomech.diffraction import strain_from_diffraction
     >>> dp, truth = synthetic_4dstem(scan_shape=(6, 6), signal_type="")
-    >>> sf = strain_from_diffraction(dp, disk_radius=2.0, show_progressbar=False)
+    >>> sf = strain_from_diffraction(dp, show_progressbar=False)  # disk radius estimated
     >>> sf.data.shape
     (4, 6, 6)
     """
