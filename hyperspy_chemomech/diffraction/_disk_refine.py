@@ -40,7 +40,7 @@ def _window_offsets(radius):
 
 
 @lru_cache(maxsize=8)
-def _tables(radius, k=_K, supersample=32, n_boundary=4096, floor=_FLOOR):
+def _tables(radius, k=_K, supersample=24, n_boundary=4096, floor=_FLOOR):
     """Fit tables of a disk of ``radius`` px for ``k x k`` sub-pixel phases.
 
     Returns ``(dy, dx, h, phases, table, area)``: the window offsets, the half-width,
@@ -57,14 +57,15 @@ def _tables(radius, k=_K, supersample=32, n_boundary=4096, floor=_FLOOR):
     py, px = np.meshgrid(phases, phases, indexing="ij")
     py, px = py.ravel(), px.ravel()  # (k*k,)
     # pixel-integrated coverage, by supersampling each pixel
-    T = np.empty((k * k, P))
     yy = (dy[:, None] + sub[None, :])  # (P, S)
     xx = (dx[:, None] + sub[None, :])
     r2 = radius**2
-    for i in range(k * k):
-        ay = (yy - py[i]) ** 2  # (P, S)
-        ax = (xx - px[i]) ** 2
-        T[i] = ((ay[:, :, None] + ax[:, None, :]) <= r2).mean(axis=(1, 2))
+    ay = (yy[None] - phases[:, None, None]) ** 2  # (k, P, S): one row of phases
+    ax = (xx[None] - phases[:, None, None]) ** 2
+    T = np.empty((k, k, P))
+    for i in range(k):
+        T[i] = ((ay[i][None, :, :, None] + ax[:, :, None, :]) <= r2).mean(axis=(2, 3))
+    T = T.reshape(k * k, P)
     # derivative of each pixel's coverage with respect to the disk centre: the
     # outward normal integrated along the part of the rim inside the pixel
     theta = (np.arange(n_boundary) + 0.5) * (2 * np.pi / n_boundary)
@@ -110,7 +111,7 @@ class WindowFitter:
         self.shape = tuple(int(n) for n in shape)
         self.radius = float(radius)
         (self._dy, self._dx, self.half, self._phases, self._table,
-         self._area) = _tables(round(float(radius), 6))
+         self._area) = _tables(round(float(radius), 3))  # 1e-3 px: shared tables
         self.margin = self.half + 1
         self._k = len(self._phases)
 

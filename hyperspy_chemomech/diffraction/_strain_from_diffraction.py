@@ -398,7 +398,8 @@ def strain_from_diffraction(dp, reference="median", disk_radius=None, basis=None
     estimated = disk_radius is None
     if estimated:
         # each pattern measured about its own beam (a mean pattern blurs with descan)
-        disk_radius = estimate_disk_radius(sample, (r0, c0))
+        pick = np.linspace(0, len(sample) - 1, min(len(sample), 64)).round().astype(int)
+        disk_radius = estimate_disk_radius(sample[pick], (r0, c0))
     del sample
     finder = DiskFinder(det_shape, disk_radius, threshold=threshold)
     pos, counts = finder.find(mean)
