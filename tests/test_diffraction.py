@@ -366,3 +366,20 @@ def test_window_fit_beats_the_centroid(rng):
     err_centroid = np.sqrt(np.mean((cen - centers) ** 2))
     assert err_fit < 0.85 * err_centroid, (err_fit, err_centroid)
     assert np.abs(np.mean(pos[:, 0] - centers, axis=0)).max() < 0.01
+
+
+def test_window_fit_numba_equals_numpy(rng):
+    from hyperspy_chemomech.diffraction._disk_refine import WindowFitter, _numba_refine
+
+    if _numba_refine() is None:
+        pytest.skip("numba not installed")
+    centers = rng.uniform(12, 50, (40, 2))
+    block = rng.poisson(np.array([disk_image((64, 64), [c], 2.5, 20.0) for c in centers]))
+    block = block.astype(float)
+    start = np.round(centers + rng.uniform(-1, 1, centers.shape))[:, None, :]
+    fitter = WindowFitter((64, 64), 2.5)
+    fast = fitter.refine(block, start)
+    fitter.use_numba = False
+    slow = fitter.refine(block, start)
+    for a, b in zip(fast, slow):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9)
