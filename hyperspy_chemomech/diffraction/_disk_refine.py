@@ -28,7 +28,7 @@ from ._lattice_fit import N_OUT
 #: sub-pixel phases tabulated per axis
 _K = 16
 #: relative variance floor of the fit weights (see ``_tables``)
-_FLOOR = 0.1
+_FLOOR = 0.02
 
 
 def _window_offsets(radius):
