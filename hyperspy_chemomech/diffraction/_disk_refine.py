@@ -354,15 +354,14 @@ def estimate_disk_radius(patterns, center, search=None):
     """
     from scipy import ndimage
 
-    pats = np.asarray(patterns, dtype=float)
+    pats = np.asarray(patterns)  # converted one pattern at a time below
     if pats.ndim == 2:
         pats = pats[None]
-    pats = np.nan_to_num(pats)
     rows, cols = pats.shape[-2:]
     if search is None:
         search = max(4.0, 0.25 * min(rows, cols))
     rr, cc = np.indices((rows, cols))
-    mean = pats.mean(axis=0)
+    mean = np.nan_to_num(pats.mean(axis=0, dtype=float))
     sm = ndimage.uniform_filter(mean, 3)
     near = np.hypot(rr - center[0], cc - center[1]) <= search
     peak = np.unravel_index(np.argmax(np.where(near, sm, -np.inf)), mean.shape)
@@ -379,6 +378,7 @@ def estimate_disk_radius(patterns, center, search=None):
     h = int(np.ceil(outer + 1.5)) + 1
     total_n, total_i = 0.0, 0.0
     for img in pats:
+        img = np.nan_to_num(np.asarray(img, dtype=float))
         cy, cx = y0, x0
         for _ in range(3):
             iy, ix = int(round(cy)), int(round(cx))

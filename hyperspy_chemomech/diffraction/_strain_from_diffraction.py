@@ -393,14 +393,18 @@ def strain_from_diffraction(dp, reference="median", disk_radius=None, basis=None
 
     # mean pattern of the reference region: the starting beam position and basis
     ys, xs = _mean_pattern_positions(ref_mask, data.chunks[:2])
-    sample = np.asarray(data.vindex[ys, xs].compute(), dtype=float)
-    mean = sample.mean(axis=0)
+    picked = data.vindex[ys, xs]
     estimated = disk_radius is None
     if estimated:
-        # each pattern measured about its own beam (a mean pattern blurs with descan)
-        pick = np.linspace(0, len(sample) - 1, min(len(sample), 64)).round().astype(int)
-        disk_radius = estimate_disk_radius(sample[pick], (r0, c0))
-    del sample
+        # up to 64 of those patterns, each measured about its own beam (a mean
+        # pattern blurs with descan); one read of the chunks for both
+        pick = np.linspace(0, len(ys) - 1, min(len(ys), 64)).round().astype(int)
+        mean, sample = dask.compute(picked.mean(axis=0), picked[pick])
+        disk_radius = estimate_disk_radius(sample, (r0, c0))
+        del sample
+    else:
+        mean = picked.mean(axis=0).compute()
+    mean = np.asarray(mean, dtype=float)
     finder = DiskFinder(det_shape, disk_radius, threshold=threshold)
     pos, counts = finder.find(mean)
     if len(pos) == 0:
