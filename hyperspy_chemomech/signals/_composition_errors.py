@@ -41,7 +41,8 @@ def error_model(composition, value, strain):
             A = np.asarray(made["reference_spectra"], float).T
             node.update(reference_gram=A.T @ A, unmixing_method=str(made.get("method", "nnls")),
                         references=A)
-            for key in ("noise_i0", "drift_shifts", "drift_order"):
+            for key in ("noise_i0", "noise_n_background", "drift_shifts", "drift_order",
+                        "drift_model_refined"):
                 if key in made:
                     node[key] = made[key]
         return _resampled_errors(node, strain)
@@ -121,28 +122,55 @@ def _unmixing_draw(node):
 
 
 def _spectral_noise(node, t, mask):
-    """Coefficient errors (n_particle, K) made as the measurement's: Poisson noise of each
-    frame (Gaussian, variance exp(OD) / I0, OD from the fitted model), moved by the same
-    drift correction (its interpolation correlates neighbours), projected by the least
-    squares of the unmixing. None when the map does not record how it was made."""
+    """Coefficient errors (n_particle, K) made as the measurement's were.
+
+    Every step of the X-ray chain that the noise goes through is made again on the
+    fitted model (the unmixing's OD, ``t @ A.T``, on the aligned grid):
+
+    - Poisson noise of each frame (Gaussian, variance exp(OD) / I0), moved by the
+      drift correction as the data were (its interpolation correlates neighbours);
+    - the I0 estimate's error: the mean of ``n_background_pixels`` empty pixels,
+      one error per energy shared by every pixel (when the stack records it);
+    - the drift estimate's own error: the joint drift + unmixing fit
+      (:func:`~hyperspy_chemomech.spectra.refine_drift_with_model`) redone, to first
+      order, on the noisy model (one Gauss-Newton step from the drift as fitted)
+      and the noisy frames moved by it. Its errors follow the model's gradients
+      (the rim, the phase boundaries): correlated in space and with the particle's
+      structure, which the Poisson noise alone is not. A common shift of every
+      frame moves the whole map, which the registration (made afterwards, on this
+      map's thickness) absorbs: it is left out;
+    - the least squares of the unmixing.
+
+    None when the map does not record how it was made.
+    """
     if "noise_i0" not in node or "references" not in node:
         return None
     from ..spectra import apply_energy_drift
+    from ..spectra._energy_alignment import _joint_step
 
     A = np.asarray(node["references"], float)  # (n_energies, K)
     i0 = np.asarray(node["noise_i0"], float)
     if i0.shape != (A.shape[0],):
         return None
-    od = np.nan_to_num(t) @ A.T  # the model's OD; background 0
-    sd = np.sqrt(np.exp(od) / i0)
+    model = np.nan_to_num(t) @ A.T  # the model's OD; background 0
+    sd = np.sqrt(np.exp(model) / i0)
     P = np.linalg.solve(A.T @ A, A.T)  # (K, n_energies)
     shifts = node.get("drift_shifts")
     order = int(node.get("drift_order", 3))
+    refined = bool(node.get("drift_model_refined", False)) and shifts is not None
+    n_bg = node.get("noise_n_background")
+    sd_i0 = None if n_bg is None or int(n_bg) < 1 else 1.0 / np.sqrt(int(n_bg) * i0)
+    pinv = np.linalg.pinv(A)
 
     def noise(rng):
         e = sd * rng.standard_normal(sd.shape)
         if shifts is not None:
             e = np.nan_to_num(apply_energy_drift(e, np.asarray(shifts, float), order))
+        if sd_i0 is not None:  # OD = ln I0 - ln I: the I0 estimate's relative error
+            e = e + sd_i0 * rng.standard_normal(sd_i0.shape)
+        if refined:
+            step = _joint_step(model + e, A, pinv)[0]
+            e = np.nan_to_num(apply_energy_drift(model + e, step, order) - model)
         return e[mask] @ P.T
 
     return noise
