@@ -132,13 +132,15 @@ def _spectral_noise(node, t, mask):
     - the I0 estimate's error: the mean of ``n_background_pixels`` empty pixels,
       one error per energy shared by every pixel (when the stack records it);
     - the drift estimate's own error: the joint drift + unmixing fit
-      (:func:`~hyperspy_chemomech.spectra.refine_drift_with_model`) redone, to first
-      order, on the noisy model (one Gauss-Newton step from the drift as fitted)
-      and the noisy frames moved by it. Its errors follow the model's gradients
-      (the rim, the phase boundaries): correlated in space and with the particle's
-      structure, which the Poisson noise alone is not. A common shift of every
-      frame moves the whole map, which the registration (made afterwards, on this
-      map's thickness) absorbs: it is left out;
+      (:func:`~hyperspy_chemomech.spectra.refine_drift_with_model`) linearised at
+      the fitted model: its Gauss-Newton step for the noise (``-S^+ J^T (I - P) e``,
+      ``S`` its Gauss-Newton matrix with the maps eliminated, ``J`` the model frames'
+      gradients, ``P`` the unmixing's hat matrix), the noisy frames moved by it
+      (``e + J step``). Its errors follow the model's gradients (the rim, the phase
+      boundaries): correlated in space and with the particle's structure, which the
+      Poisson noise alone is not. A common shift of every frame moves the whole
+      map, which the registration (made afterwards, on this map's thickness)
+      absorbs: it is left out (the minimum-norm step);
     - the least squares of the unmixing.
 
     None when the map does not record how it was made.
@@ -146,21 +148,21 @@ def _spectral_noise(node, t, mask):
     if "noise_i0" not in node or "references" not in node:
         return None
     from ..spectra import apply_energy_drift
-    from ..spectra._energy_alignment import _joint_step
 
     A = np.asarray(node["references"], float)  # (n_energies, K)
     i0 = np.asarray(node["noise_i0"], float)
     if i0.shape != (A.shape[0],):
         return None
-    model = np.nan_to_num(t) @ A.T  # the model's OD; background 0
+    tm = np.nan_to_num(t)
+    model = tm @ A.T  # the model's OD; background 0
     sd = np.sqrt(np.exp(model) / i0)
     P = np.linalg.solve(A.T @ A, A.T)  # (K, n_energies)
     shifts = node.get("drift_shifts")
     order = int(node.get("drift_order", 3))
-    refined = bool(node.get("drift_model_refined", False)) and shifts is not None
     n_bg = node.get("noise_n_background")
     sd_i0 = None if n_bg is None or int(n_bg) < 1 else 1.0 / np.sqrt(int(n_bg) * i0)
-    pinv = np.linalg.pinv(A)
+    drift = _drift_linearised(tm, A) if (shifts is not None and bool(
+        node.get("drift_model_refined", False))) else None
 
     def noise(rng):
         e = sd * rng.standard_normal(sd.shape)
@@ -168,9 +170,35 @@ def _spectral_noise(node, t, mask):
             e = np.nan_to_num(apply_energy_drift(e, np.asarray(shifts, float), order))
         if sd_i0 is not None:  # OD = ln I0 - ln I: the I0 estimate's relative error
             e = e + sd_i0 * rng.standard_normal(sd_i0.shape)
-        if refined:
-            step = _joint_step(model + e, A, pinv)[0]
-            e = np.nan_to_num(apply_energy_drift(model + e, step, order) - model)
+        if drift is not None:
+            e = drift(e)
         return e[mask] @ P.T
 
     return noise
+
+
+def _drift_linearised(t, A):
+    """``e -> e + J step(e)``: the aligned stack's error (ny, nx, n_energies) with the
+    drift re-estimated, to first order, by the joint drift + unmixing fit on the model
+    ``t @ A.T`` (the step of :func:`~hyperspy_chemomech.spectra._energy_alignment._joint_step`
+    for the noise ``e``, its matrices made once at the model)."""
+    ne = A.shape[0]
+    pinv = np.linalg.pinv(A)
+    gT = np.stack(np.gradient(t, axis=(0, 1)), axis=2)            # (ny, nx, 2, K)
+    g = np.einsum("yxak,nk->yxna", gT, A)                          # model frames' gradients
+    C = np.einsum("yxai,yxbj->aibj", gT, gT)
+    G = np.einsum("ki,aibj,lj->kalb", A, C, A)                     # (nE, 2, nE, 2)
+    Ph = A @ pinv
+    S = -Ph[:, None, :, None] * G
+    idx = np.arange(ne)
+    S[idx, :, idx, :] += G[idx, :, idx, :]
+    # a common shift is not determined (S is singular along it): the minimum-norm step
+    S_pinv = np.linalg.pinv(S.reshape(2 * ne, 2 * ne), rcond=1e-10)
+    resid = np.eye(ne) - Ph
+
+    def moved(e):
+        b = np.einsum("yxna,yxn->na", g, e @ resid.T).ravel()    # J^T (I - P) e
+        step = -(S_pinv @ b).reshape(ne, 2)
+        return e + np.einsum("yxna,na->yxn", g, step)
+
+    return moved
