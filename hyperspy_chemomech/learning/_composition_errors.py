@@ -64,7 +64,9 @@ class CompositionErrors:
         Covariance of the transform's first two rows (row-major; shift in nm).
     source_draw : callable, optional
         ``source_draw(rng, n, level)``: ``n`` error fields (n, my, mx) of X on its
-        own grid at ``level`` times the measurement's error variance, made as the
+        own grid at ``level`` times the measurement's error variance (``rng`` an
+        :class:`Antithetic`: call ``rng.start(i)`` before draw ``i`` and draw with
+        ``rng.standard_normal``), made as the
         measurement's were (e.g. the unmixing's coefficients redrawn from their
         covariance and unmixed again: the ratio and the bounds make the errors of
         X nonlinear, which a Gaussian of ``sigma`` misses). Default: Gaussian.
@@ -101,26 +103,66 @@ class CompositionErrors:
         """Error sources this model redraws."""
         return SOURCES if self.matrix_covariance is not None else SOURCES[:1]
 
-    def draw(self, source, rng, n, shape, level=1.0):
-        """``n`` error fields dX (n, ny, nx) on the strain grid at ``level`` x the error variance."""
+    def draw(self, source, rng, n, shape, level=1.0, antithetic=False):
+        """``n`` error fields dX (n, ny, nx) on the strain grid at ``level`` x the error variance.
+
+        ``antithetic``: draws in pairs, the second of each pair made from the negated
+        random numbers of the first (the part of a draw's effect that is linear in
+        its noise cancels in each pair's mean: the correction's Monte-Carlo error
+        falls, each draw keeps its distribution).
+        """
+        g = Antithetic(rng, antithetic)
         if source == "composition":
             if self.source_draw is not None:
-                e = np.asarray(self.source_draw(rng, n, level), float)
+                e = np.asarray(self.source_draw(g, n, level), float)
             else:
-                e = np.sqrt(level) * rng.standard_normal((n,) + self.sigma.shape) * self.sigma
+                e = np.empty((n,) + self.sigma.shape)
+                for i in range(n):
+                    g.start(i)
+                    e[i] = np.sqrt(level) * g.standard_normal(self.sigma.shape) * self.sigma
             e = e if self.to_strain is None else self.to_strain(e)
         else:
             L = np.sqrt(level) * _psd_sqrt(self.matrix_covariance)
             base = self.resample_with(self.X_source[None], self.matrix)[0]
             e = np.empty((n,) + tuple(shape))
             for i in range(n):
+                g.start(i)
                 m = np.array(self.matrix, float)
-                m[:2, :] += (L @ rng.standard_normal(6)).reshape(2, 3)
+                m[:2, :] += (L @ g.standard_normal(6)).reshape(2, 3)
                 e[i] = self.resample_with(self.X_source[None], m)[0] - base
         if e.shape[1:] != tuple(shape):
             raise ValueError(f"composition errors resample to {e.shape[1:]}, the strain grid is "
                              f"{tuple(shape)}")
         return np.nan_to_num(e)  # no data: no error drawn there (e.g. the extended rim)
+
+
+class Antithetic:
+    """Random numbers in antithetic pairs: draw ``2 j + 1`` replays draw ``2 j`` negated.
+
+    Call :meth:`start` before each draw ``i``; ``standard_normal`` then records
+    (even ``i``) or replays negated (odd ``i``) the draw's calls, in order. With a
+    plain generator (``antithetic=False``) the draws are independent.
+    """
+
+    def __init__(self, rng, antithetic=True):
+        self._rng, self._on = rng, bool(antithetic)
+        self._calls, self._k, self._replay = [], 0, False
+
+    def start(self, i):
+        self._replay = self._on and i % 2 == 1
+        if not self._replay:
+            self._calls = []
+        self._k = 0
+
+    def standard_normal(self, size=None):
+        if self._replay:
+            z = -self._calls[self._k]
+            self._k += 1
+            return z
+        z = self._rng.standard_normal(size)
+        if self._on:
+            self._calls.append(z)
+        return z
 
 
 @dataclass(frozen=True)
@@ -144,6 +186,10 @@ class ErrorPropagationOptions:
         are in the residuals), but on the demo chain at low X-ray dose it alone
         covers 72-78 % of the seeds; with the bootstrap 89-94 %
         (benchmarks/learning_uncertainty.py).
+    antithetic : bool
+        Draws in antithetic pairs (``n_draws`` even): the part of the correction
+        linear in the drawn noise, most of its Monte-Carlo error, cancels in each
+        pair.
     resolution : {"auto", "held", "estimated"}
         Whether each draw re-estimates the composition's resolution (as the fit
         did) or holds the fit's. Noise in X makes the map look sharper, and a
@@ -154,9 +200,11 @@ class ErrorPropagationOptions:
     """
 
     levels: tuple = (1.0,)
-    n_draws: int = 3
+    n_draws: int = 4
     correct: bool = True
     add_bootstrap: bool = True
+    antithetic: bool = True
+    profile_resolution: bool = True
     resolution: str = "auto"
     seed: int = 0
 
@@ -170,6 +218,9 @@ class ErrorPropagationOptions:
                              f"{self.resolution!r}")
         if int(self.n_draws) < 2:
             raise ValueError(f"n_draws must be >= 2 (a covariance), got {self.n_draws!r}")
+        if self.antithetic and int(self.n_draws) % 2:
+            raise ValueError(f"antithetic draws come in pairs: n_draws must be even, got "
+                             f"{self.n_draws!r}")
 
 
 def extrapolation_weights(levels):
@@ -182,6 +233,14 @@ def extrapolation_weights(levels):
 def _psd_sqrt(cov):
     w, v = np.linalg.eigh(0.5 * (cov + cov.T))
     return v * np.sqrt(np.clip(w, 0.0, None))
+
+
+def _mean_covariance(est, antithetic):
+    """Covariance of the mean of draws ``est`` (n, p): of independent draws, or of
+    antithetic pairs (the pairs' means are the independent units)."""
+    if antithetic:
+        est = est.reshape(est.shape[0] // 2, 2, -1).mean(axis=1)
+    return np.atleast_2d(np.cov(est, rowvar=False)) / est.shape[0]
 
 
 def _loo(Hb, vb):
@@ -290,10 +349,30 @@ class _RefitResolution:
             out.append((b[:k], loo[:, :k]))
         return out
 
+    def _grid_for(self, s, fields, pooled):
+        base = self._grids.at(s)
+        if base.factor not in pooled:  # each map pooled once per factor
+            pooled[base.factor] = base.pool(fields)
+        g = copy.copy(base)
+        g.responses, g._model_blur = pooled[base.factor], None
+        return g
+
+    def _fit_at(self, s, fields, pooled):
+        from ._strain_gap import StrainGapFits
+
+        fits = StrainGapFits(self._grid_for(s, fields, pooled), s, 0.0, self.ctx["variance"],
+                             self.options)
+        return self._estimates(fits)
+
     def refit(self, X_new):
+        """Estimates for each map of ``X_new`` (n, ny, nx), each at its own resolution.
+
+        Each map's responses, resolution estimate and in-sample loss profile over the
+        candidate sigmas are kept (``self.kept``), for :meth:`at_sigma` and the
+        extrapolation of the profile.
+        """
         from ._design import PooledGrids
         from ._resolution import estimate_resolution
-        from ._strain_gap import StrainGapFits
 
         ctx, opts = self.ctx, self.options
         basis = opts.basis.full_basis()
@@ -302,29 +381,85 @@ class _RefitResolution:
                                                  self.angle) for i in range(n)])
         resp = self.solver.solve(eig, show_progressbar=False).strain_and_rotation
         k = resp.shape[0] // n
-        sigmas, out = ctx["sigmas"], []
+        sigmas, out, kept = ctx["sigmas"], [], []
         if self._grids is None:  # the data and nuisance fields pooled once for every map
             self._grids = PooledGrids(ctx["strain"], resp[:k], ctx["extra"], self.mask,
                                       ctx["blocks"])
-
-        def grid_for(s, fields):
-            base = self._grids.at(s)
-            if base.factor not in pooled:  # each map pooled once per factor
-                pooled[base.factor] = base.pool(fields)
-            g = copy.copy(base)
-            g.responses, g._model_blur = pooled[base.factor], None
-            return g
-
         for i in range(n):
             fields, pooled = resp[i * k:(i + 1) * k], {}
-            sigma = estimate_resolution(
-                grid_for(max(sigmas), fields), opts.components, sigmas,
+            sigma, _, table = estimate_resolution(
+                self._grid_for(max(sigmas), fields, pooled), opts.components, sigmas,
                 lambda design: [design.columns(self.n_comp, self.d_max, self.d_sel)], False,
                 n_boot=2, seed=opts.selection.seed, n_folds=opts.selection.n_folds,
-                edge_band=opts.body.boundary == "dirichlet")[0]
-            fits = StrainGapFits(grid_for(sigma, fields), sigma, 0.0, ctx["variance"], opts)
-            out.append(self._estimates(fits))
+                edge_band=opts.body.boundary == "dirichlet")
+            out.append(self._fit_at(sigma, fields, pooled))
+            loss = np.asarray(table["loss"], float) * self._loss_unit(fields, pooled)
+            kept.append((fields, pooled, float(sigma), loss))
+        self.kept = kept
         return out
+
+    def _loss_unit(self, fields, pooled):
+        """Squared noise scale the resolution estimate divided this map's misfit by.
+
+        :func:`~._resolution.estimate_resolution` measures each candidate's misfit in
+        units of the robust scale of its first candidate's fit, a scale that grows
+        with the noise of X; profiles of different maps are compared in the data's
+        units (the mean squared scale over the components).
+        """
+        from ._fit import robust_fit
+
+        sig = np.asarray(self.ctx["sigmas"], float)
+        T = float(sig.max())
+        grid = self._grid_for(T, fields, pooled)
+        rows = grid.mask
+        if self.options.body.boundary == "dirichlet":
+            from scipy import ndimage
+
+            rows = ndimage.binary_erosion(rows, iterations=int(np.ceil(T / grid.factor)))
+        design = grid.design(grid.blur(grid.strain, T),
+                             grid.blur_model("responses", float(np.sqrt(max(T * T - sig[0] ** 2,
+                                                                             0.0)))),
+                             self.options.components, rows=rows,
+                             extra=grid.blur_model("extra", T))
+        f = robust_fit(design.A, design.y, design.comp, design.group, design.w0,
+                       n_components=len(self.options.components), n_iter=3, covariance=False)
+        return float(np.mean(np.square(f.scale)))
+
+    def at_sigma(self, s, kept):
+        """Estimates of maps kept by :meth:`refit`, all at the resolution ``s`` (held)."""
+        return [self._fit_at(s, fields, pooled) for fields, pooled, _, _ in kept]
+
+
+def _corrected_resolution(sigmas, profile0, profiles, w):
+    """The resolution the loss profile gives with the composition errors extrapolated away.
+
+    Noise in X adds to each candidate's misfit a term that falls as the candidate's
+    prediction is blurred more (a smaller sigma): the estimate drifts down with the
+    noise, to the X-ray pixel's floor at low dose, and the law steepens with it. The
+    added misfit is linear in the error variance, so the profile is extrapolated
+    (as the coefficients are) to no error and its minimum taken.
+
+    Parameters
+    ----------
+    sigmas : sequence of float
+        Candidate sigmas (px).
+    profile0 : numpy.ndarray, shape (n_sigma,)
+        Loss profile of the map as measured.
+    profiles : list of numpy.ndarray, shape (n_draws, n_sigma)
+        Per level, the profiles of its draws.
+    w : numpy.ndarray
+        Extrapolation weights (:func:`extrapolation_weights`).
+
+    Returns
+    -------
+    float
+    """
+    from ._resolution import parabolic_min
+
+    prof = np.asarray(profile0, float).copy()
+    for j, pr in enumerate(profiles):
+        prof += w[j + 1] * (np.mean(pr, axis=0) - profile0)
+    return float(parabolic_min(np.asarray(sigmas, float), prof)[0])
 
 
 def _rim_fill(support, mask):
@@ -389,18 +524,33 @@ def propagate(fits, solver, X, mask, crystal_angle, d_sel, model, options, suppo
     if estimated:
         rf = _RefitResolution(fits, solver, mask, crystal_angle, d_sel, context)
         refit["composition"] = (rf, rf.refit(np.where(mask, X, 0.0)[None])[0])
+        rf.kept0, rf.kept_levels = rf.kept[0], []
     w = extrapolation_weights(options.levels)
     B = int(options.n_draws)
     acc = {s: [] for s in model.sources}  # per source, per level: [(est, loo) per draw]
     for s in model.sources:
         for lam in options.levels:
-            dX = model.draw(s, rng, B, X.shape, lam)
+            dX = model.draw(s, rng, B, X.shape, lam, antithetic=options.antithetic)
             if fill is not None:
                 dX = dX[(slice(None),) + tuple(fill)]
             acc[s].append(refit[s][0].refit(np.where(mask, X, 0.0)[None] + dX))
+            if estimated and s == "composition":
+                refit[s][0].kept_levels.append(refit[s][0].kept)
     out = {"sources": list(model.sources), "levels": list(options.levels), "n_draws": B,
            "corrected": options.correct, "bootstrap_added": options.add_bootstrap,
            "resolution": "estimated" if estimated else "held"}
+    # the correction at an estimated resolution: the resolution from the extrapolated
+    # loss profile, then the coefficients' extrapolation with every map at it (held)
+    held_at = {}
+    if (estimated and options.correct and options.profile_resolution
+            and "composition" in model.sources):
+        rf = refit["composition"][0]
+        sig0 = rf.kept0[2]
+        sig_c = _corrected_resolution(context["sigmas"], rf.kept0[3],
+                                      [np.array([k[3] for k in kept]) for kept in rf.kept_levels], w)
+        held_at = {"reference": rf.at_sigma(sig_c, [rf.kept0])[0],
+                   "draws": [rf.at_sigma(sig_c, kept) for kept in rf.kept_levels]}
+        out["resolution_sigma_px"] = {"naive": float(sig0), "corrected": sig_c}
     for q, name in enumerate(("law", "vegard")):
         b0, loo0 = naive[q]
         corr, loo_c = b0.copy(), loo0.copy()
@@ -411,13 +561,21 @@ def propagate(fits, solver, X, mask, crystal_angle, d_sel, model, options, suppo
             boot = []
             for j, (lam, draws) in enumerate(zip(options.levels, acc[s])):
                 est = np.array([d[q][0] for d in draws])
-                loo = np.mean([d[q][1] for d in draws], axis=0)
                 cov_l = np.atleast_2d(np.cov(est, rowvar=False))
-                boot.append(cov_l / lam)
+                boot.append(cov_l / lam)  # the estimator's spread, at its own resolution
                 if options.correct:
+                    if s == "composition" and held_at:  # held at the corrected resolution
+                        rc, rlooc = held_at["reference"][q]
+                        if j == 0:  # the map as measured, moved to that resolution
+                            corr += rc - b0
+                            loo_c += rlooc - loo0
+                        r0, rloo0 = rc, rlooc
+                        draws = held_at["draws"][j]
+                        est = np.array([d[q][0] for d in draws])
+                    loo = np.mean([d[q][1] for d in draws], axis=0)
                     corr += w[j + 1] * (est.mean(axis=0) - r0)
                     loo_c += w[j + 1] * (loo - rloo0)
-                    mc += w[j + 1] ** 2 * cov_l / B
+                    mc += w[j + 1] ** 2 * _mean_covariance(est, options.antithetic)
             by_source[s] = np.mean(boot, axis=0)
         # the corrected estimator's jackknife, where it exceeds the naive one's (its
         # PSD part: the correction never narrows the band), and its Monte-Carlo error
@@ -488,4 +646,6 @@ def apply_propagation(fit, vegard, prop, n_law, resolution_estimated):
               "corrected": bool(prop.get("corrected", True)),
               "bootstrap_added": bool(prop.get("bootstrap_added", False)),
               "resolution": str(prop.get("resolution", "held"))}
+    if "resolution_sigma_px" in prop:  # the corrected law's resolution (px)
+        errors["resolution_sigma_px"] = dict(prop["resolution_sigma_px"])
     return vegard, errors

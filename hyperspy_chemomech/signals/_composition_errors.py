@@ -42,7 +42,7 @@ def error_model(composition, value, strain):
             node.update(reference_gram=A.T @ A, unmixing_method=str(made.get("method", "nnls")),
                         references=A)
             for key in ("noise_i0", "noise_n_background", "drift_shifts", "drift_order",
-                        "drift_model_refined"):
+                        "drift_model_refined", "drift_reference"):
                 if key in made:
                     node[key] = made[key]
         return _resampled_errors(node, strain)
@@ -108,7 +108,10 @@ def _unmixing_draw(node):
 
     def draw(rng, n, level):
         out = np.full((n,) + mask.shape, np.nan)
+        start = getattr(rng, "start", None)  # an antithetic pair's second replays the first
         for i in range(n):
+            if start is not None:
+                start(i)
             if spectral is not None:
                 ts = tp + np.sqrt(level) * spectral(rng)
             else:
@@ -138,9 +141,12 @@ def _spectral_noise(node, t, mask):
       gradients, ``P`` the unmixing's hat matrix), the noisy frames moved by it
       (``e + J step``). Its errors follow the model's gradients (the rim, the phase
       boundaries): correlated in space and with the particle's structure, which the
-      Poisson noise alone is not. A common shift of every frame moves the whole
-      map, which the registration (made afterwards, on this map's thickness)
-      absorbs: it is left out (the minimum-norm step);
+      Poisson noise alone is not. Drift measured against one frame (``reference``
+      an index) is that frame's error too: every frame moves by it, the whole map
+      with them (the registration, made afterwards on this map's thickness, does
+      not take it back: on the demo chain the law's resolution and slopes move
+      with it as with the rest). Against the mean the common shift is left out
+      (the minimum-norm step);
     - the least squares of the unmixing.
 
     None when the map does not record how it was made.
@@ -161,7 +167,9 @@ def _spectral_noise(node, t, mask):
     order = int(node.get("drift_order", 3))
     n_bg = node.get("noise_n_background")
     sd_i0 = None if n_bg is None or int(n_bg) < 1 else 1.0 / np.sqrt(int(n_bg) * i0)
-    drift = _drift_linearised(tm, A) if (shifts is not None and bool(
+    ref = node.get("drift_reference", "mean")
+    ref = int(ref) if isinstance(ref, (int, np.integer)) and not isinstance(ref, bool) else None
+    drift = _drift_linearised(tm, A, ref) if (shifts is not None and bool(
         node.get("drift_model_refined", False))) else None
 
     def noise(rng):
@@ -177,11 +185,12 @@ def _spectral_noise(node, t, mask):
     return noise
 
 
-def _drift_linearised(t, A):
+def _drift_linearised(t, A, reference=None):
     """``e -> e + J step(e)``: the aligned stack's error (ny, nx, n_energies) with the
     drift re-estimated, to first order, by the joint drift + unmixing fit on the model
     ``t @ A.T`` (the step of :func:`~hyperspy_chemomech.spectra._energy_alignment._joint_step`
-    for the noise ``e``, its matrices made once at the model)."""
+    for the noise ``e``, its matrices made once at the model). ``reference``: the frame
+    the drift is measured against (its step subtracted from every frame's), or None."""
     ne = A.shape[0]
     pinv = np.linalg.pinv(A)
     gT = np.stack(np.gradient(t, axis=(0, 1)), axis=2)            # (ny, nx, 2, K)
@@ -199,6 +208,8 @@ def _drift_linearised(t, A):
     def moved(e):
         b = np.einsum("yxna,yxn->na", g, e @ resid.T).ravel()    # J^T (I - P) e
         step = -(S_pinv @ b).reshape(ne, 2)
+        if reference is not None:
+            step = step - step[reference]
         return e + np.einsum("yxna,na->yxn", g, step)
 
     return moved

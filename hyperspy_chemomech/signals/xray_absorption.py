@@ -453,7 +453,8 @@ class XrayAbsorptionSpectrum(CarriedArraysMixin, Signal1D):
         if "shifts" in drift:
             made.update(drift_shifts=np.asarray(drift["shifts"], float),
                         drift_order=int(drift.get("order", 3)),
-                        drift_model_refined=bool(drift.get("model_refined", False)))
+                        drift_model_refined=bool(drift.get("model_refined", False)),
+                        drift_reference=drift.get("reference", "mean"))
         record(comp, "composition_map", method=method, noise=noise_used, **made,
                mask_source=mask_source,
                threshold=float(threshold) if threshold is not None else None,
