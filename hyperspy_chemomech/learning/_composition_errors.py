@@ -177,7 +177,9 @@ class ErrorPropagationOptions:
         One level (1) extrapolates as precisely as two (1, 2) with twice the
         draws: the line through (0, theta) and its mean at 1.
     n_draws : int
-        Draws per level and source.
+        Draws per level of the composition; the registration's, held at the fit's
+        resolution and nearly linear in its small parameters, get half as many
+        (at least 2).
     correct : bool
         Correct the attenuation (SIMEX extrapolation to no error).
     add_bootstrap : bool
@@ -204,7 +206,6 @@ class ErrorPropagationOptions:
     correct: bool = True
     add_bootstrap: bool = True
     antithetic: bool = True
-    profile_resolution: bool = True
     resolution: str = "auto"
     seed: int = 0
 
@@ -237,8 +238,9 @@ def _psd_sqrt(cov):
 
 def _mean_covariance(est, antithetic):
     """Covariance of the mean of draws ``est`` (n, p): of independent draws, or of
-    antithetic pairs (the pairs' means are the independent units)."""
-    if antithetic:
+    antithetic pairs (the pairs' means are the independent units; with one pair,
+    the independent draws' value, which bounds it)."""
+    if antithetic and est.shape[0] >= 4:
         est = est.reshape(est.shape[0] // 2, 2, -1).mean(axis=1)
     return np.atleast_2d(np.cov(est, rowvar=False)) / est.shape[0]
 
@@ -349,30 +351,10 @@ class _RefitResolution:
             out.append((b[:k], loo[:, :k]))
         return out
 
-    def _grid_for(self, s, fields, pooled):
-        base = self._grids.at(s)
-        if base.factor not in pooled:  # each map pooled once per factor
-            pooled[base.factor] = base.pool(fields)
-        g = copy.copy(base)
-        g.responses, g._model_blur = pooled[base.factor], None
-        return g
-
-    def _fit_at(self, s, fields, pooled):
-        from ._strain_gap import StrainGapFits
-
-        fits = StrainGapFits(self._grid_for(s, fields, pooled), s, 0.0, self.ctx["variance"],
-                             self.options)
-        return self._estimates(fits)
-
     def refit(self, X_new):
-        """Estimates for each map of ``X_new`` (n, ny, nx), each at its own resolution.
-
-        Each map's responses, resolution estimate and in-sample loss profile over the
-        candidate sigmas are kept (``self.kept``), for :meth:`at_sigma` and the
-        extrapolation of the profile.
-        """
         from ._design import PooledGrids
         from ._resolution import estimate_resolution
+        from ._strain_gap import StrainGapFits
 
         ctx, opts = self.ctx, self.options
         basis = opts.basis.full_basis()
@@ -381,85 +363,29 @@ class _RefitResolution:
                                                  self.angle) for i in range(n)])
         resp = self.solver.solve(eig, show_progressbar=False).strain_and_rotation
         k = resp.shape[0] // n
-        sigmas, out, kept = ctx["sigmas"], [], []
+        sigmas, out = ctx["sigmas"], []
         if self._grids is None:  # the data and nuisance fields pooled once for every map
             self._grids = PooledGrids(ctx["strain"], resp[:k], ctx["extra"], self.mask,
                                       ctx["blocks"])
+
+        def grid_for(s, fields):
+            base = self._grids.at(s)
+            if base.factor not in pooled:  # each map pooled once per factor
+                pooled[base.factor] = base.pool(fields)
+            g = copy.copy(base)
+            g.responses, g._model_blur = pooled[base.factor], None
+            return g
+
         for i in range(n):
             fields, pooled = resp[i * k:(i + 1) * k], {}
-            sigma, _, table = estimate_resolution(
-                self._grid_for(max(sigmas), fields, pooled), opts.components, sigmas,
+            sigma = estimate_resolution(
+                grid_for(max(sigmas), fields), opts.components, sigmas,
                 lambda design: [design.columns(self.n_comp, self.d_max, self.d_sel)], False,
                 n_boot=2, seed=opts.selection.seed, n_folds=opts.selection.n_folds,
-                edge_band=opts.body.boundary == "dirichlet")
-            out.append(self._fit_at(sigma, fields, pooled))
-            loss = np.asarray(table["loss"], float) * self._loss_unit(fields, pooled)
-            kept.append((fields, pooled, float(sigma), loss))
-        self.kept = kept
+                edge_band=opts.body.boundary == "dirichlet")[0]
+            fits = StrainGapFits(grid_for(sigma, fields), sigma, 0.0, ctx["variance"], opts)
+            out.append(self._estimates(fits))
         return out
-
-    def _loss_unit(self, fields, pooled):
-        """Squared noise scale the resolution estimate divided this map's misfit by.
-
-        :func:`~._resolution.estimate_resolution` measures each candidate's misfit in
-        units of the robust scale of its first candidate's fit, a scale that grows
-        with the noise of X; profiles of different maps are compared in the data's
-        units (the mean squared scale over the components).
-        """
-        from ._fit import robust_fit
-
-        sig = np.asarray(self.ctx["sigmas"], float)
-        T = float(sig.max())
-        grid = self._grid_for(T, fields, pooled)
-        rows = grid.mask
-        if self.options.body.boundary == "dirichlet":
-            from scipy import ndimage
-
-            rows = ndimage.binary_erosion(rows, iterations=int(np.ceil(T / grid.factor)))
-        design = grid.design(grid.blur(grid.strain, T),
-                             grid.blur_model("responses", float(np.sqrt(max(T * T - sig[0] ** 2,
-                                                                             0.0)))),
-                             self.options.components, rows=rows,
-                             extra=grid.blur_model("extra", T))
-        f = robust_fit(design.A, design.y, design.comp, design.group, design.w0,
-                       n_components=len(self.options.components), n_iter=3, covariance=False)
-        return float(np.mean(np.square(f.scale)))
-
-    def at_sigma(self, s, kept):
-        """Estimates of maps kept by :meth:`refit`, all at the resolution ``s`` (held)."""
-        return [self._fit_at(s, fields, pooled) for fields, pooled, _, _ in kept]
-
-
-def _corrected_resolution(sigmas, profile0, profiles, w):
-    """The resolution the loss profile gives with the composition errors extrapolated away.
-
-    Noise in X adds to each candidate's misfit a term that falls as the candidate's
-    prediction is blurred more (a smaller sigma): the estimate drifts down with the
-    noise, to the X-ray pixel's floor at low dose, and the law steepens with it. The
-    added misfit is linear in the error variance, so the profile is extrapolated
-    (as the coefficients are) to no error and its minimum taken.
-
-    Parameters
-    ----------
-    sigmas : sequence of float
-        Candidate sigmas (px).
-    profile0 : numpy.ndarray, shape (n_sigma,)
-        Loss profile of the map as measured.
-    profiles : list of numpy.ndarray, shape (n_draws, n_sigma)
-        Per level, the profiles of its draws.
-    w : numpy.ndarray
-        Extrapolation weights (:func:`extrapolation_weights`).
-
-    Returns
-    -------
-    float
-    """
-    from ._resolution import parabolic_min
-
-    prof = np.asarray(profile0, float).copy()
-    for j, pr in enumerate(profiles):
-        prof += w[j + 1] * (np.mean(pr, axis=0) - profile0)
-    return float(parabolic_min(np.asarray(sigmas, float), prof)[0])
 
 
 def _rim_fill(support, mask):
@@ -524,33 +450,19 @@ def propagate(fits, solver, X, mask, crystal_angle, d_sel, model, options, suppo
     if estimated:
         rf = _RefitResolution(fits, solver, mask, crystal_angle, d_sel, context)
         refit["composition"] = (rf, rf.refit(np.where(mask, X, 0.0)[None])[0])
-        rf.kept0, rf.kept_levels = rf.kept[0], []
     w = extrapolation_weights(options.levels)
-    B = int(options.n_draws)
+    n_draws = {s: int(options.n_draws) if s == "composition" else
+               max(2, 2 * (int(options.n_draws) // 4)) for s in model.sources}
     acc = {s: [] for s in model.sources}  # per source, per level: [(est, loo) per draw]
     for s in model.sources:
         for lam in options.levels:
-            dX = model.draw(s, rng, B, X.shape, lam, antithetic=options.antithetic)
+            dX = model.draw(s, rng, n_draws[s], X.shape, lam, antithetic=options.antithetic)
             if fill is not None:
                 dX = dX[(slice(None),) + tuple(fill)]
             acc[s].append(refit[s][0].refit(np.where(mask, X, 0.0)[None] + dX))
-            if estimated and s == "composition":
-                refit[s][0].kept_levels.append(refit[s][0].kept)
-    out = {"sources": list(model.sources), "levels": list(options.levels), "n_draws": B,
+    out = {"sources": list(model.sources), "levels": list(options.levels), "n_draws": n_draws,
            "corrected": options.correct, "bootstrap_added": options.add_bootstrap,
            "resolution": "estimated" if estimated else "held"}
-    # the correction at an estimated resolution: the resolution from the extrapolated
-    # loss profile, then the coefficients' extrapolation with every map at it (held)
-    held_at = {}
-    if (estimated and options.correct and options.profile_resolution
-            and "composition" in model.sources):
-        rf = refit["composition"][0]
-        sig0 = rf.kept0[2]
-        sig_c = _corrected_resolution(context["sigmas"], rf.kept0[3],
-                                      [np.array([k[3] for k in kept]) for kept in rf.kept_levels], w)
-        held_at = {"reference": rf.at_sigma(sig_c, [rf.kept0])[0],
-                   "draws": [rf.at_sigma(sig_c, kept) for kept in rf.kept_levels]}
-        out["resolution_sigma_px"] = {"naive": float(sig0), "corrected": sig_c}
     for q, name in enumerate(("law", "vegard")):
         b0, loo0 = naive[q]
         corr, loo_c = b0.copy(), loo0.copy()
@@ -564,14 +476,6 @@ def propagate(fits, solver, X, mask, crystal_angle, d_sel, model, options, suppo
                 cov_l = np.atleast_2d(np.cov(est, rowvar=False))
                 boot.append(cov_l / lam)  # the estimator's spread, at its own resolution
                 if options.correct:
-                    if s == "composition" and held_at:  # held at the corrected resolution
-                        rc, rlooc = held_at["reference"][q]
-                        if j == 0:  # the map as measured, moved to that resolution
-                            corr += rc - b0
-                            loo_c += rlooc - loo0
-                        r0, rloo0 = rc, rlooc
-                        draws = held_at["draws"][j]
-                        est = np.array([d[q][0] for d in draws])
                     loo = np.mean([d[q][1] for d in draws], axis=0)
                     corr += w[j + 1] * (est.mean(axis=0) - r0)
                     loo_c += w[j + 1] * (loo - rloo0)
@@ -642,10 +546,8 @@ def apply_propagation(fit, vegard, prop, n_law, resolution_estimated):
     if prop.get("bootstrap_added"):
         band += [f"{s} (bootstrap)" for s in prop["sources"]]
     errors = {"band_sources": band, "sources": list(prop["sources"]),
-              "levels": list(prop["levels"]), "n_draws": int(prop["n_draws"]),
+              "levels": list(prop["levels"]), "n_draws": dict(prop["n_draws"]),
               "corrected": bool(prop.get("corrected", True)),
               "bootstrap_added": bool(prop.get("bootstrap_added", False)),
               "resolution": str(prop.get("resolution", "held"))}
-    if "resolution_sigma_px" in prop:  # the corrected law's resolution (px)
-        errors["resolution_sigma_px"] = dict(prop["resolution_sigma_px"])
     return vegard, errors
