@@ -5,12 +5,14 @@ spread of the coefficients and, as in any errors-in-variables problem,
 attenuates them (the responses S[phi(X_obs)] carry S[phi(X_obs) - phi(X)],
 correlated with the design). Both are handled by simulation on the fit as made:
 
-- parametric bootstrap: errors ``e*`` drawn as the real ones were made (per-pixel
-  noise of the unmixing on the X-ray grid, then resampled onto the strain grid
-  by the same transform, so that they are correlated as the real errors are; or
+- parametric bootstrap: errors ``e*`` drawn as the real ones were made (on the
+  X-ray grid, through the X-ray chain: Poisson noise of the frames, the I0 and
+  drift estimates' errors, the unmixing; then resampled onto the strain grid by
+  the same transform, so that they are correlated as the real errors are; or
   the composition resampled through transforms drawn from the registration's
-  covariance), the responses re-solved with the cached factorisation and the
-  law refitted at the fit's degree, resolution and robust weights;
+  covariance), in antithetic pairs, the responses re-solved with the cached
+  factorisation and the law refitted at the fit's degree and robust weights
+  (its resolution re-estimated when the fit estimated it);
 - SIMEX (Cook & Stefanski 1994): the same at added error variances
   ``lambda * var(e)``, the coefficients extrapolated (linearly in lambda) to
   ``lambda = -1``, no error. The corrected estimator is a fixed linear
@@ -185,9 +187,9 @@ class ErrorPropagationOptions:
     add_bootstrap : bool
         Add the bootstrap covariance of each source to the cluster covariance
         (default). The cluster jackknife sees part of the composition errors (they
-        are in the residuals), but on the demo chain at low X-ray dose it alone
-        covers 72-78 % of the seeds; with the bootstrap 89-94 %
-        (benchmarks/learning_uncertainty.py).
+        are in the residuals), but on the demo chain at low X-ray dose (i0 = 1e3
+        and 1e4 / 30) it alone covers 68-85 % of the seeds; with the bootstrap
+        85-88 % (benchmarks/learning_uncertainty.py, 40 seeds).
     antithetic : bool
         Draws in antithetic pairs (``n_draws`` even): the part of the correction
         linear in the drawn noise, most of its Monte-Carlo error, cancels in each
