@@ -200,6 +200,16 @@ class ErrorPropagationOptions:
         smaller sigma steepens the law: with an estimated resolution that is
         part of the errors' effect. ``"auto"``: re-estimated when the fit
         estimated it.
+    below_floor : bool
+        With an estimated resolution, the refits of the extrapolation (the map as
+        measured and its draws) also consider two sigmas below the candidates'
+        lowest (0.6 and 0.8 x; the fit's floor, e.g. the X-ray pixel). Noise in X
+        makes the map look sharper: at low dose the fit's estimate sits on the
+        floor, where it cannot move with the added noise, and the extrapolation
+        then misses the steepening it causes; let free, the refits show it. On
+        the demo chain at i0 / 30 (seeds 0-1, three noise draws each) the slopes'
+        remaining bias after the correction falls from 1.2 % to 0.6 % (2.3-2.8 %
+        before the correction).
     seed : int
     """
 
@@ -208,6 +218,7 @@ class ErrorPropagationOptions:
     correct: bool = True
     add_bootstrap: bool = True
     antithetic: bool = True
+    below_floor: bool = True
     resolution: str = "auto"
     seed: int = 0
 
@@ -450,7 +461,11 @@ def propagate(fits, solver, X, mask, crystal_angle, d_sel, model, options, suppo
     # draws hold the resolution, at a fraction of the cost
     refit = {s: (held, naive) for s in model.sources}
     if estimated:
-        rf = _RefitResolution(fits, solver, mask, crystal_angle, d_sel, context)
+        ctx = context
+        if options.below_floor:  # the draws' resolution free to fall below the fit's floor
+            lo = min(context["sigmas"])
+            ctx = dict(context, sigmas=sorted(set(context["sigmas"]) | {0.6 * lo, 0.8 * lo}))
+        rf = _RefitResolution(fits, solver, mask, crystal_angle, d_sel, ctx)
         refit["composition"] = (rf, rf.refit(np.where(mask, X, 0.0)[None])[0])
     w = extrapolation_weights(options.levels)
     n_draws = {s: int(options.n_draws) if s == "composition" else
