@@ -188,8 +188,8 @@ class ErrorPropagationOptions:
         Add the bootstrap covariance of each source to the cluster covariance
         (default). The cluster jackknife sees part of the composition errors (they
         are in the residuals), but on the demo chain at low X-ray dose (i0 = 1e3
-        and 1e4 / 30) it alone covers 68-85 % of the seeds; with the bootstrap
-        85-88 % (benchmarks/learning_uncertainty.py, 40 seeds).
+        and 1e4 / 30) it alone covers 62-85 % of the seeds; with the bootstrap
+        90-95 % (benchmarks/learning_uncertainty.py, 40 seeds).
     antithetic : bool
         Draws in antithetic pairs (``n_draws`` even): the part of the correction
         linear in the drawn noise, most of its Monte-Carlo error, cancels in each
@@ -207,9 +207,8 @@ class ErrorPropagationOptions:
         makes the map look sharper: at low dose the fit's estimate sits on the
         floor, where it cannot move with the added noise, and the extrapolation
         then misses the steepening it causes; let free, the refits show it. On
-        the demo chain at i0 / 30 (seeds 0-1, three noise draws each) the slopes'
-        remaining bias after the correction falls from 1.2 % to 0.6 % (2.3-2.8 %
-        before the correction).
+        the demo chain at i0 / 30 (40 seeds) the slopes' bias after the correction
+        falls from 0.79 / 1.59 % to 0.44 / 1.25 % (2.05 / 2.77 % before it).
     seed : int
     """
 
