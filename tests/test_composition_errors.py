@@ -184,6 +184,9 @@ def test_end_to_end_band_records_its_sources_and_corrects(low_dose_chain):
         assert any(s.startswith("registration") for s in v["error_sources"])
         assert np.all(v["stderr_by_source"]["registration"] >= 0)
         assert law.metadata.Chemomech.law.errors.resolution == "estimated"
+        assert law.metadata.Chemomech.law.errors.below_floor
+        assert law.metadata.Chemomech.law.errors.n_draws.as_dictionary() == {
+            "composition": 4, "registration": 2}
         share = v["stderr_by_source"]["composition"]
         assert np.all(share > 0) and np.all(share < 2 * v["stderr"])
         # intervals widened by the correction's own uncertainty, never narrowed

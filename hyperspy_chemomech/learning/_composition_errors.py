@@ -478,7 +478,9 @@ def propagate(fits, solver, X, mask, crystal_angle, d_sel, model, options, suppo
             acc[s].append(refit[s][0].refit(np.where(mask, X, 0.0)[None] + dX))
     out = {"sources": list(model.sources), "levels": list(options.levels), "n_draws": n_draws,
            "corrected": options.correct, "bootstrap_added": options.add_bootstrap,
-           "resolution": "estimated" if estimated else "held"}
+           "resolution": "estimated" if estimated else "held",
+           "antithetic": bool(options.antithetic),
+           "below_floor": bool(estimated and options.below_floor)}
     for q, name in enumerate(("law", "vegard")):
         b0, loo0 = naive[q]
         corr, loo_c = b0.copy(), loo0.copy()
@@ -533,7 +535,8 @@ def apply_propagation(fit, vegard, prop, n_law, resolution_estimated):
         ``stderr_uncorrected`` and ``stderr_by_source`` (the share of each error source).
     errors : dict
         What entered the band: ``band_sources``, ``sources`` redrawn, ``levels``,
-        ``n_draws``, ``corrected``, ``bootstrap_added``.
+        ``n_draws`` (per source), ``corrected``, ``bootstrap_added``, ``resolution``,
+        ``antithetic``, ``below_floor``.
     """
     from scipy import stats
 
@@ -565,5 +568,7 @@ def apply_propagation(fit, vegard, prop, n_law, resolution_estimated):
               "levels": list(prop["levels"]), "n_draws": dict(prop["n_draws"]),
               "corrected": bool(prop.get("corrected", True)),
               "bootstrap_added": bool(prop.get("bootstrap_added", False)),
-              "resolution": str(prop.get("resolution", "held"))}
+              "resolution": str(prop.get("resolution", "held")),
+              "antithetic": bool(prop.get("antithetic", False)),
+              "below_floor": bool(prop.get("below_floor", False))}
     return vegard, errors
