@@ -446,10 +446,15 @@ class XrayAbsorptionSpectrum(CarriedArraysMixin, Signal1D):
         if noise_used == "poisson":
             made["noise_i0"] = np.broadcast_to(np.asarray(recorded(self, OD_STEP)["i0"], float),
                                                (len(energies),)).copy()
+            n_bg = recorded(self, OD_STEP).get("n_background_pixels")
+            if n_bg is not None:  # I0 estimated as a mean of empty pixels: its error
+                made["noise_n_background"] = int(n_bg)
         drift = recorded(self, "align_energies") or {}
         if "shifts" in drift:
             made.update(drift_shifts=np.asarray(drift["shifts"], float),
-                        drift_order=int(drift.get("order", 3)))
+                        drift_order=int(drift.get("order", 3)),
+                        drift_model_refined=bool(drift.get("model_refined", False)),
+                        drift_reference=drift.get("reference", "mean"))
         record(comp, "composition_map", method=method, noise=noise_used, **made,
                mask_source=mask_source,
                threshold=float(threshold) if threshold is not None else None,
