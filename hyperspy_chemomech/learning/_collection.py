@@ -164,6 +164,9 @@ def member_blocks(strain, X, pixel_size, stiffness, options, crystal_angle=0.0, 
         z = (d.y - d.A @ beta) * (1.0 if d.w0 is None else np.sqrt(d.w0))
         noise = np.array([_mad(z[d.comp == j]) for j in range(len(options.components))])
         clock("grams")
+        iterations = getattr(solver._factor, "iterations", None)
+        if like is not None and solver is not like and iterations:
+            report["cg_iterations"] = float(np.mean(iterations))   # solves by the shared factor
         lo, hi = np.quantile(X[mask], [0.005, 0.995])
         member = MemberBlocks(
             grams=g, n_law=options.basis.n_components * options.basis.d_max,
@@ -345,8 +348,8 @@ class SharedFit:
         self.v = sum(r.v for r in self.red)
         self.L = self.H.shape[0]
 
-    def fit(self, T=None, exclude=None):
-        """Shared fit of the model ``T`` (default all law columns), members ``exclude`` left out.
+    def fit(self, T=None):
+        """Shared fit of the model ``T`` (default all law columns).
 
         Returns
         -------
@@ -355,8 +358,7 @@ class SharedFit:
             the estimated resolutions' share; ``n_clusters`` counts those blocks.
         """
         T = np.eye(self.L) if T is None else T
-        use = [i for i in range(len(self.red)) if i != exclude]
-        red = [self.red[i] for i in use]
+        red = self.red
         H = T.T @ sum(r.H for r in red) @ T
         v = sum(r.v for r in red) @ T
         beta = _solve_stack(H, v[:, None])[:, 0]
@@ -380,6 +382,49 @@ class SharedFit:
         dg = np.sqrt(np.maximum(np.diag(H), 1e-300))
         cond = float(np.sqrt(np.linalg.cond(H / dg[:, None] / dg[None, :])))
         return FitResult(beta, cov, cov_white, None, None, None, int(G), cond)
+
+    def influence(self, T):
+        """Per-member pieces of the shared fit of ``T`` that leaving members out needs.
+
+        Returns a function ``others(E) -> (coef, cov)``: the shared fit without the
+        members in ``E``, its covariance the cluster jackknife linearised about the
+        full fit (each block's deviation ``H d_g`` kept, the other members' blocks
+X
+        so a test of every member stays linear in M.
+        """
+        H = T.T @ self.H @ T
+        v = self.v @ T
+        full = self.fit(T)
+        k = T.shape[1]
+        Hm = np.array([T.T @ r.H @ T for r in self.red])          # (M, k, k)
+        vm = np.array([r.v @ T for r in self.red])                # (M, k)
+        meat = np.zeros((len(self.red), k, k))
+        res = np.zeros((len(self.red), k, k))
+        G = 0
+        for i, r in enumerate(self.red):
+            Hg = H - Hm[i] + T.T @ r.Hloo @ T
+            vg = v - vm[i] + r.vloo @ T
+            u = (_solve_stack(Hg, vg[..., None])[..., 0] - full.coef) @ H   # (G_m, k)
+            meat[i] = u.T @ u
+            G += u.shape[0]
+            if r.score is not None and r.sd > 0:
+                s_r = T.T @ r.score
+                res[i] = np.outer(s_r, s_r) * r.sd ** 2
+        meat_tot, res_tot = meat.sum(axis=0), res.sum(axis=0)
+        n_blocks = np.array([r.G for r in self.red])
+
+        def others(exclude):
+            E = np.asarray(sorted(exclude), int)
+            A = H - Hm[E].sum(axis=0)
+            b = v - vm[E].sum(axis=0)
+            coef = _solve_stack(A, b[:, None])[:, 0]
+            g = G - n_blocks[E].sum()
+            centre = (g - 1) / max(g, 1) * (meat_tot - meat[E].sum(axis=0)) + \
+                res_tot - res[E].sum(axis=0)
+            Ai = np.linalg.pinv(A)
+            return coef, Ai @ centre @ Ai
+
+        return others
 
     def select_degree(self, n_comp, d_max, degrees, n_folds=5, seed=0):
         """Degree by cross-validation over members (the held-out members' nuisance refitted).
@@ -429,17 +474,20 @@ class SharedFit:
 # --------------------------------------------------------------------------- homogeneity
 @dataclass
 class HomogeneityTest:
-    """Does one law explain every member? A per-member test, Holm-corrected.
+    """Does one law explain every member? A per-member test, Holm step-down.
 
     For each member, the Wald statistic of its own law against the shared law
     of the others, ``W = d^T (V_m + V_others)^-1 d`` over the law's
     coefficients at the shared degree (``q`` of them), with cluster-robust
     (jackknife) covariances; referred, as the single fit's linearity test, to
     ``F = W / q (G - q) / (G - 1) ~ F(q, G - q)``, G the member's spatial blocks
-    (so that spatially correlated residuals do not make false alarms). The
-    member p-values are Holm-corrected; the collection is rejected at ``level``
-    when any member is, and ``p_value`` is the smallest Holm-adjusted p-value
-    (the Bonferroni global test), ``statistic`` the largest F.
+    (so that spatially correlated residuals do not make false alarms). Holm's
+    step-down over members, the others' law refitted without the members
+    already found odd (:func:`homogeneity_test`); the collection is rejected at
+    ``level`` when any member is. ``p_value`` is the smallest Holm-adjusted
+    p-value (the first step: Bonferroni's global test), ``statistic`` the largest
+    F; ``member_p_values`` are each member's raw p-value at its last test (odd
+    members against the law of the clean ones).
     """
 
     statistic: float
@@ -453,7 +501,8 @@ class HomogeneityTest:
     member_wald: np.ndarray          #: W of each member
     q: int                           #: coefficients compared
     member_dof: np.ndarray           #: G - q of each member
-    method: str = "per-member Wald (cluster jackknife, F reference) vs the others' shared law, Holm"
+    method: str = ("per-member Wald (cluster jackknife, F reference) vs the others' shared law, "
+                   "Holm step-down with the odd members left out of the reference")
 
     @property
     def odd_p_values(self):
@@ -493,7 +542,16 @@ def holm(p):
 
 
 def homogeneity_test(shared, T, member_fits, level=0.05):
-    """The per-member test of :class:`HomogeneityTest` for the model ``T`` (law columns -> q).
+    """The per-member step-down test of :class:`HomogeneityTest` for the model ``T``.
+
+    Holm's step-down procedure, with the reference law refitted without the
+    members already found odd (a member far off would otherwise pull the
+    others' law toward it and make good members look odd): at step j the
+    remaining members are each tested against the shared law of the other
+    remaining ones; the smallest p-value is compared with ``level / (M - j)``; if
+    below, that member is odd and the next step starts without it. Under a
+    homogeneous collection the first step is Bonferroni's global test, so the
+    false-alarm rate is at most ``level`` (as far as the F reference holds).
 
     Parameters
     ----------
@@ -506,26 +564,50 @@ def homogeneity_test(shared, T, member_fits, level=0.05):
     M = len(member_fits)
     q = T.shape[1]
     W, F, p, dof = (np.full(M, np.nan) for _ in range(4))
+    adj = np.full(M, np.nan)
+    odd = []
     if M >= 2:
-        for i, f in enumerate(member_fits):
-            others = shared.fit(T, exclude=i)
-            d = f.coef[:q] - others.coef
-            V = f.cov[:q, :q] + others.cov
+        others = shared.influence(T)
+        testable = [i for i, f in enumerate(member_fits) if f.n_clusters > q]
+        for i in range(M):
+            dof[i] = member_fits[i].n_clusters - q
+
+        def test(i, reference_out):
+            f = member_fits[i]
+            coef, cov = others(set(reference_out) | {i})
+            d = f.coef[:q] - coef
+            V = f.cov[:q, :q] + cov
             try:
-                W[i] = float(d @ np.linalg.solve(V, d))
+                w = float(d @ np.linalg.solve(V, d))
             except np.linalg.LinAlgError:
-                W[i] = float(d @ np.linalg.pinv(V) @ d)
+                w = float(d @ np.linalg.pinv(V) @ d)
             G = f.n_clusters
-            dof[i] = G - q
-            if G > q:
-                F[i] = W[i] / q * (G - q) / max(G - 1, 1)
-                p[i] = float(stats.f.sf(F[i], q, G - q))
-    adj = holm(p)
-    odd = [int(i) for i in np.flatnonzero(np.nan_to_num(adj, nan=1.0) < level)]
+            fs = w / q * (G - q) / max(G - 1, 1)
+            return w, fs, float(stats.f.sf(fs, q, G - q))
+
+        running = 0.0
+        while True:
+            clean = [i for i in testable if i not in odd]
+            if len(clean) < 2 and odd:
+                break
+            for i in clean:
+                W[i], F[i], p[i] = test(i, odd)
+            j = min(clean, key=lambda i: p[i])
+            m_left = len(testable) - len(odd)
+            running = max(running, min(1.0, m_left * p[j]))
+            if running < level and len(clean) > 1:
+                adj[j] = running
+                odd.append(j)
+                continue
+            for i in clean:   # the rest, against the law of the clean members
+                adj[i] = max(running, min(1.0, m_left * p[i]))
+            break
+        for i in odd:         # each odd member against the law of the clean ones
+            W[i], F[i], p[i] = test(i, odd)
     p_global = float(np.nanmin(adj)) if np.isfinite(adj).any() else np.nan
     return HomogeneityTest(statistic=float(np.nanmax(F)) if np.isfinite(F).any() else np.nan,
                            p_value=p_global, rejected=bool(odd), level=float(level),
-                           odd_members=odd, member_p_values=p, member_adjusted_p=adj,
+                           odd_members=sorted(odd), member_p_values=p, member_adjusted_p=adj,
                            member_statistics=F, member_wald=W, q=int(q), member_dof=dof)
 
 
@@ -929,6 +1011,7 @@ def _assemble(members, options, level):
                                 sigma_px=m.sigma_px, sigma_sd_px=m.sigma_sd_px,
                                 n_blocks=m.n_blocks, shift_px=np.asarray(m.shift_px),
                                 x_range=np.asarray(m.x_range), factorised=m.factorised,
+                                cg_iterations=float(m.settings.get("cg_iterations", 0.0)),
                                 settings=_settings(options, m, d_sel)))
     homogeneity = homogeneity_test(shared, T_sel, member_fits, level)
     lo = min(m.x_range[0] for m in members)

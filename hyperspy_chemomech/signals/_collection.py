@@ -225,9 +225,17 @@ def learn_eigenstrain_collection(strains, compositions, material="LixFePO4", cry
                  for i, g in enumerate(getters)]
     comps_a = [_Lazy(_real(g[1], f"member {i} composition"), shapes[i])
                for i, g in enumerate(getters)]
-    variances = None
-    if not series:
-        variances = [_member_variance(s, i) for i, s in enumerate(s_list)]
+    if series:   # a series' variance (T, 4, ny, nx): frame by frame, read when its turn comes
+        whole = _variance_data(s_sigs, "the series")
+        variances = None if whole is None else [
+            _Lazy(_real(lambda t=t: whole[t], f"frame {t} variance"), (4,) + shapes[t])
+            for t in range(M)]
+    else:
+        variances = []
+        for i, s in enumerate(s_list):
+            v = _variance_data(s, f"member {i}")
+            variances.append(None if v is None else
+                             _Lazy(_real(lambda v=v: v, f"member {i} variance"), np.shape(v)))
     if masks is not None and not isinstance(masks, (list, tuple)):
         masks = [masks] * M
     level = learn_kwargs.pop("level", 0.05)
@@ -265,6 +273,7 @@ def learn_eigenstrain_collection(strains, compositions, material="LixFePO4", cry
                 member_pixel_size_nm=np.array([float(np.mean(p)) for p in pixels]),
                 member_crystal_angle=np.array(angles, float),
                 member_n_blocks=np.array([m["n_blocks"] for m in fit.members]),
+                member_cg_iterations=np.array([m["cg_iterations"] for m in fit.members]),
                 member_titles=[str(s.metadata.General.title) for s in s_list])
     law.metadata.set_item("Chemomech.collection", coll)
     law._collection_members = fit.members
@@ -281,16 +290,16 @@ def _material_record(material):
     return "user stiffness"
 
 
-def _member_variance(strain, i):
-    """The variance stored with member ``i``'s strain field (as a lazy array), or None."""
+def _variance_data(strain, who):
+    """The variance stored with a strain field (its data, not read yet), or None."""
     if not strain.metadata.has_item("Signal.Noise_properties.variance"):
         return None
     v = strain.metadata.Signal.Noise_properties.variance
     data = v.data if hasattr(v, "data") else v
     if np.shape(data) != tuple(strain.data.shape):
-        raise ValueError(f"member {i}: metadata.Signal.Noise_properties.variance has shape "
+        raise ValueError(f"{who}: metadata.Signal.Noise_properties.variance has shape "
                          f"{np.shape(data)}, the strain field {tuple(strain.data.shape)}")
-    return _Lazy(_real(lambda: data, f"member {i} variance"), np.shape(data))
+    return data
 
 
 def member_view(law, i):
