@@ -16,7 +16,8 @@ from hyperspy_chemomech.simulate import synthetic_4dstem
 
 dp, truth = synthetic_4dstem(scan_shape=(16, 16), detector_shape=(96, 96), seed=1)
 print(dp)
-strain = hcm.strain_from_diffraction(dp, disk_radius=2, show_progressbar=False)
+strain = hcm.strain_from_diffraction(dp, show_progressbar=False)  # disk radius from the data
+print("disk radius (px):", strain.metadata.Chemomech.strain_from_diffraction.disk_radius)
 err = np.nanmax(np.abs(np.asarray(strain.data) - truth["components"]), axis=(1, 2))
 print("largest error per component (e11, e22, e12, theta):", np.round(err, 5))
 

@@ -4,9 +4,10 @@ Plain numpy / scipy / scikit-image. The template match is the normalised
 cross-correlation pyxem's ``Diffraction2D.template_match_disk`` computes
 (``skimage.feature.match_template`` with ``pad_input=True`` and zero padding, via
 ``pyxem.utils.diffraction.normalize_template_match``; a test checks the two
-agree). Here it runs per pattern with the template's Fourier transform computed
-once per detector shape, so the whole chain (match, peaks, centroids, lattice
-fit) runs in one pass over the data without importing pyxem.
+agree), with the template's Fourier transform computed once per detector shape,
+without importing pyxem. ``strain_from_diffraction`` runs it once, on the mean
+pattern (to find the lattice and the disks); each pattern's disks are then
+refined in their windows only (``_disk_refine``).
 """
 
 import numpy as np

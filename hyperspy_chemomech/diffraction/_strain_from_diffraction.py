@@ -7,12 +7,12 @@ import numpy as np
 from .._metadata import axes_nm
 from ..fields import components_from_gradient, detector_to_image
 from ._disk_detection import DiskFinder
+from ._disk_refine import WindowFitter, estimate_disk_radius, fit_lattices
 from ._lattice_fit import (
     N_OUT,
     basis_from_vectors,
     component_variance,
     displacement_gradient,
-    fit_lattice,
 )
 
 _MAX_MEAN_PATTERNS = 256
@@ -110,29 +110,85 @@ def _reference_mask(reference, dp, shape):
     return mask.copy()
 
 
-# -- per-pattern work ----------------------------------------------------------
-class _PatternFit:
-    """Everything one pattern needs: find disks, convert to the image frame, fit."""
+# -- per-pattern work, vectorised over chunks of patterns --------------------------
+class _ChunkFit:
+    """Every pattern of a chunk: refine the predicted disks' windows, fit the lattice.
 
-    def __init__(self, finder, to_image, lattice, center, tol, min_disks):
-        self.finder = finder
-        self.to_image = to_image  # (row, col) px -> image-frame vectors
-        self.lattice, self.center = lattice, center
-        self.tol, self.min_disks = tol, min_disks
+    Parameters
+    ----------
+    fitter : WindowFitter
+    to_image : callable
+        (..., 2) detector (row, col) px -> image-frame vectors (calibrated).
+    hk : numpy.ndarray, shape (n, 2)
+        Miller indices of the disks to refine, (0, 0) (the direct beam) first.
+    lattice_px, center_px : numpy.ndarray
+        The mean pattern's lattice in detector px (2 x 2, columns g1, g2 as
+        (row, col)) and beam position (row, col).
+    inner : int
+        The first ``inner`` disks (the beam and its nearest neighbours) are searched
+        for within ``search`` px first; their fit predicts the others.
+    """
 
-    def __call__(self, pattern):
-        pos, counts = self.finder.find(pattern)
-        return fit_lattice(self.to_image(pos), counts, self.lattice, self.center,
-                           tol=self.tol, min_disks=self.min_disks)
+    def __init__(self, fitter, to_image, hk, lattice_px, center_px, inner, search,
+                 tol, min_disks, threshold):
+        self.fitter, self.to_image = fitter, to_image
+        self.hk = np.asarray(hk, dtype=float)
+        self.lattice_px, self.center_px = lattice_px, center_px
+        self.inner, self.search = int(inner), int(search)
+        self.tol, self.min_disks, self.threshold = tol, min_disks, threshold
+
+    def _predict(self, fits_px, hk):
+        """(B, n, 2) px positions of ``hk`` from px-frame fits, the mean lattice where NaN."""
+        B = len(fits_px)
+        M = fits_px[:, :4].reshape(B, 2, 2)
+        c = fits_px[:, 4:6]
+        bad = ~np.isfinite(M).all(axis=(1, 2)) | ~np.isfinite(c).all(axis=1)
+        M = np.where(bad[:, None, None], self.lattice_px, M)
+        c = np.where(bad[:, None], self.center_px, c)
+        return c[:, None, :] + np.einsum("bij,nj->bni", M, hk), M, c
+
+    def _accept(self, pos, counts, ncc, M, c, hk):
+        """Disks that matched, lie inside the margin and index on their own (h, k)."""
+        frac = np.einsum("bij,bnj->bni", np.linalg.inv(M), pos - c[:, None, :])
+        return ((ncc > self.threshold) & (counts > 0) & self.fitter.inside(pos)
+                & np.all(np.abs(frac - hk) < self.tol, axis=-1))
 
     def block(self, block):
         """Fit every pattern of a (..., rows, cols) block -> (..., N_OUT)."""
         nav = block.shape[:-2]
         flat = block.reshape((-1,) + block.shape[-2:])
-        out = np.empty((len(flat), N_OUT))
-        for i, pattern in enumerate(flat):
-            out[i] = self(pattern)
-        return out.reshape(nav + (N_OUT,))
+        if not np.isfinite(flat).all():
+            flat = np.nan_to_num(flat, nan=0.0, posinf=0.0, neginf=0.0)
+        B = len(flat)
+        f = self.fitter
+        # 1. the beam and its neighbours, searched for around the mean pattern's places
+        hk_in = self.hk[:self.inner]
+        start = np.broadcast_to(self.center_px + hk_in @ self.lattice_px.T,
+                                (B, self.inner, 2))
+        pos = f.coarse(flat, start, self.search)
+        pos, counts, ncc = f.refine(flat, pos)
+        ok = self._accept(pos, counts, ncc, np.broadcast_to(self.lattice_px, (B, 2, 2)),
+                          pos[:, 0], hk_in) & (ncc[:, :1] > self.threshold)
+        fits_px = fit_lattices(pos, np.where(ok, counts, 0.0), hk_in, min_disks=3)
+        # 2. every disk, from the lattice of its own pattern's inner disks
+        pred, M, c = self._predict(fits_px, self.hk)
+        pos, counts, ncc = f.refine(flat, pred)
+        ok = self._accept(pos, counts, ncc, M, c, self.hk)
+        w = np.where(ok, counts, 0.0)
+        # 3. the lattice in the image frame; re-index with it and fit again
+        img = self.to_image(pos)
+        fits = fit_lattices(img, w, self.hk, min_disks=self.min_disks)
+        Mi = fits[:, :4].reshape(B, 2, 2)
+        good = np.isfinite(Mi).all(axis=(1, 2))
+        if good.any():
+            frac = np.einsum("bij,bnj->bni", np.linalg.inv(np.where(good[:, None, None], Mi,
+                                                                    np.eye(2))),
+                             img - np.where(good[:, None], fits[:, 4:6], 0.0)[:, None, :])
+            keep = np.all(np.abs(frac - self.hk) < self.tol, axis=-1)
+            w2 = np.where(good[:, None] & ~keep, 0.0, w)
+            if (w2 != w).any():
+                fits = fit_lattices(img, w2, self.hk, min_disks=self.min_disks)
+        return fits.reshape(nav + (N_OUT,))
 
 
 def _as_dask(dp, chunk_bytes=32 * 2**20):
@@ -150,7 +206,8 @@ def _as_dask(dp, chunk_bytes=32 * 2**20):
     rows = max(1, min(ny, n // max(nx, 1)))
     cols = nx if rows > 1 else max(1, min(nx, n))
     if not isinstance(data, da.Array):
-        return da.from_array(data, chunks=(rows, cols, -1, -1))
+        # name=False: a random key instead of hashing every byte of the data
+        return da.from_array(data, chunks=(rows, cols, -1, -1), name=False)
     if len(data.chunks[2]) > 1 or len(data.chunks[3]) > 1:
         data = data.rechunk({2: -1, 3: -1})
     biggest = max(data.chunks[0]) * max(data.chunks[1]) * per_pattern
@@ -185,14 +242,50 @@ def _mean_pattern_positions(mask, chunks, most=_MAX_MEAN_PATTERNS):
     return ys, xs
 
 
+def _chunk_fit(mean, beam_px, g, Q, scale, det_shape, radius, to_image, tol, min_disks,
+               threshold):
+    """The per-chunk work: the disks the mean pattern shows, as (h, k) of its lattice.
+
+    ``g`` rows are the basis g-vectors in the image frame (calibrated); ``beam_px``
+    the mean pattern's beam (row, col).
+    """
+    sy, sx = scale
+    g_det = g @ Q  # rows (gkx, gky): g_img = g_det @ Q.T, Q orthogonal
+    lattice_px = np.column_stack([[gd[1] / sy, gd[0] / sx] for gd in g_det])  # (row, col)
+    fitter = WindowFitter(det_shape, radius)
+    # every (h, k) whose window lies on the detector ...
+    shortest = min(np.hypot(*lattice_px[:, 0]), np.hypot(*lattice_px[:, 1]))
+    n = int(np.ceil(np.hypot(*det_shape) / max(shortest, 1e-9))) + 1
+    h, k = np.meshgrid(np.arange(-n, n + 1), np.arange(-n, n + 1), indexing="ij")
+    hk = np.column_stack([h.ravel(), k.ravel()]).astype(float)
+    pred = np.asarray(beam_px, float) + hk @ lattice_px.T
+    on = fitter.inside(pred)
+    hk, pred = hk[on], pred[on]
+    # ... and shows a disk in the mean pattern (the beam always kept)
+    _, counts, ncc = fitter.refine(mean[None], pred[None])
+    keep = ((ncc[0] > threshold) & (counts[0] > 0)) | np.all(hk == 0, axis=1)
+    hk, pred = hk[keep], pred[keep]
+    order = np.argsort(np.hypot(*(pred - beam_px).T), kind="stable")  # the beam first
+    hk = hk[order]
+    if not np.all(hk[0] == 0):
+        raise ValueError("the direct beam lies outside the detector margin")
+    inner = min(len(hk), 9)
+    search = max(3, int(np.ceil(radius)))
+    return _ChunkFit(fitter, to_image, hk, lattice_px, np.asarray(beam_px, float), inner,
+                     search, tol, min_disks, threshold)
+
+
 def strain_from_diffraction(dp, reference="median", disk_radius=None, basis=None,
                             scan_rotation=0.0, flip=False, threshold=0.3, tol=0.25,
                             min_disks=4, show_progressbar=None):
     """Strain and rotation maps from 4D-STEM (nano-beam) diffraction data.
 
-    For every pattern: find the Bragg disks by template matching with a disk,
-    refine each to sub-pixel precision by its intensity centroid, index them on a
-    2D reciprocal lattice, and fit that lattice *and* the direct-beam position
+    Once, on the mean pattern of the reference region: find the Bragg disks by
+    template matching with a disk, pick the lattice and list the disks it shows.
+    Then for every pattern, a whole chunk of patterns at a time: refine each
+    listed disk to sub-pixel precision in a small window around its predicted
+    place (a Poisson-weighted least-squares fit of the pixel-integrated disk), and
+    fit the lattice *and* the direct-beam position
     (``p = M (h, k) + c``, weighted by disk intensity) by least squares over all
     indexed disks. The fitted lattices are compared with the reference lattice
     (the element-wise median of the lattices in the reference region) and turned
@@ -211,8 +304,11 @@ def strain_from_diffraction(dp, reference="median", disk_radius=None, basis=None
         patterns, a mask, a ROI on the scan (calibrated units), or a region
         ``((y0, y1), (x0, x1))`` of scan indices (stop exclusive; slices, or single
         indices ``(y, x)`` for one pattern, also work).
-    disk_radius : float
-        Bragg disk radius (detector px). Required.
+    disk_radius : float, optional
+        Bragg disk radius (detector px). Default: estimated from the patterns read
+        for the mean pattern (the brightest disk near k = 0, each pattern measured
+        about its own disk); the value used is reported in the metadata
+        (``disk_radius``, with ``disk_radius_estimated``).
     basis : array_like, shape (2, 2), optional
         Two reciprocal basis vectors as rows ``(gx, gy)`` in the detector axes'
         calibrated units (detector frame, before ``scan_rotation``). Default: the
@@ -258,16 +354,21 @@ def strain_from_diffraction(dp, reference="median", disk_radius=None, basis=None
     Notes
     -----
     All patterns are processed in one pass of ``dask.array.map_blocks`` over scan
-    chunks (lazy data stay lazy: memory is bounded by a few chunks). Disk
-    positions are converted to the image frame before fitting, so the result
-    needs no further rotation. Conventions: see the diffraction guide page.
+    chunks (lazy data stay lazy: memory is bounded by a few chunks); the work per
+    pattern is that of its disk windows, vectorised over the chunk. The beam and
+    its eight nearest disks are searched for within ``max(3, disk_radius)`` px of
+    their places in the mean pattern; their fit predicts the other disks, so a
+    pattern whose first disks moved farther than that (large strain or descan
+    against the reference region) is not followed. Disk positions are converted
+    to the image frame before fitting, so the result needs no further rotation.
+    Conventions: see the diffraction guide page.
 
     Examples
     --------
     >>> from hyperspy_chemomech.simulate import synthetic_4dstem
     >>> from hyperspy_chemomech.diffraction import strain_from_diffraction
     >>> dp, truth = synthetic_4dstem(scan_shape=(6, 6), signal_type="")
-    >>> sf = strain_from_diffraction(dp, disk_radius=2.0, show_progressbar=False)
+    >>> sf = strain_from_diffraction(dp, show_progressbar=False)  # disk radius estimated
     >>> sf.data.shape
     (4, 6, 6)
     """
@@ -278,24 +379,33 @@ def strain_from_diffraction(dp, reference="median", disk_radius=None, basis=None
     from .._utils import show_progressbar_default
     from ..signals import StrainField
 
-    if disk_radius is None:
-        raise ValueError("disk_radius (detector px) is required")
     scan_shape, (dy, dx), (y0, x0) = _scan_axes(dp)
     det_shape, (sy, sx), (r0, c0), kunit = _detector_axes(dp)
     ref_mask = _reference_mask(reference, dp, scan_shape)
     Q = detector_to_image(scan_rotation, flip)
 
     def to_image(rc):
-        rc = np.asarray(rc, dtype=float).reshape(-1, 2)
-        g_det = np.column_stack([(rc[:, 1] - c0) * sx, (rc[:, 0] - r0) * sy])
-        return g_det @ Q.T
+        rc = np.asarray(rc, dtype=float)
+        g_det = np.stack([(rc[..., 1] - c0) * sx, (rc[..., 0] - r0) * sy], axis=-1)
+        return (g_det @ Q.T).reshape(rc.shape[:-1] + (2,) if rc.ndim > 1 else (1, 2))
 
-    finder = DiskFinder(det_shape, disk_radius, threshold=threshold)
     data = _as_dask(dp)
 
     # mean pattern of the reference region: the starting beam position and basis
     ys, xs = _mean_pattern_positions(ref_mask, data.chunks[:2])
-    mean = np.asarray(data.vindex[ys, xs].mean(axis=0).compute(), dtype=float)
+    picked = data.vindex[ys, xs]
+    estimated = disk_radius is None
+    if estimated:
+        # up to 64 of those patterns, each measured about its own beam (a mean
+        # pattern blurs with descan); one read of the chunks for both
+        pick = np.linspace(0, len(ys) - 1, min(len(ys), 64)).round().astype(int)
+        mean, sample = dask.compute(picked.mean(axis=0), picked[pick])
+        disk_radius = estimate_disk_radius(sample, (r0, c0))
+        del sample
+    else:
+        mean = picked.mean(axis=0).compute()
+    mean = np.asarray(mean, dtype=float)
+    finder = DiskFinder(det_shape, disk_radius, threshold=threshold)
     pos, counts = finder.find(mean)
     if len(pos) == 0:
         raise ValueError(
@@ -321,7 +431,8 @@ def strain_from_diffraction(dp, reference="median", disk_radius=None, basis=None
         if abs(np.linalg.det(g)) < 1e-12 * (g**2).sum():
             raise ValueError("basis vectors are collinear")
         g = g @ Q.T
-    work = _PatternFit(finder, to_image, g.T, center, tol, min_disks)
+    work = _chunk_fit(mean, pos[strong][beam], g, Q, (sy, sx), det_shape, disk_radius,
+                      to_image, tol, min_disks, threshold)
 
     fits = data.map_blocks(work.block, dtype=float, drop_axis=(2, 3), new_axis=2,
                            chunks=data.chunks[:2] + ((N_OUT,),))
@@ -356,6 +467,7 @@ def strain_from_diffraction(dp, reference="median", disk_radius=None, basis=None
         crystal_angle=float(np.arctan2(a_real[1, 0], a_real[0, 0])),
         reference=str(reference) if isinstance(reference, str) else type(reference).__name__,
         reference_mask=ref_mask, disk_radius=float(disk_radius),
+        disk_radius_estimated=bool(estimated),
         scan_rotation=float(scan_rotation), flip=bool(flip), threshold=float(threshold),
         tol=float(tol), min_disks=int(min_disks),
         n_disks=fits[..., 11].astype(int), beam_center=fits[..., 4:6],
