@@ -293,3 +293,19 @@ def test_homogeneity_holm():
     from hyperspy_chemomech.learning._collection import holm
 
     np.testing.assert_allclose(holm([0.01, 0.04, 0.03, np.nan]), [0.03, 0.06, 0.06, np.nan])
+
+
+def test_grams_interpolated_in_sigma():
+    """The shared resolution's Grams: exact at the candidates, quadratic in between."""
+    from hyperspy_chemomech.learning._collection import BlockGrams, _interpolate_grams
+
+    sig = np.array([1.7, 2.0, 2.5, 3.0])
+    def grams(s):      # quadratic in sigma: interpolation is exact, its derivative too
+        q = 1.0 + 0.3 * s - 0.2 * s * s
+        return BlockGrams(np.arange(2), q * np.ones((2, 3, 3)), q * np.ones((2, 3)),
+                          q * np.ones(2), np.ones(2), 10)
+    g, dv = _interpolate_grams([grams(s) for s in sig], sig, 2.2)
+    np.testing.assert_allclose(g.H, grams(2.2).H, rtol=1e-12)
+    np.testing.assert_allclose(dv, 2 * (0.3 - 0.4 * 2.2) * np.ones(3), rtol=1e-12)
+    g, _ = _interpolate_grams([grams(s) for s in sig], sig, 3.0)
+    np.testing.assert_allclose(g.v, grams(3.0).v, rtol=1e-12)
