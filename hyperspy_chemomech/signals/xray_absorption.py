@@ -556,15 +556,9 @@ class XrayAbsorptionSpectrum(CarriedArraysMixin, Signal1D):
             )
         if noise == "residual" or not poisson_ok:
             return None, "residual"
-        i0 = np.asarray(i0, dtype=float)
+        from ..spectra import PoissonODVariance
 
-        def variance(od_block):
-            # Var(ln I) = 1/I for Poisson counts, I = I0 exp(-OD)
-            v = np.exp(od_block)
-            v /= i0
-            return v
-
-        return variance, "poisson"
+        return PoissonODVariance(i0), "poisson"
 
 
 class LazyXrayAbsorptionSpectrum(LazySignal, XrayAbsorptionSpectrum):
