@@ -297,10 +297,76 @@ def apply_energy_drift(stack, shifts, order=3):
         )
     if not np.all(np.isfinite(shifts)):
         raise ValueError("shifts hold non-finite values")
+    if order == 3:
+        return _CubicShifter(stack)(shifts)
     out = np.empty(stack.shape, dtype=float)
     for k in range(stack.shape[-1]):
         out[..., k] = _shift_frame(stack[..., k], shifts[k], order)
     return out
+
+
+#: padding (px) of the frames before the spline prefilter, as scipy.ndimage does for
+#: mode="nearest" (``_prepad_for_spline_filter``)
+_SPLINE_PAD = 12
+
+
+def _cubic_bspline_weights(t):
+    """Weights of the 4 cubic B-spline coefficients at offsets -1..2 for fraction t."""
+    return np.array([(1 - t) ** 3, 3 * t ** 3 - 6 * t ** 2 + 4,
+                     -3 * t ** 3 + 3 * t ** 2 + 3 * t + 1, t ** 3]) / 6.0
+
+
+class _CubicShifter:
+    """:func:`_shift_frame` with ``order=3`` for every frame of a stack, separably.
+
+    A translation by a cubic spline is separable: the frames are padded (edge
+    values) and prefiltered once, all together, as ``scipy.ndimage.shift(...,
+    order=3, mode="nearest")`` does for each; each shift of the stack is then a
+    4-tap filter along y and one along x per frame, with the weights of its
+    sub-pixel shift. Equal to ``ndimage.shift`` to rounding for drifts smaller than
+    the padding (frames that drift farther take ``ndimage.shift`` itself). The
+    prefiltered stack is kept, so shifting the same stack again (the iterations of
+    :func:`refine_drift_with_model`) costs only the short filters.
+    """
+
+    def __init__(self, stack):
+        self.stack = stack
+        pad = _SPLINE_PAD
+        frames = np.moveaxis(np.asarray(stack, dtype=float), -1, 0)   # (ne, ny, nx), a view
+        self.finite = np.isfinite(frames)
+        self.any_nan = ~self.finite.all(axis=(1, 2))
+        src = np.where(self.finite, frames, 0.0) if self.any_nan.any() else frames
+        coef = np.pad(src, ((0, 0), (pad, pad), (pad, pad)), mode="edge")
+        coef = ndimage.spline_filter1d(coef, 3, axis=1, mode="mirror")
+        self.coef = ndimage.spline_filter1d(coef, 3, axis=2, mode="mirror")
+
+    def __call__(self, shifts):
+        ny, nx, ne = self.stack.shape
+        pad = _SPLINE_PAD
+        out = np.empty((ny, nx, ne))
+        yy = np.arange(ny)[:, None]
+        xx = np.arange(nx)[None, :]
+        for k in range(ne):
+            dy, dx = float(shifts[k, 0]), float(shifts[k, 1])
+            fy, fx = int(np.floor(dy)), int(np.floor(dx))
+            if max(abs(fy), abs(fx)) > pad - 3:
+                out[..., k] = _shift_frame(self.stack[..., k], shifts[k], 3)
+                continue
+            wy, wx = _cubic_bspline_weights(dy - fy), _cubic_bspline_weights(dx - fx)
+            c = self.coef[k]
+            y0, x0 = pad + fy - 1, pad + fx - 1
+            rows = (wy[0] * c[y0: y0 + ny] + wy[1] * c[y0 + 1: y0 + 1 + ny]
+                    + wy[2] * c[y0 + 2: y0 + 2 + ny] + wy[3] * c[y0 + 3: y0 + 3 + ny])
+            f = (wx[0] * rows[:, x0: x0 + nx] + wx[1] * rows[:, x0 + 1: x0 + 1 + nx]
+                 + wx[2] * rows[:, x0 + 2: x0 + 2 + nx] + wx[3] * rows[:, x0 + 3: x0 + 3 + nx])
+            # valid where the source point lies inside the frame and no NaN contributes
+            inside = (yy + dy >= 0) & (yy + dy <= ny - 1) & (xx + dx >= 0) & (xx + dx <= nx - 1)
+            if self.any_nan[k]:
+                bad = ndimage.shift((~self.finite[k]).astype(float), (-dy, -dx), order=1,
+                                    mode="constant", cval=0.0)
+                inside &= bad < 1e-6
+            out[..., k] = np.where(inside, f, np.nan)
+        return out
 
 
 def _apply_energy_drift_lazy(data, shifts, order):
@@ -331,15 +397,19 @@ def _joint_step(aligned, design, pinv):
     Returns the step (n_E, 2) and the RMS residual.
     """
     ne = aligned.shape[-1]
-    valid = np.all(np.isfinite(aligned), axis=-1)
-    Y = np.nan_to_num(aligned)
-    T = np.einsum("kn,yxn->yxk", pinv, Y)                      # (ny, nx, K)
+    K = design.shape[1]
+    finite = np.isfinite(aligned)
+    valid = np.all(finite, axis=-1)
+    Y = aligned if finite.all() else np.where(finite, aligned, 0.0)
+    T = Y @ pinv.T                                              # (ny, nx, K)
     gT = np.stack(np.gradient(T, axis=(0, 1)), axis=2)[valid]  # (npix, 2, K)
     Yv, Tv = Y[valid], T[valid]
     r = Yv - Tv @ design.T                                      # (npix, nE)
-    g = np.einsum("pak,nk->pna", gT, design)                    # (npix, nE, 2)
-    b = np.einsum("pna,pn->na", g, r).ravel()                   # J_d^T r
-    C = np.einsum("pai,pbj->aibj", gT, gT)                      # (2, K, 2, K)
+    # J_d^T r: b_na = sum_p sum_k gT_pak A_nk r_pn, through M_(ak)n = sum_p gT_pak r_pn
+    gT2 = gT.reshape(gT.shape[0], 2 * K)
+    M = (gT2.T @ r).reshape(2, K, ne)                           # (2, K, nE)
+    b = np.einsum("nk,akn->na", design, M).ravel()
+    C = (gT2.T @ gT2).reshape(2, K, 2, K)                       # sum_p gT_pai gT_pbj
     G = np.einsum("ki,aibj,lj->kalb", design, C, design)        # (nE, 2, nE, 2)
     P = design @ pinv                                           # (nE, nE) hat matrix
     S = -P[:, None, :, None] * G
@@ -413,9 +483,13 @@ def refine_drift_with_model(stack, shifts, design, n_iter=8, order=3, show_progr
         raise ValueError(f"shifts must have shape ({ne}, 2), got {shifts.shape}")
     anchor = shifts.copy()
     pinv = np.linalg.pinv(design)  # (K, nE): unconstrained unmixing, enough for a model
+    check_alignment_options(order=order)
+    # the stack's spline coefficients are computed once for all the steps
+    shift = _CubicShifter(stack) if order == 3 else (
+        lambda d: apply_energy_drift(stack, d, order))
     for _ in progressbar(range(int(n_iter)), show_progressbar=show_progressbar,
                          desc="refine drift on the model", leave=False):
-        step, _ = _joint_step(apply_energy_drift(stack, shifts, order), design, pinv)
+        step, _ = _joint_step(shift(shifts), design, pinv)
         # Gauss-Newton from a start within a fraction of a pixel; cap wild steps
         big = np.abs(step).max()
         if big > 0.5:
