@@ -79,6 +79,88 @@ def _features(frame, sigma, features):
     return edge_image(frame, sigma)
 
 
+def _edge_images(frames, sigma):
+    """:func:`edge_image` of each frame of ``frames`` (m, ny, nx), all at once."""
+    f = np.asarray(frames, dtype=float)
+    bad = ~np.isfinite(f)
+    if bad.any():
+        f = f.copy()
+        for k in np.flatnonzero(bad.any(axis=(1, 2))):
+            f[k][bad[k]] = np.nanmean(f[k])
+    sig = (0.0, float(sigma), float(sigma))
+    # as ndimage.gaussian_gradient_magnitude per frame: d/dy squared, plus d/dx squared
+    out = ndimage.gaussian_filter(f, sig, order=(0, 1, 0), mode="nearest")
+    np.multiply(out, out, out)
+    tmp = ndimage.gaussian_filter(f, sig, order=(0, 0, 1), mode="nearest")
+    np.multiply(tmp, tmp, tmp)
+    out += tmp
+    return np.sqrt(out, out)
+
+
+def _outline_images(frames, level=0.15, sigma=0.5):
+    """:func:`outline_image` of each frame of ``frames`` (m, ny, nx), all at once."""
+    f = np.array(frames, dtype=float)
+    bad = ~np.isfinite(f)
+    for k in np.flatnonzero(bad.any(axis=(1, 2))):
+        f[k][bad[k]] = np.nanmedian(f[k])
+    border = np.concatenate([f[:, 0], f[:, -1], f[:, :, 0], f[:, :, -1]], axis=1)
+    f -= np.median(border, axis=1)[:, None, None]
+    hi, lo = np.percentile(f.reshape(f.shape[0], -1), [95, 5], axis=1)
+    flip = np.abs(lo) > np.abs(hi)  # a dark particle (intensity): flip
+    f[flip] *= -1
+    hi = np.where(flip, -lo, hi)
+    if sigma:
+        f = ndimage.gaussian_filter(f, (0.0, sigma, sigma), mode="nearest")
+    return np.clip(f / np.maximum(level * hi, 1e-12)[:, None, None], 0.0, 1.0)
+
+
+def _features_batch(frames, sigma, features):
+    """:func:`_features` of each frame of ``frames`` (m, ny, nx)."""
+    if features == "outline":
+        return _edge_images(_outline_images(frames), sigma)
+    return _edge_images(frames, sigma)
+
+
+def _register_batch(reference_fft, frames_fft, upsample):
+    """:func:`_register` of frames given by their FFTs (m, ny, nx), all at once.
+
+    The algorithm of ``skimage.registration.phase_cross_correlation`` (no
+    normalisation, Fourier-space input; Guizar-Sicairos et al. 2008): the integer
+    peak of the cross-correlation of every frame from one batched inverse FFT, then
+    the ``upsample``-fold matrix-product DFT around it.
+    """
+    from scipy.fft import fftfreq, ifftn
+
+    m, ny, nx = frames_fft.shape
+    product = reference_fft[None] * frames_fft.conj()
+    cc = np.abs(ifftn(product, axes=(1, 2)))
+    peak = np.argmax(cc.reshape(m, -1), axis=1)
+    shift = np.stack(np.unravel_index(peak, (ny, nx)), axis=1).astype(float)
+    for d, n in enumerate((ny, nx)):
+        wrap = shift[:, d] > np.trunc(n / 2)
+        shift[wrap, d] -= n
+    if upsample > 1:
+        up = float(upsample)
+        shift = np.round(shift * up) / up
+        size = int(np.ceil(up * 1.5))
+        dftshift = np.trunc(size / 2.0)
+        offset = dftshift - shift * up                              # (m, 2)
+        conj = product.conj()
+        ky = np.exp(-2j * np.pi * (np.arange(size)[None, :, None] - offset[:, 0, None, None])
+                    * fftfreq(ny, up)[None, None, :])               # (m, size, ny)
+        kx = np.exp(-2j * np.pi * (np.arange(size)[None, :, None] - offset[:, 1, None, None])
+                    * fftfreq(nx, up)[None, None, :])               # (m, size, nx)
+        up_cc = np.abs(np.matmul(ky, np.matmul(conj, np.swapaxes(kx, 1, 2))).conj())
+        best = np.argmax(up_cc.reshape(m, -1), axis=1)
+        shift += (np.stack(np.unravel_index(best, (size, size)), axis=1) - dftshift) / up
+    # the shift that moves the frame onto the reference; the content's drift is its opposite
+    return -shift
+
+
+#: frames registered per batch (bounds the memory of the batched FFTs)
+REGISTER_BATCH = 32
+
+
 def _frame(stack, k):
     """Frame ``k`` as a float numpy array (computed frame by frame for dask stacks)."""
     return np.asarray(stack[..., k], dtype=float)
@@ -227,13 +309,22 @@ def estimate_energy_drift(stack, reference="mean", upsample=20, sigma=1.0, n_ite
             )
         n_iter = 1
     shifts = np.zeros((ne, 2))
+    lazy = hasattr(stack, "dask")
     for it in range(max(1, int(n_iter))):
         if features not in ("outline", "edges"):
             raise ValueError(f"features must be 'outline' or 'edges', got {features!r}")
         ref_fft = np.fft.fft2(_features(ref_img, sigma, features))
-        for k in progressbar(range(ne), show_progressbar=show_progressbar,
-                             desc=f"align energies ({it + 1}/{n_iter})", leave=False):
-            shifts[k] = _register(ref_fft, _frame(stack, k), int(upsample), sigma, features)
+        if lazy:
+            for k in progressbar(range(ne), show_progressbar=show_progressbar,
+                                 desc=f"align energies ({it + 1}/{n_iter})", leave=False):
+                shifts[k] = _register(ref_fft, _frame(stack, k), int(upsample), sigma, features)
+        else:
+            frames = np.moveaxis(stack, -1, 0)
+            for lo in progressbar(range(0, ne, REGISTER_BATCH), show_progressbar=show_progressbar,
+                                  desc=f"align energies ({it + 1}/{n_iter})", leave=False):
+                feats = _features_batch(frames[lo: lo + REGISTER_BATCH], sigma, features)
+                shifts[lo: lo + REGISTER_BATCH] = _register_batch(
+                    ref_fft, np.fft.fft2(feats, axes=(1, 2)), int(upsample))
         if isinstance(reference, str):
             shifts -= shifts.mean(axis=0)
             if it + 1 < n_iter:
