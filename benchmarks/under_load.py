@@ -13,8 +13,10 @@ the benchmark removes ``OMP_NUM_THREADS`` / ``OPENBLAS_NUM_THREADS`` /
 ``MKL_NUM_THREADS`` from the children's environment (OpenBLAS then starts one thread
 per core), ``--keep-env`` keeps them. It runs the demo quietly, then starts
 ``--spinners`` processes that each spin one core in pure Python, runs it again, and
-reports each step's time and the loaded / quiet ratio (the composition step's
-``align_energies`` too). ``--compare`` adds the same two runs with the package's BLAS
+reports each step's wall time, its process CPU time and the loaded / quiet ratios
+(the composition step's ``align_energies`` too). The CPU-time ratio tells a collapse
+from a fair share: a step that only waits for the cores keeps its CPU time, threads
+that spin-wait burn more. ``--compare`` adds the same two runs with the package's BLAS
 thread control switched off (the controller replaced by a no-op in the child), the
 "before" of the same run.
 
@@ -57,10 +59,38 @@ class _NoLimit:
         return contextlib.nullcontext()
 
 
+def _timed(func, name, cpu):
+    """``func`` recording its process CPU time (all threads) under ``cpu[name]``."""
+
+    def wrapper(*args, **kwargs):
+        c0 = time.process_time()
+        try:
+            return func(*args, **kwargs)
+        finally:
+            cpu[name] = round(cpu.get(name, 0.0) + time.process_time() - c0, 3)
+
+    return wrapper
+
+
 def _worker(control, size, seed):
-    """Run the demo once in this process; print its timings as one JSON line."""
+    """Run the demo once in this process; print its timings as one JSON line.
+
+    Besides the wall time of each step (the demo's own ``timings_s``), the process
+    CPU time of each step (all its threads) is recorded: a step that is only
+    starved of the cores keeps its CPU time, one whose threads spin-wait burns more.
+    """
+    import hyperspy_chemomech._demo as demo
     import hyperspy_chemomech._utils as u
     from hyperspy_chemomech._demo import run_demo
+    from hyperspy_chemomech.signals.xray_absorption import XrayAbsorptionSpectrum
+
+    cpu = {}
+    steps_of = demo._steps
+    demo._steps = lambda: [(n, _timed(f, n, cpu)) for n, f in steps_of()]
+    XrayAbsorptionSpectrum.align_energies = _timed(XrayAbsorptionSpectrum.align_energies,
+                                                   "composition.align_energies", cpu)
+
+    import numpy  # noqa: F401  (loads the BLAS, so that threadpoolctl can see it)
 
     if not control:
         u._CONTROLLER = _NoLimit()
@@ -80,7 +110,7 @@ def _worker(control, size, seed):
     inner = summary["steps"]["composition"].get("timings_s", {})
     if "align_energies" in inner:
         steps["composition.align_energies"] = inner["align_energies"]
-    print(json.dumps({"steps": steps, "total_s": round(total, 3), "blas": blas,
+    print(json.dumps({"steps": steps, "cpu_s": cpu, "total_s": round(total, 3), "blas": blas,
                       "load_start": round(load0, 2),
                       "load_end": round(os.getloadavg()[0], 2)}))
 
@@ -100,12 +130,13 @@ def _run_child(control, size, seed, keep_env):
 
 
 def _best(runs):
-    """Per-step best (smallest) time over repeats, with the load of that run."""
+    """Per-step best (smallest) wall time over repeats, its CPU time and the run's load."""
     out = {}
     for r in runs:
         for step, t in r["steps"].items():
             if step not in out or t < out[step]["s"]:
-                out[step] = {"s": t, "load": r["load_end"]}
+                out[step] = {"s": t, "cpu": r["cpu_s"].get(step, float("nan")),
+                             "load": r["load_end"]}
     return out
 
 
@@ -160,17 +191,20 @@ def main(argv=None):
         label = "BLAS control on (the package)" if control else "BLAS control off (before)"
         rows = {}
         print(label)
-        hdr = (f"{'step':<28}{'quiet (s)':>10}{'load':>6}{'loaded (s)':>12}{'load':>6}"
-               f"{'ratio':>8}")
+        hdr = (f"{'step':<28}{'quiet (s)':>10}{'cpu':>8}{'load':>6}{'loaded (s)':>12}"
+               f"{'cpu':>8}{'load':>6}{'ratio':>8}{'cpu ratio':>10}")
         print(hdr)
         print("-" * len(hdr))
         for step in q:
             ratio = lo[step]["s"] / max(q[step]["s"], 1e-9)
-            rows[step] = {"quiet_s": q[step]["s"], "quiet_load": q[step]["load"],
-                          "loaded_s": lo[step]["s"], "loaded_load": lo[step]["load"],
-                          "ratio": round(ratio, 2)}
-            print(f"{step:<28}{q[step]['s']:>10.3f}{q[step]['load']:>6.1f}"
-                  f"{lo[step]['s']:>12.3f}{lo[step]['load']:>6.1f}{ratio:>7.1f}x")
+            cpu_ratio = lo[step]["cpu"] / max(q[step]["cpu"], 1e-9)
+            rows[step] = {"quiet_s": q[step]["s"], "quiet_cpu_s": q[step]["cpu"],
+                          "quiet_load": q[step]["load"], "loaded_s": lo[step]["s"],
+                          "loaded_cpu_s": lo[step]["cpu"], "loaded_load": lo[step]["load"],
+                          "ratio": round(ratio, 2), "cpu_ratio": round(cpu_ratio, 2)}
+            print(f"{step:<28}{q[step]['s']:>10.3f}{q[step]['cpu']:>8.2f}{q[step]['load']:>6.1f}"
+                  f"{lo[step]['s']:>12.3f}{lo[step]['cpu']:>8.2f}{lo[step]['load']:>6.1f}"
+                  f"{ratio:>7.1f}x{cpu_ratio:>9.1f}x")
         worst = max(rows, key=lambda s: rows[s]["ratio"])
         print(f"worst: {worst} {rows[worst]['ratio']:.1f}x\n")
         figures["control_on" if control else "control_off"] = {
