@@ -321,8 +321,10 @@ class XrayAbsorptionSpectrum(CarriedArraysMixin, Signal1D):
             ref = np.asarray(getattr(reference, "data", reference), dtype=float)
         shifts = estimate_energy_drift(self.data, ref, upsample, sigma, n_iter,
                                        show_progressbar, smooth=smooth, features=features)
+        shift_stack = None
         if references is not None:
-            from ..spectra import interpolate_references, refine_drift_with_model
+            from ..spectra import interpolate_references
+            from ..spectra._energy_alignment import _refine_drift
 
             if not self.is_optical_density:
                 raise ValueError("align_energies(references=...) needs an optical-density "
@@ -330,11 +332,15 @@ class XrayAbsorptionSpectrum(CarriedArraysMixin, Signal1D):
             design = interpolate_references(
                 [(r.axes_manager[-1].axis, np.asarray(r.data, dtype=float)) for r in references],
                 self.energies)
-            shifts = refine_drift_with_model(np.asarray(self.data), shifts, design,
-                                             order=order, show_progressbar=show_progressbar)
+            shifts, shift_stack = _refine_drift(np.asarray(self.data), shifts, design,
+                                                order=order, show_progressbar=show_progressbar)
             if np.ndim(ref) == 0 and not isinstance(ref, str):
                 shifts = shifts - shifts[int(ref)]
-        self.data = apply_energy_drift(self.data, shifts, order)
+        if shift_stack is not None and not self._lazy:
+            # the refinement's shifter keeps the prefiltered stack: no second prefilter
+            self.data = shift_stack(shifts)
+        else:
+            self.data = apply_energy_drift(self.data, shifts, order)
         if isinstance(ref, str):
             ref_note = ref
         else:

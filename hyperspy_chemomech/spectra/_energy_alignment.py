@@ -564,6 +564,14 @@ def refine_drift_with_model(stack, shifts, design, n_iter=8, order=3, show_progr
        variable projection method and its applications", Inverse Problems 19,
        R1 (2003).
     """
+    return _refine_drift(stack, shifts, design, n_iter, order, show_progressbar, tol)[0]
+
+
+@with_one_blas_thread
+def _refine_drift(stack, shifts, design, n_iter=8, order=3, show_progressbar=None, tol=1e-4):
+    """:func:`refine_drift_with_model`, also returning the function that shifts the
+    stack (``shifts -> aligned stack``; for ``order=3`` it keeps the prefiltered stack,
+    so the final correction need not prefilter it again)."""
     stack = np.asarray(stack, dtype=float)
     design = np.asarray(design, dtype=float)
     ne = stack.shape[-1]
@@ -589,4 +597,4 @@ def refine_drift_with_model(stack, shifts, design, n_iter=8, order=3, show_progr
         if big < tol:
             break
     # keep the reference frame of the initial estimate (its mean or its anchor frame)
-    return shifts - (shifts - anchor).mean(axis=0)
+    return shifts - (shifts - anchor).mean(axis=0), shift
