@@ -323,8 +323,7 @@ class XrayAbsorptionSpectrum(CarriedArraysMixin, Signal1D):
                                        show_progressbar, smooth=smooth, features=features)
         shift_stack = None
         if references is not None:
-            from ..spectra import interpolate_references
-            from ..spectra._energy_alignment import _refine_drift
+            from ..spectra import interpolate_references, refine_drift_with_model
 
             if not self.is_optical_density:
                 raise ValueError("align_energies(references=...) needs an optical-density "
@@ -332,8 +331,9 @@ class XrayAbsorptionSpectrum(CarriedArraysMixin, Signal1D):
             design = interpolate_references(
                 [(r.axes_manager[-1].axis, np.asarray(r.data, dtype=float)) for r in references],
                 self.energies)
-            shifts, shift_stack = _refine_drift(np.asarray(self.data), shifts, design,
-                                                order=order, show_progressbar=show_progressbar)
+            shifts, shift_stack = refine_drift_with_model(
+                np.asarray(self.data), shifts, design, order=order,
+                show_progressbar=show_progressbar, return_shifter=True)
             if np.ndim(ref) == 0 and not isinstance(ref, str):
                 shifts = shifts - shifts[int(ref)]
         if shift_stack is not None and not self._lazy:

@@ -517,7 +517,7 @@ def _joint_step(aligned, design, pinv):
 # which made it 45-99x slower under load (issue 16)
 @with_one_blas_thread
 def refine_drift_with_model(stack, shifts, design, n_iter=8, order=3, show_progressbar=None,
-                            tol=1e-4):
+                            tol=1e-4, return_shifter=False):
     """Refine drift estimates by a joint fit of the drift and the unmixing model.
 
     Across an absorption edge no single reference image looks like every frame.
@@ -552,11 +552,16 @@ def refine_drift_with_model(stack, shifts, design, n_iter=8, order=3, show_progr
     show_progressbar : bool, optional
     tol : float
         Convergence tolerance (px).
+    return_shifter : bool
+        Also return the function ``shifts -> aligned stack`` (as
+        :func:`apply_energy_drift` with ``order``) that keeps the stack's spline
+        coefficients, so that the final correction need not compute them again.
 
     Returns
     -------
     numpy.ndarray, shape (n_energies, 2)
-        Refined drift (px), relative to the same frame as ``shifts``.
+        Refined drift (px), relative to the same frame as ``shifts``; with
+        ``return_shifter``, the pair (drift, shifter).
 
     References
     ----------
@@ -564,7 +569,8 @@ def refine_drift_with_model(stack, shifts, design, n_iter=8, order=3, show_progr
        variable projection method and its applications", Inverse Problems 19,
        R1 (2003).
     """
-    return _refine_drift(stack, shifts, design, n_iter, order, show_progressbar, tol)[0]
+    out = _refine_drift(stack, shifts, design, n_iter, order, show_progressbar, tol)
+    return out if return_shifter else out[0]
 
 
 @with_one_blas_thread
