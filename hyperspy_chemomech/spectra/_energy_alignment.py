@@ -434,30 +434,40 @@ class _CubicShifter:
     def __call__(self, shifts):
         ny, nx, ne = self.stack.shape
         pad = _SPLINE_PAD
-        out = np.empty((ny, nx, ne))
-        yy = np.arange(ny)[:, None]
-        xx = np.arange(nx)[None, :]
-        for k in range(ne):
-            dy, dx = float(shifts[k, 0]), float(shifts[k, 1])
-            fy, fx = int(np.floor(dy)), int(np.floor(dx))
-            if max(abs(fy), abs(fx)) > pad - 3:
-                out[..., k] = _shift_frame(self.stack[..., k], shifts[k], 3)
-                continue
-            wy, wx = _cubic_bspline_weights(dy - fy), _cubic_bspline_weights(dx - fx)
-            c = self.coef[k]
-            y0, x0 = pad + fy - 1, pad + fx - 1
-            rows = (wy[0] * c[y0: y0 + ny] + wy[1] * c[y0 + 1: y0 + 1 + ny]
-                    + wy[2] * c[y0 + 2: y0 + 2 + ny] + wy[3] * c[y0 + 3: y0 + 3 + ny])
-            f = (wx[0] * rows[:, x0: x0 + nx] + wx[1] * rows[:, x0 + 1: x0 + 1 + nx]
-                 + wx[2] * rows[:, x0 + 2: x0 + 2 + nx] + wx[3] * rows[:, x0 + 3: x0 + 3 + nx])
-            # valid where the source point lies inside the frame and no NaN contributes
-            inside = (yy + dy >= 0) & (yy + dy <= ny - 1) & (xx + dx >= 0) & (xx + dx <= nx - 1)
-            if self.any_nan[k]:
-                bad = ndimage.shift((~self.finite[k]).astype(float), (-dy, -dx), order=1,
-                                    mode="constant", cval=0.0)
-                inside &= bad < 1e-6
-            out[..., k] = np.where(inside, f, np.nan)
-        return out
+        shifts = np.asarray(shifts, dtype=float)
+        dy, dx = shifts[:, 0], shifts[:, 1]
+        fy, fx = np.floor(dy).astype(int), np.floor(dx).astype(int)
+        far = np.maximum(np.abs(fy), np.abs(fx)) > pad - 3
+        wy = _cubic_bspline_weights(dy - fy).T                    # (ne, 4)
+        wx = _cubic_bspline_weights(dx - fx).T
+        rows = np.empty((ne, ny, nx + 2 * pad))
+        out = np.empty((ne, ny, nx))
+        # frames sharing an integer shift share the slices of their 4-tap filters
+        for f0 in np.unique(fy[~far]):
+            k = np.flatnonzero((fy == f0) & ~far)
+            c, y0 = self.coef[k], pad + f0 - 1
+            w = wy[k][:, :, None, None]
+            rows[k] = (w[:, 0] * c[:, y0: y0 + ny] + w[:, 1] * c[:, y0 + 1: y0 + 1 + ny]
+                       + w[:, 2] * c[:, y0 + 2: y0 + 2 + ny] + w[:, 3] * c[:, y0 + 3: y0 + 3 + ny])
+        for f0 in np.unique(fx[~far]):
+            k = np.flatnonzero((fx == f0) & ~far)
+            r, x0 = rows[k], pad + f0 - 1
+            w = wx[k][:, :, None, None]
+            out[k] = (w[:, 0] * r[:, :, x0: x0 + nx] + w[:, 1] * r[:, :, x0 + 1: x0 + 1 + nx]
+                      + w[:, 2] * r[:, :, x0 + 2: x0 + 2 + nx]
+                      + w[:, 3] * r[:, :, x0 + 3: x0 + 3 + nx])
+        # valid where the source point lies inside the frame and no NaN contributes
+        yy = np.arange(ny)[None, :, None] + dy[:, None, None]
+        xx = np.arange(nx)[None, None, :] + dx[:, None, None]
+        inside = (yy >= 0) & (yy <= ny - 1) & (xx >= 0) & (xx <= nx - 1)
+        for k in np.flatnonzero(self.any_nan & ~far):
+            bad = ndimage.shift((~self.finite[k]).astype(float), (-dy[k], -dx[k]), order=1,
+                                mode="constant", cval=0.0)
+            inside[k] &= bad < 1e-6
+        out[~inside] = np.nan
+        for k in np.flatnonzero(far):  # beyond the padding: scipy itself
+            out[k] = _shift_frame(self.stack[..., k], shifts[k], 3)
+        return np.ascontiguousarray(np.moveaxis(out, 0, -1))
 
 
 def _apply_energy_drift_lazy(data, shifts, order):
@@ -493,11 +503,12 @@ def _joint_step(aligned, design, pinv):
     valid = np.all(finite, axis=-1)
     Y = aligned if finite.all() else np.where(finite, aligned, 0.0)
     T = Y @ pinv.T                                              # (ny, nx, K)
-    gT = np.stack(np.gradient(T, axis=(0, 1)), axis=2)[valid]  # (npix, 2, K)
-    Yv, Tv = Y[valid], T[valid]
-    r = Yv - Tv @ design.T                                      # (npix, nE)
+    # every pixel, the invalid ones with a zero gradient (they add nothing): no gathers
+    gT = np.stack(np.gradient(T, axis=(0, 1)), axis=2)          # (ny, nx, 2, K)
+    gT[~valid] = 0.0
+    r = (Y - T @ design.T).reshape(-1, ne)                      # (npix, nE)
     # J_d^T r: b_na = sum_p sum_k gT_pak A_nk r_pn, through M_(ak)n = sum_p gT_pak r_pn
-    gT2 = gT.reshape(gT.shape[0], 2 * K)
+    gT2 = gT.reshape(-1, 2 * K)
     M = (gT2.T @ r).reshape(2, K, ne)                           # (2, K, nE)
     b = np.einsum("nk,akn->na", design, M).ravel()
     C = (gT2.T @ gT2).reshape(2, K, 2, K)                       # sum_p gT_pai gT_pbj
@@ -510,7 +521,8 @@ def _joint_step(aligned, design, pinv):
     # a common shift of every frame (and of the maps) changes nothing: S is
     # singular along it; the minimum-norm step leaves the mean drift alone
     step = -np.linalg.lstsq(S, b, rcond=1e-10)[0].reshape(ne, 2)
-    return step, float(np.sqrt(np.mean(r * r)))
+    rr = np.vecdot(r, r)[valid.ravel()]
+    return step, float(np.sqrt(rr.sum() / (rr.size * ne)))
 
 
 # small (n_energies x n_parameters) least-squares per step: BLAS threads only spin-wait,
