@@ -435,38 +435,33 @@ class _CubicShifter:
         ny, nx, ne = self.stack.shape
         pad = _SPLINE_PAD
         shifts = np.asarray(shifts, dtype=float)
-        dy, dx = shifts[:, 0], shifts[:, 1]
-        fy, fx = np.floor(dy).astype(int), np.floor(dx).astype(int)
-        far = np.maximum(np.abs(fy), np.abs(fx)) > pad - 3
-        wy = _cubic_bspline_weights(dy - fy).T                    # (ne, 4)
-        wx = _cubic_bspline_weights(dx - fx).T
-        rows = np.empty((ne, ny, nx + 2 * pad))
         out = np.empty((ne, ny, nx))
-        # frames sharing an integer shift share the slices of their 4-tap filters
-        for f0 in np.unique(fy[~far]):
-            k = np.flatnonzero((fy == f0) & ~far)
-            c, y0 = self.coef[k], pad + f0 - 1
-            w = wy[k][:, :, None, None]
-            rows[k] = (w[:, 0] * c[:, y0: y0 + ny] + w[:, 1] * c[:, y0 + 1: y0 + 1 + ny]
-                       + w[:, 2] * c[:, y0 + 2: y0 + 2 + ny] + w[:, 3] * c[:, y0 + 3: y0 + 3 + ny])
-        for f0 in np.unique(fx[~far]):
-            k = np.flatnonzero((fx == f0) & ~far)
-            r, x0 = rows[k], pad + f0 - 1
-            w = wx[k][:, :, None, None]
-            out[k] = (w[:, 0] * r[:, :, x0: x0 + nx] + w[:, 1] * r[:, :, x0 + 1: x0 + 1 + nx]
-                      + w[:, 2] * r[:, :, x0 + 2: x0 + 2 + nx]
-                      + w[:, 3] * r[:, :, x0 + 3: x0 + 3 + nx])
-        # valid where the source point lies inside the frame and no NaN contributes
-        yy = np.arange(ny)[None, :, None] + dy[:, None, None]
-        xx = np.arange(nx)[None, None, :] + dx[:, None, None]
-        inside = (yy >= 0) & (yy <= ny - 1) & (xx >= 0) & (xx <= nx - 1)
-        for k in np.flatnonzero(self.any_nan & ~far):
-            bad = ndimage.shift((~self.finite[k]).astype(float), (-dy[k], -dx[k]), order=1,
-                                mode="constant", cval=0.0)
-            inside[k] &= bad < 1e-6
-        out[~inside] = np.nan
-        for k in np.flatnonzero(far):  # beyond the padding: scipy itself
-            out[k] = _shift_frame(self.stack[..., k], shifts[k], 3)
+        for k in range(ne):
+            dy, dx = float(shifts[k, 0]), float(shifts[k, 1])
+            fy, fx = int(np.floor(dy)), int(np.floor(dx))
+            if max(abs(fy), abs(fx)) > pad - 3:  # beyond the padding: scipy itself
+                out[k] = _shift_frame(self.stack[..., k], shifts[k], 3)
+                continue
+            # 4-tap filters (one C pass each): correlate1d's output i holds
+            # sum_j w_j c[i + j - 2], so the taps from y0 = pad + fy - 1 sit at y0 + 2
+            y0, x0 = pad + fy + 1, pad + fx + 1
+            rows = ndimage.correlate1d(self.coef[k, y0 - 2: y0 + ny + 2],
+                                       _cubic_bspline_weights(dy - fy), axis=0)[2: 2 + ny]
+            f = ndimage.correlate1d(rows[:, x0 - 2: x0 + nx + 2],
+                                    _cubic_bspline_weights(dx - fx), axis=1)[:, 2: 2 + nx]
+            out[k] = f
+            # valid where the source point lies inside the frame: a rectangle
+            o = out[k]
+            lo_y, hi_y = int(np.ceil(-dy)), int(np.floor(ny - 1 - dy))
+            lo_x, hi_x = int(np.ceil(-dx)), int(np.floor(nx - 1 - dx))
+            o[:max(lo_y, 0)] = np.nan
+            o[max(hi_y + 1, 0):] = np.nan
+            o[:, :max(lo_x, 0)] = np.nan
+            o[:, max(hi_x + 1, 0):] = np.nan
+            if self.any_nan[k]:  # and no NaN of the input contributes
+                bad = ndimage.shift((~self.finite[k]).astype(float), (-dy, -dx), order=1,
+                                    mode="constant", cval=0.0)
+                o[bad >= 1e-6] = np.nan
         return np.ascontiguousarray(np.moveaxis(out, 0, -1))
 
 
