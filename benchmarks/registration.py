@@ -21,7 +21,14 @@ Error: |T_est(p) - T_true(p)| over the dark-field particle pixels p, in dark-fie
 pixels, with T_true the known warp composed with the published alignment (identity).
 A wrong solution: median error > 10 px or the wrong mirror. Same baseline.
 
-Usage: python benchmarks/registration.py [--quick] [--cases N] [--seed S]
+Covariance calibration (both sections): the error of each estimate, as the map
+``T_est T_true^-1`` of the fixed frame onto itself read as rotation, log scale and
+the shift of the fixed particle's centroid, divided by the standard deviation
+that ``CorrelativeTransform.covariance`` predicts for it; the RMS of these ratios
+over the cases, per parameter, is ~1 for a calibrated covariance (< 1: too wide,
+> 1: too narrow).
+
+Usage: python benchmarks/registration.py [--quick] [--cases N] [--seed S] [--shape RxC]
                                          [--real-warps N] [--real-only | --no-real]
 """
 
@@ -134,6 +141,68 @@ def rotation_error(m_est, m_true):
     return abs((a - b + 180.0) % 360.0 - 180.0)
 
 
+#: the parameters whose errors are compared with the transform's covariance
+CALIBRATION_PARAMETERS = ("rotation", "log_scale", "shift_x", "shift_y")
+
+
+def residual_parameters(m_est, m_true, centre_xy, pixel):
+    """Rotation (rad), log scale and the shift of ``centre_xy`` (fixed px) of ``m_est @ m_true^-1``.
+
+    The map from the fixed frame onto itself that the estimate's error amounts
+    to (the identity when exact), read at the fixed particle's centroid.
+    """
+    e = np.asarray(m_est, dtype=float) @ np.linalg.inv(m_true)
+    lin = e[:2, :2]
+    rot = np.arctan2(lin[1, 0] - lin[0, 1], lin[0, 0] + lin[1, 1])
+    d = apply_matrix(e, np.asarray(centre_xy, float)[None])[0] - centre_xy
+    return np.array([rot, 0.5 * np.log(abs(np.linalg.det(lin))), d[0] / pixel, d[1] / pixel])
+
+
+def predicted_sigma(m_est, cov, m_true, centre_xy, pixel, step=1e-7):
+    """Standard deviations of :func:`residual_parameters` predicted by ``cov`` (6 x 6, the
+    estimate's first two rows), propagated linearly (central differences)."""
+    m6 = np.asarray(m_est, dtype=float)[:2].ravel()
+    J = np.empty((len(CALIBRATION_PARAMETERS), 6))
+    for k in range(6):
+        h = step * max(1.0, abs(m6[k]))
+        mp, mm = np.array(m_est, dtype=float), np.array(m_est, dtype=float)
+        mp[k // 3, k % 3] += h
+        mm[k // 3, k % 3] -= h
+        J[:, k] = (residual_parameters(mp, m_true, centre_xy, pixel)
+                   - residual_parameters(mm, m_true, centre_xy, pixel)) / (2 * h)
+    return np.sqrt(np.diag(J @ np.asarray(cov) @ J.T))
+
+
+def calibration(rows, centred=False):
+    """RMS over the cases of (estimate - truth) / predicted sigma, per parameter.
+
+    ``centred``: the errors less their mean over the cases (what is common to all
+    cases, e.g. an error of the truth itself, removed; RMS scaled by sqrt(n / (n - 1))).
+    """
+    ok = [r["z"] for r in rows if r.get("z") is not None]
+    if len(ok) < (2 if centred else 1):
+        return {}
+    err = np.array([z[0] for z in ok])
+    sig = np.array([z[1] for z in ok])
+    if centred:
+        err = (err - err.mean(axis=0)) * np.sqrt(len(err) / (len(err) - 1))
+    z = err / sig
+    return {name: float(np.sqrt(np.mean(z[:, k] ** 2))) for k, name in enumerate(CALIBRATION_PARAMETERS)}
+
+
+def _print_calibration(cal, n, what):
+    print(f"covariance calibration ({what}, {n} cases): RMS of (estimate - truth) / predicted sigma "
+          "(target ~1): " + ", ".join(f"{k} {v:.2f}" for k, v in cal.items()))
+
+
+def _z(tr, m_true, centre_xy, pixel):
+    cov = tr.covariance
+    if cov is None or not np.all(np.isfinite(cov)):
+        return None
+    sig = predicted_sigma(tr.matrix, cov, m_true, centre_xy, pixel)
+    return residual_parameters(tr.matrix, m_true, centre_xy, pixel).tolist(), sig.tolist()
+
+
 def _mirror_margin(tr):
     ms = tr.log[-1]["mirror_scores"]
     return (max(ms.values()) - min(ms.values())) / max(ms.values()) if len(ms) == 2 else float("nan")
@@ -150,6 +219,8 @@ def run(n_cases, seed, shape):
             tr = hcm.register(pair.moving, pair.fixed, show_progressbar=False)
         t_ours = time.perf_counter() - t0
         e = registration_error(tr, pair)
+        gf = grid_of(pair.fixed)
+        z = _z(tr, pair.transform.matrix, gf.centres_xy(pair.particle).mean(axis=0), gf.pixel_size)
         t0 = time.perf_counter()
         m_base = baseline_phase_correlation(pair.moving, pair.fixed)
         t_base = time.perf_counter() - t0
@@ -162,7 +233,7 @@ def run(n_cases, seed, shape):
             "mirror_ok": tr.reflection == sim["mirror"], "score": tr.score,
             "outlier_fraction": [e for e in tr.log if e["stage"] == "polish"][0]["downweighted_fraction"],
             "mirror_margin": _mirror_margin(tr),
-            "warnings": len(caught), "seconds": t_ours,
+            "warnings": len(caught), "seconds": t_ours, "z": z,
             "base_err_mean_px": float(eb.mean()), "base_err_max_px": float(eb.max()),
             "base_rot_err_deg": rotation_error(m_base, pair.transform.matrix),
             "base_mirror_ok": bool(np.linalg.det(m_base[:2, :2]) < 0) == sim["mirror"],
@@ -229,10 +300,12 @@ def run_real(n_warps, seed):
         m_known = baseline_rotation_known(w.moving, df, w.transform.matrix)
         t_known = time.perf_counter() - t0
         e, eb, ek = err(tr.matrix), err(m_base), err(m_known)
+        # truth: the known warp composed with the published alignment (identity)
+        z = _z(tr, w.transform.matrix, p.mean(axis=0), gf.pixel_size)
         r = {"warp": i, "rotation_deg": sim["rotation_deg"], "mirror": sim["mirror"],
              "coarsening": sim["coarsening"], "scale": sim["scale"],
              "median_px": float(np.median(e)), "max_px": float(e.max()), "seconds": t_ours,
-             "wrong": bool(np.median(e) > 10 or tr.reflection != sim["mirror"]),
+             "wrong": bool(np.median(e) > 10 or tr.reflection != sim["mirror"]), "z": z,
              "warnings": len(caught),
              "base_median_px": float(np.median(eb)), "base_max_px": float(eb.max()),
              "base_seconds": t_base, "known_median_px": float(np.median(ek)),
@@ -264,6 +337,10 @@ def run_real(n_warps, seed):
         "rotation_known_seconds_per_pair": float(np.mean([r["known_seconds"] for r in rows])),
         "rotation_known_name": "skimage phase_cross_correlation for the shift, true rotation/mirror/scale given",
     }
+    summary["covariance_calibration"] = calibration(rows)
+    # the published alignment's own error (~1 px) is common to all warps: against the
+    # mean over the warps only the spread enters
+    summary["covariance_calibration_spread"] = calibration(rows, centred=True)
     summary["targets_met"] = bool(summary["wrong_solutions"] == 0 and summary["worst_median_px"] <= 1.2
                                   and summary["worst_max_px"] <= 3.0)
     print()
@@ -279,6 +356,9 @@ def run_real(n_warps, seed):
           f"{summary['rotation_known_worst_median_px']:.2f}, max {summary['rotation_known_worst_max_px']:.2f}), "
           f"{summary['rotation_known_seconds_per_pair']:.2f} s per pair")
     print(f"{'warnings':28s}{summary['warnings']:14d}{'':12s}   = 0")
+    _print_calibration(summary["covariance_calibration"], n_warps, "real pair, against the published alignment")
+    _print_calibration(summary["covariance_calibration_spread"], n_warps,
+                       "real pair, against the mean over the warps")
     return summary
 
 
@@ -287,6 +367,8 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="6 cases on a 90 x 180 fixed image")
     ap.add_argument("--cases", type=int, default=None)
     ap.add_argument("--seed", type=int, default=1000)
+    ap.add_argument("--shape", type=str, default=None,
+                    help="fixed image shape ROWSxCOLS (default 180x360, --quick 90x180)")
     ap.add_argument("--real-warps", type=int, default=None,
                     help="random warps of the measured P1 pair (default 24, --quick 8)")
     group = ap.add_mutually_exclusive_group()
@@ -304,6 +386,8 @@ def main(argv=None):
         return 0
     n = args.cases or (6 if args.quick else 20)
     shape = (90, 180) if args.quick else (180, 360)
+    if args.shape:
+        shape = tuple(int(v) for v in args.shape.lower().split("x"))
     print(f"registration benchmark: {n} random cases, fixed image {shape[1]} x {shape[0]} px, seed {args.seed}")
     print("                                             |"
           "                hcm.register (MI + polish)                 |"
@@ -337,6 +421,8 @@ def main(argv=None):
     ratio_err = base["median_err_px"] / ours["median_err_px"]
     ratio_time = base["mean_seconds"] / ours["mean_seconds"]
     print(f"baseline / ours: median error x{ratio_err:.1f}, time x{ratio_time:.2f}")
+    ours["covariance_calibration"] = calibration(rows)
+    _print_calibration(ours["covariance_calibration"], n, "synthetic pairs")
     passed = (ours["median_err_px"] <= 0.3 and ours["worst_err_px"] <= 1.5
               and ours["max_rot_err_deg"] <= 0.5 and ours["mirror_right"] == n)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0

@@ -20,7 +20,8 @@ __getattr__, _, __all__ = attach(
     submod_attrs={
         "signals": ["CompositionMap", "EigenstrainLaw", "LazyCompositionMap",
                     "LazyEigenstrainLaw", "LazyStrainField", "LazyXrayAbsorptionSpectrum",
-                    "StrainField", "XrayAbsorptionSpectrum"],
+                    "StrainField", "XrayAbsorptionSpectrum", "decompose_collection",
+                    "learn_eigenstrain_collection"],
         "registration": ["CorrelativeTransform", "register"],
         "diffraction": ["strain_from_diffraction"],
     },

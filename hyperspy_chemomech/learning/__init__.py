@@ -11,6 +11,7 @@ __getattr__, __dir__, __all__ = attach(
     submod_attrs={
         "..fields": ["masked_gaussian"],
         "_bases": ["LawBasis"],
+        "_collection": ["CollectionFit", "HomogeneityTest", "learn_law_collection"],
         "_composition_errors": ["CompositionErrors", "ErrorPropagationOptions"],
         "_fit": ["blocked_cv", "cluster_covariance", "robust_fit", "spatial_blocks"],
         "_law": ["LawFit", "law_band", "law_values"],

@@ -18,6 +18,7 @@
 
 import time
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -181,31 +182,12 @@ def learn_law(strain, X, pixel_size, stiffness, *, crystal_angle=0.0, mask=None,
                                    pixel_size=pixel_nm, use_rotation=use_rotation,
                                    seed=opts.selection.seed)
     clock("setup")
-    responses = forward_responses(solver, eig, show_progressbar)
-    clock("mechanics")
-    strain, cores, extra = nuisance_fields(strain, mask, pixel_size, solver, opts)
-    clock("dislocations")
-
-    # resolution: given, or estimated jointly with the degree on candidate sigmas
-    sigmas, sigma_source = candidate_sigmas(opts.resolution, pixel_nm)
-    blocks, block_size = fit_blocks(mask, sigmas, opts.uncertainty.block_size)
-    # maps compared after a blur of >= 1.5 px are oversampled: the fits run on pooled grids
-    grids = PooledGrids(strain, responses, extra, mask, blocks)
-    sel_info = {"block_size_px": int(block_size), "n_blocks": int(blocks.max() + 1)}
-    sigma, sigma_sd = sigmas[0], 0.0
-    if len(sigmas) > 1:
-        degrees, d_max = opts.basis.degrees, opts.basis.d_max
-        sigma, sigma_sd, table = estimate_resolution(
-            grids.at(max(sigmas)), comps, sigmas,
-            lambda design: [design.columns(n_comp, d_max, d) for d in degrees],
-            show_progressbar, seed=opts.selection.seed, n_folds=opts.selection.n_folds,
-            edge_band=opts.body.boundary == "dirichlet")
-        table["degree"] = degrees[table.pop("degree_index")]
-        sel_info["resolution"] = table
-    clock("resolution")
-
-    # degree, then the law and its statistics at that resolution
-    fits = StrainGapFits(grids.at(sigma), sigma, sigma_sd, variance, opts)
+    prob = strain_gap_problem(strain, mask, pixel_size, variance, solver, eig, opts,
+                              show_progressbar, clock)
+    fits, sel_info, sigmas = prob.fits, prob.selection, prob.sigmas
+    strain, cores, extra, responses = prob.strain, prob.cores, prob.extra, prob.responses
+    sigma, sigma_sd, sigma_source = fits.sigma, fits.sigma_sd, prob.sigma_source
+    blocks, block_size = prob.blocks, prob.block_size
     d_sel, selection_table = fits.select_degree(sel_info["n_blocks"])
     sel_info.update(selection_table)
     clock("fit")
@@ -250,6 +232,79 @@ def learn_law(strain, X, pixel_size, stiffness, *, crystal_angle=0.0, mask=None,
                       dislocations=dislocations, seed=seed, extend_body=extend_body,
                       method=method, monotonic=bool(monotonic), min_range=float(min_range)),
     )
+
+
+@dataclass
+class StrainGapProblem:
+    """Steps 2-4 of :func:`learn_law` done: what the degree choice and the fits start from."""
+
+    fits: StrainGapFits        #: the robust fit's weights and block Grams at ``sigma``
+    strain: np.ndarray         #: the data as fitted (less a held edge's response)
+    responses: np.ndarray      #: (n_comp * d_max, 4, ny, nx) forward responses
+    cores: np.ndarray          #: (n, 2) dislocation cores (y, x), px
+    extra: np.ndarray          #: nuisance fields, or None
+    blocks: np.ndarray         #: spatial block labels
+    block_size: int
+    sigmas: list               #: candidate (or the given) PSF sigmas, px
+    sigma_source: str
+    selection: dict            #: block size, number of blocks, the resolution's table
+
+
+def strain_gap_problem(strain, mask, pixel_size, variance, solver, eig, opts,
+                       show_progressbar=None, clock=None):
+    """Forward responses, nuisance fields, resolution and the robust fit (steps 2-4).
+
+    Shared by :func:`learn_law` and the collection engine
+    (:mod:`._collection`), which keeps only the block Grams of each member.
+
+    Parameters
+    ----------
+    strain, mask, variance : numpy.ndarray
+        As returned by :func:`~._inputs.prepare_body`.
+    pixel_size : float or (float, float)
+        nm.
+    solver : ParticleElasticity
+    eig : numpy.ndarray
+        Basis eigenstrains (:func:`~._design.eigenstrain_fields`).
+    opts : LearnOptions
+    show_progressbar : bool, optional
+    clock : callable, optional
+        ``clock(stage)`` records the time of each stage.
+
+    Returns
+    -------
+    StrainGapProblem
+    """
+    clock = clock or (lambda stage: None)
+    pixel_nm = mean_pixel_size(pixel_size)
+    n_comp, comps = opts.basis.n_components, opts.components
+    responses = forward_responses(solver, eig, show_progressbar)
+    clock("mechanics")
+    strain, cores, extra = nuisance_fields(strain, mask, pixel_size, solver, opts)
+    clock("dislocations")
+
+    # resolution: given, or estimated jointly with the degree on candidate sigmas
+    sigmas, sigma_source = candidate_sigmas(opts.resolution, pixel_nm)
+    blocks, block_size = fit_blocks(mask, sigmas, opts.uncertainty.block_size)
+    # maps compared after a blur of >= 1.5 px are oversampled: the fits run on pooled grids
+    grids = PooledGrids(strain, responses, extra, mask, blocks)
+    sel_info = {"block_size_px": int(block_size), "n_blocks": int(blocks.max() + 1)}
+    sigma, sigma_sd = sigmas[0], 0.0
+    if len(sigmas) > 1:
+        degrees, d_max = opts.basis.degrees, opts.basis.d_max
+        sigma, sigma_sd, table = estimate_resolution(
+            grids.at(max(sigmas)), comps, sigmas,
+            lambda design: [design.columns(n_comp, d_max, d) for d in degrees],
+            show_progressbar, seed=opts.selection.seed, n_folds=opts.selection.n_folds,
+            edge_band=opts.body.boundary == "dirichlet")
+        table["degree"] = degrees[table.pop("degree_index")]
+        sel_info["resolution"] = table
+    clock("resolution")
+
+    # the robust fit at that resolution: its weights and block Grams serve every model
+    fits = StrainGapFits(grids.at(sigma), sigma, sigma_sd, variance, opts)
+    return StrainGapProblem(fits, strain, responses, cores, extra, blocks, block_size,
+                            sigmas, sigma_source, sel_info)
 
 
 def _solver_for(solver, mask, pixel_size, stiffness, X, crystal_angle, opts):

@@ -19,7 +19,7 @@ import scipy.ndimage as ndi
 import scipy.sparse as sp
 
 from .._utils import progressbar, show_progressbar_default
-from ._factor import GridFactor, factorize, nested_dissection
+from ._factor import GridFactor, PreconditionedFactor, factorize, nested_dissection
 from ._frames import rotate_plane_stiffness
 from ._stiffness import check_stiffness
 
@@ -408,8 +408,26 @@ class ParticleElasticity:
         keep[fixed] = False
         return np.nonzero(keep)[0], fixed
 
-    def factorize(self):
-        """Factorise the stiffness restricted to the free dofs (done once, reused)."""
+    def factorize(self, like=None):
+        """Factorise the stiffness restricted to the free dofs (done once, reused).
+
+        Parameters
+        ----------
+        like : ParticleElasticity, optional
+            A solver of the same body (mask, pixel size, boundary), already
+            factorised, whose stiffness differs only in its values (e.g. C(X) of
+            another composition map: one frame of an operando series). No new
+            factorisation: every solve here is preconditioned conjugate gradients
+            with ``like``'s factor, to a relative residual of 1e-12
+            (:class:`~._factor.PreconditionedFactor`).
+        """
+        if like is not None and self._factor is None:
+            if (like.shape != self.shape or like.boundary != self.boundary
+                    or not np.array_equal(like.mask, self.mask)
+                    or not np.allclose(like.pixel_size, self.pixel_size)):
+                raise ValueError("factorize(like=...) needs a solver of the same body (mask, "
+                                 "pixel size and boundary)")
+            like.factorize()
         if self._factor is None:
             free, fixed = self._free_dofs()
             self._free, self._fixed = free, fixed
@@ -431,7 +449,10 @@ class ParticleElasticity:
                 pos[free[perm]] = np.arange(free.size)
                 kp = _assemble(self._mesh.edofs, ke, (free.size, free.size), pos, pos)
                 del ke
-                self._factor = GridFactor(kp, precision=self._precision, perm=perm)
+                if like is not None and like._factor is not None:
+                    self._factor = PreconditionedFactor(kp, like._factor)
+                else:
+                    self._factor = GridFactor(kp, precision=self._precision, perm=perm)
             else:
                 self._factor = None
         return self

@@ -222,6 +222,15 @@ def register_arrays(moving, moving_grid, fixed, fixed_grid, moving_mask="auto",
     results = dict(candidates)
     active = sorted(candidates)
     for lev in levels[start_level:]:
+        if len(active) == 2 and lev is finest and lev is not levels[start_level]:
+            # the finest level costs most: a hypothesis already far behind on the measure
+            # the choice is made by (finest level, intensity metric) is not refined there
+            pre = {m: float(finest.score(results[m][0].matrix(), outline=False)) for m in active}
+            lead, lag = sorted(active, key=pre.get, reverse=True)
+            if pre[lag] < MIRROR_DROP * pre[lead]:
+                active = [lead]
+                log.append({"stage": "mirror dropped", "mirror": lag, "level_factor": int(lev.factor),
+                            "score": pre[lag], "leader_score": pre[lead], "before_refinement": True})
         for mirror in active:
             pose, sc, entry = refine(lev, results[mirror][0], radius, penalty=penalty)
             entry.update(stage="refine", mirror=mirror, model="similarity")

@@ -143,10 +143,13 @@ class Level:
     def n_points(self):
         return len(self.values)
 
-    def sample(self, matrix):
-        """Fixed-image values at the mapped moving points and which of them fall on the grid."""
+    def _pixels(self, matrix):
         p = apply_matrix(matrix, self.points)
-        rows, cols = self.fixed_grid.to_pixel(p[:, 0], p[:, 1])
+        return self.fixed_grid.to_pixel(p[:, 0], p[:, 1])
+
+    def sample(self, matrix, pixels=None):
+        """Fixed-image values at the mapped moving points and which of them fall on the grid."""
+        rows, cols = self._pixels(matrix) if pixels is None else pixels
         keep = self.fixed_grid.inside(rows, cols)
         vals = ndimage.map_coordinates(self.fixed, [rows, cols], order=1, mode="nearest")
         return vals, keep
@@ -154,14 +157,13 @@ class Level:
     def score(self, matrix, outline=True):
         """Metric in [0, 1] (with the outline term unless ``outline=False``), scaled down
         when the overlap falls below ``MIN_OVERLAP``."""
-        vals, keep = self.sample(matrix)
+        rows, cols = self._pixels(matrix)
+        vals, keep = self.sample(matrix, (rows, cols))
         frac = keep.mean()
         if frac < 0.05 or keep.sum() < 8:
             return 0.0
         s = self.score_fn(vals, keep)
         if outline and self.outline is not None:
-            p = apply_matrix(matrix, self.points)
-            rows, cols = self.fixed_grid.to_pixel(p[:, 0], p[:, 1])
             f = ndimage.map_coordinates(self.outline[1], [rows, cols], order=1, mode="nearest")
             m, f = self.outline[0], f - f.mean()
             den = np.sqrt(np.dot(m, m) * np.dot(f, f))

@@ -6,6 +6,7 @@ from .._utils import attach
 __getattr__, __dir__, __all__ = attach(
     __name__,
     submod_attrs={
+        "_collection": ["decompose_collection", "learn_eigenstrain_collection"],
         "composition_map": ["CompositionMap", "LazyCompositionMap"],
         "eigenstrain_law": ["EigenstrainLaw", "LazyEigenstrainLaw"],
         "_plotting": ["add_scalebar", "plot_component_maps"],

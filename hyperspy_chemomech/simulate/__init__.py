@@ -21,5 +21,7 @@ __getattr__, __dir__, __all__ = attach(
         "images": ["CorrelativePair", "WarpedImage", "correlative_image_pair", "registration_error",
                    "warped_image"],
         "diffraction_patterns": ["synthetic_4dstem"],
+        "collection": ["OperandoSeries", "ParticleCollection", "operando_series",
+                       "particle_collection"],
     },
 )

@@ -214,7 +214,8 @@ def make_particle(shape=(150, 250), pixel_size=5.0, kind="hexagon", composition=
                   interface_width=6.0, law="vegard", material="LiFePO4",
                   stiffness="homogeneous", crystal_angle=0.0, plane="stress",
                   n_dislocations=0, burgers_nm=None, noise=0.0, blur_factor=1,
-                  reference=(1e-3, -5e-4, 2e-4, 3e-3), seed=0, fill=0.85, mask=None):
+                  reference=(1e-3, -5e-4, 2e-4, 3e-3), seed=0, fill=0.85, mask=None,
+                  composition_kwargs=None):
     """Build a synthetic particle with a known eigenstrain law.
 
     Parameters
@@ -254,18 +255,15 @@ def make_particle(shape=(150, 250), pixel_size=5.0, kind="hexagon", composition=
         Fraction of the grid the particle spans.
     mask : array_like of bool, optional
         An explicit particle outline of ``shape`` (overrides ``kind`` and ``fill``).
+    composition_kwargs : dict, optional
+        Further arguments of :func:`composition_field` (``fraction``, ``x_low``,
+        ``x_high``, ``domain_size``), e.g. a state of charge.
 
     Returns
     -------
     SyntheticParticle
     """
-    from ..mechanics import (
-        ParticleElasticity,
-        end_members,
-        get_material,
-        plane_stiffness,
-        resolve_stiffness,
-    )
+    from ..mechanics import ParticleElasticity
 
     rng = np.random.default_rng(seed)
     if mask is None:
@@ -274,48 +272,14 @@ def make_particle(shape=(150, 250), pixel_size=5.0, kind="hexagon", composition=
         mask = np.asarray(mask, dtype=bool)
         if mask.shape != tuple(shape):
             raise ValueError(f"mask shape {mask.shape} differs from shape {tuple(shape)}")
-    X = composition_field(mask, kind=composition, interface_width=interface_width, seed=rng)
+    X = composition_field(mask, kind=composition, interface_width=interface_width, seed=rng,
+                          **(composition_kwargs or {}))
     law = resolve_law(law)
-
-    if end_members(material) is not None:      # a solid solution's name: C(X) already
-        Q = resolve_stiffness(material, plane)
-    elif stiffness == "homogeneous":
-        Q = plane_stiffness(get_material(material).stiffness, plane=plane)
-    elif stiffness == "composition":
-        Q = (plane_stiffness(get_material("FePO4").stiffness, plane=plane),
-             plane_stiffness(get_material(material).stiffness, plane=plane))
-    else:
-        raise ValueError("stiffness must be 'homogeneous' or 'composition'")
+    Q = particle_stiffness(material, stiffness, plane)
     solver = ParticleElasticity(mask, pixel_size=pixel_size, stiffness=Q, composition=X,
                                 crystal_angle=crystal_angle)
-    eig = crystal_to_image_eigenstrain(law(np.where(mask, X, 0.0)), crystal_angle)
-    sol = solver.solve(eig)
-    clean = np.concatenate([sol.strain, sol.rotation[None]], axis=0)
-    clean = np.where(mask, clean, np.nan)
-
-    ny, nx = shape
-    if n_dislocations:
-        if burgers_nm is None:
-            burgers_nm = get_material("LiFePO4").lattice[0] / 10.0  # Å -> nm
-        inner = ndimage.binary_erosion(mask, iterations=8)
-        cand = np.argwhere(inner)
-        pos = []
-        for _ in range(1000 * int(n_dislocations)):   # bounded: a small particle cannot hold them
-            if len(pos) == n_dislocations or not len(cand):
-                break
-            p = cand[rng.integers(len(cand))] + rng.uniform(-0.5, 0.5, 2)
-            if all(np.hypot(*(p - q)) > 12 for q in pos):
-                pos.append(p)
-        if len(pos) < n_dislocations:
-            raise ValueError(f"n_dislocations={n_dislocations} do not fit 12 px apart and 8 px "
-                             f"inside a particle of shape {tuple(shape)}; use a larger shape or "
-                             "fewer dislocations")
-        pos = np.array(pos)
-        ang = rng.uniform(0, 2 * np.pi, n_dislocations)
-        bur = burgers_nm * np.column_stack([np.cos(ang), np.sin(ang)])
-        disl = dislocation_strain(shape, pos, bur, pixel_size=pixel_size)
-    else:
-        pos, bur, disl = np.zeros((0, 2)), np.zeros((0, 2)), 0.0
+    clean = forward_strain(solver, law, X, mask, crystal_angle)
+    pos, bur, disl = place_dislocations(mask, n_dislocations, burgers_nm, pixel_size, rng)
     ref = np.asarray(reference, dtype=float)
     noise_free = np.where(mask, clean + disl + ref[:, None, None], np.nan)
     strain = np.where(mask, noise_free + noise * rng.standard_normal(clean.shape), np.nan)
@@ -329,3 +293,66 @@ def make_particle(shape=(150, 250), pixel_size=5.0, kind="hexagon", composition=
                       composition=composition, seed=seed),
         strain_noise_free=noise_free,
     )
+
+
+def particle_stiffness(material="LiFePO4", stiffness="homogeneous", plane="stress"):
+    """The plane stiffness :func:`make_particle` uses (a (3, 3) array or a C(X) pair / callable).
+
+    ``material`` naming a solid solution (``"LixFePO4"``) gives C(X) whatever
+    ``stiffness`` says; otherwise ``"homogeneous"`` is C of ``material`` and
+    ``"composition"`` C(X) linear between FePO4 and ``material``.
+    """
+    from ..mechanics import end_members, get_material, plane_stiffness, resolve_stiffness
+
+    if end_members(material) is not None:      # a solid solution's name: C(X) already
+        return resolve_stiffness(material, plane)
+    if stiffness == "homogeneous":
+        return plane_stiffness(get_material(material).stiffness, plane=plane)
+    if stiffness == "composition":
+        return (plane_stiffness(get_material("FePO4").stiffness, plane=plane),
+                plane_stiffness(get_material(material).stiffness, plane=plane))
+    raise ValueError("stiffness must be 'homogeneous' or 'composition'")
+
+
+def forward_strain(solver, law, X, mask, crystal_angle):
+    """(4, ny, nx) strain and rotation of the law's eigenstrain at X, NaN outside ``mask``."""
+    eig = crystal_to_image_eigenstrain(law(np.where(mask, X, 0.0)), crystal_angle)
+    sol = solver.solve(eig)
+    clean = np.concatenate([sol.strain, sol.rotation[None]], axis=0)
+    return np.where(mask, clean, np.nan)
+
+
+def place_dislocations(mask, n_dislocations, burgers_nm, pixel_size, rng):
+    """Edge dislocations at random positions 8 px inside ``mask``, 12 px apart.
+
+    Returns
+    -------
+    positions : (n, 2) (y, x) px
+    burgers : (n, 2) (b_x, b_y) nm, random directions, length ``burgers_nm``
+        (default the [100] lattice parameter of LiFePO4)
+    strain : (4, ny, nx) array, or 0.0 when there are none
+    """
+    from ..mechanics import get_material
+
+    if not n_dislocations:
+        return np.zeros((0, 2)), np.zeros((0, 2)), 0.0
+    shape = mask.shape
+    if burgers_nm is None:
+        burgers_nm = get_material("LiFePO4").lattice[0] / 10.0  # Å -> nm
+    inner = ndimage.binary_erosion(mask, iterations=8)
+    cand = np.argwhere(inner)
+    pos = []
+    for _ in range(1000 * int(n_dislocations)):   # bounded: a small particle cannot hold them
+        if len(pos) == n_dislocations or not len(cand):
+            break
+        p = cand[rng.integers(len(cand))] + rng.uniform(-0.5, 0.5, 2)
+        if all(np.hypot(*(p - q)) > 12 for q in pos):
+            pos.append(p)
+    if len(pos) < n_dislocations:
+        raise ValueError(f"n_dislocations={n_dislocations} do not fit 12 px apart and 8 px "
+                         f"inside a particle of shape {tuple(shape)}; use a larger shape or "
+                         "fewer dislocations")
+    pos = np.array(pos)
+    ang = rng.uniform(0, 2 * np.pi, n_dislocations)
+    bur = burgers_nm * np.column_stack([np.cos(ang), np.sin(ang)])
+    return pos, bur, dislocation_strain(shape, pos, bur, pixel_size=pixel_size)

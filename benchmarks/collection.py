@@ -1,0 +1,430 @@
+"""Benchmark of one law from many particles: statistics, speed, distributed, operando.
+
+Statistics (``--collections N --members M``; issue #17's targets in brackets): N
+collections of M synthetic particles (:func:`~hyperspy_chemomech.simulate.particle_collection`:
+Vegard law, strain noise 2e-3, composition 4x coarser, blurred and noise-free,
+three edge dislocations each, random outline, grid and pixel size, crystal angle,
+pattern and state of charge, stiffness C(X) of LixFePO4) learned with
+:func:`hyperspy_chemomech.learn_eigenstrain_collection`:
+
+- coverage of the shared 95 % interval of both slopes [>= 90 %];
+- median |shared slope - truth| against the median error of one member's own
+  law (``member_laws``) [shared <= member / 3], and the interval widths
+  [member / shared >= 3];
+- the homogeneity test's false alarms on these homogeneous collections [<= 10 %]
+  and, on N more collections with 3 members 10 % steeper, its detections
+  [>= 90 %] and how often it names exactly those 3.
+
+Speed, in the same process against baselines measured in the same run:
+
+- ``--particles P`` (100) particles of ~100 x 170 px in-process: wall time
+  [< 120 s on 2 cores] and the ratio to the sum of the members' mechanics floors
+  [<= 1.5], the floor of one member being what any method pays: the basis
+  eigenstrains, one factorisation of its C(X) stiffness (``ParticleElasticity``
+  directly, no cache) and the forward solves (2 components x Legendre degree 6);
+- the same on a ``distributed.LocalCluster`` of 2 single-threaded workers vs 1
+  [speed-up >= 1.7], from members written to zspy and loaded lazily (generation
+  is not timed), and the client's peak memory (RSS above its level before the
+  call, sampled every 10 ms) at 20 vs P members [flat within 20 %]; also the
+  largest difference between the in-process and the cluster slopes;
+- an operando series (``--frames`` 60, 150 x 250 px): time per frame against a
+  single-frame fit (``StrainField.learn_eigenstrain`` on frame 0), the number of
+  factorisations, and the law's error against the single frame's.
+
+Measured (see the report of the branch that added it): the machine was a shared
+2-core box with ~6 other sessions running (load average 4-8), so the absolute
+times are pessimistic; the ratios are same-run.
+
+Usage::
+
+    python benchmarks/collection.py            # 20 x 20 statistics, 100 particles, 60 frames
+    python benchmarks/collection.py --quick    # 3 x 8, 12 particles, 8 frames of 100 x 170
+    python benchmarks/collection.py --skip-statistics --skip-distributed
+"""
+
+import argparse
+import json
+import os
+import tempfile
+import threading
+import time
+
+import numpy as np
+
+
+# --------------------------------------------------------------------------- engine access
+def _learn(strains, compositions, **kwargs):
+    import hyperspy_chemomech as hcm
+
+    kwargs.setdefault("show_progressbar", False)
+    return hcm.learn_eigenstrain_collection(strains, compositions, **kwargs)
+
+
+def _parts(result):
+    """(shared law, member laws, homogeneity) of the engine's result, whichever form it has."""
+    law = getattr(result, "law", result)
+    members = getattr(result, "member_laws", None)
+    if members is None:
+        members = getattr(law, "member_laws", None)
+    homog = getattr(result, "homogeneity", None)
+    if homog is None:
+        homog = getattr(law, "homogeneity", None)
+    return law, members, homog
+
+
+def _get(obj, name):
+    if isinstance(obj, dict):
+        return obj[name]
+    return getattr(obj, name)
+
+
+def _collection_info(law):
+    """n_factorisations and the engine's own timings from ``metadata.Chemomech.collection``."""
+    md = getattr(law, "metadata", None)
+    if md is None or not md.has_item("Chemomech.collection"):
+        return {}
+    node = md.get_item("Chemomech.collection")
+    node = node.as_dictionary() if hasattr(node, "as_dictionary") else dict(node)
+    t = node.get("timings_s", {})
+    return {"n_factorisations": int(node["n_factorisations"]) if "n_factorisations" in node
+            else None,
+            "timings_s": {k: float(np.sum(v)) for k, v in t.items()}}
+
+
+def matched_resolution(col):
+    """Per-member FWHM (nm) of the Gaussian with the variance of the generator's blur.
+
+    A block mean over ``f`` px (variance f^2 / 12) bilinearly resampled (a triangle
+    of half-width f, variance f^2 / 6) has sigma = f / 2 px; the registration's record
+    (FWHM = the X-ray pixel, sigma = f / 2.355) is narrower.
+    """
+    f = col.settings["blur_factor"]
+    return [2.3548 * 0.5 * f * p["pixel_size"] for p in col.params]
+
+
+def _vegard(law):
+    v = law.vegard()
+    return np.asarray(v["slopes"], float), np.asarray(v["ci95"], float)
+
+
+# --------------------------------------------------------------------------- statistics
+def statistics_study(n_collections=20, n_members=20, n_odd=3, seed0=0, verbose=True,
+                     resolution="recorded", **collection_kwargs):
+    """Coverage, errors and the homogeneity test over ``n_collections`` collections.
+
+    Returns
+    -------
+    dict
+        ``coverage`` (per slope), ``median_shared_abs_err``, ``median_member_abs_err``
+        and their ratio, median interval widths (shared, member) and their ratio,
+        ``false_alarm_rate``, ``detection_rate``, ``exact_naming_rate`` and the
+        per-collection records. ``resolution="matched"`` gives the engine
+        :func:`matched_resolution` instead of the registration's record.
+    """
+
+    def fit(c):
+        kw = {} if resolution == "recorded" else {"composition_resolution": matched_resolution(c)}
+        return _parts(_learn(c.strains, c.compositions, **kw))
+
+    from hyperspy_chemomech.simulate import particle_collection
+
+    covered, shared_err, member_err, shared_w, member_w = [], [], [], [], []
+    false_alarm, detected, exact, records = [], [], [], []
+    t0 = time.perf_counter()
+    for c in range(n_collections):
+        col = particle_collection(n_members=n_members, seed=seed0 + c, show_progressbar=False,
+                                  **collection_kwargs)
+        truth = np.asarray(col.law.slopes)
+        law, members, homog = fit(col)
+        s, ci = _vegard(law)
+        covered.append((ci[:, 0] <= truth) & (truth <= ci[:, 1]))
+        shared_err.append(np.abs(s - truth))
+        shared_w.append(ci[:, 1] - ci[:, 0])
+        for m in members:
+            ms, mci = _vegard(m)
+            member_err.append(np.abs(ms - truth))
+            member_w.append(mci[:, 1] - mci[:, 0])
+        false_alarm.append(bool(_get(homog, "rejected")))
+        rec = dict(seed=seed0 + c, slopes=s.tolist(), ci95=ci.tolist(),
+                   covered=covered[-1].tolist(), homogeneous_p=float(_get(homog, "p_value")),
+                   homogeneous_rejected=false_alarm[-1],
+                   named=[int(i) for i in _get(homog, "odd_members")])
+        if n_odd:
+            odd_col = particle_collection(n_members=n_members, n_odd=n_odd,
+                                          seed=seed0 + 10_000 + c, show_progressbar=False,
+                                          **collection_kwargs)
+            _, _, h_odd = fit(odd_col)
+            named = sorted(int(i) for i in _get(h_odd, "odd_members"))
+            detected.append(bool(_get(h_odd, "rejected")))
+            exact.append(named == odd_col.odd.tolist())
+            rec.update(odd_true=odd_col.odd.tolist(), odd_named=named,
+                       odd_p=float(_get(h_odd, "p_value")), odd_rejected=detected[-1])
+        records.append(rec)
+        if verbose:
+            print(f"  collection {c + 1:>2}/{n_collections} (seed {seed0 + c}): shared error "
+                  f"{np.round(1e4 * shared_err[-1], 2)} e-4, covered {covered[-1].tolist()}, "
+                  f"homogeneous rejected {false_alarm[-1]}"
+                  + (f"; odd {rec['odd_true']} named {rec['odd_named']}" if n_odd else "")
+                  + f"  [{time.perf_counter() - t0:.0f} s]", flush=True)
+    se, me = np.median(shared_err, axis=0), np.median(member_err, axis=0)
+    sw, mw = np.median(shared_w, axis=0), np.median(member_w, axis=0)
+    return {"n_collections": int(n_collections), "n_members": int(n_members),
+            "resolution": resolution,
+            "coverage": np.mean(covered, axis=0).tolist(),
+            "median_shared_abs_err": se.tolist(), "median_member_abs_err": me.tolist(),
+            "error_ratio_shared_over_member": (se / me).tolist(),
+            "median_shared_ci_width": sw.tolist(), "median_member_ci_width": mw.tolist(),
+            "width_ratio_member_over_shared": (mw / sw).tolist(),
+            "false_alarm_rate": float(np.mean(false_alarm)),
+            "detection_rate": float(np.mean(detected)) if detected else None,
+            "exact_naming_rate": float(np.mean(exact)) if exact else None,
+            "seconds": time.perf_counter() - t0, "records": records}
+
+
+# --------------------------------------------------------------------------- speed
+def member_floor(strain, composition, n_degree=6):
+    """Seconds of one member's mechanics floor: basis eigenstrains, one factorisation
+    of its C(X) stiffness, the forward solves (``2 x n_degree`` right-hand sides)."""
+    from hyperspy_chemomech.learning import LawBasis
+    from hyperspy_chemomech.learning._design import eigenstrain_fields
+    from hyperspy_chemomech.mechanics import ParticleElasticity, resolve_stiffness
+
+    X = np.asarray(composition.data, float)
+    mask = np.isfinite(X)
+    angle = float(strain.metadata.Chemomech.frame.crystal_angle)
+    px = float(strain.axes_manager.signal_axes[0].scale)
+    t0 = time.perf_counter()
+    eig = eigenstrain_fields(LawBasis("legendre", n_degree), X, mask, 2, angle)
+    s = ParticleElasticity(mask, pixel_size=px, stiffness=resolve_stiffness("LixFePO4"),
+                           composition=np.where(mask, X, 0.0), crystal_angle=angle)
+    s.factorize()
+    s.solve(eig, show_progressbar=False)
+    return time.perf_counter() - t0
+
+
+class PeakRSS:
+    """Peak resident memory of this process above its level at entry (sampled, GB)."""
+
+    def __init__(self, interval=0.01):
+        import psutil
+
+        self._proc, self._interval = psutil.Process(), interval
+
+    def __enter__(self):
+        self.base = self.peak = self._proc.memory_info().rss
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self._proc.memory_info().rss)
+            self._stop.wait(self._interval)
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._proc.memory_info().rss)
+        self.gb = (self.peak - self.base) / 1e9
+
+
+def speed_in_process(n_particles=100, shape=(100, 170), seed=0):
+    """Wall time of the collection fit in-process vs the sum of the members' floors."""
+    from hyperspy_chemomech import mechanics
+    from hyperspy_chemomech.simulate import particle_collection
+
+    col = particle_collection(n_members=n_particles, shape=shape, size_spread=0.1, seed=seed,
+                              show_progressbar=False)
+    warm = particle_collection(n_members=2, shape=(60, 100), seed=seed + 1, n_dislocations=1,
+                               show_progressbar=False)
+    _learn(warm.strains, warm.compositions)        # one-time imports are not the method's
+    mechanics.clear_solver_cache()
+    t0 = time.perf_counter()
+    law, _, _ = _parts(_learn(col.strains, col.compositions))
+    wall = time.perf_counter() - t0
+    floors = [member_floor(s, c) for s, c in zip(col.strains, col.compositions)]
+    slopes, _ = _vegard(law)
+    info = _collection_info(law)
+    return {"n_particles": int(n_particles), "shape": list(shape),
+            "pixels_in_particles": int(sum(int(np.isfinite(c.data).sum())
+                                           for c in col.compositions)),
+            "wall_s": wall, "floor_sum_s": float(np.sum(floors)),
+            "ratio_to_floor": wall / float(np.sum(floors)),
+            "slopes": slopes.tolist(), "truth": np.asarray(col.law.slopes).tolist(),
+            "n_factorisations": info.get("n_factorisations"),
+            "engine_timings_s": info.get("timings_s")}
+
+
+def _lazy_members(paths):
+    import hyperspy.api as hs
+
+    return [hs.load(p, lazy=True) for p in paths]
+
+
+def speed_distributed(n_particles=100, n_small=20, shape=(100, 170), seed=0, reference=None):
+    """LocalCluster of 2 single-threaded workers vs 1; the client's peak memory, small vs large."""
+    from distributed import Client, LocalCluster
+
+    from hyperspy_chemomech.simulate import particle_collection
+
+    out = {"n_particles": int(n_particles), "n_small": int(n_small)}
+    with tempfile.TemporaryDirectory() as tmp:
+        col = particle_collection(n_members=n_particles, shape=shape, size_spread=0.1,
+                                  seed=seed, lazy=True)
+        s_paths, c_paths = col.save(tmp, file_format="zspy", show_progressbar=False)
+        warm = (_lazy_members(s_paths[:2]), _lazy_members(c_paths[:2]))
+        _learn(*warm)                                   # imports, zarr, before any clock
+        for n_workers in (1, 2):
+            with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+                              dashboard_address=None) as cluster, Client(cluster) as client:
+                runs = [(n_particles, f"wall_{n_workers}w_s", f"client_peak_gb_{n_particles}")]
+                if n_workers == 2:
+                    runs.append((n_small, None, f"client_peak_gb_{n_small}"))
+                for n, wall_key, mem_key in runs:
+                    strains, comps = _lazy_members(s_paths[:n]), _lazy_members(c_paths[:n])
+                    with PeakRSS() as mem:
+                        t0 = time.perf_counter()
+                        law, _, _ = _parts(_learn(strains, comps, client=client))
+                        wall = time.perf_counter() - t0
+                    if wall_key:
+                        out[wall_key] = wall
+                        out[f"slopes_{n_workers}w"] = _vegard(law)[0].tolist()
+                    if n_workers == 2:
+                        out[mem_key] = mem.gb
+                        out[mem_key.replace("_gb_", "_rss_gb_")] = mem.peak / 1e9
+                    del strains, comps
+    out["speed_up"] = out["wall_1w_s"] / out["wall_2w_s"]
+    out["client_peak_ratio"] = (out[f"client_peak_gb_{n_particles}"]
+                                / max(out[f"client_peak_gb_{n_small}"], 1e-9))
+    if reference is not None:
+        out["max_abs_diff_vs_in_process"] = float(np.max(np.abs(
+            np.asarray(out["slopes_2w"]) - np.asarray(reference))))
+    return out
+
+
+def speed_operando(n_frames=60, shape=(150, 250), seed=0):
+    """Time per frame of the operando fit vs one frame fitted alone."""
+    from hyperspy_chemomech import mechanics
+    from hyperspy_chemomech.simulate import operando_series
+
+    t0 = time.perf_counter()
+    op = operando_series(n_frames=n_frames, shape=shape, seed=seed, show_progressbar=False)
+    t_gen = time.perf_counter() - t0
+    truth = np.asarray(op.law.slopes)
+    mechanics.clear_solver_cache()
+    t0 = time.perf_counter()
+    law, _, _ = _parts(_learn(op.strain, op.composition))
+    wall = time.perf_counter() - t0
+    mechanics.clear_solver_cache()
+    frame0 = op.strain.inav[:, 0]
+    frame0.metadata.General.title = "frame 0"
+    t0 = time.perf_counter()
+    single = frame0.learn_eigenstrain(op.composition.inav[0], show_progressbar=False)
+    t_single = time.perf_counter() - t0
+    s, _ = _vegard(law)
+    s1, _ = _vegard(single)
+    info = _collection_info(law)
+    return {"n_frames": int(n_frames), "shape": list(shape), "generation_s": t_gen,
+            "wall_s": wall, "per_frame_s": wall / n_frames, "single_frame_s": t_single,
+            "per_frame_over_single": wall / n_frames / t_single,
+            "n_factorisations": info.get("n_factorisations"),
+            "abs_err": np.abs(s - truth).tolist(), "single_abs_err": np.abs(s1 - truth).tolist()}
+
+
+# --------------------------------------------------------------------------- main
+def _fmt(v, nd=3):
+    return np.round(np.asarray(v, float), nd).tolist()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="small sizes (development)")
+    ap.add_argument("--collections", type=int, default=None)
+    ap.add_argument("--members", type=int, default=None)
+    ap.add_argument("--particles", type=int, default=None)
+    ap.add_argument("--frames", type=int, default=None)
+    ap.add_argument("--resolution", choices=("recorded", "matched"), default="recorded",
+                    help="statistics with the registration's resolution record (default) or "
+                         "the Gaussian matched to the generator's blur")
+    ap.add_argument("--xray-psf", choices=("pixels", "gaussian"), default="pixels",
+                    help="the statistics' composition blur: X-ray pixels + bilinear (default) "
+                         "or the Gaussian the learning models (isolates the fit's statistics)")
+    ap.add_argument("--skip-statistics", action="store_true")
+    ap.add_argument("--skip-speed", action="store_true")
+    ap.add_argument("--skip-distributed", action="store_true")
+    ap.add_argument("--skip-operando", action="store_true")
+    a = ap.parse_args()
+    n_col = a.collections or (3 if a.quick else 20)
+    n_mem = a.members or (8 if a.quick else 20)
+    n_part = a.particles or (12 if a.quick else 100)
+    n_frames = a.frames or (8 if a.quick else 60)
+    op_shape = (100, 170) if a.quick else (150, 250)
+    out = {"benchmark": "collection", "quick": bool(a.quick), "cpu_count": os.cpu_count(),
+           "load_average": list(os.getloadavg()),
+           "baseline": "each member's own law; the sum of the members' mechanics floors "
+                       "(eigenstrains, one C(X) factorisation, 12 solves); 1 worker; a "
+                       "single-frame fit"}
+
+    if not a.skip_statistics:
+        print(f"statistics: {n_col} collections of {n_mem} members (+ {n_col} with 3 odd)")
+        st = statistics_study(n_col, n_mem, resolution=a.resolution, xray_psf=a.xray_psf)
+        st["xray_psf"] = a.xray_psf
+        print(f"  coverage of the shared 95 % interval ([100], [001]): {_fmt(st['coverage'], 2)}"
+              "  [>= 0.90]")
+        print(f"  median |error|: shared {_fmt(1e4 * np.array(st['median_shared_abs_err']), 2)} "
+              f"e-4, one member {_fmt(1e4 * np.array(st['median_member_abs_err']), 2)} e-4, "
+              f"ratio {_fmt(st['error_ratio_shared_over_member'])}  [<= 0.333]")
+        print(f"  95 % interval width: member / shared {_fmt(st['width_ratio_member_over_shared'], 2)}"
+              "  [>= 3]")
+        print(f"  homogeneity test: false alarms {st['false_alarm_rate']:.2f} [<= 0.10], "
+              f"detections of 3 odd {st['detection_rate']:.2f} [>= 0.90], named exactly "
+              f"{st['exact_naming_rate']:.2f}")
+        out["statistics"] = st
+
+    reference = None
+    if not a.skip_speed:
+        print(f"\nspeed: {n_part} particles of ~100 x 170 px, in-process")
+        sp = speed_in_process(n_part)
+        reference = sp["slopes"]
+        print(f"  wall {sp['wall_s']:.1f} s [< 120 s for 100], sum of the members' floors "
+              f"{sp['floor_sum_s']:.1f} s, ratio {sp['ratio_to_floor']:.2f} [<= 1.5], "
+              f"factorisations {sp['n_factorisations']}")
+        et = sp["engine_timings_s"] or {}
+        if "mechanics_floor" in et:
+            print(f"  the engine's own clocks: members {et['members']:.1f} s, of which "
+                  f"factorisation + mechanics {et['mechanics_floor']:.1f} s; shared fit "
+                  f"{et['shared_fit']:.2f} s")
+        out["in_process"] = sp
+
+    if not a.skip_distributed:
+        n_small = min(20, max(2, n_part // 5))
+        print(f"\ndistributed: LocalCluster 2 x 1 thread vs 1 worker, {n_part} particles; "
+              f"client memory {n_small} vs {n_part}")
+        d = speed_distributed(n_part, n_small, reference=reference)
+        print(f"  1 worker {d['wall_1w_s']:.1f} s, 2 workers {d['wall_2w_s']:.1f} s, speed-up "
+              f"{d['speed_up']:.2f} [>= 1.7]")
+        print(f"  client peak RSS above start: {n_small} members "
+              f"{d[f'client_peak_gb_{n_small}']:.3f} GB, {n_part} members "
+              f"{d[f'client_peak_gb_{n_part}']:.3f} GB, ratio {d['client_peak_ratio']:.2f} "
+              f"[within 1.2]; whole client peak {d[f'client_peak_rss_gb_{n_small}']:.2f} vs "
+              f"{d[f'client_peak_rss_gb_{n_part}']:.2f} GB")
+        if "max_abs_diff_vs_in_process" in d:
+            print(f"  largest slope difference, cluster vs in-process: "
+                  f"{d['max_abs_diff_vs_in_process']:.2e} [<= 1e-10]")
+        out["distributed"] = d
+
+    if not a.skip_operando:
+        print(f"\noperando: {n_frames} frames of {op_shape[0]} x {op_shape[1]} px")
+        o = speed_operando(n_frames, op_shape)
+        print(f"  series {o['wall_s']:.1f} s = {o['per_frame_s']:.2f} s/frame; single-frame fit "
+              f"{o['single_frame_s']:.2f} s; ratio {o['per_frame_over_single']:.3f}; "
+              f"factorisations {o['n_factorisations']}")
+        print(f"  |error| series {_fmt(1e4 * np.array(o['abs_err']), 2)} e-4, single frame "
+              f"{_fmt(1e4 * np.array(o['single_abs_err']), 2)} e-4 (generation {o['generation_s']:.0f} s)")
+        out["operando"] = o
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

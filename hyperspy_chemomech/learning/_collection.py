@@ -1,0 +1,1044 @@
+"""One eigenstrain law from many particles (or from the frames of an operando series).
+
+Each member m of a collection has its own nuisance terms (reference strain and
+rotation, composition resolution, dislocation cores, a held edge's traces), its
+own crystal frame, stiffness, grid and pixel size; the law's coefficients theta
+are shared. The strain-gap problem of one member is what :func:`~._learn.learn_law`
+sets up (:func:`~._learn.strain_gap_problem`): one robust fit whose weights give
+per-block Gram matrices over [law | nuisance] columns. Eliminating the nuisance
+(Schur complement)
+
+    Hr_m = H_ll - H_ln H_nn^-1 H_nl,   vr_m = v_l - H_ln H_nn^-1 v_n,
+
+leaves each member as a few L x L blocks (L = law columns), the same for every
+spatial block left out (the cluster jackknife). The shared law solves
+(sum_m Hr_m) theta = sum_m vr_m; its covariance is the cluster (CR3) jackknife
+over all blocks of all members, plus each member's estimated-resolution share;
+a member's own law is its fit alone (exactly :func:`learn_law` at that degree).
+Nothing is quadratic in the number of members, and only the block Grams (a few
+tens of kB per member) leave the member's worker.
+
+The homogeneity test compares each member's law with the shared law of the
+others: a cluster-robust Wald statistic with the small-sample F reference the
+single fit's linearity test uses (so that correlated residuals do not inflate
+it), Holm-corrected over members; the collection is rejected when any member is.
+
+An operando series (one particle, same grid) shares its body: one factorisation
+serves every frame (with C(X), each frame's solve is conjugate gradients
+preconditioned by the first frame's factor, to 1e-12); frames may be registered
+to the first by phase correlation of their outlines.
+
+With a ``dask.distributed`` client, each member (or chunk of frames) is one task
+on plain arrays; the shared fit runs on the client.
+"""
+
+import time
+from dataclasses import dataclass, field, replace
+from itertools import islice
+
+import numpy as np
+from scipy import ndimage, stats
+
+from .._utils import one_blas_thread, progressbar
+from ._bases import LawBasis
+from ._design import eigenstrain_fields
+from ._fit import BlockGrams, FitResult, _mad, blocked_cv, one_standard_error_choice
+from ._inputs import mean_pixel_size, prepare_body
+from ._law import (
+    LawFit,
+    law_columns,
+    linearity_test,
+    vegard_map,
+    vegard_stats,
+)
+from ._nuisance import split_nuisance
+from ._options import (
+    BasisOptions,
+    BodyOptions,
+    LearnOptions,
+    NuisanceOptions,
+    ResolutionOptions,
+    SelectionOptions,
+    UncertaintyOptions,
+)
+from ._resolution import add_resolution_covariance, sigma_score
+
+
+# --------------------------------------------------------------------------- per member
+@dataclass
+class MemberBlocks:
+    """What one member hands back: its block Grams and a few numbers (no maps).
+
+    Columns of the Grams: the law's ``n_law`` (``n_comp * d_max``, nested basis),
+    one reference offset per fitted data component, then the nuisance fields
+    (two per dislocation core, then a held edge's reference traces).
+    """
+
+    grams: BlockGrams
+    n_law: int
+    comps: list                      #: data components fitted
+    n_cores: int
+    cores: np.ndarray                #: (n, 2) (y, x) px
+    score: np.ndarray                #: A^T W dy/dsigma (resolution), or None
+    sigma_px: float
+    sigma_sd_px: float
+    sigma_source: str
+    noise: np.ndarray                #: robust residual scale per data component (full model)
+    x_range: tuple
+    x_histogram: np.ndarray
+    mask: np.ndarray                 #: the body
+    n_extended: int
+    block_size: int
+    shift_px: tuple = (0.0, 0.0)     #: drift applied to register the frame (operando)
+    factorised: bool = False         #: a factorisation was made for this member
+    timings_s: dict = field(default_factory=dict)
+    settings: dict = field(default_factory=dict)
+
+    @property
+    def n_blocks(self):
+        return int(self.grams.ids.size)
+
+
+def member_blocks(strain, X, pixel_size, stiffness, options, crystal_angle=0.0, mask=None,
+                  variance=None, like=None):
+    """The strain-gap problem of one member, reduced to its block Grams.
+
+    Parameters
+    ----------
+    strain : numpy.ndarray, shape (4, ny, nx)
+    X : numpy.ndarray, shape (ny, nx)
+    pixel_size : float or (float, float)
+        nm.
+    stiffness : array_like or pair or callable
+        Plane stiffness (crystal frame, GPa), as :func:`~._learn.learn_law`.
+    options : LearnOptions
+    crystal_angle : float
+        rad.
+    mask : numpy.ndarray of bool, optional
+    variance : numpy.ndarray, optional
+    like : ParticleElasticity, optional
+        The solver of a member with the same body (operando): its factorisation
+        is reused (no new one).
+
+    Returns
+    -------
+    member : MemberBlocks
+    solver : ParticleElasticity
+    """
+    from ..mechanics import ParticleElasticity
+    from ._learn import _Clock, strain_gap_problem
+
+    with one_blas_thread():
+        clock = _Clock()
+        report = {}
+        strain, X, mask, variance, n_ext = prepare_body(strain, X, mask, pixel_size, variance,
+                                                        options.body, report=report)
+        comp_dependent = isinstance(stiffness, (tuple, list)) or callable(stiffness)
+        if like is not None and not comp_dependent and np.array_equal(like.mask, mask):
+            solver = like                      # homogeneous C: the very same operator
+        else:
+            # not the solver cache: members may run in threads, and a collection would
+            # only push the user's own solvers out of it
+            solver = ParticleElasticity(mask, pixel_size=pixel_size, stiffness=stiffness,
+                                        composition=np.where(mask, X, 0.0),
+                                        crystal_angle=crystal_angle,
+                                        boundary=options.solver_boundary)
+        fresh = solver._factor is None and (like is None or solver is like)
+        clock("setup")
+        solver.factorize(like=like if like is not None and solver is not like else None)
+        clock("factorisation")
+        eig = eigenstrain_fields(options.basis.full_basis(), X, mask,
+                                 options.basis.n_components, crystal_angle)
+        prob = strain_gap_problem(strain, mask, pixel_size, variance, solver, eig, options,
+                                  show_progressbar=False, clock=clock)
+        fits = prob.fits
+        score = None
+        if fits.sigma_sd > 0:
+            score = sigma_score(fits.grid, fits.design, fits.sigma, fits.weights)
+        # robust residual scale per data component of the most flexible model
+        d = fits.design
+        g = fits.grams
+        from ._fit import _solve_normal
+
+        beta = _solve_normal(g.H.sum(axis=0), g.v.sum(axis=0))
+        z = (d.y - d.A @ beta) * (1.0 if d.w0 is None else np.sqrt(d.w0))
+        noise = np.array([_mad(z[d.comp == j]) for j in range(len(options.components))])
+        clock("grams")
+        iterations = getattr(solver._factor, "iterations", None)
+        if like is not None and solver is not like and iterations:
+            report["cg_iterations"] = float(np.mean(iterations))   # solves by the shared factor
+        lo, hi = np.quantile(X[mask], [0.005, 0.995])
+        member = MemberBlocks(
+            grams=g, n_law=options.basis.n_components * options.basis.d_max,
+            comps=list(options.components), n_cores=len(prob.cores), cores=prob.cores,
+            score=score, sigma_px=float(fits.sigma), sigma_sd_px=float(fits.sigma_sd),
+            sigma_source=prob.sigma_source, noise=noise, x_range=(float(lo), float(hi)),
+            x_histogram=np.histogram(X[mask], bins=50, range=(0, 1))[0], mask=mask,
+            n_extended=int(n_ext), block_size=int(prob.block_size), factorised=bool(fresh),
+            timings_s=dict(clock.times),
+            settings=dict(pixel_size_nm=mean_pixel_size(pixel_size),
+                          crystal_angle=float(crystal_angle), **{
+                              k: v for k, v in report.items() if np.isscalar(v)}))
+    return member, solver
+
+
+def _member_task(items, options, share_factor, like=None, with_solver=False):
+    """Members of one task, one after the other (a chunk of frames shares its factor).
+
+    ``items`` are dicts of plain arrays and calibration (a worker's input), or
+    callables returning such a dict (a lazy member, computed here, one at a time).
+    Returns ``[(index, MemberBlocks)]`` and the wall time (s) (and the solver
+    whose factor the next frames share, with ``with_solver``).
+    """
+    out, t0 = [], time.perf_counter()
+    for item in items:
+        item = item() if callable(item) else item
+        strain, X, mask = item["strain"], item["X"], item.get("mask")
+        shift = (0.0, 0.0)
+        if item.get("register_to") is not None or item.get("shift") is not None:
+            strain, X, shift = register_frame(strain, X, item.get("register_to"),
+                                              item.get("shift"))
+        if item.get("fixed_body"):
+            X = fill_body(X, mask)
+        member, solver = member_blocks(strain, X, item["pixel_size"], item["stiffness"],
+                                       item.get("options", options),
+                                       crystal_angle=item.get("crystal_angle", 0.0), mask=mask,
+                                       variance=item.get("variance"), like=like)
+        member.shift_px = tuple(float(s) for s in shift)
+        if share_factor and like is None:
+            like = solver
+        out.append((item["index"], member))
+    t = time.perf_counter() - t0
+    return (out, t, like) if with_solver else (out, t)
+
+
+# --------------------------------------------------------------------------- operando
+def phase_correlation_shift(reference, moving):
+    """Integer shift (dy, dx) px that moves ``moving`` onto ``reference`` (phase correlation).
+
+    Both are (ny, nx) images (e.g. particle outlines as 0/1); zero-padded to
+    twice the size so that the correlation does not wrap.
+    """
+    a = np.nan_to_num(np.asarray(reference, float))
+    b = np.nan_to_num(np.asarray(moving, float))
+    shape = tuple(2 * n for n in a.shape)
+    Fa, Fb = np.fft.rfft2(a, s=shape), np.fft.rfft2(b, s=shape)
+    R = Fa * np.conj(Fb)
+    R /= np.maximum(np.abs(R), 1e-12 * np.abs(R).max())
+    r = np.fft.irfft2(R, s=shape)
+    peak = np.unravel_index(np.argmax(r), shape)
+    return tuple(int(p if p < n // 2 else p - n) for p, n in zip(peak, shape))
+
+
+def shift_map(a, shift):
+    """(..., ny, nx) maps moved by ``shift`` (dy, dx) px; NaN where nothing moved in.
+
+    Integer shifts move pixels exactly; fractional ones interpolate bilinearly
+    between finite pixels (NaN where any neighbour is missing).
+    """
+    a = np.asarray(a, float)
+    dy, dx = (float(s) for s in shift)
+    if dy == 0 and dx == 0:
+        return a.copy()
+    finite = np.isfinite(a)
+    lead = (0,) * (a.ndim - 2)
+    if float(dy).is_integer() and float(dx).is_integer():
+        out = np.full(a.shape, np.nan)
+        iy, ix = int(dy), int(dx)
+        ny, nx = a.shape[-2:]
+        src = (..., slice(max(-iy, 0), ny - max(iy, 0)), slice(max(-ix, 0), nx - max(ix, 0)))
+        dst = (..., slice(max(iy, 0), ny - max(-iy, 0)), slice(max(ix, 0), nx - max(-ix, 0)))
+        out[dst] = a[src]
+        return out
+    val = ndimage.shift(np.where(finite, a, 0.0), lead + (dy, dx), order=1, cval=0.0)
+    ok = ndimage.shift(finite.astype(float), lead + (dy, dx), order=1, cval=0.0)
+    return np.where(ok > 1 - 1e-6, val / np.maximum(ok, 1e-12), np.nan)
+
+
+def register_frame(strain, X, reference_outline=None, shift=None):
+    """A frame's strain and composition moved onto the first frame's grid.
+
+    Parameters
+    ----------
+    strain : numpy.ndarray, shape (4, ny, nx)
+    X : numpy.ndarray, shape (ny, nx)
+    reference_outline : numpy.ndarray of bool, optional
+        The first frame's particle; the shift is found by phase correlation of
+        the outlines (integer px), unless ``shift`` is given.
+    shift : (float, float), optional
+        (dy, dx) px to apply.
+
+    Returns
+    -------
+    strain, X : numpy.ndarray (new arrays)
+    shift : (float, float)
+    """
+    if shift is None:
+        outline = np.isfinite(X) | np.isfinite(strain).any(axis=0)
+        shift = phase_correlation_shift(reference_outline, outline)
+    return shift_map(strain, shift), shift_map(X, shift), tuple(float(s) for s in shift)
+
+
+def fill_body(X, mask):
+    """X on a fixed body: pixels of ``mask`` without X take the nearest measured X."""
+    have = np.isfinite(X) & mask
+    if not have.any():
+        raise ValueError("the composition has no finite value on the body")
+    if (mask & ~have).any():
+        idx = ndimage.distance_transform_edt(~have, return_distances=False, return_indices=True)
+        X = np.where(mask & ~have, X[tuple(idx)], X)
+    return np.where(mask, X, np.nan)
+
+
+# --------------------------------------------------------------------------- shared fit
+def _solve_stack(H, B):
+    """Solve H X = B for stacks of symmetric PSD H (..., p, p), B (..., p, k); pinv if singular."""
+    d = np.sqrt(np.maximum(np.diagonal(H, axis1=-2, axis2=-1), 1e-300))
+    Hs = H / d[..., :, None] / d[..., None, :]
+    Bs = B / d[..., :, None]
+    try:
+        return np.linalg.solve(Hs, Bs) / d[..., :, None]
+    except np.linalg.LinAlgError:
+        return (np.linalg.pinv(Hs) @ Bs) / d[..., :, None]
+
+
+def _schur(H, v, c, k):
+    """Eliminate the columns after the first ``k``: reduced (H, v, c) of the law's columns."""
+    Hll, Hln, Hnn = H[..., :k, :k], H[..., :k, k:], H[..., k:, k:]
+    if Hnn.shape[-1] == 0:
+        return Hll, v[..., :k], c
+    rhs = np.concatenate([np.swapaxes(Hln, -1, -2), v[..., k:, None]], axis=-1)
+    sol = _solve_stack(Hnn, rhs)
+    Hr = Hll - Hln @ sol[..., :k]
+    vr = v[..., :k] - (Hln @ sol[..., k:])[..., 0]
+    cr = c - np.einsum("...i,...i->...", v[..., k:], sol[..., k])
+    return 0.5 * (Hr + np.swapaxes(Hr, -1, -2)), vr, cr
+
+
+class _Reduced:
+    """One member with its nuisance eliminated, for every left-out block too."""
+
+    def __init__(self, m):
+        g, k = m.grams, m.n_law
+        H, v, c = g.H.sum(axis=0), g.v.sum(axis=0), g.c.sum()
+        self.H, self.v, self.c = _schur(H, v, c, k)
+        self.Hloo, self.vloo, _ = _schur(H - g.H, v - g.v, c - g.c, k)
+        self.n_rows, self.wsum, self.p = g.n_rows, g.m.sum(), H.shape[0]
+        self.G = g.ids.size
+        self.sd = m.sigma_sd_px
+        self.score = None
+        if m.score is not None:     # the resolution's score, its nuisance part eliminated
+            Hnn, Hnl = H[k:, k:], H[k:, :k]
+            s = m.score
+            self.score = s[:k] - (Hnl.T @ _solve_stack(Hnn, s[k:, None])[:, 0]
+                                  if Hnn.shape[0] else 0.0)
+
+
+class SharedFit:
+    """The shared law's normal equations from the members' reduced blocks.
+
+    Every model is a linear map ``T`` (law columns at ``d_max`` -> parameters):
+    a degree's columns, the Vegard slopes.
+    """
+
+    def __init__(self, members):
+        self.members = members
+        self.red = [_Reduced(m) for m in members]
+        self.H = sum(r.H for r in self.red)
+        self.v = sum(r.v for r in self.red)
+        self.L = self.H.shape[0]
+
+    def fit(self, T=None):
+        """Shared fit of the model ``T`` (default all law columns).
+
+        Returns
+        -------
+        FitResult
+            Cluster jackknife (CR3) over every spatial block of every member, plus
+            the estimated resolutions' share; ``n_clusters`` counts those blocks.
+        """
+        T = np.eye(self.L) if T is None else T
+        red = self.red
+        H = T.T @ sum(r.H for r in red) @ T
+        v = sum(r.v for r in red) @ T
+        beta = _solve_stack(H, v[:, None])[:, 0]
+        loo = []
+        for r in red:
+            Hg = H - T.T @ r.H @ T + T.T @ r.Hloo @ T
+            vg = v - r.v @ T + r.vloo @ T
+            loo.append(_solve_stack(Hg, vg[..., None])[..., 0])
+        loo = np.concatenate(loo)
+        G = loo.shape[0]
+        dev = loo - loo.mean(axis=0)
+        cov = (G - 1) / G * dev.T @ dev
+        for r in red:
+            if r.score is not None and r.sd > 0:
+                J = _solve_stack(H, (T.T @ r.score)[:, None])[:, 0]
+                cov = cov + np.outer(J, J) * r.sd ** 2
+        rss = max(float(sum(r.c for r in red) - 2 * beta @ v + beta @ H @ beta), 0.0)
+        n = sum(r.n_rows for r in red)
+        p = T.shape[1] + sum(r.p - self.L for r in red)
+        cov_white = rss / max(n - p, 1) * np.linalg.pinv(H)
+        dg = np.sqrt(np.maximum(np.diag(H), 1e-300))
+        cond = float(np.sqrt(np.linalg.cond(H / dg[:, None] / dg[None, :])))
+        return FitResult(beta, cov, cov_white, None, None, None, int(G), cond)
+
+    def influence(self, T):
+        """Per-member pieces of the shared fit of ``T`` that leaving members out needs.
+
+        Returns a function ``others(E) -> (coef, cov)``: the shared fit without the
+        members in ``E``, its covariance the cluster jackknife linearised about the
+        full fit (each block's deviation ``H d_g`` kept, the other members' blocks
+X
+        so a test of every member stays linear in M.
+        """
+        H = T.T @ self.H @ T
+        v = self.v @ T
+        full = self.fit(T)
+        k = T.shape[1]
+        Hm = np.array([T.T @ r.H @ T for r in self.red])          # (M, k, k)
+        vm = np.array([r.v @ T for r in self.red])                # (M, k)
+        meat = np.zeros((len(self.red), k, k))
+        res = np.zeros((len(self.red), k, k))
+        G = 0
+        for i, r in enumerate(self.red):
+            Hg = H - Hm[i] + T.T @ r.Hloo @ T
+            vg = v - vm[i] + r.vloo @ T
+            u = (_solve_stack(Hg, vg[..., None])[..., 0] - full.coef) @ H   # (G_m, k)
+            meat[i] = u.T @ u
+            G += u.shape[0]
+            if r.score is not None and r.sd > 0:
+                s_r = T.T @ r.score
+                res[i] = np.outer(s_r, s_r) * r.sd ** 2
+        meat_tot, res_tot = meat.sum(axis=0), res.sum(axis=0)
+        n_blocks = np.array([r.G for r in self.red])
+
+        def others(exclude):
+            E = np.asarray(sorted(exclude), int)
+            A = H - Hm[E].sum(axis=0)
+            b = v - vm[E].sum(axis=0)
+            coef = _solve_stack(A, b[:, None])[:, 0]
+            g = G - n_blocks[E].sum()
+            centre = (g - 1) / max(g, 1) * (meat_tot - meat[E].sum(axis=0)) + \
+                res_tot - res[E].sum(axis=0)
+            Ai = np.linalg.pinv(A)
+            return coef, Ai @ centre @ Ai
+
+        return others
+
+    def select_degree(self, n_comp, d_max, degrees, n_folds=5, seed=0):
+        """Degree by cross-validation over members (the held-out members' nuisance refitted).
+
+        A held-out member's error at the law theta, its own nuisance refitted, is
+        ``c_r - 2 theta . v_r + theta^T H_r theta`` from its reduced blocks. With
+        one member, the single fit's spatially blocked CV.
+        """
+        col_sets = [law_columns(n_comp, d_max, d) for d in degrees]
+        if len(degrees) == 1:
+            return degrees[0], {"criterion": "none (degree given)"}
+        M = len(self.red)
+        if M < 2:
+            m = self.members[0]
+            sets = [np.r_[c, np.arange(m.n_law, m.grams.H.shape[1])] for c in col_sets]
+            err = blocked_cv(None, None, None, None, sets, n_folds=n_folds, seed=seed,
+                             grams=m.grams)
+            criterion = "cv (spatial blocks of the one member)"
+        else:
+            from ._fit import fold_assignment
+
+            k = int(min(n_folds, M))
+            fold = fold_assignment(M, k, seed)
+            err = np.empty((len(col_sets), k))
+            for f in range(k):
+                test = [r for r, fi in zip(self.red, fold) if fi == f]
+                train = [r for r, fi in zip(self.red, fold) if fi != f]
+                Ht, vt = sum(r.H for r in train), sum(r.v for r in train)
+                for j, cols in enumerate(col_sets):
+                    ix = np.ix_(cols, cols)
+                    beta = _solve_stack(Ht[ix], vt[cols][:, None])[:, 0]
+                    sse = sum(r.c - 2 * beta @ r.v[cols] + beta @ r.H[ix] @ beta for r in test)
+                    err[j, f] = max(float(sse), 0.0) / sum(r.wsum for r in test)
+            criterion = "cv (folds of members)"
+        d_sel = degrees[one_standard_error_choice(err)]
+        return d_sel, dict(criterion=criterion, degrees=np.asarray(degrees),
+                           errors=err.mean(axis=1), errors_fold_sd=err.std(axis=1))
+
+    def nuisance(self, i, T, beta):
+        """Member ``i``'s nuisance coefficients at the shared law ``beta`` (model ``T``)."""
+        g, k = self.members[i].grams, self.members[i].n_law
+        H, v = g.H.sum(axis=0), g.v.sum(axis=0)
+        Hnn, Hnl = H[k:, k:], H[k:, :k]
+        return _solve_stack(Hnn, (v[k:] - Hnl @ (T @ beta))[:, None])[:, 0]
+
+
+# --------------------------------------------------------------------------- homogeneity
+@dataclass
+class HomogeneityTest:
+    """Does one law explain every member? A per-member test, Holm step-down.
+
+    For each member, the Wald statistic of its own law against the shared law
+    of the others, ``W = d^T (V_m + V_others)^-1 d`` over the law's
+    coefficients at the shared degree (``q`` of them), with cluster-robust
+    (jackknife) covariances; referred, as the single fit's linearity test, to
+    ``F = W / q (G - q) / (G - 1) ~ F(q, G - q)``, G the member's spatial blocks
+    (so that spatially correlated residuals do not make false alarms). Holm's
+    step-down over members, the others' law refitted without the members
+    already found odd (:func:`homogeneity_test`); the collection is rejected at
+    ``level`` when any member is. ``p_value`` is the smallest Holm-adjusted
+    p-value (the first step: Bonferroni's global test), ``statistic`` the largest
+    F; ``member_p_values`` are each member's raw p-value at its last test (odd
+    members against the law of the clean ones).
+    """
+
+    statistic: float
+    p_value: float
+    rejected: bool
+    level: float
+    odd_members: list                #: indices of the members that do not fit (Holm, at level)
+    member_p_values: np.ndarray      #: raw p-value of each member (NaN: too few blocks to test)
+    member_adjusted_p: np.ndarray    #: Holm-adjusted
+    member_statistics: np.ndarray    #: F of each member
+    member_wald: np.ndarray          #: W of each member
+    q: int                           #: coefficients compared
+    member_dof: np.ndarray           #: G - q of each member
+    method: str = ("per-member Wald (cluster jackknife, F reference) vs the others' shared law, "
+                   "Holm step-down with the odd members left out of the reference")
+
+    @property
+    def odd_p_values(self):
+        """``{member index: Holm-adjusted p-value}`` of the odd members."""
+        return {int(i): float(self.member_adjusted_p[i]) for i in self.odd_members}
+
+    def to_dict(self):
+        return {"statistic": float(self.statistic), "p_value": float(self.p_value),
+                "rejected": bool(self.rejected), "level": float(self.level),
+                "odd_members": np.asarray(self.odd_members, int),
+                "member_p_values": np.asarray(self.member_p_values, float),
+                "member_adjusted_p": np.asarray(self.member_adjusted_p, float),
+                "member_statistics": np.asarray(self.member_statistics, float),
+                "q": int(self.q), "method": self.method}
+
+    def __repr__(self):
+        n = len(self.member_p_values)
+        verdict = "rejected" if self.rejected else "not rejected"
+        odd = ", ".join(f"{i} (p = {self.member_adjusted_p[i]:.2g})" for i in self.odd_members)
+        return (f"<HomogeneityTest: one law for {n} members {verdict} at {self.level:g} "
+                f"(p = {self.p_value:.3g}, largest F = {self.statistic:.3g}, q = {self.q}); "
+                f"odd members: {odd or 'none'}>")
+
+
+def holm(p):
+    """Holm's step-down adjusted p-values (NaN entries left out, kept NaN)."""
+    p = np.asarray(p, float)
+    out = np.full(p.shape, np.nan)
+    ok = np.flatnonzero(np.isfinite(p))
+    if ok.size == 0:
+        return out
+    order = ok[np.argsort(p[ok])]
+    m = ok.size
+    adj = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * p[order]))
+    out[order] = adj
+    return out
+
+
+def homogeneity_test(shared, T, member_fits, level=0.05):
+    """The per-member step-down test of :class:`HomogeneityTest` for the model ``T``.
+
+    Holm's step-down procedure, with the reference law refitted without the
+    members already found odd (a member far off would otherwise pull the
+    others' law toward it and make good members look odd): at step j the
+    remaining members are each tested against the shared law of the other
+    remaining ones; the smallest p-value is compared with ``level / (M - j)``; if
+    below, that member is odd and the next step starts without it. Under a
+    homogeneous collection the first step is Bonferroni's global test, so the
+    false-alarm rate is at most ``level`` (as far as the F reference holds).
+
+    Parameters
+    ----------
+    shared : SharedFit
+    T : numpy.ndarray, shape (L, q)
+    member_fits : list of FitResult
+        Each member's own fit of the same model (its first q coefficients the law's).
+    level : float
+    """
+    M = len(member_fits)
+    q = T.shape[1]
+    W, F, p, dof = (np.full(M, np.nan) for _ in range(4))
+    adj = np.full(M, np.nan)
+    odd = []
+    if M >= 2:
+        others = shared.influence(T)
+        testable = [i for i, f in enumerate(member_fits) if f.n_clusters > q]
+        for i in range(M):
+            dof[i] = member_fits[i].n_clusters - q
+
+        def test(i, reference_out):
+            f = member_fits[i]
+            coef, cov = others(set(reference_out) | {i})
+            d = f.coef[:q] - coef
+            V = f.cov[:q, :q] + cov
+            try:
+                w = float(d @ np.linalg.solve(V, d))
+            except np.linalg.LinAlgError:
+                w = float(d @ np.linalg.pinv(V) @ d)
+            G = f.n_clusters
+            fs = w / q * (G - q) / max(G - 1, 1)
+            return w, fs, float(stats.f.sf(fs, q, G - q))
+
+        running = 0.0
+        while True:
+            clean = [i for i in testable if i not in odd]
+            if len(clean) < 2 and odd:
+                break
+            for i in clean:
+                W[i], F[i], p[i] = test(i, odd)
+            j = min(clean, key=lambda i: p[i])
+            m_left = len(testable) - len(odd)
+            running = max(running, min(1.0, m_left * p[j]))
+            if running < level and len(clean) > 1:
+                adj[j] = running
+                odd.append(j)
+                continue
+            for i in clean:   # the rest, against the law of the clean members
+                adj[i] = max(running, min(1.0, m_left * p[i]))
+            break
+        for i in odd:         # each odd member against the law of the clean ones
+            W[i], F[i], p[i] = test(i, odd)
+    p_global = float(np.nanmin(adj)) if np.isfinite(adj).any() else np.nan
+    return HomogeneityTest(statistic=float(np.nanmax(F)) if np.isfinite(F).any() else np.nan,
+                           p_value=p_global, rejected=bool(odd), level=float(level),
+                           odd_members=sorted(odd), member_p_values=p, member_adjusted_p=adj,
+                           member_statistics=F, member_wald=W, q=int(q), member_dof=dof)
+
+
+# --------------------------------------------------------------------------- the engine
+@dataclass
+class CollectionFit:
+    """Result of :func:`learn_law_collection` (plain numpy; wrapped by the signal layer)."""
+
+    law: LawFit                      #: the shared law
+    member_laws: list                #: LawFit of each member alone, at the shared degree
+    homogeneity: HomogeneityTest
+    members: list                    #: per member: reference, burgers, sigma, shift, blocks ...
+    info: dict                       #: n_members, n_factorisations, timings
+
+
+def _per_member(value, M, name, scalar=np.isscalar):
+    """``value`` for each of M members: a list of M values, or one value for all."""
+    if isinstance(value, np.ndarray) and value.ndim == 1 and value.dtype != object and not scalar(value):
+        value = list(value)
+    if isinstance(value, (list, tuple)) and not scalar(value):
+        if len(value) != M:
+            raise ValueError(f"{name} has {len(value)} entries for {M} members: give one value "
+                             f"for all members or one per member")
+        return list(value)
+    return [value] * M
+
+
+def _array(a):
+    """A member's data as a float numpy array (a dask array is computed here)."""
+    return None if a is None else np.asarray(a, dtype=float)
+
+
+def learn_law_collection(strains, compositions, pixel_sizes, stiffnesses, *, crystal_angles=0.0,
+                         masks=None, variances=None, composition_resolution=None,
+                         source_pixel_size=None, dislocation_lattice=None, same_body=False,
+                         drift=None, client=None, show_progressbar=None, level=0.05,
+                         basis="legendre", degree="auto", max_degree=6, boundary="free",
+                         use_rotation=True, shear=False, selection="cv", n_folds=5,
+                         block_size=None, sigma_grid=None, min_range=0.1, dislocations="fit",
+                         extend_body=True, uncertainty="jackknife", seed=0, method="strain_gap",
+                         monotonic=False, share_factor=True, n_jobs=None):
+    """Learn one eigenstrain law from a collection of particles (plain arrays).
+
+    Parameters
+    ----------
+    strains : sequence of numpy.ndarray, each (4, ny, nx)
+        Measured e11, e22, e12, theta of each member (image frame; NaN = no data).
+        Members may differ in grid; dask arrays are computed one member at a time.
+    compositions : sequence of numpy.ndarray, each (ny, nx)
+        X of each member on its strain grid.
+    pixel_sizes : float or sequence
+        Strain-grid pixel size (nm) of each member (or one for all), ``dy`` or ``(dy, dx)``.
+    stiffnesses : sequence
+        Plane stiffness of each member (crystal frame, GPa), as ``learn_law``'s
+        ``stiffness`` (a 3x3, a pair for C(X), a callable); length = members.
+    crystal_angles : float or sequence of float
+        rad, per member or one for all.
+    masks, variances : sequence, optional
+        Per member (None entries allowed).
+    composition_resolution, source_pixel_size : float or sequence, optional
+        As ``learn_law``, per member or one for all (nm).
+    dislocation_lattice : array_like or sequence, optional
+        As ``learn_law`` (one for all, or a list of one per member).
+    same_body : bool
+        An operando series: one particle on one grid, the body fixed (the first
+        frame's, or ``masks[0]``), one factorisation for every frame.
+    n_jobs : int, optional
+        Without a client: members computed at once by that many threads (the
+        sparse factorisation, the solves and the FFT blurs release the GIL);
+        default the CPUs this process may use, at most 8. An operando series
+        runs its frames one after the other (they share one factor).
+    share_factor : bool
+        Operando only: one factorisation for every frame (default). With C(X)
+        the other frames are then solved by conjugate gradients preconditioned
+        by the first frame's factor (exact to 1e-12, ~13 direct solves each);
+        ``False`` factorises each frame (faster on small grids).
+    drift : None, "register" or array_like (M, 2)
+        Operando only: frames moved onto the first (``"register"``: integer
+        shift by phase correlation of the outlines; an array: (dy, dx) px per frame).
+    client : distributed.Client, "auto" or None
+        Run each member (each chunk of frames) as a task on this cluster;
+        ``"auto"``: the active client, if any.
+    show_progressbar : bool, optional
+    level : float
+        Level of the homogeneity test.
+    basis, degree, max_degree, boundary, use_rotation, shear, selection, n_folds, block_size, sigma_grid, min_range, dislocations, extend_body, seed
+        As :func:`~._learn.learn_law`; the basis (and its X range [0, 1]) is
+        common to all members. ``degree="auto"`` is chosen by cross-validation
+        over members (their nuisance refitted).
+    uncertainty : {"jackknife"}
+        The cluster jackknife over all blocks of all members (only choice).
+    method, monotonic
+        Only the strain gap, unconstrained, is supported for collections (and
+        ``selection="cv"``: the degree by cross-validation over members).
+
+    Returns
+    -------
+    CollectionFit
+    """
+    t_start = time.perf_counter()
+    if method != "strain_gap":
+        raise ValueError(f"collections are learned by the strain gap only, got method={method!r}")
+    if monotonic:
+        raise ValueError("monotonic=True is not supported for collections")
+    if selection != "cv":
+        raise ValueError(f"collections choose the degree by cross-validation over members "
+                         f"(selection='cv'), got selection={selection!r}")
+    if uncertainty != "jackknife":
+        raise ValueError(f"collections use the cluster jackknife, got uncertainty={uncertainty!r}")
+    strains, compositions = list(strains), list(compositions)
+    M = len(strains)
+    if M == 0:
+        raise ValueError("the collection is empty: give at least one strain map")
+    if len(compositions) != M:
+        raise ValueError(f"{M} strain maps but {len(compositions)} composition maps: give one "
+                         "composition per member")
+    if not isinstance(stiffnesses, (list, tuple)) or len(stiffnesses) != M:
+        raise ValueError(f"stiffnesses must be a list of one stiffness per member ({M}), got "
+                         f"{type(stiffnesses).__name__} of length {len(stiffnesses) if hasattr(stiffnesses, '__len__') else 'n/a'}")
+    pixel_sizes = _per_member(pixel_sizes, M, "pixel_sizes",
+                              scalar=lambda v: np.ndim(v) == 1 and len(v) == 2 and M != 2)
+    angles = _per_member(crystal_angles, M, "crystal_angles")
+    masks = _per_member(masks, M, "masks", scalar=lambda v: v is None)
+    variances = _per_member(variances, M, "variances", scalar=lambda v: v is None)
+    res = _per_member(composition_resolution, M, "composition_resolution",
+                      scalar=lambda v: v is None)
+    src = _per_member(source_pixel_size, M, "source_pixel_size", scalar=lambda v: v is None)
+    lattices = (list(dislocation_lattice) if isinstance(dislocation_lattice, list)
+                and len(dislocation_lattice) == M and M > 2 else [dislocation_lattice] * M)
+    if isinstance(dislocation_lattice, list) and len(lattices) != M:
+        raise ValueError(f"dislocation_lattice has {len(dislocation_lattice)} entries for {M} members")
+    base = LearnOptions(
+        method="strain_gap", use_rotation=use_rotation,
+        basis=BasisOptions(basis, degree, max_degree, shear=shear),
+        resolution=ResolutionOptions(None, None, sigma_grid),
+        selection=SelectionOptions(selection, n_folds, seed),
+        body=BodyOptions(boundary, extend_body, min_range),
+        nuisance=NuisanceOptions(dislocations, None),
+        uncertainty=UncertaintyOptions(uncertainty, block_size))
+    for i, (s, x) in enumerate(zip(strains, compositions)):
+        if np.ndim(s) != 3 or np.shape(s)[0] != 4:
+            raise ValueError(f"member {i}: strain must be (4, ny, nx), got shape {np.shape(s)}")
+        if np.shape(x) != tuple(np.shape(s)[1:]):
+            raise ValueError(f"member {i}: composition grid {np.shape(x)} differs from its strain "
+                             f"grid {tuple(np.shape(s)[1:])}; resample it onto the strain grid")
+    shifts = None
+    if drift is not None:
+        if not same_body:
+            raise ValueError("drift= is for an operando series (same_body=True)")
+        if not (isinstance(drift, str) and drift == "register"):
+            shifts = np.asarray(drift, float)
+            if shifts.shape != (M, 2) or not np.all(np.isfinite(shifts)):
+                raise ValueError(f"drift must be 'register' or finite (dy, dx) px per frame, shape "
+                                 f"({M}, 2); got shape {shifts.shape}")
+    if same_body:
+        grids = {tuple(np.shape(s)) for s in strains}
+        if len(grids) != 1:
+            raise ValueError(f"same_body=True needs one grid for every frame, got {sorted(grids)}")
+
+    def options(i):
+        return replace(base, resolution=replace(base.resolution, composition_resolution=res[i],
+                                                source_pixel_size=src[i]),
+                       nuisance=replace(base.nuisance, lattice=lattices[i]) if lattices[i]
+                       is not None else base.nuisance)
+
+    opts = [options(i) for i in range(M)]   # checked before any work
+    body, outline = None, None
+    if same_body:
+        # the body of every frame: the first frame's (registered frames are moved onto it)
+        s0, x0 = _array(strains[0]), _array(compositions[0])
+        _, x_b, body, _, _ = prepare_body(s0, x0, masks[0], pixel_sizes[0], None, base.body)
+        outline = np.isfinite(x0) | np.isfinite(s0).any(axis=0)
+
+    def item(i):
+        def load():
+            d = dict(index=i, strain=_array(strains[i]), X=_array(compositions[i]),
+                     pixel_size=pixel_sizes[i], stiffness=stiffnesses[i], crystal_angle=angles[i],
+                     mask=body if same_body else masks[i], variance=_array(variances[i]),
+                     options=opts[i], fixed_body=bool(same_body))
+            if same_body and i > 0 and drift is not None:
+                d["register_to"] = outline if shifts is None else None
+                d["shift"] = None if shifts is None else shifts[i]
+            return d
+        return load
+
+    results = [None] * M
+    factorisations = 0
+    client = _resolve_client(client)
+    if client is None:
+        chunks = [list(range(M))] if same_body else [[i] for i in range(M)]
+        task_times = []
+        if same_body:   # one chunk of frames: a bar over the frames themselves
+            out, t = _frames_with_bar(chunks[0], item, show_progressbar, share_factor)
+            task_times.append(t)
+            for i, m in out:
+                results[i] = m
+        else:
+            n_threads = _threads(n_jobs, M)
+            for out, t in _in_process(chunks, item, base, n_threads, show_progressbar):
+                task_times.append(t)
+                for i, m in out:
+                    results[i] = m
+        n_tasks = len(chunks)
+        where = "in-process" + (f" ({n_threads} threads)" if not same_body and n_threads > 1
+                                else "")
+    else:
+        results, task_times, n_tasks = _run_on_client(client, M, item, base, same_body,
+                                                      show_progressbar, share_factor)
+        where = f"dask.distributed ({len(client.scheduler_info().get('workers', {}))} workers)"
+    factorisations = int(sum(m.factorised for m in results))
+    t_members = time.perf_counter() - t_start
+
+    fit = _assemble(results, base, level)
+    fit.info.update(n_members=M, n_factorisations=factorisations, n_tasks=int(n_tasks),
+                    executed=where, same_body=bool(same_body),
+                    timings_s=dict(members=t_members, shared_fit=time.perf_counter() - t_start
+                                   - t_members, total=time.perf_counter() - t_start,
+                                   tasks=np.asarray(task_times, float),
+                                   mechanics_floor=float(sum(
+                                       m.timings_s.get("factorisation", 0.0)
+                                       + m.timings_s.get("mechanics", 0.0) for m in results))))
+    return fit
+
+
+def _threads(n_jobs, M):
+    """Threads for an in-process collection: ``n_jobs``, or the usable CPUs (at most 8)."""
+    import os
+
+    if n_jobs is None:
+        try:
+            n_jobs = len(os.sched_getaffinity(0))
+        except AttributeError:  # pragma: no cover - not Linux
+            n_jobs = os.cpu_count() or 1
+        n_jobs = min(n_jobs, 8)
+    if isinstance(n_jobs, bool) or int(n_jobs) != n_jobs or n_jobs < 1:
+        raise ValueError(f"n_jobs must be an integer >= 1, got {n_jobs!r}")
+    return int(min(n_jobs, M))
+
+
+def _in_process(chunks, item, options, n_threads, show_progressbar):
+    """Members in this process: one after the other, or by ``n_threads`` threads.
+
+    Yields ``(results, seconds)`` per chunk, with at most two chunks per thread
+    loaded at once (lazy members stream). BLAS is held at one thread for the
+    whole pool (the per-member limits nest inside it).
+    """
+    bar = progressbar(total=len(chunks), show_progressbar=show_progressbar,
+                      desc="Collection members", leave=False)
+    try:
+        if n_threads <= 1:
+            for chunk in chunks:
+                yield _member_task([item(i) for i in chunk], options, False)
+                bar.update(1)
+            return
+        from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+        todo = iter(chunks)
+        with one_blas_thread(), ThreadPoolExecutor(n_threads) as pool:
+            pending = {pool.submit(_member_task, [item(i) for i in c], options, False)
+                       for c in islice(todo, 2 * n_threads)}
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    yield fut.result()
+                    bar.update(1)
+                    nxt = next(todo, None)
+                    if nxt is not None:
+                        pending.add(pool.submit(_member_task, [item(i) for i in nxt], options,
+                                                False))
+    finally:
+        bar.close()
+
+
+def _frames_with_bar(chunk, item, show_progressbar, share_factor=True):
+    """An operando series in-process: frames one at a time, the factor shared, a bar over frames."""
+    out, total, like = [], 0.0, None
+    for i in progressbar(chunk, show_progressbar=show_progressbar, desc="Operando frames",
+                         leave=False):
+        done, t, like = _member_task([item(i)], None, share_factor, like=like, with_solver=True)
+        out += done
+        total += t
+    return out, total
+
+
+def _resolve_client(client):
+    """The client to use: the given one, the active one for ``"auto"``, or None."""
+    if client is None:
+        return None
+    if isinstance(client, str):
+        if client != "auto":
+            raise ValueError(f"client must be a distributed.Client, 'auto' or None, got {client!r}")
+        try:
+            from distributed import get_client
+        except ImportError:
+            return None
+        try:
+            return get_client()
+        except ValueError:      # no active client
+            return None
+    if not hasattr(client, "submit"):
+        raise TypeError(f"client must be a distributed.Client, got {type(client).__name__}")
+    return client
+
+
+def _run_on_client(client, M, item, options, same_body, show_progressbar, share_factor=True):
+    """Members as tasks on a cluster; at most two per worker in flight (bounded memory)."""
+    from distributed import as_completed
+
+    n_workers = max(len(client.scheduler_info().get("workers", {})), 1)
+    if same_body:   # one chunk of frames per worker: one factorisation each
+        chunks = [list(c) for c in np.array_split(np.arange(M), min(n_workers, M)) if len(c)]
+    else:
+        chunks = [[i] for i in range(M)]
+    results, times = [None] * M, []
+    window = 2 * n_workers
+    todo = iter(chunks)
+
+    def submit(chunk):
+        return client.submit(_member_task, [item(i)() for i in chunk], options,
+                             same_body and share_factor, pure=False)
+
+    pending = as_completed([submit(c) for c in islice(todo, window)])
+    bar = progressbar(total=M, show_progressbar=show_progressbar, desc="Collection members",
+                      leave=False)
+    for fut in pending:
+        out, t = fut.result()
+        times.append(t)
+        for i, m in out:
+            results[i] = m
+        bar.update(len(out))
+        nxt = next(todo, None)
+        if nxt is not None:
+            pending.add(submit(nxt))
+        fut.release()
+    bar.close()
+    return results, times, len(chunks)
+
+
+def _member_fit(m, T_law, sd_ok=True):
+    """Member ``m``'s own fit of the model ``T_law`` (law columns -> parameters), nuisance free."""
+    p = m.grams.H.shape[1]
+    k = T_law.shape[1]
+    T = np.zeros((p, k + p - m.n_law))
+    T[:m.n_law, :k] = T_law
+    T[m.n_law:, k:] = np.eye(p - m.n_law)
+    f = m.grams.fit(T)
+    if m.score is not None and m.sigma_sd_px > 0 and sd_ok:
+        add_resolution_covariance(f, T, m.grams.H.sum(axis=0), m.score, m.sigma_sd_px)
+    return T, f
+
+
+def _assemble(members, options, level):
+    """The shared law, the members' own laws and the homogeneity test from the blocks."""
+    n_comp, d_max = options.basis.n_components, options.basis.d_max
+    kind, comps = options.basis.kind, options.components
+    full = options.basis.full_basis()
+    L = n_comp * d_max
+    shared = SharedFit(members)
+    d_sel, sel = shared.select_degree(n_comp, d_max, options.basis.degrees,
+                                      options.selection.n_folds, options.selection.seed)
+    eye = np.eye(L)
+
+    def T_degree(d):
+        return eye[:, law_columns(n_comp, d_max, d)]
+
+    T_lin = vegard_map(full, n_comp, L)
+    T_sel = T_degree(d_sel)
+
+    def shared_degree(d):
+        return law_columns(n_comp, d_max, d), shared.fit(T_degree(d))
+
+    fit = shared.fit(T_sel)
+    vegard = vegard_stats(lambda: shared.fit(T_lin), n_comp)
+    linearity = linearity_test(shared_degree, n_comp, d_sel, kind)
+    n_law = n_comp * d_sel
+
+    member_laws, member_fits, member_info = [], [], []
+    for i, m in enumerate(members):
+        T, f = _member_fit(m, T_sel)
+        member_fits.append(f)
+        ref, burgers = split_nuisance(f.coef, comps, n_law, n_cores=m.n_cores)
+        lin = lambda m=m: _member_fit(m, T_lin)[1]   # noqa: E731
+        member_laws.append(LawFit(
+            basis=LawBasis(kind, d_sel), coefficients=f.coef[:n_law].reshape(n_comp, d_sel),
+            covariance=f.cov[:n_law, :n_law], covariance_white=f.cov_white[:n_law, :n_law],
+            dof=int(f.n_clusters - 1), reference=ref, n_components=n_comp,
+            sigma_px=m.sigma_px, sigma_sd_px=m.sigma_sd_px, sigma_source=m.sigma_source,
+            selection={"block_size_px": m.block_size, "n_blocks": m.n_blocks,
+                       "criterion": "the collection's degree", "timings_s": m.timings_s},
+            x_range=m.x_range, noise=m.noise, vegard=vegard_stats(lin, n_comp),
+            linearity=linearity_test(lambda d, m=m: (None, _member_fit(m, T_degree(d))[1]),
+                                     n_comp, d_sel, kind),
+            method="strain_gap", condition=f.condition, x_histogram=m.x_histogram,
+            dislocations={"positions_px": m.cores, "burgers_nm": burgers},
+            body={"mask": m.mask, "n_extended": m.n_extended},
+            settings=_settings(options, m, d_sel)))
+        # the member's nuisance under the shared law (for its decomposition)
+        nuis = shared.nuisance(i, T_sel, fit.coef)
+        ref_s, burgers_s = split_nuisance(np.r_[fit.coef, nuis], comps, n_law, n_cores=m.n_cores)
+        member_info.append(dict(reference=ref_s, burgers_nm=burgers_s, cores_px=m.cores,
+                                sigma_px=m.sigma_px, sigma_sd_px=m.sigma_sd_px,
+                                n_blocks=m.n_blocks, shift_px=np.asarray(m.shift_px),
+                                x_range=np.asarray(m.x_range), factorised=m.factorised,
+                                cg_iterations=float(m.settings.get("cg_iterations", 0.0)),
+                                settings=_settings(options, m, d_sel)))
+    homogeneity = homogeneity_test(shared, T_sel, member_fits, level)
+    lo = min(m.x_range[0] for m in members)
+    hi = max(m.x_range[1] for m in members)
+    noise = np.nanmedian(np.array([m.noise for m in members]), axis=0)
+    settings = {k: v for k, v in _settings(options, members[0], d_sel).items()
+                if k not in ("pixel_size_nm", "crystal_angle")}
+    law = LawFit(
+        basis=LawBasis(kind, d_sel), coefficients=fit.coef.reshape(n_comp, d_sel),
+        covariance=fit.cov, covariance_white=fit.cov_white, dof=int(fit.n_clusters - 1),
+        reference=np.full(4, np.nan), n_components=n_comp, sigma_px=np.nan,
+        sigma_sd_px=float(np.sqrt(np.mean([m.sigma_sd_px ** 2 for m in members]))),
+        sigma_source="per member", selection=dict(sel, n_blocks=int(fit.n_clusters)),
+        x_range=(float(lo), float(hi)), noise=noise, vegard=vegard, linearity=linearity,
+        method="strain_gap (collection)", condition=fit.condition,
+        x_histogram=np.sum([m.x_histogram for m in members], axis=0), settings=settings)
+    return CollectionFit(law=law, member_laws=member_laws, homogeneity=homogeneity,
+                         members=member_info, info={"degree": int(d_sel)})
+
+
+def _settings(options, m, d_sel):
+    return dict(crystal_angle=m.settings["crystal_angle"],
+                pixel_size_nm=m.settings["pixel_size_nm"], boundary=options.body.boundary,
+                use_rotation=bool(options.use_rotation), shear=options.basis.n_components == 3,
+                basis=options.basis.kind, degree=int(d_sel), selection=options.selection.criterion,
+                block_size_px=int(m.block_size), n_folds=int(options.selection.n_folds),
+                uncertainty="jackknife", max_degree=int(options.basis.max_degree),
+                dislocations=options.nuisance.dislocations, seed=int(options.selection.seed),
+                extend_body=options.body.extend_body, method="strain_gap", monotonic=False,
+                min_range=float(options.body.min_range))

@@ -1,0 +1,289 @@
+"""One law from many particles and from operando series (issue 17): the engine and its API.
+
+Small members (40 x 64 px, 48 x 80 px) so the file runs in well under a minute;
+the statistics over many collections and the speed are in benchmarks/collection.py.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+
+import hyperspy_chemomech as hcm
+from hyperspy_chemomech._metadata import record, set_image_axes
+from hyperspy_chemomech.learning import learn_law, learn_law_collection
+from hyperspy_chemomech.mechanics import resolve_stiffness
+from hyperspy_chemomech.signals import CompositionMap, StrainField
+from hyperspy_chemomech.simulate import make_particle, vegard_law
+
+PIXEL = 5.0
+Q = resolve_stiffness(("FePO4", "LiFePO4"), "stress")
+TRUE = vegard_law().slopes
+ODD = (3, 9, 14)
+
+
+def _steeper(X):
+    return 1.1 * vegard_law()(X)
+
+
+_steeper.slopes = 1.1 * TRUE
+
+
+def _particles(n, shape, seed, odd=()):
+    """n particles, one Vegard law (members in ``odd`` 10 % steeper): strain noise 2e-3,
+    X-ray 4x coarser (blurred, noise-free composition), one dislocation, random frames."""
+    rng = np.random.default_rng(seed)
+    return [make_particle(shape=shape, pixel_size=PIXEL, material="LixFePO4", noise=2e-3,
+                          blur_factor=4, n_dislocations=1, seed=seed + k,
+                          crystal_angle=float(rng.uniform(-0.6, 0.6)),
+                          law=_steeper if k in odd else "vegard")
+            for k in range(n)]
+
+
+def _signals(parts, noise_free=False):
+    strains = []
+    for p in parts:
+        s = StrainField.from_components(*(p.strain_noise_free if noise_free else p.strain),
+                                        scale=PIXEL)
+        strains.append(s)
+    return strains, [p.composition_map() for p in parts]
+
+
+def _quiet(func, *args, **kwargs):
+    kwargs.setdefault("show_progressbar", False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return func(*args, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def twenty():
+    parts = _particles(20, (40, 64), seed=0)
+    S, C = _signals(parts)
+    angles = [p.crystal_angle for p in parts]
+    law = _quiet(hcm.learn_eigenstrain_collection, S, C, crystal_angles=angles)
+    return parts, S, C, angles, law
+
+
+# --------------------------------------------------------------------------- must show
+def test_twenty_particles_pin_the_law_tighter(twenty):
+    """Shared slopes within a third of one member's median error; 95 % intervals >= 3x narrower."""
+    parts, S, C, angles, law = twenty
+    shared = law.vegard()
+    members = np.array([m.vegard()["slopes"] for m in law.member_laws])
+    err_member = np.median(np.abs(members - TRUE), axis=0)
+    err_shared = np.abs(shared["slopes"] - TRUE)
+    width_member = np.median([np.diff(m.vegard()["ci95"], axis=1)[:, 0]
+                              for m in law.member_laws], axis=0)
+    width_shared = np.diff(shared["ci95"], axis=1)[:, 0]
+    print(f"\nshared |err| {err_shared}, member median |err| {err_member}, "
+          f"ratio {err_member / err_shared}; 95 % width member/shared {width_member / width_shared}")
+    assert np.all(width_member >= 3 * width_shared)
+    # the [100] slope (the largest misfit) meets the third; the [001] slope is limited by the
+    # single fit's resolution-matching bias at these small sizes (see the test below)
+    assert err_shared[0] <= err_member[0] / 3
+    assert not law.homogeneity.rejected          # one law for all: no false alarm here
+    coll = law.metadata.Chemomech.collection
+    assert coll.n_members == 20 and coll.n_factorisations == 20
+    assert len(law.member_laws) == 20 and law.homogeneity.odd_members == []
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "not met: the [001] slope's error here is the single fit's resolution-matching bias, "
+    "shared by every member (a noise-free collection of the same 20 particles is off by "
+    "-2.1e-4 on [001], +1.6e-4 on [100], 0.4-1 % of the slopes: a Gaussian PSF for a 4x box "
+    "plus bilinear resampling, and blur near the edges of 40 x 64 px particles); a collection "
+    "averages noise, not a bias common to all members"))
+def test_twenty_particles_001_slope_within_a_third(twenty):
+    parts, S, C, angles, law = twenty
+    members = np.array([m.vegard()["slopes"] for m in law.member_laws])
+    err_member = np.median(np.abs(members - TRUE), axis=0)
+    assert abs(law.vegard()["slopes"][1] - TRUE[1]) <= err_member[1] / 3
+
+
+def test_three_steeper_members_are_named():
+    parts = _particles(20, (48, 80), seed=100, odd=ODD)
+    S, C = _signals(parts)
+    law = _quiet(hcm.learn_eigenstrain_collection, S, C,
+                 crystal_angles=[p.crystal_angle for p in parts])
+    h = law.homogeneity
+    print(f"\n{h}\nmember p-values (Holm) {np.round(h.member_adjusted_p, 4)}")
+    assert h.rejected and h.p_value < 0.05
+    assert h.odd_members == list(ODD)
+    assert set(h.odd_p_values) == set(ODD)
+    assert "rejected" in repr(h) and "3 (p =" in repr(h)
+
+
+def _series(n_frames=30, shape=(40, 64), drift=True, blur=1):
+    """One particle (fixed outline), a new composition each frame, integer drift up to 2 px.
+
+    ``blur=1``: the composition at the strain's resolution (e.g. ptychography), where the
+    single fit has no resolution-matching bias that every frame of one body would share.
+    """
+    rng = np.random.default_rng(7)
+    mask = make_particle(shape=shape, pixel_size=PIXEL, fill=0.75, seed=0).mask
+    frames = [make_particle(shape=shape, pixel_size=PIXEL, material="LixFePO4", noise=2e-3,
+                            blur_factor=blur, seed=300 + t, mask=mask, crystal_angle=0.2)
+              for t in range(n_frames)]
+    shifts = np.zeros((n_frames, 2), int)
+    if drift:
+        shifts[1:] = rng.integers(-2, 3, (n_frames - 1, 2))
+    from hyperspy_chemomech.learning._collection import shift_map
+
+    strain = np.stack([shift_map(p.strain, s) for p, s in zip(frames, shifts)])
+    X = np.stack([shift_map(p.X_observed, s) for p, s in zip(frames, shifts)])
+    S = StrainField(strain)
+    set_image_axes(S, scale=PIXEL, units="nm")
+    C = CompositionMap(X)
+    set_image_axes(C, scale=PIXEL, units="nm")
+    if blur > 1:
+        record(C, "registration", source_pixel_size_nm=blur * PIXEL)
+    return frames, shifts, S, C
+
+
+def test_operando_series_one_factorisation():
+    frames, shifts, S, C = _series()
+    law = _quiet(hcm.learn_eigenstrain_collection, S, C, crystal_angles=0.2, drift="register")
+    coll = law.metadata.Chemomech.collection
+    assert coll.n_factorisations == 1 and coll.n_members == 30
+    # C(X): the other frames are solved by CG preconditioned by the first frame's factor
+    assert coll.member_cg_iterations[0] == 0 and np.all(coll.member_cg_iterations[1:] > 0)
+    np.testing.assert_array_equal(coll.member_shift_px, -shifts)   # registered back
+    frame_err = np.median(np.abs([m.vegard()["slopes"] - TRUE for m in law.member_laws]), axis=0)
+    err = np.abs(law.vegard()["slopes"] - TRUE)
+    print(f"\noperando: shared |err| {err}, frame median |err| {frame_err}, "
+          f"timings {dict(coll.timings_s.as_dictionary())}")
+    assert np.all(err <= frame_err / 3)
+    parts = hcm.decompose_collection(S.inav[:, :3], C.inav[:3], _first_members(law, 3))
+    assert len(parts) == 3
+    for t, d in enumerate(parts):   # each frame with its own reference under the shared law
+        np.testing.assert_allclose(d.reference, law._collection_members[t]["reference"])
+    # the shared law on one frame by itself: its reference is fitted there (not a member's)
+    one = S.inav[:, 0].decompose(C.inav[0], law)
+    assert np.all(np.isfinite(one.reference))
+
+
+def _first_members(law, n):
+    """The law restricted to its first n members' records (for a short decomposition)."""
+    view = law.deepcopy()
+    view._collection_members = law._collection_members[:n]
+    return view
+
+
+def test_collection_of_one_is_the_single_fit():
+    p = _particles(1, (40, 64), seed=5)[0]
+    kw = dict(degree=1, crystal_angle=p.crystal_angle, source_pixel_size=4 * PIXEL)
+    single = _quiet(learn_law, p.strain, p.X_observed, PIXEL, Q, show_progressbar=False, **kw)
+    coll = _quiet(learn_law_collection, [p.strain], [p.X_observed], PIXEL, [Q], degree=1,
+                  crystal_angles=p.crystal_angle, source_pixel_size=4 * PIXEL)
+    for f in (coll.law, coll.member_laws[0]):
+        np.testing.assert_allclose(f.coefficients, single.coefficients, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(f.covariance, single.covariance, rtol=1e-9, atol=1e-16)
+        np.testing.assert_allclose(f.vegard["ci95"], single.vegard["ci95"], rtol=1e-9)
+    np.testing.assert_allclose(coll.member_laws[0].reference, single.reference, atol=1e-12)
+
+
+def test_lazy_members_give_the_same_law(twenty):
+    parts, S, C, angles, law = twenty
+    n = 3
+    eager = _quiet(hcm.learn_eigenstrain_collection, S[:n], C[:n], crystal_angles=angles[:n],
+                   degree=1)
+    lazy = _quiet(hcm.learn_eigenstrain_collection, [s.as_lazy() for s in S[:n]],
+                  [c.as_lazy() for c in C[:n]], crystal_angles=angles[:n], degree=1)
+    np.testing.assert_allclose(lazy.vegard()["slopes"], eager.vegard()["slopes"], atol=1e-14)
+    assert not S[0]._lazy   # the user's signals are untouched
+
+
+def test_same_result_on_a_local_cluster():
+    distributed = pytest.importorskip("distributed")
+    parts = _particles(3, (40, 64), seed=50)
+    S, C = _signals(parts)
+    angles = [p.crystal_angle for p in parts]
+    here = _quiet(hcm.learn_eigenstrain_collection, S, C, crystal_angles=angles)
+    # two single-threaded workers (threads: a short test; what travels is checked below)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster):
+        there = _quiet(hcm.learn_eigenstrain_collection, S, C, crystal_angles=angles,
+                       client="auto")   # the active client
+    diff = max(np.abs(here.data - there.data).max(),
+               np.abs(here.metadata.Chemomech.law.covariance
+                      - there.metadata.Chemomech.law.covariance).max(),
+               max(np.abs(a.data - b.data).max()
+                   for a, b in zip(here.member_laws, there.member_laws)),
+               np.nanmax(np.abs(here.homogeneity.member_p_values
+                                - there.homogeneity.member_p_values)))
+    print(f"\ncluster vs in-process: max difference {diff:.3g}")
+    assert diff <= 1e-10
+    assert "distributed (2 workers)" in there.metadata.Chemomech.collection.executed
+    assert "in-process" in here.metadata.Chemomech.collection.executed
+
+
+def test_a_member_task_travels_as_plain_arrays():
+    """What a worker process receives and sends back pickles; what comes back is small."""
+    import pickle
+
+    from hyperspy_chemomech.learning._collection import LearnOptions, _member_task
+
+    p = _particles(1, (40, 64), seed=60)[0]
+    item = dict(index=0, strain=p.strain, X=p.X_observed, pixel_size=PIXEL, stiffness=Q,
+                crystal_angle=p.crystal_angle, mask=None, variance=None,
+                options=LearnOptions())
+    sent = pickle.dumps(([item], LearnOptions(), False))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out, seconds = _member_task(*pickle.loads(sent))
+    back = pickle.dumps((out, seconds))
+    print(f"\nsent {len(sent) / 1e3:.0f} kB, back {len(back) / 1e3:.0f} kB")
+    assert len(back) < p.strain.nbytes / 2       # the Gram blocks: less than half a strain map
+    ((index, member),), _ = pickle.loads(back)
+    assert index == 0 and member.grams.H.shape[0] == member.n_blocks
+
+
+def test_odd_members_do_not_drag_the_reference():
+    """3 of 8 members 10 % steeper: the step-down test refits the others' law without the
+    odd ones found, so the good members are not named with them."""
+    parts = _particles(8, (64, 100), seed=200, odd=(1, 4, 6))
+    S, C = _signals(parts)
+    law = _quiet(hcm.learn_eigenstrain_collection, S, C,
+                 crystal_angles=[p.crystal_angle for p in parts])
+    print(f"\n{law.homogeneity}")
+    assert law.homogeneity.odd_members == [1, 4, 6]
+
+
+# --------------------------------------------------------------------------- bad input
+def test_bad_inputs_name_the_member(twenty):
+    parts, S, C, angles, law = twenty
+    with pytest.raises(ValueError, match="3 strain fields but 2 composition"):
+        hcm.learn_eigenstrain_collection(S[:3], C[:2])
+    other = make_particle(shape=(30, 50), pixel_size=PIXEL, seed=1).composition_map()
+    with pytest.raises(ValueError, match=r"member 1: composition grid \(30, 50\)"):
+        hcm.learn_eigenstrain_collection(S[:3], [C[0], other, C[2]])
+    with pytest.raises(ValueError, match="material has 2 entries for 3 members"):
+        hcm.learn_eigenstrain_collection(S[:3], C[:3], material=["LixFePO4", "LiFePO4"])
+    with pytest.raises(ValueError, match="member 1: material"):
+        hcm.learn_eigenstrain_collection(S[:3], C[:3], material=["LixFePO4", "unobtainium",
+                                                                   "LiFePO4"])
+    with pytest.raises(TypeError, match="member 2: strain must be a StrainField"):
+        hcm.learn_eigenstrain_collection(S[:2] + [np.zeros((4, 40, 64))], C[:3])
+    with pytest.raises(ValueError, match="crystal_angles has 2 entries for 3 members"):
+        hcm.learn_eigenstrain_collection(S[:3], C[:3], crystal_angles=[0.0, 0.1])
+    with pytest.raises(ValueError, match="drift= is for an operando series"):
+        hcm.learn_eigenstrain_collection(S[:3], C[:3], drift="register")
+    with pytest.raises(TypeError, match="unknown option"):
+        hcm.learn_eigenstrain_collection(S[:3], C[:3], composition_uncertainty="auto")
+    with pytest.raises(ValueError, match="selection='cv'"):
+        hcm.learn_eigenstrain_collection(S[:3], C[:3], selection="bic")
+    with pytest.raises(ValueError, match="empty"):
+        hcm.learn_eigenstrain_collection([], [])
+    frames, shifts, Sser, Cser = _series(n_frames=3, drift=False)
+    with pytest.raises(ValueError, match="3 frames, the composition series 2"):
+        hcm.learn_eigenstrain_collection(Sser, Cser.inav[:2])
+    with pytest.raises(ValueError, match="the law was learned on 20 members, 3 are given"):
+        hcm.decompose_collection(S[:3], C[:3], law)
+
+
+def test_homogeneity_holm():
+    from hyperspy_chemomech.learning._collection import holm
+
+    np.testing.assert_allclose(holm([0.01, 0.04, 0.03, np.nan]), [0.03, 0.06, 0.06, np.nan])
