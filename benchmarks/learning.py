@@ -41,7 +41,7 @@ def time_case(shape, seed=0, repeat=3):
 
     q = resolve_stiffness("LiFePO4")
     p = make_particle(shape=shape, pixel_size=5.0, noise=2e-3, n_dislocations=5,
-                      blur_factor=4, seed=seed)
+                      blur_factor=4, seed=seed, material="LiFePO4")
     n_rhs = 2 * 6  # two components, legendre up to degree 6
     t_learn, t_floor = np.inf, np.inf
     for _ in range(repeat):  # best of `repeat`, alternating: the machine is shared
@@ -93,7 +93,7 @@ def coverage_study(n_seeds=50, seed0=1000, shape=(150, 250), verbose=False, **pa
     from hyperspy_chemomech.mechanics import resolve_stiffness
     from hyperspy_chemomech.simulate.particle import make_particle
 
-    settings = dict(noise=2e-3, n_dislocations=5, blur_factor=4)
+    settings = dict(noise=2e-3, n_dislocations=5, blur_factor=4, material="LiFePO4")
     settings.update(particle_kwargs)
     q = resolve_stiffness("LiFePO4")
     slope_in, band_in, point_in, errs, widths = [], [], [], [], []

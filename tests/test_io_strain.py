@@ -199,8 +199,9 @@ def test_py4dstem_bad_input(tmp_path):
 def rotated_particle():
     from hyperspy_chemomech.simulate import make_particle
 
+    # homogeneous LiFePO4, as the tests below learn with it
     return make_particle(shape=(70, 110), noise=1e-3, n_dislocations=1, crystal_angle=0.25,
-                         seed=4)
+                         seed=4, material="LiFePO4")
 
 
 @pytest.mark.parametrize("sense, include_rot", [("data", True), ("code", True), ("data", False)])

@@ -1,5 +1,7 @@
 """Learning the eigenstrain law: exactness, the issue's synthetic cases, bad input."""
 
+import functools
+
 import numpy as np
 import pytest
 
@@ -7,9 +9,13 @@ import hyperspy.api as hs
 
 from hyperspy_chemomech.learning import LawBasis, learn_law
 from hyperspy_chemomech.mechanics import resolve_stiffness
-from hyperspy_chemomech.simulate.particle import make_particle, nonlinear_law
+from hyperspy_chemomech.simulate import particle
+from hyperspy_chemomech.simulate.particle import nonlinear_law
 
 Q_LFP = resolve_stiffness("LiFePO4")
+# the engine is given the homogeneous LiFePO4 stiffness (Q_LFP) here, so the particles
+# are made with it (the simulator's default is the package's default material, C(X))
+make_particle = functools.partial(particle.make_particle, material="LiFePO4")
 
 
 def _curve_rms(fit, law):

@@ -36,6 +36,11 @@ PSF_SHAPE_UNCERTAINTY = 0.15
 SIGMA_GRID_PX = (0.0, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0)
 #: Huber threshold (robust standard deviations) of the robust fits.
 HUBER_C = 1.345
+#: Width (X-ray pixels) of the band along the body's edge that the resolution
+#: estimate leaves out when the composition was resampled from a coarser X-ray map.
+EDGE_BAND_XRAY_PIXELS = 3.0
+#: An edge band is left out only if at least this fraction of the body remains.
+EDGE_BAND_MIN_KEPT = 0.5
 
 
 def noise_level(field, mask):
@@ -251,8 +256,23 @@ def parabolic_min(x, y):
     return np.where(inner, vertex, x[i]), i
 
 
+def _edge_band_rows(mask, width):
+    """The body less a band ``ceil(width)`` px wide along its edge, and that width (px).
+
+    A band that would leave less than ``EDGE_BAND_MIN_KEPT`` of the body is not left
+    out (width 0): on a small particle the estimate needs all its pixels more than
+    it gains from dropping the edge's bias.
+    """
+    n = int(np.ceil(width - 1e-9))
+    if n > 0:
+        rows = ndimage.binary_erosion(mask, iterations=n)
+        if rows.sum() >= EDGE_BAND_MIN_KEPT * mask.sum():
+            return rows, n
+    return mask, 0
+
+
 def estimate_resolution(grid, comps, sigmas, law_columns, show_progressbar, n_boot=300, seed=0,
-                        n_folds=5, edge_band=False):
+                        n_folds=5, edge_band=False, xray_pixel=None):
     """PSF sigma (px) of the composition relative to the strain map, with its uncertainty.
 
     Each candidate sigma says "the composition, hence the prediction, is blurred
@@ -269,6 +289,19 @@ def estimate_resolution(grid, comps, sigmas, law_columns, show_progressbar, n_bo
     by a parabola through the best grid point and its neighbours; its standard
     deviation comes from a spatial block bootstrap of the profile.
 
+    A composition resampled from a coarser X-ray map is unreliable along the
+    particle's outline: there the X-ray pixel, its PSF and the resampling mix
+    particle with vacuum, and the composition is a ratio of blurred amounts. With
+    the X-ray pixel known (``xray_pixel``) the comparison leaves out a band
+    ``EDGE_BAND_XRAY_PIXELS`` X-ray pixels wide along the edge (not if that
+    would leave less than ``EDGE_BAND_MIN_KEPT`` of the body: 150 x 250 px
+    platelets of 4x X-ray pixels keep 74 %, 80 x 120 px ones 53 %). With that band in, on particles
+    from ``simulate.realistic_particle`` (Airy PSF, two phases) a law of degree 3
+    at too sharp a sigma fitted better than the true linear law at the right one
+    (held-out loss 0.584 against 0.646, seed 1) and the Vegard slopes came out up to
+    1.9 % high. The band is left out of this choice only: the fit at the chosen
+    resolution uses the whole body.
+
     Parameters
     ----------
     grid : PooledGrid
@@ -282,7 +315,10 @@ def estimate_resolution(grid, comps, sigmas, law_columns, show_progressbar, n_bo
         (simplest first).
     edge_band : bool
         Leave out the band along the edge where the blur and a held boundary's
-        response do not commute (``boundary="dirichlet"``).
+        response do not commute (``boundary="dirichlet"``): ``max(sigmas)`` wide.
+    xray_pixel : float, optional
+        X-ray pixel (fine-grid px) the composition was resampled from: leave out
+        the band of the X-ray map's edge (see above).
 
     Returns
     -------
@@ -291,7 +327,8 @@ def estimate_resolution(grid, comps, sigmas, law_columns, show_progressbar, n_bo
     table : dict
         ``sigma_px`` candidates, ``loss`` per candidate at the chosen degree,
         ``degree_index`` (into the candidate degrees), ``cv_loss`` (sigma x degree),
-        ``target_sigma_px``, ``sd_px``.
+        ``target_sigma_px``, ``sd_px``, ``edge_band_px`` (fine-grid px left out
+        along the edge).
     """
     sig = np.asarray(sigmas, dtype=float)
     target_sigma = float(sig.max())
@@ -303,10 +340,9 @@ def estimate_resolution(grid, comps, sigmas, law_columns, show_progressbar, n_bo
         rest = float(np.sqrt(max(target_sigma * target_sigma - s * s, 0.0)))
         rs = grid.blur_model("responses", rest)
         if w is None:  # rows are the same for every candidate (one target)
-            rows = grid.mask
-            if edge_band:
-                rows = ndimage.binary_erosion(grid.mask,
-                                              iterations=int(np.ceil(target_sigma / grid.factor)))
+            width = max(target_sigma if edge_band else 0.0,
+                        EDGE_BAND_XRAY_PIXELS * float(xray_pixel or 0.0))
+            rows, band = _edge_band_rows(grid.mask, width / grid.factor)
             design = grid.design(target, rs, comps, rows=rows, extra=extra_t)
             f = robust_fit(design.A, design.y, design.comp, design.group, design.w0,
                            n_components=len(comps), n_iter=3, covariance=False)
@@ -370,4 +406,4 @@ def estimate_resolution(grid, comps, sigmas, law_columns, show_progressbar, n_bo
     sd = float(np.hypot(boot.std(ddof=1), PSF_SHAPE_UNCERTAINTY * sigma))
     return float(sigma), sd, {"sigma_px": sig, "loss": loss, "degree_index": int(k),
                               "cv_loss": per_fold.mean(axis=2), "target_sigma_px": target_sigma,
-                              "sd_px": sd}
+                              "sd_px": sd, "edge_band_px": band * grid.factor}

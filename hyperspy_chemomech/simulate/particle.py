@@ -211,8 +211,8 @@ def resolve_law(law):
 
 
 def make_particle(shape=(150, 250), pixel_size=5.0, kind="hexagon", composition="two_phase",
-                  interface_width=6.0, law="vegard", material="LiFePO4",
-                  stiffness="homogeneous", crystal_angle=0.0, plane="stress",
+                  interface_width=6.0, law="vegard", material="LixFePO4",
+                  stiffness=None, crystal_angle=0.0, plane="stress",
                   n_dislocations=0, burgers_nm=None, noise=0.0, blur_factor=1,
                   reference=(1e-3, -5e-4, 2e-4, 3e-3), seed=0, fill=0.85, mask=None,
                   composition_kwargs=None):
@@ -232,11 +232,16 @@ def make_particle(shape=(150, 250), pixel_size=5.0, kind="hexagon", composition=
         10-90 % width of phase boundaries (px).
     law : "vegard", "nonlinear" or callable
         Truth eps0(X) - eps0(0), crystal frame ([100], [001] (, shear)).
-    material : str
-        Material whose stiffness is used (LiFePO4 by default); ``"LixFePO4"`` is
-        C(X) linear between FePO4 and LiFePO4 whatever ``stiffness`` says.
-    stiffness : {"homogeneous", "composition"}
-        Homogeneous C of ``material`` or C(X) linear between FePO4 and ``material``.
+    material : str or pair
+        The elastic body, as learning's ``material=`` reads it: ``"LixFePO4"``
+        (default, the package's default material) is C(X) linear between FePO4
+        (X = 0) and LiFePO4 (X = 1), as is a pair (X = 0 member, X = 1 member);
+        a single material (e.g. ``"LiFePO4"``) is homogeneous.
+    stiffness : {None, "homogeneous", "composition"}
+        ``None`` (default): what ``material`` says. ``"homogeneous"``: the
+        homogeneous C of a single ``material`` (a solid solution is refused: it
+        has no one stiffness). ``"composition"``: C(X) linear between FePO4 and a
+        single ``material`` (a solid solution's C(X) as it is).
     crystal_angle : float
         Angle from +x to [100] (rad).
     plane : {"stress", "strain"}
@@ -263,7 +268,7 @@ def make_particle(shape=(150, 250), pixel_size=5.0, kind="hexagon", composition=
     -------
     SyntheticParticle
     """
-    from ..mechanics import ParticleElasticity
+    from ..mechanics import ParticleElasticity, end_members
 
     rng = np.random.default_rng(seed)
     if mask is None:
@@ -275,7 +280,17 @@ def make_particle(shape=(150, 250), pixel_size=5.0, kind="hexagon", composition=
     X = composition_field(mask, kind=composition, interface_width=interface_width, seed=rng,
                           **(composition_kwargs or {}))
     law = resolve_law(law)
+
+    if stiffness not in (None, "homogeneous", "composition"):
+        raise ValueError(f"stiffness must be None, 'homogeneous' or 'composition', got "
+                         f"{stiffness!r}")
+    solid_solution = end_members(material) is not None
+    if solid_solution and stiffness == "homogeneous":
+        raise ValueError(f"stiffness='homogeneous' needs a single material, got the solid "
+                         f"solution material={material!r} (C(X)); pass material='LiFePO4' "
+                         "for the homogeneous LiFePO4 stiffness")
     Q = particle_stiffness(material, stiffness, plane)
+    stiffness = "composition" if solid_solution or stiffness == "composition" else "homogeneous"
     solver = ParticleElasticity(mask, pixel_size=pixel_size, stiffness=Q, composition=X,
                                 crystal_angle=crystal_angle)
     clean = forward_strain(solver, law, X, mask, crystal_angle)
@@ -295,23 +310,24 @@ def make_particle(shape=(150, 250), pixel_size=5.0, kind="hexagon", composition=
     )
 
 
-def particle_stiffness(material="LiFePO4", stiffness="homogeneous", plane="stress"):
+def particle_stiffness(material="LixFePO4", stiffness=None, plane="stress"):
     """The plane stiffness :func:`make_particle` uses (a (3, 3) array or a C(X) pair / callable).
 
-    ``material`` naming a solid solution (``"LixFePO4"``) gives C(X) whatever
-    ``stiffness`` says; otherwise ``"homogeneous"`` is C of ``material`` and
-    ``"composition"`` C(X) linear between FePO4 and ``material``.
+    ``material`` naming a solid solution (``"LixFePO4"``, the default) or a pair
+    gives C(X) whatever ``stiffness`` says; otherwise ``None`` or
+    ``"homogeneous"`` is C of ``material`` and ``"composition"`` C(X) linear
+    between FePO4 and ``material``.
     """
     from ..mechanics import end_members, get_material, plane_stiffness, resolve_stiffness
 
     if end_members(material) is not None:      # a solid solution's name: C(X) already
         return resolve_stiffness(material, plane)
-    if stiffness == "homogeneous":
+    if stiffness in (None, "homogeneous"):
         return plane_stiffness(get_material(material).stiffness, plane=plane)
     if stiffness == "composition":
         return (plane_stiffness(get_material("FePO4").stiffness, plane=plane),
                 plane_stiffness(get_material(material).stiffness, plane=plane))
-    raise ValueError("stiffness must be 'homogeneous' or 'composition'")
+    raise ValueError(f"stiffness must be None, 'homogeneous' or 'composition', got {stiffness!r}")
 
 
 def forward_strain(solver, law, X, mask, crystal_angle):

@@ -17,7 +17,7 @@ from hyperspy_chemomech.simulate.particle import make_particle
 
 @pytest.fixture(scope="module")
 def arrays():
-    p = make_particle(shape=(40, 60), noise=1e-4)
+    p = make_particle(shape=(40, 60), noise=1e-4, material="LiFePO4")   # as `stiffness`
     return p.strain.copy(), p.composition_map().data.astype(float).copy(), p.pixel_size, p
 
 

@@ -19,12 +19,12 @@ from hyperspy_chemomech.signals import StrainField
 from hyperspy_chemomech.simulate.particle import make_particle
 
 TRUE_SLOPES = np.array([0.052, -0.020])   # the Vegard law of simulate.particle (LiFePO4)
-MATERIAL = "LiFePO4"   # make_particle's default stiffness: homogeneous LiFePO4
+MATERIAL = "LiFePO4"   # the particles' stiffness here: homogeneous LiFePO4 (learned with it)
 
 
 @pytest.fixture(scope="module")
 def particle():
-    return make_particle(shape=(40, 60), noise=1e-4)
+    return make_particle(shape=(40, 60), noise=1e-4, material=MATERIAL)
 
 
 @pytest.fixture(scope="module")
