@@ -36,6 +36,14 @@ running (load average 1.5 to 16, said per figure: absolute times are pessimistic
 and the cluster speed-up shows only when the box is quiet; the lead reruns it on a
 quiet machine):
 
+Engine versions: the 20 x 20 statistics with the X-ray pixels ran on
+collection-engine 6b444f9, everything else on 0c4caba (main before its edge-band
+resolution change). Rerun on the merged code of this commit (3 x 8, ``--quick``,
+load 8): coverage 0.67, 0.67; error ratio 1.13, 1.02 (median |shared error| 3.3e-4,
+1.5e-4); width ratio 2.6, 2.5; false alarms 0 of 3; odd named exactly 3 of 3 (on
+6b444f9 the same quick run named all 8 members): the intervals are wider, the bias
+is the same.
+
 - statistics, 20 x 20 members, seeds 0-19 (odd: 10000-10019), composition as the
   X-ray pixels give it (the default): coverage [100] 0.05, [001] 0.00 (target
   0.90); median |shared error| 3.32e-4, 1.77e-4 vs one member's 3.52e-4, 1.74e-4
