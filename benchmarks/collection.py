@@ -32,8 +32,17 @@ Speed, in the same process against baselines measured in the same run:
   factorisations, and the law's error against the single frame's.
 
 Measured 2026-12-01 on the shared 2-core development box with ~6 other sessions
-running (load average 6-16 throughout: absolute times are pessimistic and the
-cluster speed-up cannot show; the lead reruns it on a quiet machine):
+running (load average 1.5 to 16, said per figure: absolute times are pessimistic
+and the cluster speed-up shows only when the box is quiet; the lead reruns it on a
+quiet machine):
+
+Engine versions: the 20 x 20 statistics with the X-ray pixels ran on
+collection-engine 6b444f9, everything else on 0c4caba (main before its edge-band
+resolution change). Rerun on the merged code of this commit (3 x 8, ``--quick``,
+load 8): coverage 0.67, 0.67; error ratio 1.13, 1.02 (median |shared error| 3.3e-4,
+1.5e-4); width ratio 2.6, 2.5; false alarms 0 of 3; odd named exactly 3 of 3 (on
+6b444f9 the same quick run named all 8 members): the intervals are wider, the bias
+is the same.
 
 - statistics, 20 x 20 members, seeds 0-19 (odd: 10000-10019), composition as the
   X-ray pixels give it (the default): coverage [100] 0.05, [001] 0.00 (target
@@ -41,9 +50,10 @@ cluster speed-up cannot show; the lead reruns it on a quiet machine):
   (ratio 0.94, 1.02; target <= 0.33); interval width member / shared 4.3, 4.2;
   false alarms 0.45 (target <= 0.10); detection of 3 odd 1.00, named exactly 0.20.
   The shared slopes are off by 0.64 % ([100]) and 0.88 % ([001]) (medians; too
-  steep in every case printed by the quick runs), and so are single-particle fits (``learn_eigenstrain`` on the 6
-  members of seed 0: +0.6 to +1.4 %; make_particle noise-free, 3 seeds: +0.1 to
-  +1.0 %): the learning's resolution model takes the registration's record as a Gaussian of FWHM = one X-ray pixel
+  steep in every case printed by the quick runs), and so are single-particle fits
+  (``learn_eigenstrain`` on the 6 members of seed 0: +0.6 to +1.4 %; make_particle
+  noise-free, 3 seeds: +0.1 to +1.0 %): the learning's resolution model takes the
+  registration's record as a Gaussian of FWHM = one X-ray pixel
   (sigma = f / 2.355 = 1.70 px) while a block mean over f px bilinearly resampled
   has sigma = f / 2 = 2.0 px; with that sigma given (``--resolution matched``, 3 x 8
   quick run) the bias goes (coverage 1.0, error ratio 0.20) but the remaining
@@ -54,12 +64,17 @@ cluster speed-up cannot show; the lead reruns it on a quiet machine):
   0.43e-4 vs one member's 0.99e-4, 0.86e-4); width ratio 4.3, 4.4; false alarms
   0.30; detection 1.00, named exactly 0.65: the PSF model explains most of the
   bias, not all of it nor the false alarms.
-- 100 particles of ~100 x 170 px (564 465 px in all), in-process (2 threads):
-  73.1 s; the sum of the members' floors measured serially 52.7 s; ratio 1.39;
-  100 factorisations. LocalCluster 1 worker 136.1 s, 2 workers 159.1 s (speed-up
-  0.86 on the loaded box); cluster and in-process slopes identical (difference
-  0.0); client peak RSS above its start 0.011 GB (20 members) vs 0.019 GB (100),
-  the whole client 0.85 vs 0.84 GB.
+- 100 particles of ~100 x 170 px (564 465 px in all), in-process (2 threads), at
+  load 13: 73.1 s, the sum of the members' floors (measured serially) 52.7 s, ratio
+  1.39; at load 1.5: 22.0 s, floors 14.3 s, ratio 1.54 (the engine's own clock of
+  its members' factorisation + mechanics, summed over threads: 23.7 s); 100
+  factorisations. LocalCluster, 1 worker vs 2: at load 1.5 63.2 s vs 34.6 s
+  (speed-up 1.83); at load 13 136.1 vs 159.1 s (0.86), at load 2-9 121.5 vs
+  96.5 s (1.26). Cluster and in-process slopes identical (difference 0.0).
+  Client memory (run untimed, 20 members first): peak of traced allocations
+  0.033 GB (20) vs 0.160 GB (100), ratio 4.9; RSS above the start 0.025 vs
+  0.146 GB; whole client 0.51 vs 0.65 GB: not flat, ~1.6 MB per member while a
+  member's returned blocks pickle to 0.09 MB and its member law to 0.025 MB.
 - operando, 60 frames of 150 x 250 px: 155.1 s = 2.59 s per frame vs 2.22 s for one
   frame fitted alone (ratio 1.17; with C(X) every frame still pays its solves, by
   conjugate gradients on the first frame's factor); 1 factorisation; |error| of

@@ -13,10 +13,30 @@ vectorised least-squares call, so on the ``lstsq`` rows both sides do the same
 memory-bound work and the ratio is small; ``optimizer="nnls"`` is solved pixel by
 pixel there, against our vectorised exact NNLS. The JSON reports every row.
 
+The floor, in the same run: one pass over the same stack (``np.sum``), at 256 x 256
+and at 64 x 64 px (x 120 energies; ``get_composition_map`` with the Poisson errors, as
+a user calls it).
+
+The X-ray chain, in the same run (``--chain``, on by default): a 128 x 128 px x 100
+energies count stack drifting by up to 5 px (``synthetic_xray_stack(seed=...)``),
+optical density + alignment + unmixing, timed and scored against the truth (RMS error
+of X over the whole particle mask and over its interior, the mask eroded by 3 px).
+Ours: ``to_optical_density()``, ``align_energies(reference=0, ...)`` (frame 0 carries
+no drift in the simulation, so the aligned grid is the truth's), ``get_composition_map``.
+Baseline: MANTiS's route (M. Lerotic et al., J. Synchrotron Rad. 21, 1206 (2014)) as its
+batch mode (``mantis_xray/mantis.py``) runs it, with MANTiS's own functions when
+``mantis-xray`` is installed (``pip install hyperspy_chemomech[bench]``): every raw
+frame registered to frame 0 (``data_stack.register_images``: cross-correlation with a
+parabolic peak fit), shifted (``apply_image_registration``), I0 from the brightest
+pixels (average flux within 2 % of the largest, ``i0_from_histogram``), optical density
+(``calculate_optical_density``) and the unconstrained least-squares fit to the reference
+spectra (``analyze.calc_svd_maps``); without it the benchmark says so and skips it.
+
 Usage::
 
     python benchmarks/composition.py           # 256 x 256 px x 120 energies
     python benchmarks/composition.py --quick   # 64 x 64 px x 60 energies
+    python benchmarks/composition.py --seeds 0 1 2 --no-hyperspy   # chain on 3 seeds
 
 Prints a table and ends with one line of JSON holding the figures.
 """
@@ -67,10 +87,148 @@ def _relative_difference(a, b):
     return float(np.max(np.abs(a - b)) / np.max(np.abs(b)))
 
 
+def _best_of(func, repeat):
+    """(best time, last result) of ``repeat`` calls."""
+    best, out = np.inf, None
+    for _ in range(max(1, repeat)):
+        t0 = time.perf_counter()
+        out = func()
+        best = min(best, time.perf_counter() - t0)
+    return best, out
+
+
+def _floor(n, ne, repeat):
+    """get_composition_map against one np.sum over the same (n, n, ne) stack, interleaved."""
+    from hyperspy_chemomech.simulate import synthetic_xray_stack
+
+    stack, truth = synthetic_xray_stack(shape=(n, n), n_energies=ne, i0=1e4, max_drift=0.0,
+                                        spacing="uniform", seed=0)
+    od = stack.to_optical_density()
+    refs = list(truth["references"])
+    t_sum = t_map = np.inf
+    for _ in range(max(1, repeat)):  # alternate, so both see the same machine
+        t_sum = min(t_sum, _best_of(lambda: np.sum(od.data), 1)[0])
+        t_map = min(t_map, _best_of(lambda: od.get_composition_map(refs), 1)[0])
+    return {"shape": [n, n, ne], "np_sum_s": round(t_sum, 5),
+            "get_composition_map_s": round(t_map, 5), "ratio": round(t_map / t_sum, 2)}
+
+
+def _chain_scores(X, truth, interior):
+    """RMS error of X over the whole particle and its interior; pixels left without X."""
+    Xt, mask = truth["X"], truth["mask"]
+    out = {}
+    for name, m in (("whole", mask), ("interior", interior)):
+        ok = m & np.isfinite(X)
+        out[f"rms_{name}"] = float(np.sqrt(np.mean((X - Xt)[ok] ** 2)))
+        out[f"missing_{name}"] = int(m.sum() - ok.sum())
+    return out
+
+
+def _ours_chain(stack, refs, align):
+    od = stack.to_optical_density(i0="auto")
+    shifts = od.align_energies(show_progressbar=False, **align)
+    comp = od.get_composition_map(refs, show_progressbar=False)
+    return np.asarray(comp.data), shifts
+
+
+def _mantis_chain(stack, energies, refs):
+    """MANTiS 3.3's batch route (mantis_xray/mantis.py) with its own functions."""
+    from mantis_xray.analysis import analyze, data_stack, data_struct
+
+    from hyperspy_chemomech.spectra import interpolate_references
+
+    stk = data_stack.data(data_struct.h5())
+    stk.absdata = np.asarray(stack.data, dtype=float).transpose(1, 0, 2).copy()  # (x, y, E)
+    stk.n_cols, stk.n_rows, stk.n_ev = stk.absdata.shape
+    stk.ev = np.asarray(energies, dtype=float).copy()
+    stk.data_dwell, stk.stack4D = None, None
+    ne = stk.n_ev
+    xs, ys = np.zeros(ne), np.zeros(ne)
+    ref = stk.absdata[:, :, 0].copy()
+    for i in range(ne):
+        xs[i], ys[i], _ = stk.register_images(ref, stk.absdata[:, :, i],
+                                              have_ref_img_fft=i > 0)
+    for i in range(ne):
+        if abs(xs[i]) > 0.02 or abs(ys[i]) > 0.02:
+            stk.absdata[:, :, i] = stk.apply_image_registration(stk.absdata[:, :, i],
+                                                                xs[i], ys[i])
+    stk.calc_histogram()
+    flux = stk.histogram
+    stk.i0_from_histogram(np.where(flux >= 0.98 * np.max(flux)))
+    anlz = analyze.analyze(stk)
+    A = interpolate_references([(r.axes_manager[-1].axis, np.asarray(r.data)) for r in refs],
+                               stk.ev)
+    anlz.target_spectra, anlz.n_target_spectra = A.T.copy(), A.shape[1]
+    anlz.calc_svd_maps()
+    maps = anlz.target_svd_maps.transpose(1, 0, 2)  # back to (y, x, K)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return maps[..., -1] / maps.sum(axis=-1)
+
+
+#: our routes through the chain: name -> align_energies options (``references`` added)
+CHAIN_ROUTES = {
+    "ours: outline + joint drift/unmixing refinement (the demo's)":
+        {"reference": 0, "features": "outline", "refine": True},
+    "ours: edges + joint refinement": {"reference": 0, "features": "edges", "refine": True},
+    "ours: edges (image registration only)": {"reference": 0, "features": "edges"},
+    "ours: outline (image registration only; the issue's figure)":
+        {"reference": 0, "features": "outline"},
+}
+
+
+def _chain(seeds, repeat):
+    """Time and accuracy of the X-ray chain, ours and MANTiS's, seed by seed."""
+    import os
+
+    from scipy import ndimage
+
+    from hyperspy_chemomech.simulate import synthetic_xray_stack
+
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    try:
+        import contextlib
+        import io
+
+        with contextlib.redirect_stdout(io.StringIO()):  # its plugin loader prints
+            import mantis_xray.analysis.analyze  # noqa: F401
+        mantis = True
+    except Exception as err:  # ImportError, or Qt failing headless
+        mantis = f"not run: mantis-xray not importable ({type(err).__name__}: {err})"
+    results = {}
+    for seed in seeds:
+        stack, truth = synthetic_xray_stack(shape=(128, 128), n_energies=100, max_drift=5.0,
+                                            seed=seed)
+        refs = list(truth["references"])
+        interior = ndimage.binary_erosion(truth["mask"], iterations=3)
+        row = {}
+        for name, opts in CHAIN_ROUTES.items():
+            align = {k: v for k, v in opts.items() if k != "refine"}
+            if opts.get("refine"):
+                align["references"] = refs
+            t, (X, shifts) = _best_of(lambda: _ours_chain(stack, refs, align), repeat)
+            row[name] = {"time_s": round(t, 4), **_chain_scores(X, truth, interior),
+                         "max_drift_error_px": float(np.abs(shifts - truth["drift"]).max())}
+        if mantis is True:
+            import contextlib
+            import io
+
+            with contextlib.redirect_stdout(io.StringIO()):
+                t, X = _best_of(lambda: _mantis_chain(stack, truth["energies"], refs), repeat)
+            row["MANTiS 3.3 route (its functions)"] = {"time_s": round(t, 4),
+                                                       **_chain_scores(X, truth, interior)}
+        results[seed] = row
+    return results, mantis
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small stack (64 x 64 x 60)")
     parser.add_argument("--repeat", type=int, default=5, help="timing repeats (best of)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0],
+                        help="seeds of the X-ray chain's stacks (default 0)")
+    parser.add_argument("--no-chain", action="store_true", help="skip the X-ray chain")
+    parser.add_argument("--no-hyperspy", action="store_true",
+                        help="skip the HyperSpy multifit baseline (slow per-pixel NNLS)")
     args = parser.parse_args(argv)
 
     from hyperspy.defaults_parser import preferences
@@ -86,8 +244,11 @@ def main(argv=None):
     refs = list(truth["references"])
     stack_bytes = od.data.nbytes
 
-    rows, figures = [], {"shape": list(shape), "n_energies": ne, "stack_bytes": stack_bytes}
-    cases = [
+    import os
+
+    rows, figures = [], {"shape": list(shape), "n_energies": ne, "stack_bytes": stack_bytes,
+                         "load_start": round(os.getloadavg()[0], 2)}
+    cases = [] if args.no_hyperspy else [
         # name, HyperSpy optimizer + options, our method + options
         ("lstsq", ("lstsq", {}), ("lstsq", {})),
         ("lstsq+errors", ("lstsq", {"calculate_errors": True}), ("lstsq", {"noise": "residual"})),
@@ -113,6 +274,15 @@ def main(argv=None):
             "peak_memory_over_stack": round(peak / stack_bytes, 3),
         }
 
+    floors = [_floor(n, 120, max(args.repeat, 7)) for n in ((64,) if args.quick else (256, 64))]
+    figures["floor"] = floors
+    figures["load_after_floor"] = round(os.getloadavg()[0], 2)
+    if not args.no_chain:
+        chain, mantis = _chain(args.seeds, max(1, min(args.repeat, 3)))
+        figures["chain"] = {str(k): v for k, v in chain.items()}
+        figures["mantis"] = mantis if mantis is not True else "mantis-xray " + _mantis_version()
+        figures["load_after_chain"] = round(os.getloadavg()[0], 2)
+
     print(f"\nComposition map of a {shape[0]} x {shape[1]} px x {ne} energies OD stack "
           f"({stack_bytes / 2**20:.0f} MiB float64)")
     print("baseline: HyperSpy Model1D + 2 ScalableFixedPattern, multifit(optimizer=...)")
@@ -125,8 +295,35 @@ def main(argv=None):
     print("-" * len(hdr))
     for method, t_hs, t_us, ratio, rel, mem in rows:
         print(f"{method:<13}{t_hs:>14.3f}{t_us:>11.4f}{ratio:>8.1f}x{rel:>15.2e}{mem:>18.3f}")
+    print("\nget_composition_map (nnls, Poisson errors) against one pass (np.sum) over the same "
+          "float64 stack, interleaved, best of each:")
+    for f in floors:
+        print(f"  {f['shape'][0]} x {f['shape'][1]} x {f['shape'][2]}: np.sum {f['np_sum_s']:.4f} s, "
+              f"get_composition_map {f['get_composition_map_s']:.4f} s, ratio {f['ratio']:.1f}x")
+    if not args.no_chain:
+        print(f"\nX-ray chain, 128 x 128 px x 100 energies, drift up to 5 px "
+              f"({figures['mantis']}); RMS error of X over the whole particle / its interior "
+              "(eroded 3 px)")
+        hdr = f"{'seed':<5}{'route':<62}{'time (s)':>9}{'whole':>9}{'interior':>10}{'drift err':>10}"
+        print(hdr)
+        print("-" * len(hdr))
+        for seed, row in chain.items():
+            for name, r in row.items():
+                de = r.get("max_drift_error_px")
+                print(f"{seed:<5}{name:<62}{r['time_s']:>9.3f}{r['rms_whole']:>9.4f}"
+                      f"{r['rms_interior']:>10.4f}" + (f"{de:>10.3f}" if de is not None else ""))
+    figures["load_end"] = round(os.getloadavg()[0], 2)
     print()
     print(json.dumps({"benchmark": "composition", **figures}))
+
+
+def _mantis_version():
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("mantis-xray")
+    except PackageNotFoundError:  # pragma: no cover
+        return "?"
 
 
 if __name__ == "__main__":

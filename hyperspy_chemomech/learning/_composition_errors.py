@@ -394,7 +394,8 @@ class _RefitResolution:
                 grid_for(max(sigmas), fields), opts.components, sigmas,
                 lambda design: [design.columns(self.n_comp, self.d_max, self.d_sel)], False,
                 n_boot=2, seed=opts.selection.seed, n_folds=opts.selection.n_folds,
-                edge_band=opts.body.boundary == "dirichlet")[0]
+                edge_band=opts.body.boundary == "dirichlet",
+                xray_pixel=ctx.get("xray_pixel"))[0]
             fits = StrainGapFits(grid_for(sigma, fields), sigma, 0.0, ctx["variance"], opts)
             out.append(self._estimates(fits))
         return out

@@ -209,7 +209,7 @@ def learn_law(strain, X, pixel_size, stiffness, *, crystal_angle=0.0, mask=None,
                          support=support if support.shape == mask.shape else None,
                          context=None if len(sigmas) == 1 else dict(
                              strain=strain, extra=extra, blocks=blocks, sigmas=sigmas,
-                             variance=variance))
+                             variance=variance, xray_pixel=_xray_pixel(opts, pixel_nm)))
         vegard, errors = apply_propagation(fit, vegard, prop, n_law, sigma_sd > 0)
         clock("composition errors")
     reference, burgers = split_nuisance(fit.coef, comps, n_law, n_cores=len(cores))
@@ -294,13 +294,12 @@ def strain_gap_problem(strain, mask, pixel_size, variance, solver, eig, opts,
     sigma, sigma_sd = sigmas[0], 0.0
     if len(sigmas) > 1:
         degrees, d_max = opts.basis.degrees, opts.basis.d_max
-        src = opts.resolution.source_pixel_size
         sigma, sigma_sd, table = estimate_resolution(
             grids.at(max(sigmas)), comps, sigmas,
             lambda design: [design.columns(n_comp, d_max, d) for d in degrees],
             show_progressbar, seed=opts.selection.seed, n_folds=opts.selection.n_folds,
             edge_band=opts.body.boundary == "dirichlet",
-            xray_pixel=None if src is None else float(src) / pixel_nm)
+            xray_pixel=_xray_pixel(opts, pixel_nm))
         table["degree"] = degrees[table.pop("degree_index")]
         sel_info["resolution"] = table
     clock("resolution")
@@ -322,6 +321,12 @@ def _solver_for(solver, mask, pixel_size, stiffness, X, crystal_angle, opts):
         raise ValueError(f"the solver given has boundary={solver.boundary!r}, the fit "
                          f"boundary={opts.body.boundary!r}")
     return solver
+
+
+def _xray_pixel(opts, pixel_nm):
+    """The composition's source (X-ray) pixel in strain pixels, or None when unknown."""
+    src = opts.resolution.source_pixel_size
+    return None if src is None else float(src) / pixel_nm
 
 
 def _warn_if_ill_conditioned(condition):

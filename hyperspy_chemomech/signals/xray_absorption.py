@@ -321,6 +321,7 @@ class XrayAbsorptionSpectrum(CarriedArraysMixin, Signal1D):
             ref = np.asarray(getattr(reference, "data", reference), dtype=float)
         shifts = estimate_energy_drift(self.data, ref, upsample, sigma, n_iter,
                                        show_progressbar, smooth=smooth, features=features)
+        shift_stack = None
         if references is not None:
             from ..spectra import interpolate_references, refine_drift_with_model
 
@@ -330,11 +331,16 @@ class XrayAbsorptionSpectrum(CarriedArraysMixin, Signal1D):
             design = interpolate_references(
                 [(r.axes_manager[-1].axis, np.asarray(r.data, dtype=float)) for r in references],
                 self.energies)
-            shifts = refine_drift_with_model(np.asarray(self.data), shifts, design,
-                                             order=order, show_progressbar=show_progressbar)
+            shifts, shift_stack = refine_drift_with_model(
+                np.asarray(self.data), shifts, design, order=order,
+                show_progressbar=show_progressbar, return_shifter=True)
             if np.ndim(ref) == 0 and not isinstance(ref, str):
                 shifts = shifts - shifts[int(ref)]
-        self.data = apply_energy_drift(self.data, shifts, order)
+        if shift_stack is not None and not self._lazy:
+            # the refinement's shifter keeps the prefiltered stack: no second prefilter
+            self.data = shift_stack(shifts)
+        else:
+            self.data = apply_energy_drift(self.data, shifts, order)
         if isinstance(ref, str):
             ref_note = ref
         else:
@@ -561,15 +567,9 @@ class XrayAbsorptionSpectrum(CarriedArraysMixin, Signal1D):
             )
         if noise == "residual" or not poisson_ok:
             return None, "residual"
-        i0 = np.asarray(i0, dtype=float)
+        from ..spectra import PoissonODVariance
 
-        def variance(od_block):
-            # Var(ln I) = 1/I for Poisson counts, I = I0 exp(-OD)
-            v = np.exp(od_block)
-            v /= i0
-            return v
-
-        return variance, "poisson"
+        return PoissonODVariance(i0), "poisson"
 
 
 class LazyXrayAbsorptionSpectrum(LazySignal, XrayAbsorptionSpectrum):

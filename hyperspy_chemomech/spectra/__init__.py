@@ -14,7 +14,7 @@ __getattr__, __dir__, __all__ = attach(
         "_energy_alignment": ["MIN_ALIGN_SIDE", "apply_energy_drift", "check_alignment_options",
                               "edge_image", "estimate_energy_drift",
                               "outline_image", "refine_drift_with_model"],
-        "_unmixing": ["FE_L3_WINDOW", "check_reference_spectra", "composition_from_coefficients",
+        "_unmixing": ["FE_L3_WINDOW", "PoissonODVariance", "check_reference_spectra", "composition_from_coefficients",
                       "data_gram", "fit_energy_shift", "shift_range",
                       "interpolate_references", "particle_mask", "propagate_variance",
                       "region_reference", "unmix", "unmix_block", "unmix_stack", "unpack"],

@@ -79,6 +79,88 @@ def _features(frame, sigma, features):
     return edge_image(frame, sigma)
 
 
+def _edge_images(frames, sigma):
+    """:func:`edge_image` of each frame of ``frames`` (m, ny, nx), all at once."""
+    f = np.asarray(frames, dtype=float)
+    bad = ~np.isfinite(f)
+    if bad.any():
+        f = f.copy()
+        for k in np.flatnonzero(bad.any(axis=(1, 2))):
+            f[k][bad[k]] = np.nanmean(f[k])
+    sig = (0.0, float(sigma), float(sigma))
+    # as ndimage.gaussian_gradient_magnitude per frame: d/dy squared, plus d/dx squared
+    out = ndimage.gaussian_filter(f, sig, order=(0, 1, 0), mode="nearest")
+    np.multiply(out, out, out)
+    tmp = ndimage.gaussian_filter(f, sig, order=(0, 0, 1), mode="nearest")
+    np.multiply(tmp, tmp, tmp)
+    out += tmp
+    return np.sqrt(out, out)
+
+
+def _outline_images(frames, level=0.15, sigma=0.5):
+    """:func:`outline_image` of each frame of ``frames`` (m, ny, nx), all at once."""
+    f = np.array(frames, dtype=float)
+    bad = ~np.isfinite(f)
+    for k in np.flatnonzero(bad.any(axis=(1, 2))):
+        f[k][bad[k]] = np.nanmedian(f[k])
+    border = np.concatenate([f[:, 0], f[:, -1], f[:, :, 0], f[:, :, -1]], axis=1)
+    f -= np.median(border, axis=1)[:, None, None]
+    hi, lo = np.percentile(f.reshape(f.shape[0], -1), [95, 5], axis=1)
+    flip = np.abs(lo) > np.abs(hi)  # a dark particle (intensity): flip
+    f[flip] *= -1
+    hi = np.where(flip, -lo, hi)
+    if sigma:
+        f = ndimage.gaussian_filter(f, (0.0, sigma, sigma), mode="nearest")
+    return np.clip(f / np.maximum(level * hi, 1e-12)[:, None, None], 0.0, 1.0)
+
+
+def _features_batch(frames, sigma, features):
+    """:func:`_features` of each frame of ``frames`` (m, ny, nx)."""
+    if features == "outline":
+        return _edge_images(_outline_images(frames), sigma)
+    return _edge_images(frames, sigma)
+
+
+def _register_batch(reference_fft, frames_fft, upsample):
+    """:func:`_register` of frames given by their FFTs (m, ny, nx), all at once.
+
+    The algorithm of ``skimage.registration.phase_cross_correlation`` (no
+    normalisation, Fourier-space input; Guizar-Sicairos et al. 2008): the integer
+    peak of the cross-correlation of every frame from one batched inverse FFT, then
+    the ``upsample``-fold matrix-product DFT around it.
+    """
+    from scipy.fft import fftfreq, ifftn
+
+    m, ny, nx = frames_fft.shape
+    product = reference_fft[None] * frames_fft.conj()
+    cc = np.abs(ifftn(product, axes=(1, 2)))
+    peak = np.argmax(cc.reshape(m, -1), axis=1)
+    shift = np.stack(np.unravel_index(peak, (ny, nx)), axis=1).astype(float)
+    for d, n in enumerate((ny, nx)):
+        wrap = shift[:, d] > np.trunc(n / 2)
+        shift[wrap, d] -= n
+    if upsample > 1:
+        up = float(upsample)
+        shift = np.round(shift * up) / up
+        size = int(np.ceil(up * 1.5))
+        dftshift = np.trunc(size / 2.0)
+        offset = dftshift - shift * up                              # (m, 2)
+        conj = product.conj()
+        ky = np.exp(-2j * np.pi * (np.arange(size)[None, :, None] - offset[:, 0, None, None])
+                    * fftfreq(ny, up)[None, None, :])               # (m, size, ny)
+        kx = np.exp(-2j * np.pi * (np.arange(size)[None, :, None] - offset[:, 1, None, None])
+                    * fftfreq(nx, up)[None, None, :])               # (m, size, nx)
+        up_cc = np.abs(np.matmul(ky, np.matmul(conj, np.swapaxes(kx, 1, 2))).conj())
+        best = np.argmax(up_cc.reshape(m, -1), axis=1)
+        shift += (np.stack(np.unravel_index(best, (size, size)), axis=1) - dftshift) / up
+    # the shift that moves the frame onto the reference; the content's drift is its opposite
+    return -shift
+
+
+#: frames registered per batch (bounds the memory of the batched FFTs)
+REGISTER_BATCH = 32
+
+
 def _frame(stack, k):
     """Frame ``k`` as a float numpy array (computed frame by frame for dask stacks)."""
     return np.asarray(stack[..., k], dtype=float)
@@ -227,13 +309,22 @@ def estimate_energy_drift(stack, reference="mean", upsample=20, sigma=1.0, n_ite
             )
         n_iter = 1
     shifts = np.zeros((ne, 2))
+    lazy = hasattr(stack, "dask")
     for it in range(max(1, int(n_iter))):
         if features not in ("outline", "edges"):
             raise ValueError(f"features must be 'outline' or 'edges', got {features!r}")
         ref_fft = np.fft.fft2(_features(ref_img, sigma, features))
-        for k in progressbar(range(ne), show_progressbar=show_progressbar,
-                             desc=f"align energies ({it + 1}/{n_iter})", leave=False):
-            shifts[k] = _register(ref_fft, _frame(stack, k), int(upsample), sigma, features)
+        if lazy:
+            for k in progressbar(range(ne), show_progressbar=show_progressbar,
+                                 desc=f"align energies ({it + 1}/{n_iter})", leave=False):
+                shifts[k] = _register(ref_fft, _frame(stack, k), int(upsample), sigma, features)
+        else:
+            frames = np.moveaxis(stack, -1, 0)
+            for lo in progressbar(range(0, ne, REGISTER_BATCH), show_progressbar=show_progressbar,
+                                  desc=f"align energies ({it + 1}/{n_iter})", leave=False):
+                feats = _features_batch(frames[lo: lo + REGISTER_BATCH], sigma, features)
+                shifts[lo: lo + REGISTER_BATCH] = _register_batch(
+                    ref_fft, np.fft.fft2(feats, axes=(1, 2)), int(upsample))
         if isinstance(reference, str):
             shifts -= shifts.mean(axis=0)
             if it + 1 < n_iter:
@@ -297,10 +388,81 @@ def apply_energy_drift(stack, shifts, order=3):
         )
     if not np.all(np.isfinite(shifts)):
         raise ValueError("shifts hold non-finite values")
+    if order == 3:
+        return _CubicShifter(stack)(shifts)
     out = np.empty(stack.shape, dtype=float)
     for k in range(stack.shape[-1]):
         out[..., k] = _shift_frame(stack[..., k], shifts[k], order)
     return out
+
+
+#: padding (px) of the frames before the spline prefilter, as scipy.ndimage does for
+#: mode="nearest" (``_prepad_for_spline_filter``)
+_SPLINE_PAD = 12
+
+
+def _cubic_bspline_weights(t):
+    """Weights of the 4 cubic B-spline coefficients at offsets -1..2 for fraction t."""
+    return np.array([(1 - t) ** 3, 3 * t ** 3 - 6 * t ** 2 + 4,
+                     -3 * t ** 3 + 3 * t ** 2 + 3 * t + 1, t ** 3]) / 6.0
+
+
+class _CubicShifter:
+    """:func:`_shift_frame` with ``order=3`` for every frame of a stack, separably.
+
+    A translation by a cubic spline is separable: the frames are padded (edge
+    values) and prefiltered once, all together, as ``scipy.ndimage.shift(...,
+    order=3, mode="nearest")`` does for each; each shift of the stack is then a
+    4-tap filter along y and one along x per frame, with the weights of its
+    sub-pixel shift. Equal to ``ndimage.shift`` to rounding for drifts smaller than
+    the padding (frames that drift farther take ``ndimage.shift`` itself). The
+    prefiltered stack is kept, so shifting the same stack again (the iterations of
+    :func:`refine_drift_with_model`) costs only the short filters.
+    """
+
+    def __init__(self, stack):
+        self.stack = stack
+        pad = _SPLINE_PAD
+        frames = np.moveaxis(np.asarray(stack, dtype=float), -1, 0)   # (ne, ny, nx), a view
+        self.finite = np.isfinite(frames)
+        self.any_nan = ~self.finite.all(axis=(1, 2))
+        src = np.where(self.finite, frames, 0.0) if self.any_nan.any() else frames
+        coef = np.pad(src, ((0, 0), (pad, pad), (pad, pad)), mode="edge")
+        coef = ndimage.spline_filter1d(coef, 3, axis=1, mode="mirror")
+        self.coef = ndimage.spline_filter1d(coef, 3, axis=2, mode="mirror")
+
+    def __call__(self, shifts):
+        ny, nx, ne = self.stack.shape
+        pad = _SPLINE_PAD
+        shifts = np.asarray(shifts, dtype=float)
+        out = np.empty((ne, ny, nx))
+        for k in range(ne):
+            dy, dx = float(shifts[k, 0]), float(shifts[k, 1])
+            fy, fx = int(np.floor(dy)), int(np.floor(dx))
+            if max(abs(fy), abs(fx)) > pad - 3:  # beyond the padding: scipy itself
+                out[k] = _shift_frame(self.stack[..., k], shifts[k], 3)
+                continue
+            # 4-tap filters (one C pass each): correlate1d's output i holds
+            # sum_j w_j c[i + j - 2], so the taps from y0 = pad + fy - 1 sit at y0 + 2
+            y0, x0 = pad + fy + 1, pad + fx + 1
+            rows = ndimage.correlate1d(self.coef[k, y0 - 2: y0 + ny + 2],
+                                       _cubic_bspline_weights(dy - fy), axis=0)[2: 2 + ny]
+            f = ndimage.correlate1d(rows[:, x0 - 2: x0 + nx + 2],
+                                    _cubic_bspline_weights(dx - fx), axis=1)[:, 2: 2 + nx]
+            out[k] = f
+            # valid where the source point lies inside the frame: a rectangle
+            o = out[k]
+            lo_y, hi_y = int(np.ceil(-dy)), int(np.floor(ny - 1 - dy))
+            lo_x, hi_x = int(np.ceil(-dx)), int(np.floor(nx - 1 - dx))
+            o[:max(lo_y, 0)] = np.nan
+            o[max(hi_y + 1, 0):] = np.nan
+            o[:, :max(lo_x, 0)] = np.nan
+            o[:, max(hi_x + 1, 0):] = np.nan
+            if self.any_nan[k]:  # and no NaN of the input contributes
+                bad = ndimage.shift((~self.finite[k]).astype(float), (-dy, -dx), order=1,
+                                    mode="constant", cval=0.0)
+                o[bad >= 1e-6] = np.nan
+        return np.ascontiguousarray(np.moveaxis(out, 0, -1))
 
 
 def _apply_energy_drift_lazy(data, shifts, order):
@@ -331,15 +493,20 @@ def _joint_step(aligned, design, pinv):
     Returns the step (n_E, 2) and the RMS residual.
     """
     ne = aligned.shape[-1]
-    valid = np.all(np.isfinite(aligned), axis=-1)
-    Y = np.nan_to_num(aligned)
-    T = np.einsum("kn,yxn->yxk", pinv, Y)                      # (ny, nx, K)
-    gT = np.stack(np.gradient(T, axis=(0, 1)), axis=2)[valid]  # (npix, 2, K)
-    Yv, Tv = Y[valid], T[valid]
-    r = Yv - Tv @ design.T                                      # (npix, nE)
-    g = np.einsum("pak,nk->pna", gT, design)                    # (npix, nE, 2)
-    b = np.einsum("pna,pn->na", g, r).ravel()                   # J_d^T r
-    C = np.einsum("pai,pbj->aibj", gT, gT)                      # (2, K, 2, K)
+    K = design.shape[1]
+    finite = np.isfinite(aligned)
+    valid = np.all(finite, axis=-1)
+    Y = aligned if finite.all() else np.where(finite, aligned, 0.0)
+    T = Y @ pinv.T                                              # (ny, nx, K)
+    # every pixel, the invalid ones with a zero gradient (they add nothing): no gathers
+    gT = np.stack(np.gradient(T, axis=(0, 1)), axis=2)          # (ny, nx, 2, K)
+    gT[~valid] = 0.0
+    r = (Y - T @ design.T).reshape(-1, ne)                      # (npix, nE)
+    # J_d^T r: b_na = sum_p sum_k gT_pak A_nk r_pn, through M_(ak)n = sum_p gT_pak r_pn
+    gT2 = gT.reshape(-1, 2 * K)
+    M = (gT2.T @ r).reshape(2, K, ne)                           # (2, K, nE)
+    b = np.einsum("nk,akn->na", design, M).ravel()
+    C = (gT2.T @ gT2).reshape(2, K, 2, K)                       # sum_p gT_pai gT_pbj
     G = np.einsum("ki,aibj,lj->kalb", design, C, design)        # (nE, 2, nE, 2)
     P = design @ pinv                                           # (nE, nE) hat matrix
     S = -P[:, None, :, None] * G
@@ -349,14 +516,15 @@ def _joint_step(aligned, design, pinv):
     # a common shift of every frame (and of the maps) changes nothing: S is
     # singular along it; the minimum-norm step leaves the mean drift alone
     step = -np.linalg.lstsq(S, b, rcond=1e-10)[0].reshape(ne, 2)
-    return step, float(np.sqrt(np.mean(r * r)))
+    rr = np.vecdot(r, r)[valid.ravel()]
+    return step, float(np.sqrt(rr.sum() / (rr.size * ne)))
 
 
 # small (n_energies x n_parameters) least-squares per step: BLAS threads only spin-wait,
 # which made it 45-99x slower under load (issue 16)
 @with_one_blas_thread
 def refine_drift_with_model(stack, shifts, design, n_iter=8, order=3, show_progressbar=None,
-                            tol=1e-4):
+                            tol=1e-4, return_shifter=False):
     """Refine drift estimates by a joint fit of the drift and the unmixing model.
 
     Across an absorption edge no single reference image looks like every frame.
@@ -391,11 +559,16 @@ def refine_drift_with_model(stack, shifts, design, n_iter=8, order=3, show_progr
     show_progressbar : bool, optional
     tol : float
         Convergence tolerance (px).
+    return_shifter : bool
+        Also return the function ``shifts -> aligned stack`` (as
+        :func:`apply_energy_drift` with ``order``) that keeps the stack's spline
+        coefficients, so that the final correction need not compute them again.
 
     Returns
     -------
     numpy.ndarray, shape (n_energies, 2)
-        Refined drift (px), relative to the same frame as ``shifts``.
+        Refined drift (px), relative to the same frame as ``shifts``; with
+        ``return_shifter``, the pair (drift, shifter).
 
     References
     ----------
@@ -403,6 +576,15 @@ def refine_drift_with_model(stack, shifts, design, n_iter=8, order=3, show_progr
        variable projection method and its applications", Inverse Problems 19,
        R1 (2003).
     """
+    out = _refine_drift(stack, shifts, design, n_iter, order, show_progressbar, tol)
+    return out if return_shifter else out[0]
+
+
+@with_one_blas_thread
+def _refine_drift(stack, shifts, design, n_iter=8, order=3, show_progressbar=None, tol=1e-4):
+    """:func:`refine_drift_with_model`, also returning the function that shifts the
+    stack (``shifts -> aligned stack``; for ``order=3`` it keeps the prefiltered stack,
+    so the final correction need not prefilter it again)."""
     stack = np.asarray(stack, dtype=float)
     design = np.asarray(design, dtype=float)
     ne = stack.shape[-1]
@@ -413,9 +595,13 @@ def refine_drift_with_model(stack, shifts, design, n_iter=8, order=3, show_progr
         raise ValueError(f"shifts must have shape ({ne}, 2), got {shifts.shape}")
     anchor = shifts.copy()
     pinv = np.linalg.pinv(design)  # (K, nE): unconstrained unmixing, enough for a model
+    check_alignment_options(order=order)
+    # the stack's spline coefficients are computed once for all the steps
+    shift = _CubicShifter(stack) if order == 3 else (
+        lambda d: apply_energy_drift(stack, d, order))
     for _ in progressbar(range(int(n_iter)), show_progressbar=show_progressbar,
                          desc="refine drift on the model", leave=False):
-        step, _ = _joint_step(apply_energy_drift(stack, shifts, order), design, pinv)
+        step, _ = _joint_step(shift(shifts), design, pinv)
         # Gauss-Newton from a start within a fraction of a pixel; cap wild steps
         big = np.abs(step).max()
         if big > 0.5:
@@ -424,4 +610,4 @@ def refine_drift_with_model(stack, shifts, design, n_iter=8, order=3, show_progr
         if big < tol:
             break
     # keep the reference frame of the initial estimate (its mean or its anchor frame)
-    return shifts - (shifts - anchor).mean(axis=0)
+    return shifts - (shifts - anchor).mean(axis=0), shift

@@ -16,7 +16,7 @@ import itertools
 
 import numpy as np
 
-from .._utils import progressbar
+from .._utils import progressbar, with_one_blas_thread
 
 #: pixels per chunk of the eager computation (bounds the temporary memory)
 CHUNK_PIXELS = 16384
@@ -273,21 +273,38 @@ def fit_energy_shift(gram, references, energies, max_shift=1.0, step=0.02):
 
 
 def _solve_subsets(b, yy, G, bad):
-    """Exact NNLS for the pixels ``bad`` by enumerating the references' subsets."""
+    """Exact NNLS for the pixels ``bad`` by enumerating the references' subsets.
+
+    ``bad`` pixels are those whose unconstrained solution has a negative component,
+    so the full set of references is infeasible for them and only proper subsets
+    are tried.
+    """
     K = G.shape[0]
-    bb, best_t = b[bad], np.zeros((int(bad.sum()), K))
-    best_rss = yy[bad].copy()  # the empty subset: t = 0
-    for r in range(1, K + 1):
+    bb, yb = b[bad], yy[bad]
+    best_t = np.zeros((bb.shape[0], K))
+    best_rss = yb.copy()  # the empty subset: t = 0
+    # one reference alone: t_j = b_j / G_jj, misfit |y|^2 - b_j^2 / G_jj, all at once
+    g = np.diag(G)
+    rss1 = yb[:, None] - bb * bb / g
+    rss1[bb < 0] = np.inf  # t_j < 0: infeasible
+    j = np.argmin(rss1, axis=1)
+    rows = np.arange(bb.shape[0])
+    better = rss1[rows, j] < best_rss
+    best_rss[better] = rss1[rows, j][better]
+    best_t[rows[better], j[better]] = bb[rows[better], j[better]] / g[j[better]]
+    for r in range(2, K):
         for subset in itertools.combinations(range(K), r):
             idx = list(subset)
-            t_s = np.linalg.solve(G[np.ix_(idx, idx)], bb[:, idx].T).T
+            bs = bb[:, idx]
+            t_s = bs @ np.linalg.inv(G[np.ix_(idx, idx)])  # G_ss symmetric
             feasible = np.all(t_s >= 0, axis=1)
-            rss = yy[bad] - np.einsum("ij,ij->i", t_s, bb[:, idx])
+            rss = yb - np.einsum("ij,ij->i", t_s, bs)
             better = feasible & (rss < best_rss)
             if better.any():
                 best_rss[better] = rss[better]
-                best_t[better] = 0.0
-                best_t[np.ix_(np.flatnonzero(better), idx)] = t_s[better]
+                rows = np.flatnonzero(better)
+                best_t[rows] = 0.0
+                best_t[np.ix_(rows, idx)] = t_s[rows]
     return best_t
 
 
@@ -403,10 +420,10 @@ def composition_from_coefficients(t, cov):
     with np.errstate(invalid="ignore", divide="ignore"):
         safe = np.where(total > 0, total, np.nan)
         X = t[..., -1] / safe
-        # dX/dt_j = -t_K / S^2 (j < K), (S - t_K) / S^2 (j = K)
-        g = np.repeat((-t[..., -1] / safe**2)[..., None], t.shape[-1], axis=-1)
-        g[..., -1] = (safe - t[..., -1]) / safe**2
-        var = np.einsum("...i,...ij,...j->...", g, cov, g)
+        # dX/dt_j = (delta_jK - X) / S, so g^T C g = (C_KK - 2 X sum_j C_jK
+        # + X^2 sum_ij C_ij) / S^2
+        var = (cov[..., -1, -1] - 2 * X * cov[..., :, -1].sum(axis=-1)
+               + X * X * cov.sum(axis=(-2, -1))) / (safe * safe)
     return X, np.sqrt(np.maximum(var, 0.0)), total
 
 
@@ -497,17 +514,116 @@ def particle_mask(thickness, threshold=None, fraction=0.25, n_sigma=5.0):
 
 
 def _unmix_any(data, A, method, show_progressbar):
-    """Packed unmixing results (ny, nx, P) as numpy, chunked for numpy and dask alike."""
-    if not hasattr(data, "dask"):
-        return unmix(data, A, method, None, show_progressbar)
+    """Packed unmixing results (ny, nx, P) of a dask stack, one BLAS thread per chunk."""
     A = _check_design(A)
     if data.shape[-1] != A.shape[0]:
         raise ValueError(f"the data have {data.shape[-1]} energies but the references {A.shape[0]}")
     K = A.shape[1]
     P = K + 1 + K * (K + 1) // 2
     Y = data.rechunk({2: -1})
-    out = Y.map_blocks(unmix_block, A, method, dtype=float, chunks=Y.chunks[:2] + ((P,),))
+    out = Y.map_blocks(with_one_blas_thread(unmix_block), A, method, dtype=float,
+                       chunks=Y.chunks[:2] + ((P,),))
     return np.asarray(out.compute())
+
+
+#: pixels per chunk of the fused eager pass: a chunk of 120 energies (~2 MiB) stays in
+#: the cache while every product over it is formed, so the stack is read from memory once
+CACHE_PIXELS = 2048
+
+
+def _unmix_eager(data, A, method, residual_cov, show_progressbar, chunk_pixels=CACHE_PIXELS):
+    """Amounts, misfit and (optionally) the residual-based covariance of a numpy stack.
+
+    The same arithmetic as :func:`unmix_block`, per pixel, in cache-sized chunks
+    written straight into the outputs: one read of the stack, no packed copies.
+
+    Returns
+    -------
+    t : (n_pixels, K), rms : (n_pixels,), tri : (n_pixels, K (K+1)/2) or None
+        NaN for pixels whose spectrum holds a NaN.
+    """
+    A = _check_design(A)
+    ne, K = A.shape
+    if data.shape[-1] != ne:
+        raise ValueError(f"the data have {data.shape[-1]} energies but the references {ne}")
+    if method not in ("nnls", "lstsq"):
+        raise ValueError(f"unknown method {method!r}; use 'nnls' or 'lstsq'")
+    flat = np.asarray(data).reshape(-1, ne)
+    n = flat.shape[0]
+    G = A.T @ A
+    Ginv = np.linalg.inv(G)
+    b = np.empty((n, K))
+    yy = np.empty(n)
+    # the only pass over the data: its products with the references and its norm
+    starts = range(0, n, int(chunk_pixels))
+    for s in progressbar(starts, show_progressbar=show_progressbar, desc="unmixing",
+                         leave=False):
+        blk = flat[s: s + chunk_pixels]
+        b[s: s + chunk_pixels] = blk @ A  # (matmul's out= takes a slower path)
+        np.vecdot(blk, blk, out=yy[s: s + chunk_pixels])
+    # NaN anywhere in a spectrum propagates into its |y|^2
+    finite = np.isfinite(yy)
+    if not finite.all():
+        b[~finite], yy[~finite] = 0.0, 0.0
+    t = b @ Ginv
+    if method == "nnls":
+        bad = t.min(axis=1) < 0
+        if bad.any():
+            t[bad] = _solve_subsets(b, yy, G, bad)
+    rss = yy - 2 * np.vecdot(t, b) + np.vecdot(t @ G, t)
+    np.maximum(rss, 0.0, out=rss)
+    if not finite.all():
+        t[~finite], rss[~finite] = np.nan, np.nan
+    tri = None
+    if residual_cov:
+        iu = np.triu_indices(K)
+        tri = (rss / (ne - K))[:, None] * Ginv[iu][None, :]
+    return t, np.sqrt(rss / ne), tri
+
+
+class PoissonODVariance:
+    """Noise variance of the optical density of Poisson counts: ``exp(OD) / I0``.
+
+    ``Var(ln I) = 1 / I`` for Poisson counts ``I = I0 exp(-OD)``.
+
+    Parameters
+    ----------
+    i0 : numpy.ndarray, shape (n_energies,)
+        Incident counts per energy.
+    """
+
+    def __init__(self, i0):
+        self.i0 = np.asarray(i0, dtype=float)
+
+    def __call__(self, od_block):
+        v = np.exp(od_block)
+        v /= self.i0
+        return v
+
+
+def _poisson_covariance_eager(flat, A, i0, mask, chunk_pixels=CACHE_PIXELS):
+    """Upper triangle of Cov(t), NaN off ``mask``: ``exp(OD) @ W`` per particle pixel.
+
+    ``W = (P_i P_j) / I0`` folds the division by I0 into the (K (K+1)/2, n_energies)
+    weights, so each OD value costs one exponential and one multiply-add. The
+    particle's pixels are taken as the runs of consecutive pixels of ``mask`` (one or
+    a few per image row), read in place: no gathered copy of the stack.
+    """
+    K = A.shape[1]
+    P = np.linalg.solve(A.T @ A, A.T)
+    iu = np.triu_indices(K)
+    Wt = ((P[iu[0]] * P[iu[1]]) / i0).T
+    out = np.full((flat.shape[0], iu[0].size), np.nan)
+    m = np.concatenate([[False], mask, [False]])
+    edges = np.flatnonzero(m[1:] != m[:-1])
+    buf = np.empty((int(chunk_pixels), flat.shape[1]))
+    for lo, hi in zip(edges[::2], edges[1::2]):
+        for s in range(int(lo), int(hi), int(chunk_pixels)):
+            e = min(s + int(chunk_pixels), int(hi))
+            v = buf[: e - s]
+            np.exp(flat[s:e], out=v)
+            np.matmul(v, Wt, out=out[s:e])
+    return out
 
 
 def _particle_covariance(data, A, variance, mask):
@@ -516,6 +632,7 @@ def _particle_covariance(data, A, variance, mask):
     n_tri = K * (K + 1) // 2
     ny, nx, ne = data.shape
 
+    @with_one_blas_thread
     def block(y, m):
         out = np.full(y.shape[:2] + (n_tri,), np.nan)
         m = m[..., 0]
@@ -530,8 +647,10 @@ def _particle_covariance(data, A, variance, mask):
         M = da.from_array(mask[..., None], chunks=Y.chunks[:2] + ((1,),))
         out = da.map_blocks(block, Y, M, dtype=float, chunks=Y.chunks[:2] + ((n_tri,),))
         return np.asarray(out.compute())
+    flat = np.asarray(data).reshape(-1, ne)
+    if isinstance(variance, PoissonODVariance):
+        return _poisson_covariance_eager(flat, A, variance.i0, mask.ravel()).reshape(ny, nx, n_tri)
     rows = np.flatnonzero(mask.ravel())
-    flat = data.reshape(-1, ne)
     out = np.full((ny * nx, n_tri), np.nan)
     for s in range(0, rows.size, CHUNK_PIXELS):
         r = rows[s: s + CHUNK_PIXELS]
@@ -584,7 +703,12 @@ def unmix_stack(data, A, method="nnls", variance=None, mask=None, threshold=None
             raise ValueError(f"threshold must be a finite thickness, got {threshold!r}")
     if mask is not None and not np.asarray(mask, dtype=bool).any():
         raise ValueError("mask selects no pixel: the particle would be empty")
-    t, rms, cov = unpack(_unmix_any(data, A, method, show_progressbar), K)
+    if hasattr(data, "dask"):
+        t, rms, cov = unpack(_unmix_any(data, A, method, show_progressbar), K)
+    else:
+        t, rms, tri = _unmix_eager(data, A, method, variance is None, show_progressbar)
+        shape = data.shape[:2]
+        t, rms = t.reshape(shape + (K,)), rms.reshape(shape)
     thick = t.sum(axis=-1)
     if mask is None:
         if not np.isfinite(thick).any():
@@ -600,5 +724,10 @@ def unmix_stack(data, A, method="nnls", variance=None, mask=None, threshold=None
             raise ValueError("no pixel inside mask could be fitted (their spectra hold NaN)")
     if variance is not None:
         tri = _particle_covariance(data, A, variance, pmask)
-        cov = unpack(np.concatenate([t, rms[..., None], tri], axis=-1), K)[2]
+    if variance is not None or not hasattr(data, "dask"):
+        iu = np.triu_indices(K)
+        tri = tri.reshape(t.shape[:-1] + (iu[0].size,))
+        cov = np.empty(t.shape[:-1] + (K, K))
+        cov[..., iu[0], iu[1]] = tri
+        cov[..., iu[1], iu[0]] = tri
     return t, rms, cov, pmask, threshold
