@@ -324,6 +324,7 @@ class XrayAbsorptionSpectrum(CarriedArraysMixin, Signal1D):
         shift_stack = None
         if references is not None:
             from ..spectra import interpolate_references, refine_drift_with_model
+            from ..spectra._energy_alignment import ALIGN_REFINE_TOL
 
             if not self.is_optical_density:
                 raise ValueError("align_energies(references=...) needs an optical-density "
@@ -332,7 +333,7 @@ class XrayAbsorptionSpectrum(CarriedArraysMixin, Signal1D):
                 [(r.axes_manager[-1].axis, np.asarray(r.data, dtype=float)) for r in references],
                 self.energies)
             shifts, shift_stack = refine_drift_with_model(
-                np.asarray(self.data), shifts, design, order=order,
+                np.asarray(self.data), shifts, design, order=order, tol=ALIGN_REFINE_TOL,
                 show_progressbar=show_progressbar, return_shifter=True)
             if np.ndim(ref) == 0 and not isinstance(ref, str):
                 shifts = shifts - shifts[int(ref)]
