@@ -150,19 +150,34 @@ def _features_batch(frames, sigma, features):
     return _edge_images(frames, sigma)
 
 
-def _register_batch(reference_fft, frames_fft, upsample):
+def _register_batch(reference_fft, frames_fft, upsample, nx=None):
     """:func:`_register` of frames given by their FFTs (m, ny, nx), all at once.
 
     The algorithm of ``skimage.registration.phase_cross_correlation`` (no
     normalisation, Fourier-space input; Guizar-Sicairos et al. 2008): the integer
     peak of the cross-correlation of every frame from one batched inverse FFT, then
-    the ``upsample``-fold matrix-product DFT around it.
+    the ``upsample``-fold matrix-product DFT around it. Given ``nx``, the FFTs are
+    real-input half spectra (``rfft2``, (m, ny, nx // 2 + 1)) of real frames ``nx``
+    wide: the cross-correlation is then a real inverse FFT of half the size, and
+    the full spectrum the DFT needs follows from the half by Hermitian symmetry.
     """
-    from scipy.fft import fftfreq, ifftn
+    from scipy.fft import fftfreq, ifftn, irfftn
 
-    m, ny, nx = frames_fft.shape
+    m, ny = frames_fft.shape[:2]
     product = reference_fft[None] * frames_fft.conj()
-    cc = np.abs(ifftn(product, axes=(1, 2)))
+    if nx is None:
+        nx = frames_fft.shape[2]
+        cc = np.abs(ifftn(product, axes=(1, 2)))
+        conj = product.conj() if upsample > 1 else None
+    else:
+        cc = np.abs(irfftn(product, s=(ny, nx), axes=(1, 2)))
+        if upsample > 1:
+            nh = product.shape[2]
+            conj = np.empty((m, ny, nx), dtype=complex)
+            np.conjugate(product, out=conj[:, :, :nh])
+            # F(-k) = conj(F(k)) for real input: the columns past the half
+            rows = (-np.arange(ny)) % ny
+            conj[:, :, nh:] = product[:, rows][:, :, nx - np.arange(nh, nx)]
     peak = np.argmax(cc.reshape(m, -1), axis=1)
     shift = np.stack(np.unravel_index(peak, (ny, nx)), axis=1).astype(float)
     for d, n in enumerate((ny, nx)):
@@ -174,7 +189,6 @@ def _register_batch(reference_fft, frames_fft, upsample):
         size = int(np.ceil(up * 1.5))
         dftshift = np.trunc(size / 2.0)
         offset = dftshift - shift * up                              # (m, 2)
-        conj = product.conj()
         ky = np.exp(-2j * np.pi * (np.arange(size)[None, :, None] - offset[:, 0, None, None])
                     * fftfreq(ny, up)[None, None, :])               # (m, size, ny)
         kx = np.exp(-2j * np.pi * (np.arange(size)[None, :, None] - offset[:, 1, None, None])
@@ -342,18 +356,22 @@ def estimate_energy_drift(stack, reference="mean", upsample=20, sigma=1.0, n_ite
     for it in range(max(1, int(n_iter))):
         if features not in ("outline", "edges"):
             raise ValueError(f"features must be 'outline' or 'edges', got {features!r}")
-        ref_fft = np.fft.fft2(_features(ref_img, sigma, features))
+        ref_feat = _features(ref_img, sigma, features)
         if lazy:
+            ref_fft = np.fft.fft2(ref_feat)
             for k in progressbar(range(ne), show_progressbar=show_progressbar,
                                  desc=f"align energies ({it + 1}/{n_iter})", leave=False):
                 shifts[k] = _register(ref_fft, _frame(stack, k), int(upsample), sigma, features)
         else:
+            from scipy.fft import rfft2
+
+            ref_fft = rfft2(ref_feat)
             frames = np.moveaxis(stack, -1, 0)
             for lo in progressbar(range(0, ne, REGISTER_BATCH), show_progressbar=show_progressbar,
                                   desc=f"align energies ({it + 1}/{n_iter})", leave=False):
                 feats = _features_batch(frames[lo: lo + REGISTER_BATCH], sigma, features)
                 shifts[lo: lo + REGISTER_BATCH] = _register_batch(
-                    ref_fft, np.fft.fft2(feats, axes=(1, 2)), int(upsample))
+                    ref_fft, rfft2(feats, axes=(1, 2)), int(upsample), nx)
         if isinstance(reference, str):
             shifts -= shifts.mean(axis=0)
             if it + 1 < n_iter:
