@@ -291,7 +291,9 @@ class XrayAbsorptionSpectrum(CarriedArraysMixin, Signal1D):
             (contrast inversions included): drift and end-member
             maps are fitted jointly, which brings the error of the image-based
             estimate (~0.1-0.2 px) down to the noise floor (~0.01 px rms; see
-            :func:`hyperspy_chemomech.spectra.refine_drift_with_model`). Needs an
+            :func:`hyperspy_chemomech.spectra.refine_drift_with_model`), stopping once
+            a Gauss-Newton step moves no frame by more than
+            ``spectra.ALIGN_REFINE_TOL`` (0.1 px; usually after one step). Needs an
             optical-density stack.
         show_progressbar : bool, optional
 
@@ -323,8 +325,11 @@ class XrayAbsorptionSpectrum(CarriedArraysMixin, Signal1D):
                                        show_progressbar, smooth=smooth, features=features)
         shift_stack = None
         if references is not None:
-            from ..spectra import interpolate_references, refine_drift_with_model
-            from ..spectra._energy_alignment import ALIGN_REFINE_TOL
+            from ..spectra import (
+                ALIGN_REFINE_TOL,
+                interpolate_references,
+                refine_drift_with_model,
+            )
 
             if not self.is_optical_density:
                 raise ValueError("align_energies(references=...) needs an optical-density "
