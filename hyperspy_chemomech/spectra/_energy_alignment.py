@@ -175,9 +175,11 @@ def _register_batch(reference_fft, frames_fft, upsample, nx=None):
             nh = product.shape[2]
             conj = np.empty((m, ny, nx), dtype=complex)
             np.conjugate(product, out=conj[:, :, :nh])
-            # F(-k) = conj(F(k)) for real input: the columns past the half
-            rows = (-np.arange(ny)) % ny
-            conj[:, :, nh:] = product[:, rows][:, :, nx - np.arange(nh, nx)]
+            # F(-k) = conj(F(k)) for real input: column c >= nh, row y of the conjugate
+            # holds product[-y, nx - c] (indices mod n), i.e. rows 0, ny-1, ..., 1 and
+            # columns nx-nh, ..., 1 of the half
+            conj[:, :1, nh:] = product[:, :1, nx - nh: 0: -1]
+            conj[:, 1:, nh:] = product[:, : 0: -1, nx - nh: 0: -1]
     peak = np.argmax(cc.reshape(m, -1), axis=1)
     shift = np.stack(np.unravel_index(peak, (ny, nx)), axis=1).astype(float)
     for d, n in enumerate((ny, nx)):
