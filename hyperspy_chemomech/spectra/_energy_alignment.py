@@ -81,29 +81,53 @@ def _features(frame, sigma, features):
 
 _FILTER_MATRICES = {}
 
+#: rows per block of a banded filter matrix (its products skip the zeros off the band)
+_BAND_BLOCK = 32
+
 
 def _filter_matrix(n, sigma, order, mode="nearest"):
-    """(n, n) matrix of ``ndimage.gaussian_filter1d(., sigma, order=order, mode=mode)``.
+    """The (n, n) matrix of ``ndimage.gaussian_filter1d(., sigma, order=order, mode=mode)``.
 
     Column ``j`` is the filter's response to the unit impulse at ``j``, so ``M @ f``
     filters ``f`` along its first axis: the same linear operator as the 1D filter
-    (boundary included), applied as one matrix product to a batch of frames.
+    (boundary included). Returned as ``[(rows, cols, block)]``: the matrix cut into
+    row blocks, each with the columns its band reaches (the truncated Gaussian is
+    exactly zero beyond them), see :func:`_apply_banded`.
     """
     key = (int(n), float(sigma), int(order), mode)
-    M = _FILTER_MATRICES.get(key)
-    if M is None:
+    blocks = _FILTER_MATRICES.get(key)
+    if blocks is None:
         if len(_FILTER_MATRICES) > 64:
             _FILTER_MATRICES.clear()
         M = ndimage.gaussian_filter1d(np.eye(n), float(sigma), axis=0, order=order, mode=mode)
-        _FILTER_MATRICES[key] = M
-    return M
+        blocks = []
+        for lo in range(0, n, _BAND_BLOCK):
+            rows = slice(lo, min(lo + _BAND_BLOCK, n))
+            used = np.flatnonzero(np.any(M[rows] != 0, axis=0))
+            cols = slice(int(used[0]), int(used[-1]) + 1) if used.size else slice(0, 1)
+            blocks.append((rows, cols, np.ascontiguousarray(M[rows, cols])))
+        _FILTER_MATRICES[key] = blocks
+    return blocks
+
+
+def _apply_banded(blocks, f, axis):
+    """``M @ f`` along ``axis`` (1: rows, 2: columns) of frames ``f`` (m, ny, nx)."""
+    if axis == 1:
+        out = np.empty(f.shape)
+        for rows, cols, B in blocks:
+            out[:, rows] = np.matmul(B, f[:, cols])
+        return out
+    out = np.empty(f.shape)
+    for rows, cols, B in blocks:
+        out[:, :, rows] = np.matmul(f[:, :, cols], B.T)
+    return out
 
 
 def _edge_images(frames, sigma):
     """:func:`edge_image` of each frame of ``frames`` (m, ny, nx), all at once.
 
-    The separable Gaussian derivative filters are applied as matrix products (the
-    filters' own (n, n) matrices, see :func:`_filter_matrix`), equal to
+    The separable Gaussian derivative filters are applied as products with the
+    filters' own banded matrices (see :func:`_filter_matrix`), equal to
     ``ndimage.gaussian_gradient_magnitude`` per frame to rounding.
     """
     f = np.asarray(frames, dtype=float)
@@ -115,12 +139,13 @@ def _edge_images(frames, sigma):
     if not float(sigma) > 1e-15:  # ndimage skips a zero-width filter, derivative and all
         return np.sqrt(2.0) * np.abs(f)
     m, ny, nx = f.shape
+    f = np.ascontiguousarray(f)
     # d/dy: derivative along y, smoothing along x; d/dx the other way round
-    both = np.matmul(np.concatenate([_filter_matrix(ny, sigma, 1),
-                                     _filter_matrix(ny, sigma, 0)]), f)   # (m, 2 ny, nx)
-    out = np.matmul(both[:, :ny], _filter_matrix(nx, sigma, 0).T)
+    out = _apply_banded(_filter_matrix(nx, sigma, 0), _apply_banded(
+        _filter_matrix(ny, sigma, 1), f, 1), 2)
     np.multiply(out, out, out)
-    tmp = np.matmul(both[:, ny:], _filter_matrix(nx, sigma, 1).T)
+    tmp = _apply_banded(_filter_matrix(nx, sigma, 1), _apply_banded(
+        _filter_matrix(ny, sigma, 0), f, 1), 2)
     np.multiply(tmp, tmp, tmp)
     out += tmp
     return np.sqrt(out, out)
