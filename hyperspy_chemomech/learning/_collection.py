@@ -1033,9 +1033,17 @@ def _run_on_client(client, M, item, options, same_body, show_progressbar, share_
     window = 2 * n_workers
     todo = iter(chunks)
 
+    inputs = {}
+
     def submit(chunk):
-        return client.submit(_member_task, [item(i)() for i in chunk], options,
-                             same_body and share_factor, pure=False)
+        # the member's arrays are scattered (their own future, released with the task's)
+        # rather than embedded in the task: an embedded argument stayed referenced by the
+        # client (and the in-process scheduler of a LocalCluster) after the task was done
+        data = client.scatter([item(i)() for i in chunk], hash=False)
+        fut = client.submit(_member_task, data, options, same_body and share_factor,
+                            pure=False)
+        inputs[fut.key] = data
+        return fut
 
     pending = as_completed([submit(c) for c in islice(todo, window)])
     bar = progressbar(total=M, show_progressbar=show_progressbar, desc="Collection members",
@@ -1046,10 +1054,12 @@ def _run_on_client(client, M, item, options, same_body, show_progressbar, share_
         for i, m in out:
             results[i] = m
         bar.update(len(out))
+        for d in inputs.pop(fut.key):
+            d.release()
+        fut.release()
         nxt = next(todo, None)
         if nxt is not None:
             pending.add(submit(nxt))
-        fut.release()
     bar.close()
     return results, times, len(chunks)
 
