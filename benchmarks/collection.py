@@ -75,6 +75,13 @@ is the same.
   0.033 GB (20) vs 0.160 GB (100), ratio 4.9; RSS above the start 0.025 vs
   0.146 GB; whole client 0.51 vs 0.65 GB: not flat, ~1.6 MB per member while a
   member's returned blocks pickle to 0.09 MB and its member law to 0.025 MB.
+  Measured again after the fix (members' arrays scattered, released with their task;
+  tracemalloc on the client of a LocalCluster of 2 single-threaded worker processes,
+  members of 48 x 80 px, load ~5): traced peak 6.45 -> 3.21 MB at 10 members and
+  18.18 -> 8.51 MB at 30, i.e. 0.59 -> 0.27 MB per member; what remains per member is
+  the returned blocks (0.195 MB each here, mostly the Grams at every candidate
+  resolution the shared width needs), held until the shared fit. Not yet rerun at
+  20 vs 100 members of 100 x 170 px.
 - operando, 60 frames of 150 x 250 px: 155.1 s = 2.59 s per frame vs 2.22 s for one
   frame fitted alone (ratio 1.17; with C(X) every frame still pays its solves, by
   conjugate gradients on the first frame's factor); 1 factorisation; |error| of
