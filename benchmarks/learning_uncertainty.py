@@ -144,6 +144,61 @@ def one(seed, i0, time_plain=False):
     return rec
 
 
+def decompose(seed, i0):
+    """The parts of one fit's slope band: the strain jackknife alone (the fit refitted at
+    its own estimated resolution, given, with its blocks and degree: no resolution
+    term), the resolution term (the rest of the strain band), the composition and
+    registration bootstraps and the correction; and the resolution estimate."""
+    from hyperspy_chemomech.fields import FWHM_PER_SIGMA
+
+    c, comp, strain, cs = chain(seed, i0)
+    law = strain.learn_eigenstrain(cs, material=MATERIAL, show_progressbar=False)
+    md = law.metadata.Chemomech.law
+    st, v = md.settings, law.vegard()
+    sigma = float(md.resolution_sigma_px)
+    held = strain.learn_eigenstrain(
+        cs, material=MATERIAL, show_progressbar=False, composition_uncertainty=None,
+        composition_resolution=sigma * FWHM_PER_SIGMA * float(st.pixel_size_nm),
+        degree=int(md.degree), block_size=int(st.block_size_px)).vegard()
+    return {"seed": seed, "i0": i0, "truth": np.asarray(c.particle.law.slopes, float).tolist(),
+            "sigma_px": sigma, "sigma_sd_px": float(md.selection.resolution.sd_px),
+            "slopes": v["slopes"].tolist(), "slopes_naive": v["slopes_uncorrected"].tolist(),
+            "stderr": v["stderr"].tolist(), "dof": int(md.dof),
+            "stderr_by_source": {k: np.asarray(x).tolist() for k, x in
+                                 v["stderr_by_source"].items()},
+            "stderr_jackknife": np.asarray(held["stderr"]).tolist(),
+            "slopes_held": np.asarray(held["slopes"]).tolist()}
+
+
+def decompose_summary(path):
+    """Median parts of the band (% of the slope) against the across-seed spread."""
+    from hyperspy_chemomech.learning._resolution import PSF_WIDTH_SPREAD
+
+    rows = [json.loads(line) for line in open(path)]
+    for i0 in sorted({r["i0"] for r in rows}, reverse=True):
+        rs = [r for r in rows if r["i0"] == i0]
+        a = np.abs([r["truth"] for r in rs])
+        rel = np.array([r["slopes"] for r in rs]) / np.array([r["truth"] for r in rs]) - 1
+        sig = np.array([r["sigma_px"] for r in rs])
+        sd = np.array([r["sigma_sd_px"] for r in rs])
+        boot_sd = np.sqrt(np.maximum(sd ** 2 - (PSF_WIDTH_SPREAD * sig) ** 2, 0))
+        strain = np.array([[u for k, u in r["stderr_by_source"].items() if k.startswith("strain")][0]
+                           for r in rs])
+        jk = np.array([r["stderr_jackknife"] for r in rs])
+        parts = {"total": np.array([r["stderr"] for r in rs]), "strain jackknife": jk,
+                 "resolution": np.sqrt(np.maximum(strain ** 2 - jk ** 2, 0))}
+        for k in ("composition", "registration", "attenuation correction"):
+            parts[k] = np.array([r["stderr_by_source"].get(k, [0, 0]) for r in rs])
+        print(f"i0 = {i0:g}: {len(rs)} seeds; sigma {sig.mean():.2f} px, across-seed SD "
+              f"{sig.std(ddof=1):.3f} px, its stated SD median {np.median(sd):.3f} px "
+              f"(bootstrap {np.median(boot_sd):.3f})")
+        for k, x in parts.items():
+            print(f"  {k:24s} median {(100 * np.median(x / a, axis=0)).round(2).tolist()} %")
+        print(f"  across-seed SD of the slope {(100 * rel.std(axis=0, ddof=1)).round(2).tolist()} %;"
+              f" of the rest after its regression on sigma "
+              f"{[round(100 * float(np.std(rel[:, j] - np.polyval(np.polyfit(sig, rel[:, j], 1), sig), ddof=2)), 2) for j in range(rel.shape[1])]} %")
+
+
 def summary(path):
     from scipy import stats
 
@@ -195,10 +250,20 @@ def main():
     ap.add_argument("--time-every", type=int, default=5)
     ap.add_argument("--summary")
     ap.add_argument("--material", default=MATERIAL)
+    ap.add_argument("--decompose", type=float, metavar="I0",
+                    help="the parts of the band at this dose (one line per seed)")
+    ap.add_argument("--decompose-summary", metavar="FILE")
     a = ap.parse_args()
     globals()["MATERIAL"] = a.material
     if a.summary:
         return summary(a.summary)
+    if a.decompose_summary:
+        return decompose_summary(a.decompose_summary)
+    if a.decompose:
+        for seed in range(a.seed0, a.seed0 + a.seeds):
+            with open(a.out, "a") as f:
+                f.write(json.dumps(decompose(seed, a.decompose)) + "\n")
+        return
     for k in range(a.seeds):  # doses interleaved: a cut-short run stays balanced
         for i0 in DOSES:
             seed = a.seed0 + k
