@@ -38,8 +38,9 @@ PSF_SHAPE_UNCERTAINTY = 0.15
 #: demo chain at i0 = 1e4 (seeds 0-19) the estimate spreads by 0.248 px across seeds
 #: (mean 2.63 px) against a bootstrap SD of 0.084 px: sqrt(0.248^2 - 0.084^2) / 2.63
 #: = 0.089, rounded up. (PSF_SHAPE_UNCERTAINTY, 0.15, the largest disagreement of two
-#: criteria, stood here before: the band's median half-width was 1.28 / 1.47 x 1.96 the
-#: slopes' across-seed SD at i0 = 1e4, now 1.09 / 1.18; benchmarks/learning_uncertainty.py.)
+#: criteria, stood here before: the band's median half-width was 1.49 / 1.59 x 1.96 the
+#: slopes' across-seed SD at i0 = 1e4, now 1.09 / 1.18, 40 seeds; the [001] coverage at
+#: i0 = 1e3 and 1e4 / 30 0.875 / 0.90, now 0.85 / 0.875; benchmarks/learning_uncertainty.py.)
 PSF_WIDTH_SPREAD = 0.10
 #: Candidate PSF sigmas (px) tried when the composition's resolution is unknown.
 SIGMA_GRID_PX = (0.0, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0)
