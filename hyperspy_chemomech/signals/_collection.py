@@ -15,7 +15,8 @@ from ..fields import require_real
 _PASSED = ("basis", "degree", "max_degree", "boundary", "use_rotation", "shear", "selection",
            "n_folds", "block_size", "sigma_grid", "min_range", "dislocations", "extend_body",
            "uncertainty", "seed", "method", "monotonic", "composition_resolution",
-           "dislocation_lattice", "level", "drift", "share_factor", "n_jobs")
+           "dislocation_lattice", "level", "drift", "share_factor", "n_jobs",
+           "shared_resolution")
 
 
 def _members(strains, compositions):
