@@ -88,9 +88,9 @@ N_SECTORS = 12
 MAX_BANDWIDTH = 12
 
 
-def _design(f, degree=DEGREE):
+def _design(f, degree=None):
     f = (f - f.mean()) / (f.std() + 1e-300)
-    return np.vander(f, degree + 1)
+    return np.vander(f, (DEGREE if degree is None else degree) + 1)
 
 
 def weighted_fit(v, f, w):
