@@ -59,7 +59,7 @@ from ._grid import apply_matrix
 #: gamma contrast (exp(-mu t)^gamma over the whole thickness range) that is a function
 #: of the fixed intensity, so the same on every stretch of the outline: it moves the
 #: fitted edge the same way all round, a scale bias (registration benchmark,
-#: 360 x 720, seeds 1000-1005: median error 0.31 -> 0.19 px, worst 1.56 -> 0.63 px
+#: 360 x 720, seeds 1000-1005: median error 0.305 -> 0.191 px, worst 1.58 -> 0.63 px
 #: with a quintic)
 DEGREE = 5
 #: outlier threshold (robust standard deviations)
@@ -611,9 +611,11 @@ def matrix_covariance(prob, pose, pixel, radius, region=None, penalty=None, blur
     predicted sigma) for rotation, log scale, centroid shift x, y was 0.9, 2.0,
     1.4, 1.6 (90 x 180, seeds 1000-1009; the noise model alone 1.5-2.9, the
     former white-residual estimate with an AR(1) factor 1.7-2.9), 1.3, 0.6, 1.6,
-    1.3 (seeds 2000-2009) and 0.9, 3.4, 1.8, 1.2 (360 x 720, seeds 1000-1005,
-    where the scale is biased by what the dark blobs on the outline do); on the
-    measured pair's random warps, see ``CorrelativeTransform.covariance``.
+    1.3 (seeds 2000-2009) and 0.9, 3.4, 1.8, 1.2 (360 x 720, seeds 1000-1005)
+    with the former cubic intensity map, whose misfit of a steep contrast biased
+    the scale; with the quintic 1.15, 0.85, 1.33, 1.50 (360 x 720, seeds
+    1000-1005); on the measured pair's random warps, see
+    ``CorrelativeTransform.covariance``.
     """
     n = pose.n_params
     dM = matrix_derivative(pose, pixel, radius)
