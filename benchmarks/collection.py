@@ -31,9 +31,54 @@ Speed, in the same process against baselines measured in the same run:
   single-frame fit (``StrainField.learn_eigenstrain`` on frame 0), the number of
   factorisations, and the law's error against the single frame's.
 
-Measured (see the report of the branch that added it): the machine was a shared
-2-core box with ~6 other sessions running (load average 4-8), so the absolute
-times are pessimistic; the ratios are same-run.
+Measured 2026-12-01 on the shared 2-core development box with ~6 other sessions
+running (load average 1.5 to 16, said per figure: absolute times are pessimistic
+and the cluster speed-up shows only when the box is quiet; the lead reruns it on a
+quiet machine):
+
+Engine versions: the 20 x 20 statistics with the X-ray pixels ran on
+collection-engine 6b444f9, everything else on 0c4caba (main before its edge-band
+resolution change). Rerun on the merged code of this commit (3 x 8, ``--quick``,
+load 8): coverage 0.67, 0.67; error ratio 1.13, 1.02 (median |shared error| 3.3e-4,
+1.5e-4); width ratio 2.6, 2.5; false alarms 0 of 3; odd named exactly 3 of 3 (on
+6b444f9 the same quick run named all 8 members): the intervals are wider, the bias
+is the same.
+
+- statistics, 20 x 20 members, seeds 0-19 (odd: 10000-10019), composition as the
+  X-ray pixels give it (the default): coverage [100] 0.05, [001] 0.00 (target
+  0.90); median |shared error| 3.32e-4, 1.77e-4 vs one member's 3.52e-4, 1.74e-4
+  (ratio 0.94, 1.02; target <= 0.33); interval width member / shared 4.3, 4.2;
+  false alarms 0.45 (target <= 0.10); detection of 3 odd 1.00, named exactly 0.20.
+  The shared slopes are off by 0.64 % ([100]) and 0.88 % ([001]) (medians; too
+  steep in every case printed by the quick runs), and so are single-particle fits
+  (``learn_eigenstrain`` on the 6 members of seed 0: +0.6 to +1.4 %; make_particle
+  noise-free, 3 seeds: +0.1 to +1.0 %): the learning's resolution model takes the
+  registration's record as a Gaussian of FWHM = one X-ray pixel
+  (sigma = f / 2.355 = 1.70 px) while a block mean over f px bilinearly resampled
+  has sigma = f / 2 = 2.0 px; with that sigma given (``--resolution matched``, 3 x 8
+  quick run) the bias goes (coverage 1.0, error ratio 0.20) but the remaining
+  shape mismatch (not a Gaussian) makes the homogeneity test reject 2 of 3
+  homogeneous collections. With ``--xray-psf gaussian`` (the composition blurred by
+  exactly the model the learning takes from the record; same seeds, 20 x 20):
+  coverage 1.00, 0.80; error ratio 0.20, 0.50 (median |shared error| 0.20e-4,
+  0.43e-4 vs one member's 0.99e-4, 0.86e-4); width ratio 4.3, 4.4; false alarms
+  0.30; detection 1.00, named exactly 0.65: the PSF model explains most of the
+  bias, not all of it nor the false alarms.
+- 100 particles of ~100 x 170 px (564 465 px in all), in-process (2 threads), at
+  load 13: 73.1 s, the sum of the members' floors (measured serially) 52.7 s, ratio
+  1.39; at load 1.5: 22.0 s, floors 14.3 s, ratio 1.54 (the engine's own clock of
+  its members' factorisation + mechanics, summed over threads: 23.7 s); 100
+  factorisations. LocalCluster, 1 worker vs 2: at load 1.5 63.2 s vs 34.6 s
+  (speed-up 1.83); at load 13 136.1 vs 159.1 s (0.86), at load 2-9 121.5 vs
+  96.5 s (1.26). Cluster and in-process slopes identical (difference 0.0).
+  Client memory (run untimed, 20 members first): peak of traced allocations
+  0.033 GB (20) vs 0.160 GB (100), ratio 4.9; RSS above the start 0.025 vs
+  0.146 GB; whole client 0.51 vs 0.65 GB: not flat, ~1.6 MB per member while a
+  member's returned blocks pickle to 0.09 MB and its member law to 0.025 MB.
+- operando, 60 frames of 150 x 250 px: 155.1 s = 2.59 s per frame vs 2.22 s for one
+  frame fitted alone (ratio 1.17; with C(X) every frame still pays its solves, by
+  conjugate gradients on the first frame's factor); 1 factorisation; |error| of
+  the series 0.45e-4, 0.16e-4 vs one frame's 2.69e-4, 2.00e-4.
 
 Usage::
 
@@ -43,11 +88,13 @@ Usage::
 """
 
 import argparse
+import gc
 import json
 import os
 import tempfile
 import threading
 import time
+import tracemalloc
 
 import numpy as np
 
@@ -277,26 +324,31 @@ def speed_distributed(n_particles=100, n_small=20, shape=(100, 170), seed=0, ref
         _learn(*warm)                                   # imports, zarr, before any clock
         for n_workers in (1, 2):
             with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                              dashboard_address=None) as cluster, Client(cluster) as client:
-                runs = [(n_particles, f"wall_{n_workers}w_s", f"client_peak_gb_{n_particles}")]
-                if n_workers == 2:
-                    runs.append((n_small, None, f"client_peak_gb_{n_small}"))
-                for n, wall_key, mem_key in runs:
-                    strains, comps = _lazy_members(s_paths[:n]), _lazy_members(c_paths[:n])
-                    with PeakRSS() as mem:
-                        t0 = time.perf_counter()
-                        law, _, _ = _parts(_learn(strains, comps, client=client))
-                        wall = time.perf_counter() - t0
-                    if wall_key:
-                        out[wall_key] = wall
-                        out[f"slopes_{n_workers}w"] = _vegard(law)[0].tolist()
-                    if n_workers == 2:
-                        out[mem_key] = mem.gb
-                        out[mem_key.replace("_gb_", "_rss_gb_")] = mem.peak / 1e9
-                    del strains, comps
+                              dashboard_address=":0") as cluster, Client(cluster) as client:
+                strains, comps = _lazy_members(s_paths), _lazy_members(c_paths)
+                t0 = time.perf_counter()
+                law, _, _ = _parts(_learn(strains, comps, client=client))
+                out[f"wall_{n_workers}w_s"] = time.perf_counter() - t0
+                out[f"slopes_{n_workers}w"] = _vegard(law)[0].tolist()
+                del strains, comps, law
+                if n_workers == 2:       # memory, untimed: the small collection first
+                    for n in (n_small, n_particles):
+                        strains, comps = _lazy_members(s_paths[:n]), _lazy_members(c_paths[:n])
+                        gc.collect()
+                        with PeakRSS() as mem:
+                            tracemalloc.start()
+                            _learn(strains, comps, client=client)
+                            _, peak = tracemalloc.get_traced_memory()
+                            tracemalloc.stop()
+                        out[f"client_peak_gb_{n}"] = mem.gb
+                        out[f"client_peak_rss_gb_{n}"] = mem.peak / 1e9
+                        out[f"client_traced_peak_gb_{n}"] = peak / 1e9
+                        del strains, comps
     out["speed_up"] = out["wall_1w_s"] / out["wall_2w_s"]
     out["client_peak_ratio"] = (out[f"client_peak_gb_{n_particles}"]
                                 / max(out[f"client_peak_gb_{n_small}"], 1e-9))
+    out["client_traced_peak_ratio"] = (out[f"client_traced_peak_gb_{n_particles}"]
+                                       / max(out[f"client_traced_peak_gb_{n_small}"], 1e-12))
     if reference is not None:
         out["max_abs_diff_vs_in_process"] = float(np.max(np.abs(
             np.asarray(out["slopes_2w"]) - np.asarray(reference))))
@@ -409,6 +461,10 @@ def main():
               f"{d[f'client_peak_gb_{n_part}']:.3f} GB, ratio {d['client_peak_ratio']:.2f} "
               f"[within 1.2]; whole client peak {d[f'client_peak_rss_gb_{n_small}']:.2f} vs "
               f"{d[f'client_peak_rss_gb_{n_part}']:.2f} GB")
+        print(f"  client peak of traced (Python + NumPy) allocations: "
+              f"{d[f'client_traced_peak_gb_{n_small}']:.3f} vs "
+              f"{d[f'client_traced_peak_gb_{n_part}']:.3f} GB, ratio "
+              f"{d['client_traced_peak_ratio']:.2f}")
         if "max_abs_diff_vs_in_process" in d:
             print(f"  largest slope difference, cluster vs in-process: "
                   f"{d['max_abs_diff_vs_in_process']:.2e} [<= 1e-10]")
