@@ -30,15 +30,20 @@ def _truth():
     return m, c_m
 
 
-def _moving_clean(m_true, n_sub=8):
-    """Moving image: the phantom averaged over each mapped moving pixel, inverted cubic contrast."""
+def _footprint_mean(m_true, n_sub=8):
+    """The phantom averaged over each mapped moving pixel (moving grid)."""
     frac = (np.arange(n_sub) + 0.5) / n_sub - 0.5
     oy, ox = np.meshgrid(frac * MOVING.scale[0], frac * MOVING.scale[1], indexing="ij")
     xy = MOVING.centres_xy()
     pts = (xy[:, None, :] + np.column_stack([ox.ravel(), oy.ravel()])[None]).reshape(-1, 2)
     p = apply_matrix(m_true, pts)
-    f = _phantom(p[:, 0], p[:, 1]).reshape(len(xy), -1).mean(axis=1)
-    return (1.0 - 0.7 * f + 0.15 * f ** 3).reshape(MOVING.shape)
+    return _phantom(p[:, 0], p[:, 1]).reshape(len(xy), -1).mean(axis=1).reshape(MOVING.shape)
+
+
+def _moving_clean(m_true, n_sub=8):
+    """Moving image: the phantom averaged over each mapped moving pixel, inverted cubic contrast."""
+    f = _footprint_mean(m_true, n_sub)
+    return 1.0 - 0.7 * f + 0.15 * f ** 3
 
 
 def _setup():
@@ -197,12 +202,7 @@ def test_steep_contrast_leaves_no_scale_bias(monkeypatch, degree, bound):
     if degree is not None:
         monkeypatch.setattr(_polish, "DEGREE", degree)
     m_true, c_m = _truth()
-    n_sub = 8
-    frac = (np.arange(n_sub) + 0.5) / n_sub - 0.5
-    oy, ox = np.meshgrid(frac * MOVING.scale[0], frac * MOVING.scale[1], indexing="ij")
-    xy = MOVING.centres_xy()
-    p = apply_matrix(m_true, (xy[:, None, :] + np.column_stack([ox.ravel(), oy.ravel()])[None]).reshape(-1, 2))
-    f = _phantom(p[:, 0], p[:, 1]).reshape(len(xy), -1).mean(axis=1).reshape(MOVING.shape)
+    f = _footprint_mean(m_true)
     rows, cols = np.indices(FIXED.shape)
     fixed = _phantom(*FIXED.to_xy(rows, cols))
     mask = f > 0.5
