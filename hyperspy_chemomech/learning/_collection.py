@@ -813,6 +813,8 @@ def learn_law_collection(strains, compositions, pixel_sizes, stiffnesses, *, cry
                          f"(selection='cv'), got selection={selection!r}")
     if uncertainty != "jackknife":
         raise ValueError(f"collections use the cluster jackknife, got uncertainty={uncertainty!r}")
+    if not (np.isscalar(level) and 0 < level < 1):
+        raise ValueError(f"level (of the homogeneity test) must lie in (0, 1), got {level!r}")
     strains, compositions = list(strains), list(compositions)
     M = len(strains)
     if M == 0:

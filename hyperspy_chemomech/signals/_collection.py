@@ -351,9 +351,18 @@ def decompose_collection(strains, compositions, law, show_progressbar=None, **kw
     """
     from .._utils import progressbar
 
+    from .eigenstrain_law import EigenstrainLaw
+
+    if not isinstance(law, EigenstrainLaw):
+        raise TypeError("law must be the EigenstrainLaw returned by learn_eigenstrain_collection, "
+                        f"got {type(law).__name__}")
     getters, series, s_sigs, c_sigs = _members(strains, compositions)
     members = getattr(law, "_collection_members", None)
-    if members is None or len(members) != len(getters):
+    if members is None:
+        raise ValueError("this law was not learned on a collection: give the law returned by "
+                         "learn_eigenstrain_collection (for one particle use "
+                         "StrainField.decompose)")
+    if len(members) != len(getters):
         raise ValueError(f"the law was learned on {0 if members is None else len(members)} "
                          f"members, {len(getters)} are given")
     out = []

@@ -291,7 +291,9 @@ class XrayAbsorptionSpectrum(CarriedArraysMixin, Signal1D):
             (contrast inversions included): drift and end-member
             maps are fitted jointly, which brings the error of the image-based
             estimate (~0.1-0.2 px) down to the noise floor (~0.01 px rms; see
-            :func:`hyperspy_chemomech.spectra.refine_drift_with_model`). Needs an
+            :func:`hyperspy_chemomech.spectra.refine_drift_with_model`), stopping once
+            a Gauss-Newton step moves no frame by more than
+            ``spectra.ALIGN_REFINE_TOL`` (0.1 px; usually after one step). Needs an
             optical-density stack.
         show_progressbar : bool, optional
 
@@ -323,7 +325,11 @@ class XrayAbsorptionSpectrum(CarriedArraysMixin, Signal1D):
                                        show_progressbar, smooth=smooth, features=features)
         shift_stack = None
         if references is not None:
-            from ..spectra import interpolate_references, refine_drift_with_model
+            from ..spectra import (
+                ALIGN_REFINE_TOL,
+                interpolate_references,
+                refine_drift_with_model,
+            )
 
             if not self.is_optical_density:
                 raise ValueError("align_energies(references=...) needs an optical-density "
@@ -332,7 +338,7 @@ class XrayAbsorptionSpectrum(CarriedArraysMixin, Signal1D):
                 [(r.axes_manager[-1].axis, np.asarray(r.data, dtype=float)) for r in references],
                 self.energies)
             shifts, shift_stack = refine_drift_with_model(
-                np.asarray(self.data), shifts, design, order=order,
+                np.asarray(self.data), shifts, design, order=order, tol=ALIGN_REFINE_TOL,
                 show_progressbar=show_progressbar, return_shifter=True)
             if np.ndim(ref) == 0 and not isinstance(ref, str):
                 shifts = shifts - shifts[int(ref)]

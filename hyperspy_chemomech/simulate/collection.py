@@ -223,6 +223,19 @@ def _outline(p):
     return _particle(tuple(p["shape"]), p["outline"], np.random.default_rng(p["outline_seed"]))
 
 
+def _check_grid_noise(shape, noise, minimum):
+    """A grid of at least ``minimum`` px and a finite noise >= 0: else a clear error."""
+    try:
+        shp = tuple(int(v) for v in shape)
+    except (TypeError, ValueError):
+        raise ValueError(f"shape must be two integers (ny, nx), got {shape!r}") from None
+    if len(shp) != 2 or shp[0] < minimum[0] or shp[1] < minimum[1]:
+        raise ValueError(f"shape must be (ny, nx) of at least {minimum} px, got {shape!r}")
+    if not (np.isscalar(noise) and np.isfinite(noise) and noise >= 0):
+        raise ValueError(f"noise must be a finite strain standard deviation >= 0, got {noise!r}")
+    return shp
+
+
 def _member_params(seed, i, shape, pixel_size, size_spread, pixel_spread, soc_range,
                    patterns, outlines, reference_sd, odd):
     """The random settings of member ``i``, drawn from its own seed (no physics)."""
@@ -332,6 +345,11 @@ def particle_collection(n_members=20, seed=0, shape=(100, 170), pixel_size=5.0,
         raise ValueError(f"state_of_charge must be a range inside (0, 1), got {state_of_charge}")
     if xray_psf not in ("pixels", "gaussian"):
         raise ValueError(f"xray_psf must be 'pixels' or 'gaussian', got {xray_psf!r}")
+    # members are floored at 40 x 60 px (below that a platelet has too few blocks)
+    shape = _check_grid_noise(shape, noise, (40, 60))
+    if odd_law is None and not (np.isscalar(odd_factor) and np.isfinite(odd_factor)
+                                and odd_factor > 0):
+        raise ValueError(f"odd_factor must be a finite number > 0, got {odd_factor!r}")
     bad = [p for p in patterns if p not in PATTERNS] + [o for o in outlines if o not in OUTLINES]
     if bad or not len(patterns) or not len(outlines):
         raise ValueError(f"unknown or no patterns / outlines {bad}; use {PATTERNS} and {OUTLINES}")
@@ -509,6 +527,7 @@ def operando_series(n_frames=30, shape=(150, 250), pixel_size=5.0, frame_interva
         raise ValueError(f"travel must be two fractions in [0, 1], got {travel}")
     if drift < 0:
         raise ValueError(f"drift must be >= 0 px, got {drift}")
+    shape = _check_grid_noise(shape, noise, (16, 16))
     rng = np.random.default_rng(seed)
     law = resolve_law(law)
     mask = _particle(tuple(shape), "hexagon", rng)

@@ -11,7 +11,7 @@ __getattr__, __dir__, __all__ = attach(
     submod_attrs={
         "_optical_density": ["background_mask", "check_energies", "check_intensities",
                              "optical_density"],
-        "_energy_alignment": ["MIN_ALIGN_SIDE", "apply_energy_drift", "check_alignment_options",
+        "_energy_alignment": ["ALIGN_REFINE_TOL", "MIN_ALIGN_SIDE", "apply_energy_drift", "check_alignment_options",
                               "edge_image", "estimate_energy_drift",
                               "outline_image", "refine_drift_with_model"],
         "_unmixing": ["FE_L3_WINDOW", "PoissonODVariance", "check_reference_spectra", "composition_from_coefficients",
