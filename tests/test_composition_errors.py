@@ -198,6 +198,34 @@ def test_end_to_end_band_records_its_sources_and_corrects(low_dose_chain):
         assert "composition errors" in law.metadata.Chemomech.law.selection.timings_s
 
 
+def test_resolution_term_is_the_slopes_sensitivity_times_the_sigma_spread(low_dose_chain):
+    """The estimated resolution's share of the band is |d slope / d sigma| x SD(sigma):
+    the fit's band against the same fit with the resolution given at its estimate,
+    the sensitivity by refits at sigma -+ 0.25 px; SD(sigma) carries the spread of the
+    Gaussian-equivalent width across data sets (PSF_WIDTH_SPREAD)."""
+    from hyperspy_chemomech.fields import FWHM_PER_SIGMA
+    from hyperspy_chemomech.learning._resolution import PSF_WIDTH_SPREAD
+
+    for c, comp, strain, cs in low_dose_chain:
+        law = strain.learn_eigenstrain(cs, composition_uncertainty=None, show_progressbar=False)
+        md = law.metadata.Chemomech.law
+        sigma, sd = float(md.resolution_sigma_px), float(md.selection.resolution.sd_px)
+        assert md.resolution_source.startswith("estimated")
+        assert PSF_WIDTH_SPREAD * sigma <= sd < 3 * PSF_WIDTH_SPREAD * sigma
+        kw = dict(composition_uncertainty=None, show_progressbar=False, degree=int(md.degree),
+                  block_size=int(md.settings.block_size_px))
+        fwhm_nm = FWHM_PER_SIGMA * float(md.settings.pixel_size_nm)
+
+        def at(s):
+            return strain.learn_eigenstrain(cs, composition_resolution=s * fwhm_nm, **kw).vegard()
+
+        h = 0.25
+        J = (at(sigma + h)["slopes"] - at(sigma - h)["slopes"]) / (2 * h)
+        se, se_held = law.vegard()["stderr"], at(sigma)["stderr"]
+        assert np.all(se > se_held)
+        np.testing.assert_allclose(np.sqrt(se ** 2 - se_held ** 2), np.abs(J) * sd, rtol=0.15)
+
+
 def _two_phase_model(shape=(24, 26)):
     """Coefficient maps (ny, nx, 2) of a particle with a phase boundary, and references."""
     from scipy import ndimage

@@ -30,15 +30,20 @@ def _truth():
     return m, c_m
 
 
-def _moving_clean(m_true, n_sub=8):
-    """Moving image: the phantom averaged over each mapped moving pixel, inverted cubic contrast."""
+def _footprint_mean(m_true, n_sub=8):
+    """The phantom averaged over each mapped moving pixel (moving grid)."""
     frac = (np.arange(n_sub) + 0.5) / n_sub - 0.5
     oy, ox = np.meshgrid(frac * MOVING.scale[0], frac * MOVING.scale[1], indexing="ij")
     xy = MOVING.centres_xy()
     pts = (xy[:, None, :] + np.column_stack([ox.ravel(), oy.ravel()])[None]).reshape(-1, 2)
     p = apply_matrix(m_true, pts)
-    f = _phantom(p[:, 0], p[:, 1]).reshape(len(xy), -1).mean(axis=1)
-    return (1.0 - 0.7 * f + 0.15 * f ** 3).reshape(MOVING.shape)
+    return _phantom(p[:, 0], p[:, 1]).reshape(len(xy), -1).mean(axis=1).reshape(MOVING.shape)
+
+
+def _moving_clean(m_true, n_sub=8):
+    """Moving image: the phantom averaged over each mapped moving pixel, inverted cubic contrast."""
+    f = _footprint_mean(m_true, n_sub)
+    return 1.0 - 0.7 * f + 0.15 * f ** 3
 
 
 def _setup():
@@ -187,3 +192,25 @@ def test_jackknife_only_widens_and_holds_under_local_misfit(monkeypatch):
             assert np.linalg.eigvalsh(widened - noise_only).min() > -1e-9 * np.abs(noise_only).max()
     ratio = np.sqrt(np.mean(np.array(errs) ** 2, axis=0)) / np.median(sig, axis=0)
     assert np.all((ratio > 0.5) & (ratio < 2.0)), ratio
+
+
+@pytest.mark.parametrize("degree, bound", [(None, 0.05), (3, None)])
+def test_steep_contrast_leaves_no_scale_bias(monkeypatch, degree, bound):
+    """An exponential contrast (X-ray transmission, gamma) is beyond a cubic: its misfit is
+    a function of the fixed intensity, the same all round the outline, and moves the
+    fitted edge inwards everywhere (a scale bias); the polish's quintic takes it up."""
+    if degree is not None:
+        monkeypatch.setattr(_polish, "DEGREE", degree)
+    m_true, c_m = _truth()
+    f = _footprint_mean(m_true)
+    rows, cols = np.indices(FIXED.shape)
+    fixed = _phantom(*FIXED.to_xy(rows, cols))
+    mask = f > 0.5
+    band = ndimage.binary_dilation(mask, iterations=3) & ~ndimage.binary_erosion(mask, iterations=3)
+    pose, _ = _polish_once(m_true, c_m, fixed, np.exp(-5.0 * f), band)
+    err = _errors(pose.matrix(), m_true, np.array([48.0, 46.0]))
+    scale_px = abs(err[1]) * 30.0  # at the outline, ~30 px out
+    if bound is not None:
+        assert scale_px < bound and abs(err[0]) * 30.0 < bound, err
+    else:
+        assert scale_px > 0.3, err  # the cubic's bias this test guards against

@@ -188,8 +188,8 @@ class ErrorPropagationOptions:
         Add the bootstrap covariance of each source to the cluster covariance
         (default). The cluster jackknife sees part of the composition errors (they
         are in the residuals), but on the demo chain at low X-ray dose (i0 = 1e3
-        and 1e4 / 30) it alone covers 62-85 % of the seeds; with the bootstrap
-        90-95 % (benchmarks/learning_uncertainty.py, 40 seeds).
+        and 1e4 / 30) it alone covers 60-75 % of the seeds; with the bootstrap
+        87.5-92.5 % (benchmarks/learning_uncertainty.py, 40 seeds).
     antithetic : bool
         Draws in antithetic pairs (``n_draws`` even): the part of the correction
         linear in the drawn noise, most of its Monte-Carlo error, cancels in each

@@ -32,6 +32,20 @@ from ._fit import (
 #: for 4x pixels plus bilinear resampling the misfit-optimal Gaussian (1.75 px) and
 #: the variance-matched one (2.0 px) differ by 13 %.
 PSF_SHAPE_UNCERTAINTY = 0.15
+#: Relative spread (1 SD) of an estimated Gaussian-equivalent PSF width that its block
+#: bootstrap does not see: the best-fitting equivalent of a non-Gaussian PSF (pixel
+#: integration, resampling) moves with the particle and the pixel grid's phase. On the
+#: demo chain at i0 = 1e4 (seeds 0-19) the estimate spreads by 0.248 px across seeds
+#: (mean 2.63 px) against a bootstrap SD of 0.084 px: sqrt(0.248^2 - 0.084^2) / 2.63
+#: = 0.089. With 0.10 the band there is 1.09 / 1.18 x 1.96 the slopes' across-seed SD
+#: (1.49 / 1.59 with 0.15; benchmarks/learning_uncertainty.py, 40 seeds), but the
+#: spread is larger elsewhere: on 35 x 70 px Dirichlet windows of 4x-blurred particles
+#: (tests/test_learning.py) sigma is estimated at 0.5-2.0 px and 0.10 covers 10 / 12
+#: seeds against 11 / 12 with 0.15 (seed 0, the test's, misses by 3 % of the
+#: half-width), and the [001] coverage at i0 = 1e3 is 0.85 against 0.875. Held at 0.15
+#: (the largest disagreement of two criteria) until the estimate's own spread is
+#: measured honestly per map.
+PSF_WIDTH_SPREAD = 0.15
 #: Candidate PSF sigmas (px) tried when the composition's resolution is unknown.
 SIGMA_GRID_PX = (0.0, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0)
 #: Huber threshold (robust standard deviations) of the robust fits.
@@ -400,10 +414,10 @@ def estimate_resolution(grid, comps, sigmas, law_columns, show_progressbar, n_bo
     draws = rng.integers(0, G, (n_boot, G)) + G * np.arange(n_boot)[:, None]
     c = np.bincount(draws.ravel(), minlength=n_boot * G).reshape(n_boot, G)
     boot = parabolic_min(sig, (c @ per_block.T) / (c @ counts)[:, None])[0]
-    # sampling spread of the estimate, plus the approximation of a real PSF
-    # (pixel integration, interpolation, beam) by a Gaussian: equivalent widths by
-    # different criteria differ by ~13 % (PSF_SHAPE_UNCERTAINTY)
-    sd = float(np.hypot(boot.std(ddof=1), PSF_SHAPE_UNCERTAINTY * sigma))
+    # sampling spread of the estimate, plus the spread across data sets of the
+    # Gaussian-equivalent width of a real PSF (pixel integration, interpolation,
+    # beam), which no bootstrap within one map sees (PSF_WIDTH_SPREAD)
+    sd = float(np.hypot(boot.std(ddof=1), PSF_WIDTH_SPREAD * sigma))
     return float(sigma), sd, {"sigma_px": sig, "loss": loss, "degree_index": int(k),
                               "cv_loss": per_fold.mean(axis=2), "target_sigma_px": target_sigma,
                               "sd_px": sd, "edge_band_px": band * grid.factor}

@@ -182,12 +182,12 @@ class CorrelativeTransform:
         composition maps resampled through transforms drawn from it carry the
         registration into the law. Calibration (``benchmarks/registration.py``,
         RMS of error / predicted SD for rotation, log scale, centroid shift x, y):
-        8 random warps of the measured pair P1, against their spread 0.46, 0.28,
-        0.78, 0.33 and against the published alignment 0.58, 0.99, 0.75, 0.67 (too
-        wide there: on P1 the polish's model does not hold and the metric's
-        solution is kept); synthetic pairs at 360 x 720, 1.4, 1.6, 2.0, 1.2 about
-        their mean error (narrow: the dark blobs' pull on the scale is not all
-        seen), 0.9, 3.4, 1.8, 1.2 against the truth (the scale is biased).
+        8 random warps of the measured pair P1, against their spread 0.54, 0.43,
+        0.49, 0.36 and against the published alignment 1.04, 0.80, 0.44, 0.83 (too
+        wide against the spread: on P1 the polish's model does not hold and the
+        metric's solution is kept); synthetic pairs at 360 x 720 (seeds
+        1000-1005) 1.15, 0.85, 1.33, 1.50 against the truth (with the former cubic
+        intensity map, whose misfit biased the scale, 0.9, 3.4, 1.8, 1.2).
         """
         for entry in self.log[::-1]:
             if isinstance(entry, dict) and entry.get("matrix_covariance") is not None:
