@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from .._utils import with_one_blas_thread
+
 
 @dataclass
 class CorrelativeParticle:
@@ -34,6 +36,8 @@ class CorrelativeParticle:
     xray_thickness: np.ndarray    #: (my, mx) nm, area- and beam-averaged thickness
 
 
+# small BLAS work: one thread (spin-waiting BLAS threads: ~11x slower under load, #16)
+@with_one_blas_thread
 def correlative_particle(shape=(150, 250), pixel_size=5.0, xray_factor=4.0, rotation_deg=None,
                          mirror=None, law="vegard", noise=2e-3, n_dislocations=5,
                          n_energies=60, i0=1e4, max_drift=2.0, beam_sigma=0.5, seed=0,

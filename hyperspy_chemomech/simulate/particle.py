@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
+from .._utils import with_one_blas_thread
 from ..fields import dislocation_strain
 from .composition_fields import composition_field
 from .shapes import platelet_mask
@@ -210,6 +211,8 @@ def resolve_law(law):
     return law
 
 
+# small BLAS work: one thread (spin-waiting BLAS threads: ~11x slower under load, #16)
+@with_one_blas_thread
 def make_particle(shape=(150, 250), pixel_size=5.0, kind="hexagon", composition="two_phase",
                   interface_width=6.0, law="vegard", material="LixFePO4",
                   stiffness=None, crystal_angle=0.0, plane="stress",

@@ -302,6 +302,8 @@ def check_alignment_options(upsample=None, sigma=None, n_iter=None, smooth=None,
             raise ValueError(f"{name} must be a number >= 0 (px), got {value!r}")
 
 
+# small BLAS work: one thread (spin-waiting BLAS threads: ~11x slower under load, #16)
+@with_one_blas_thread
 def estimate_energy_drift(stack, reference="mean", upsample=20, sigma=1.0, n_iter=2,
                           show_progressbar=None, smooth=0.0, features="edges"):
     """Drift (dy, dx) of each energy frame of a stack relative to a reference.
@@ -437,6 +439,8 @@ def _shift_frame(frame, drift, order):
     return np.where(inside, out, np.nan)
 
 
+# small BLAS work: one thread (spin-waiting BLAS threads: ~11x slower under load, #16)
+@with_one_blas_thread
 def apply_energy_drift(stack, shifts, order=3):
     """Undo a per-frame drift: move each frame by ``-shifts[k]`` px.
 

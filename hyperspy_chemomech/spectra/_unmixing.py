@@ -658,6 +658,8 @@ def _particle_covariance(data, A, variance, mask):
     return out.reshape(ny, nx, n_tri)
 
 
+# small BLAS work: one thread (spin-waiting BLAS threads: ~11x slower under load, #16)
+@with_one_blas_thread
 def unmix_stack(data, A, method="nnls", variance=None, mask=None, threshold=None,
                 show_progressbar=None):
     """Unmix a whole optical-density stack: amounts, misfit, covariance and the particle.
