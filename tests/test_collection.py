@@ -309,3 +309,33 @@ def test_grams_interpolated_in_sigma():
     np.testing.assert_allclose(dv, 2 * (0.3 - 0.4 * 2.2) * np.ones(3), rtol=1e-12)
     g, _ = _interpolate_grams([grams(s) for s in sig], sig, 3.0)
     np.testing.assert_allclose(g.v, grams(3.0).v, rtol=1e-12)
+
+
+def test_file_backed_members_are_read_by_the_workers(tmp_path):
+    """Lazy members from files: zspy recipes travel and the workers read them; hspy (h5py,
+    which does not pickle) is read on the client; both give the eager law."""
+    distributed = pytest.importorskip("distributed")
+    import hyperspy.api as hs
+
+    from hyperspy_chemomech.learning._collection import _pickles
+    from hyperspy_chemomech.signals._collection import _DaskMember
+
+    parts = _particles(2, (40, 64), seed=60)
+    S, C = _signals(parts)
+    angles = [p.crystal_angle for p in parts]
+    here = _quiet(hcm.learn_eigenstrain_collection, S, C, crystal_angles=angles, degree=1)
+    for ext in ("zspy", "hspy"):
+        for i, (s, c) in enumerate(zip(S, C)):
+            s.save(tmp_path / f"s{i}.{ext}")
+            c.save(tmp_path / f"c{i}.{ext}")
+        SL = [hs.load(tmp_path / f"s{i}.{ext}", lazy=True) for i in range(2)]
+        CL = [hs.load(tmp_path / f"c{i}.{ext}", lazy=True) for i in range(2)]
+        assert _pickles(_DaskMember(SL[0].data, "s")) == (ext == "zspy")
+        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                      dashboard_address=None) as cluster, \
+                distributed.Client(cluster) as client:
+            there = _quiet(hcm.learn_eigenstrain_collection, SL, CL, crystal_angles=angles,
+                           degree=1, client=client)
+        np.testing.assert_allclose(there.vegard()["slopes"], here.vegard()["slopes"],
+                                   atol=1e-12, err_msg=ext)
+        assert SL[0]._lazy   # the user's signals stay lazy

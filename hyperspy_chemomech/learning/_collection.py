@@ -34,6 +34,7 @@ on plain arrays; the shared fit runs on the client.
 
 import time
 from dataclasses import dataclass, field, replace
+from functools import partial
 from itertools import islice
 
 import numpy as np
@@ -727,6 +728,27 @@ def _array(a):
     return None if a is None else np.asarray(a, dtype=float)
 
 
+def _deferred(a):
+    """Keep an array that reads itself (``reads_itself``: a worker reads it), else read it."""
+    return a if getattr(a, "reads_itself", False) else _array(a)
+
+
+def _pickles(obj):
+    """Whether ``obj`` pickles (a zarr-backed recipe does; an h5py-backed one does not)."""
+    import pickle
+
+    try:
+        pickle.dumps(obj)
+    except Exception:  # noqa: BLE001 - any failure means: read it here and scatter the arrays
+        return False
+    return True
+
+
+def _read_item(d):
+    """A member's dict with its self-reading arrays read here (on the worker)."""
+    return {k: _array(v) if getattr(v, "reads_itself", False) else v for k, v in d.items()}
+
+
 def learn_law_collection(strains, compositions, pixel_sizes, stiffnesses, *, crystal_angles=0.0,
                          masks=None, variances=None, composition_resolution=None,
                          source_pixel_size=None, dislocation_lattice=None, same_body=False,
@@ -880,10 +902,10 @@ def learn_law_collection(strains, compositions, pixel_sizes, stiffnesses, *, cry
         outline = np.isfinite(x0) | np.isfinite(s0).any(axis=0)
 
     def item(i):
-        def load():
-            d = dict(index=i, strain=_array(strains[i]), X=_array(compositions[i]),
+        def load(read=_array):
+            d = dict(index=i, strain=read(strains[i]), X=read(compositions[i]),
                      pixel_size=pixel_sizes[i], stiffness=stiffnesses[i], crystal_angle=angles[i],
-                     mask=body if same_body else masks[i], variance=_array(variances[i]),
+                     mask=body if same_body else masks[i], variance=read(variances[i]),
                      options=opts[i], fixed_body=bool(same_body), joint=joint)
             if same_body and i > 0 and drift is not None:
                 d["register_to"] = outline if shifts is None else None
@@ -1039,7 +1061,15 @@ def _run_on_client(client, M, item, options, same_body, show_progressbar, share_
         # the member's arrays are scattered (their own future, released with the task's)
         # rather than embedded in the task: an embedded argument stayed referenced by the
         # client (and the in-process scheduler of a LocalCluster) after the task was done
-        data = client.scatter([item(i)() for i in chunk], hash=False)
+        loads = [item(i)(read=_deferred) for i in chunk]
+        if all(any(getattr(v, "reads_itself", False) for v in d.values()) for d in loads) \
+                and _pickles(loads):
+            # file-backed members: only their recipes travel, each worker reads its own
+            fut = client.submit(_member_task, [partial(_read_item, d) for d in loads], options,
+                                same_body and share_factor, pure=False)
+            inputs[fut.key] = []
+            return fut
+        data = client.scatter([_read_item(d) for d in loads], hash=False)
         fut = client.submit(_member_task, data, options, same_body and share_factor,
                             pure=False)
         inputs[fut.key] = data

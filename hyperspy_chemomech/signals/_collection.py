@@ -96,6 +96,35 @@ def _real(getter, what):
     return get
 
 
+class _DaskMember:
+    """A lazy member's dask array that a worker reads itself (it pickles; a signal does not).
+
+    On a cluster only this recipe travels (e.g. a zspy chunk graph), and the worker
+    reads the file: the client neither loads nor ships the member's arrays.
+    """
+
+    reads_itself = True
+
+    def __init__(self, array, what):
+        self.array, self.what = array, what
+        self.shape = tuple(array.shape)
+        self.ndim = len(self.shape)
+
+    def __array__(self, dtype=None, copy=None):
+        a = np.asarray(require_real(self.array.compute(scheduler="sync"), self.what),
+                       dtype=float)
+        return a if dtype is None else a.astype(dtype)
+
+
+def _member_array(signal, getter, what, shape):
+    """The engine's view of one member's data: read where the engine reads it."""
+    data = getattr(signal, "data", None)
+    if signal is not None and signal._lazy and hasattr(data, "dask") and \
+            tuple(data.shape) == tuple(shape):
+        return _DaskMember(data, what)
+    return _Lazy(_real(getter, what), shape)
+
+
 class _Lazy:
     """An array-like that computes the member only when the engine reads it."""
 
@@ -222,9 +251,11 @@ def learn_eigenstrain_collection(strains, compositions, material="LixFePO4", cry
         lat = [in_plane_lattice(m) for m in materials]
         learn_kwargs["dislocation_lattice"] = lat if M > 2 else lat[0]
     shapes = [tuple(s.axes_manager.signal_shape[::-1]) for s in s_list]
-    strains_a = [_Lazy(_real(g[0], f"member {i} strain field"), (4,) + shapes[i])
+    strains_a = [_member_array(None if series else s_list[i], g[0],
+                               f"member {i} strain field", (4,) + shapes[i])
                  for i, g in enumerate(getters)]
-    comps_a = [_Lazy(_real(g[1], f"member {i} composition"), shapes[i])
+    comps_a = [_member_array(None if series else c_list[i], g[1], f"member {i} composition",
+                             shapes[i])
                for i, g in enumerate(getters)]
     if series:   # a series' variance (T, 4, ny, nx): frame by frame, read when its turn comes
         whole = _variance_data(s_sigs, "the series")
