@@ -733,15 +733,29 @@ def _deferred(a):
     return a if getattr(a, "reads_itself", False) else _array(a)
 
 
-def _pickles(obj):
-    """Whether ``obj`` pickles (a zarr-backed recipe does; an h5py-backed one does not)."""
+def _pickled_size(obj):
+    """Bytes of ``obj`` pickled, or None where it does not pickle (an h5py-backed recipe)."""
     import pickle
 
     try:
-        pickle.dumps(obj)
+        return len(pickle.dumps(obj))
     except Exception:  # noqa: BLE001 - any failure means: read it here and scatter the arrays
-        return False
-    return True
+        return None
+
+
+def _pickles(obj):
+    """Whether ``obj`` pickles (a zarr-backed recipe does; an h5py-backed one does not)."""
+    return _pickled_size(obj) is not None
+
+
+def _recipes_travel(loads):
+    """Whether the members' recipes, not their arrays, should go to the workers: they pickle
+    and are far smaller than the arrays (a file's chunk graph; a dask array over memory
+    carries its data, which is better scattered)."""
+    size = _pickled_size(loads)
+    data = sum(8 * int(np.prod(v.shape)) for d in loads for v in d.values()
+               if getattr(v, "reads_itself", False))
+    return size is not None and size < data / 4
 
 
 def _read_item(d):
@@ -1063,7 +1077,7 @@ def _run_on_client(client, M, item, options, same_body, show_progressbar, share_
         # client (and the in-process scheduler of a LocalCluster) after the task was done
         loads = [item(i)(read=_deferred) for i in chunk]
         if all(any(getattr(v, "reads_itself", False) for v in d.values()) for d in loads) \
-                and _pickles(loads):
+                and _recipes_travel(loads):
             # file-backed members: only their recipes travel, each worker reads its own
             fut = client.submit(_member_task, [partial(_read_item, d) for d in loads], options,
                                 same_body and share_factor, pure=False)
