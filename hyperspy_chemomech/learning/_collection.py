@@ -42,6 +42,7 @@ from scipy import ndimage, stats
 
 from .._utils import one_blas_thread, progressbar
 from ._bases import LawBasis
+from ._collection_model_error import EXCLUDE_P, effective_dof, member_model_error
 from ._design import eigenstrain_fields
 from ._fit import BlockGrams, FitResult, _mad, blocked_cv, one_standard_error_choice
 from ._inputs import mean_pixel_size, prepare_body
@@ -421,8 +422,11 @@ class SharedFit:
     a degree's columns, the Vegard slopes.
     """
 
-    def __init__(self, members, common_sd=None):
+    def __init__(self, members, common_sd=None, model_error=True, level=0.05):
         self.members = members
+        #: include the members' common model error (a random effect per member)
+        self.model_error = bool(model_error)
+        self.level = float(level)
         self.red = [_Reduced(m) for m in members]
         #: sd (px) of a resolution shared by all members (one error for all), or None
         self.common_sd = common_sd
@@ -463,6 +467,8 @@ class SharedFit:
                 if r.score is not None and r.sd > 0:
                     J = _solve_stack(H, (T.T @ r.score)[:, None])[:, 0]
                     cov = cov + np.outer(J, J) * r.sd ** 2
+        if self.model_error and len(red) >= 3:
+            cov = cov + self.model_error_covariance(T, H, v)[0]
         rss = max(float(sum(r.c for r in red) - 2 * beta @ v + beta @ H @ beta), 0.0)
         n = sum(r.n_rows for r in red)
         p = T.shape[1] + sum(r.p - self.L for r in red)
@@ -471,18 +477,66 @@ class SharedFit:
         cond = float(np.sqrt(np.linalg.cond(H / dg[:, None] / dg[None, :])))
         return FitResult(beta, cov, cov_white, None, None, None, int(G), cond)
 
+    def member_deviations(self, T, H=None, v=None):
+        """Each member's own fit of ``T`` against the shared fit of the others.
+
+        Returns
+        -------
+        d : numpy.ndarray, shape (M, k)
+            Member's coefficients minus the others' (at this fit's resolution).
+        S : numpy.ndarray, shape (M, k, k)
+            The member's own covariance (its blocks' jackknife, its resolution's share).
+        Hm : numpy.ndarray, shape (M, k, k)
+            The members' reduced Grams.
+        """
+        H = T.T @ self.H @ T if H is None else H
+        v = self.v @ T if v is None else v
+        Hm = np.array([T.T @ r.H @ T for r in self.red])
+        vm = np.array([r.v @ T for r in self.red])
+        own = _solve_stack(Hm, vm[..., None])[..., 0]
+        rest = _solve_stack(H[None] - Hm, (v[None] - vm)[..., None])[..., 0]
+        S = np.empty_like(Hm)
+        for i, r in enumerate(self.red):
+            loo = _solve_stack(T.T @ r.Hloo @ T, (r.vloo @ T)[..., None])[..., 0]
+            G = loo.shape[0]
+            dev = loo - loo.mean(axis=0)
+            S[i] = (G - 1) / max(G, 1) * dev.T @ dev
+            if self.common_sd is None and r.score is not None and r.sd > 0:
+                J = _solve_stack(Hm[i], (T.T @ r.score)[:, None])[:, 0]
+                S[i] += np.outer(J, J) * r.sd ** 2
+        return own - rest, S, Hm
+
+    def model_error_covariance(self, T, H=None, v=None):
+        """The shared fit's share of the members' model error (a random effect per member).
+
+        ``Tau`` (:func:`~._collection_model_error.member_model_error`, from the
+        members' deviations at this model) enters each member's normal equations
+        as ``H_m u_m``, ``u_m ~ N(0, Tau)``: ``H^-1 (sum_m H_m Tau H_m) H^-1``.
+
+        Returns
+        -------
+        cov : numpy.ndarray, shape (k, k)
+        Tau : numpy.ndarray, shape (k, k)
+        """
+        H = T.T @ self.H @ T if H is None else H
+        d, S, Hm = self.member_deviations(T, H, v)
+        Tau, _ = member_model_error(d, S)
+        Hi = np.linalg.pinv(H)
+        meat = np.einsum("mij,jk,mkl->il", Hm, Tau, Hm)
+        cov = Hi @ meat @ Hi
+        return 0.5 * (cov + cov.T), Tau
+
     def influence(self, T):
         """Per-member pieces of the shared fit of ``T`` that leaving members out needs.
 
         Returns a function ``others(E) -> (coef, cov)``: the shared fit without the
         members in ``E``, its covariance the cluster jackknife linearised about the
-        full fit (each block's deviation ``H d_g`` kept, the other members' blocks
-X
-        so a test of every member stays linear in M.
+        full fit (each block's deviation ``H d_g`` kept, those of the members left out
+        dropped), so a test of every member stays linear in M.
         """
         H = T.T @ self.H @ T
         v = self.v @ T
-        full = self.fit(T)
+        full_coef = _solve_stack(H, v[:, None])[:, 0]
         k = T.shape[1]
         Hm = np.array([T.T @ r.H @ T for r in self.red])          # (M, k, k)
         vm = np.array([r.v @ T for r in self.red])                # (M, k)
@@ -492,7 +546,7 @@ X
         for i, r in enumerate(self.red):
             Hg = H - Hm[i] + T.T @ r.Hloo @ T
             vg = v - vm[i] + r.vloo @ T
-            u = (_solve_stack(Hg, vg[..., None])[..., 0] - full.coef) @ H   # (G_m, k)
+            u = (_solve_stack(Hg, vg[..., None])[..., 0] - full_coef) @ H   # (G_m, k)
             meat[i] = u.T @ u
             G += u.shape[0]
             if r.score is not None and r.sd > 0:
@@ -588,7 +642,10 @@ class HomogeneityTest:
     member_statistics: np.ndarray    #: F of each member
     member_wald: np.ndarray          #: W of each member
     q: int                           #: coefficients compared
-    member_dof: np.ndarray           #: G - q of each member
+    member_dof: np.ndarray           #: denominator degrees of freedom of each member's F
+    #: (q, q) the members' common model error (between-member covariance of their
+    #: laws' coefficients beyond their own noise) the test allows for; zeros: none
+    model_error: np.ndarray = None
     method: str = ("per-member Wald (cluster jackknife, F reference) vs the others' shared law, "
                    "Holm step-down with the odd members left out of the reference")
 
@@ -629,7 +686,7 @@ def holm(p):
     return out
 
 
-def homogeneity_test(shared, T, member_fits, level=0.05):
+def homogeneity_test(shared, T, member_fits, level=0.05, model_error=True):
     """The per-member step-down test of :class:`HomogeneityTest` for the model ``T``.
 
     Holm's step-down procedure, with the reference law refitted without the
@@ -639,7 +696,17 @@ def homogeneity_test(shared, T, member_fits, level=0.05):
     remaining ones; the smallest p-value is compared with ``level / (M - j)``; if
     below, that member is odd and the next step starts without it. Under a
     homogeneous collection the first step is Bonferroni's global test, so the
-    false-alarm rate is at most ``level`` (as far as the F reference holds).
+    false-alarm rate is at most ``level`` (as far as the reference holds).
+
+    With ``model_error``, each step first estimates the members' common model
+    error ``Tau`` from the remaining members' deviations
+    (:func:`~._collection_model_error.member_model_error`, robust: members far
+    off are left out of it) and tests each member's deviation against
+    ``V_m + V_others + Tau``, referred to ``F(q, nu - q + 1)`` with ``nu`` the
+    Satterthwaite degrees of freedom of that sum (Hotelling's T^2 form; without
+    ``Tau``, ``nu = G - 1`` and this is the F reference of the single fit's
+    linearity test). A member is then odd when it is far off relative to how
+    far the members scatter among themselves, not only to its own noise.
 
     Parameters
     ----------
@@ -648,38 +715,60 @@ def homogeneity_test(shared, T, member_fits, level=0.05):
     member_fits : list of FitResult
         Each member's own fit of the same model (its first q coefficients the law's).
     level : float
+    model_error : bool
+
+    Returns
+    -------
+    HomogeneityTest
     """
     M = len(member_fits)
     q = T.shape[1]
     W, F, p, dof = (np.full(M, np.nan) for _ in range(4))
     adj = np.full(M, np.nan)
     odd = []
+    error = np.zeros((q, q))
     if M >= 2:
         others = shared.influence(T)
         testable = [i for i, f in enumerate(member_fits) if f.n_clusters > q]
         for i in range(M):
             dof[i] = member_fits[i].n_clusters - q
 
-        def test(i, reference_out):
+        def deviation(i, reference_out):
             f = member_fits[i]
             coef, cov = others(set(reference_out) | {i})
-            d = f.coef[:q] - coef
-            V = f.cov[:q, :q] + cov
+            return f.coef[:q] - coef, f.cov[:q, :q] + cov
+
+        def model_error_of(members, d, V):
+            """The members' model error: (its estimate, each member's q x q share, dof)."""
+            if not model_error or len(members) < 3:
+                return error, np.zeros_like(V), None
+            tau, used = member_model_error(d, V, exclude_p=EXCLUDE_P)
+            return tau, np.broadcast_to(tau, V.shape), int(used.sum()) - 1
+
+        def stat(d, V, extra, G, dof_tau):
             try:
-                w = float(d @ np.linalg.solve(V, d))
+                w = float(d @ np.linalg.solve(V + extra, d))
             except np.linalg.LinAlgError:
-                w = float(d @ np.linalg.pinv(V) @ d)
-            G = f.n_clusters
-            fs = w / q * (G - q) / max(G - 1, 1)
-            return w, fs, float(stats.f.sf(fs, q, G - q))
+                w = float(d @ np.linalg.pinv(V + extra) @ d)
+            nu = G - 1.0 if dof_tau is None or not extra.any() else \
+                float(effective_dof(V[None], extra, [G - 1], dof_tau)[0])
+            n2 = max(nu - q + 1, 1.0)
+            fs = w / q * n2 / max(nu, 1.0)
+            return w, fs, float(stats.f.sf(fs, q, n2)), n2
 
         running = 0.0
+        dof_tau = None
         while True:
             clean = [i for i in testable if i not in odd]
             if len(clean) < 2 and odd:
                 break
-            for i in clean:
-                W[i], F[i], p[i] = test(i, odd)
+            dv = [deviation(i, odd) for i in clean]
+            d = np.array([x[0] for x in dv])
+            V = np.array([x[1] for x in dv])
+            error, share, dof_tau = model_error_of(clean, d, V)
+            for k, i in enumerate(clean):
+                W[i], F[i], p[i], dof[i] = stat(d[k], V[k], share[k], member_fits[i].n_clusters,
+                                                dof_tau)
             j = min(clean, key=lambda i: p[i])
             m_left = len(testable) - len(odd)
             running = max(running, min(1.0, m_left * p[j]))
@@ -690,13 +779,15 @@ def homogeneity_test(shared, T, member_fits, level=0.05):
             for i in clean:   # the rest, against the law of the clean members
                 adj[i] = max(running, min(1.0, m_left * p[i]))
             break
-        for i in odd:         # each odd member against the law of the clean ones
-            W[i], F[i], p[i] = test(i, odd)
+        for i in odd:         # each odd member against the law (and model error) of the clean ones
+            d, V = deviation(i, odd)
+            W[i], F[i], p[i], dof[i] = stat(d, V, error, member_fits[i].n_clusters, dof_tau)
     p_global = float(np.nanmin(adj)) if np.isfinite(adj).any() else np.nan
     return HomogeneityTest(statistic=float(np.nanmax(F)) if np.isfinite(F).any() else np.nan,
                            p_value=p_global, rejected=bool(odd), level=float(level),
                            odd_members=sorted(odd), member_p_values=p, member_adjusted_p=adj,
-                           member_statistics=F, member_wald=W, q=int(q), member_dof=dof)
+                           member_statistics=F, member_wald=W, q=int(q), member_dof=dof,
+                           model_error=error)
 
 
 # --------------------------------------------------------------------------- the engine
@@ -1129,11 +1220,11 @@ def _assemble(members, options, level):
     L = n_comp * d_max
     joint = joint_resolution(members)
     if joint is None:
-        shared = SharedFit(members)
+        shared = SharedFit(members, level=level)
     else:
         shared = SharedFit([replace(m, grams=g, score=dv, sigma_sd_px=joint["sd_px"])
                             for m, (g, dv) in zip(members, joint.pop("grams"))],
-                           common_sd=joint["sd_px"])
+                           common_sd=joint["sd_px"], level=level)
     d_sel, sel = shared.select_degree(n_comp, d_max, options.basis.degrees,
                                       options.selection.n_folds, options.selection.seed)
     eye = np.eye(L)
@@ -1194,7 +1285,7 @@ def _assemble(members, options, level):
     # estimate at the bottom candidate (1.70 px; so are half the members that pass): not
     # the width's scatter but a member-specific misfit (likely the Gaussian stand-in for
     # the X-ray pixels' blur) that the test's covariance does not yet carry.
-    homogeneity = homogeneity_test(shared if joint is None else SharedFit(members), T_sel,
+    homogeneity = homogeneity_test(shared if joint is None else SharedFit(members, level=level), T_sel,
                                    member_fits, level)
     lo = min(m.x_range[0] for m in members)
     hi = max(m.x_range[1] for m in members)
