@@ -16,7 +16,7 @@ _PASSED = ("basis", "degree", "max_degree", "boundary", "use_rotation", "shear",
            "n_folds", "block_size", "sigma_grid", "min_range", "dislocations", "extend_body",
            "uncertainty", "seed", "method", "monotonic", "composition_resolution",
            "dislocation_lattice", "level", "drift", "share_factor", "n_jobs",
-           "shared_resolution")
+           "shared_resolution", "model_error")
 
 
 def _members(strains, compositions):
@@ -174,7 +174,9 @@ def learn_eigenstrain_collection(strains, compositions, material="LixFePO4", cry
         ``dislocations``, ``dislocation_lattice``, ``extend_body``, ``seed``,
         ``composition_resolution`` (FWHM, nm; one or one per member; default
         each member's registration record, else estimated per member); and
-        ``level`` (of the homogeneity test, 0.05) and, for a series, ``drift``
+        ``level`` (of the homogeneity test, 0.05), ``model_error`` (allow for
+        the members' common model error in the shared interval and the
+        homogeneity test, default True) and, for a series, ``drift``
         (None, ``"register"``: each frame's outline registered to the first by
         phase correlation, integer px; or (dy, dx) px per frame), ``share_factor``
         (series: one factorisation for all frames, default True) and ``n_jobs``.
