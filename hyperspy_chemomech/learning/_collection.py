@@ -531,7 +531,7 @@ class SharedFit:
         """
         H = T.T @ self.H @ T if H is None else H
         d, S, Hm = self.member_deviations(T, H, v)
-        Tau, _ = member_model_error(d, S)
+        Tau, _, _ = member_model_error(d, S)
         Hi = np.linalg.pinv(H)
         meat = np.einsum("mij,jk,mkl->il", Hm, Tau, Hm)
         cov = Hi @ meat @ Hi
@@ -752,9 +752,9 @@ def homogeneity_test(shared, T, member_fits, level=0.05, model_error=True):
         def model_error_of(members, d, V):
             """The members' model error: (its estimate, each member's q x q share, dof)."""
             if not model_error or len(members) < 3:
-                return error, np.zeros_like(V), None
-            tau, used = member_model_error(d, V, exclude_p=EXCLUDE_P)
-            return tau, np.broadcast_to(tau, V.shape), int(used.sum()) - 1
+                return error, np.zeros_like(V), None, np.zeros(q)
+            tau, used, off = member_model_error(d, V, exclude_p=EXCLUDE_P, center=True)
+            return tau, np.broadcast_to(tau, V.shape), int(used.sum()) - 1, off
 
         def stat(d, V, extra, G, dof_tau):
             try:
@@ -768,7 +768,7 @@ def homogeneity_test(shared, T, member_fits, level=0.05, model_error=True):
             return w, fs, float(stats.f.sf(fs, q, n2)), n2
 
         running = 0.0
-        dof_tau = None
+        dof_tau, offset = None, np.zeros(q)
         while True:
             clean = [i for i in testable if i not in odd]
             if len(clean) < 2 and odd:
@@ -776,9 +776,9 @@ def homogeneity_test(shared, T, member_fits, level=0.05, model_error=True):
             dv = [deviation(i, odd) for i in clean]
             d = np.array([x[0] for x in dv])
             V = np.array([x[1] for x in dv])
-            error, share, dof_tau = model_error_of(clean, d, V)
+            error, share, dof_tau, offset = model_error_of(clean, d, V)
             for k, i in enumerate(clean):
-                W[i], F[i], p[i], dof[i] = stat(d[k], V[k], share[k], member_fits[i].n_clusters,
+                W[i], F[i], p[i], dof[i] = stat(d[k] - offset, V[k], share[k], member_fits[i].n_clusters,
                                                 dof_tau)
             j = min(clean, key=lambda i: p[i])
             m_left = len(testable) - len(odd)
@@ -792,7 +792,8 @@ def homogeneity_test(shared, T, member_fits, level=0.05, model_error=True):
             break
         for i in odd:         # each odd member against the law (and model error) of the clean ones
             d, V = deviation(i, odd)
-            W[i], F[i], p[i], dof[i] = stat(d, V, error, member_fits[i].n_clusters, dof_tau)
+            W[i], F[i], p[i], dof[i] = stat(d - offset, V, error, member_fits[i].n_clusters,
+                                            dof_tau)
     p_global = float(np.nanmin(adj)) if np.isfinite(adj).any() else np.nan
     return HomogeneityTest(statistic=float(np.nanmax(F)) if np.isfinite(F).any() else np.nan,
                            p_value=p_global, rejected=bool(odd), level=float(level),
@@ -1244,11 +1245,11 @@ def _assemble(members, options, level, model_error=True):
     L = n_comp * d_max
     joint = joint_resolution(members)
     if joint is None:
-        shared = SharedFit(members, model_error=model_error)
+        shared = SharedFit(members, model_error=bool(model_error))
     else:
         shared = SharedFit([replace(m, grams=g, score=dv, sigma_sd_px=joint["sd_px"])
                             for m, (g, dv) in zip(members, joint.pop("grams"))],
-                           common_sd=joint["sd_px"], model_error=model_error)
+                           common_sd=joint["sd_px"], model_error=bool(model_error))
     d_sel, sel = shared.select_degree(n_comp, d_max, options.basis.degrees,
                                       options.selection.n_folds, options.selection.seed)
     eye = np.eye(L)
@@ -1311,7 +1312,7 @@ def _assemble(members, options, level, model_error=True):
     # instead (one scalar, the shape error of the blur) was measured and does not
     # help (false alarms 0.50 of 20 x 20): the misfit is not along that direction.
     homogeneity = homogeneity_test(shared if joint is None else SharedFit(members), T_sel,
-                                   member_fits, level, model_error=model_error == "test")
+                                   member_fits, level, model_error=model_error is True)
     lo = min(m.x_range[0] for m in members)
     hi = max(m.x_range[1] for m in members)
     noise = np.nanmedian(np.array([m.noise for m in members]), axis=0)
