@@ -181,6 +181,20 @@ def one(seed, i0, time_plain=False):
            "dof": int(law.metadata.Chemomech.law.dof), "error_sources": v["error_sources"],
            "t_fit_propagation_s": t_prop,
            "timings_s": law.metadata.Chemomech.law.selection.timings_s.as_dictionary()}
+    md = law.metadata.Chemomech.law
+    res = md.selection.get_item("resolution")
+    if res is not None:  # the strain jackknife alone: the fit with its resolution given
+        from hyperspy_chemomech.fields import FWHM_PER_SIGMA
+
+        sigma = float(md.resolution_sigma_px)
+        held = strain.learn_eigenstrain(
+            cs, material=MATERIAL, show_progressbar=False, composition_uncertainty=None,
+            composition_resolution=sigma * FWHM_PER_SIGMA * float(md.settings.pixel_size_nm),
+            degree=int(md.degree), block_size=int(md.settings.block_size_px)).vegard()
+        rec.update(sigma_px=sigma, sigma_sd_px=float(res.sd_px),
+                   sigma_sd_bootstrap_px=float(res.get_item("sd_bootstrap_px", np.nan)),
+                   degree_switch_fraction=float(res.get_item("degree_switch_fraction", np.nan)),
+                   stderr_jackknife=np.asarray(held["stderr"]).tolist())
     if time_plain:
         t0 = time.perf_counter()
         strain.learn_eigenstrain(cs, material=MATERIAL, composition_uncertainty=None,
@@ -210,6 +224,7 @@ def decompose(seed, i0):
         degree=int(md.degree), block_size=int(st.block_size_px)).vegard()
     return {"seed": seed, "i0": i0, "truth": np.asarray(c.particle.law.slopes, float).tolist(),
             "sigma_px": sigma, "sigma_sd_px": float(md.selection.resolution.sd_px),
+            "sigma_sd_bootstrap_px": float(md.selection.resolution.sd_bootstrap_px),
             "slopes": v["slopes"].tolist(), "slopes_naive": v["slopes_uncorrected"].tolist(),
             "stderr": v["stderr"].tolist(), "dof": int(md.dof),
             "stderr_by_source": {k: np.asarray(x).tolist() for k, x in
@@ -229,7 +244,8 @@ def decompose_summary(path):
         rel = np.array([r["slopes"] for r in rs]) / np.array([r["truth"] for r in rs]) - 1
         sig = np.array([r["sigma_px"] for r in rs])
         sd = np.array([r["sigma_sd_px"] for r in rs])
-        boot_sd = np.sqrt(np.maximum(sd ** 2 - (PSF_WIDTH_SPREAD * sig) ** 2, 0))
+        boot_sd = np.array([r.get("sigma_sd_bootstrap_px", np.sqrt(max(
+            r["sigma_sd_px"] ** 2 - (PSF_WIDTH_SPREAD * r["sigma_px"]) ** 2, 0))) for r in rs])
         strain = np.array([[u for k, u in r["stderr_by_source"].items() if k.startswith("strain")][0]
                            for r in rs])
         jk = np.array([r["stderr_jackknife"] for r in rs])
@@ -280,6 +296,7 @@ def summary(path):
                   f"{infl.round(2).tolist()}  bias {(100 * bias).round(2).tolist()} % "
                   f"(+- {(100 * rel.std(axis=0, ddof=1) / np.sqrt(len(rs))).round(2).tolist()}) "
                   f"|bias|/median half-width {ratio.round(2).tolist()}")
+    spread_variants(rows)
     tp = [(r["t_fit_plain_s"], r["t_fit_propagation_again_s"]) for r in rows if "t_fit_plain_s" in r]
     if tp:
         tp = np.array(tp)
@@ -288,6 +305,73 @@ def summary(path):
               f"({len(tp)} pairs)")
     st = [r["timings_s"].get("composition errors", np.nan) for r in rows]
     print(f"composition-error stage: median {np.nanmedian(st):.2f} s")
+
+
+def spread_variants(rows, spreads=(0.0, 0.06, 0.08, 0.10, 0.12, 0.15)):
+    """The band (bootstrap included) with the resolution term rescaled to SD(sigma) =
+    hypot(its block bootstrap, f x sigma) for each f (``PSF_WIDTH_SPREAD``): the strain
+    band less the jackknife alone (the fit at its resolution, given) is the term, linear
+    in SD(sigma); the composition draws do not use it."""
+    from scipy import stats
+
+    rows = [r for r in rows if "stderr_jackknife" in r]
+    if not rows:
+        return
+    print(f"resolution term rescaled ({len(rows)} fits): f: coverage, half-width / 1.96 SD")
+    for i0 in sorted({r["i0"] for r in rows}, reverse=True):
+        rs = [r for r in rows if r["i0"] == i0]
+        truth = np.array([r["truth"] for r in rs])
+        t = np.array([stats.t.ppf(0.975, max(r["dof"], 1)) for r in rs])[:, None]
+        se = np.array([r["stderr"] for r in rs])
+        se0 = np.array([r["stderr_naive"] for r in rs])  # the strain band (fit's resolution term)
+        jk = np.array([r["stderr_jackknife"] for r in rs])
+        term = np.sqrt(np.maximum(se0 ** 2 - jk ** 2, 0))
+        sd = np.array([r["sigma_sd_px"] for r in rs])[:, None]
+        boot = np.array([r["sigma_sd_bootstrap_px"] for r in rs])[:, None]
+        sig = np.array([r["sigma_px"] for r in rs])[:, None]
+        s = np.array([r["slopes"] for r in rs])
+        rel = s / truth - 1
+        out = []
+        for f in spreads:
+            term_f = term * np.hypot(boot, f * sig) / sd
+            hw = t * np.sqrt(np.maximum(se ** 2 - term ** 2 + term_f ** 2, 0))
+            cover = np.mean(np.abs(s - truth) <= hw, axis=0)
+            infl = np.median(hw / np.abs(truth), axis=0) / (1.96 * rel.std(axis=0, ddof=1))
+            out.append(f"{f:.2f}: {cover.round(3).tolist()}, {infl.round(2).tolist()}")
+        print(f"  i0 = {i0:g}: " + "; ".join(out))
+        print(f"    sigma {sig.mean():.2f} px, across-seed SD {sig.std(ddof=1):.3f}, its block "
+              f"bootstrap RMS {np.sqrt(np.mean(boot ** 2)):.3f} (degree switched in "
+              f"{np.mean([r['degree_switch_fraction'] for r in rs]):.2f} of the replicates)")
+
+
+def psf_spread(seed, i0):
+    """The resolution estimate on the chain at dose ``i0`` (high: the composition's
+    errors negligible) with the registration true: its spread across seeds less its
+    bootstrap's is what ``PSF_WIDTH_SPREAD`` stands for."""
+    c, comp, strain, cs = chain(seed, i0)
+    law = strain.learn_eigenstrain(c.transform.apply(comp, onto=strain), material=MATERIAL,
+                                   composition_uncertainty=None, show_progressbar=False)
+    md = law.metadata.Chemomech.law
+    res = md.selection.resolution
+    rel = law.vegard()["slopes"] / np.asarray(c.particle.law.slopes, float) - 1
+    return {"seed": seed, "i0": i0, "sigma_px": float(md.resolution_sigma_px),
+            "sd_px": float(res.sd_px), "sd_bootstrap_px": float(res.sd_bootstrap_px),
+            "slope_error": rel.tolist()}
+
+
+def psf_spread_summary(path):
+    from hyperspy_chemomech.learning._resolution import PSF_WIDTH_SPREAD
+
+    rows = [json.loads(line) for line in open(path)]
+    sig = np.array([r["sigma_px"] for r in rows])
+    boot = np.array([r["sd_bootstrap_px"] for r in rows])
+    rest = np.sqrt(max(sig.var(ddof=1) - np.mean(boot ** 2), 0)) / sig.mean()
+    rel = np.array([r["slope_error"] for r in rows])
+    print(f"slope error mean {(100 * rel.mean(axis=0)).round(2).tolist()} %, SD "
+          f"{(100 * rel.std(axis=0, ddof=1)).round(2).tolist()} %")
+    print(f"{len(rows)} seeds: sigma {sig.mean():.2f} px, across-seed SD {sig.std(ddof=1):.3f} px,"
+          f" block bootstrap RMS {np.sqrt(np.mean(boot ** 2)):.3f} px: the rest "
+          f"{rest:.3f} of sigma (PSF_WIDTH_SPREAD = {PSF_WIDTH_SPREAD})")
 
 
 def main():
@@ -301,12 +385,22 @@ def main():
     ap.add_argument("--decompose", type=float, metavar="I0",
                     help="the parts of the band at this dose (one line per seed)")
     ap.add_argument("--decompose-summary", metavar="FILE")
+    ap.add_argument("--psf-spread", type=float, metavar="I0",
+                    help="the resolution estimate, composition noise-free, registration true")
+    ap.add_argument("--psf-spread-summary", metavar="FILE")
     a = ap.parse_args()
     globals()["MATERIAL"] = a.material
     if a.summary:
         return summary(a.summary)
     if a.decompose_summary:
         return decompose_summary(a.decompose_summary)
+    if a.psf_spread_summary:
+        return psf_spread_summary(a.psf_spread_summary)
+    if a.psf_spread:
+        for seed in range(a.seed0, a.seed0 + a.seeds):
+            with open(a.out, "a") as f:
+                f.write(json.dumps(psf_spread(seed, a.psf_spread)) + "\n")
+        return
     if a.decompose:
         for seed in range(a.seed0, a.seed0 + a.seeds):
             with open(a.out, "a") as f:
