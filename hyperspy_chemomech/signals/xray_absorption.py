@@ -396,8 +396,8 @@ class XrayAbsorptionSpectrum(CarriedArraysMixin, Signal1D):
             Thickness threshold (reference units) for the automatic mask.
         noise : {"auto", "poisson", "residual"}
             Error model for the uncertainty of X. ``"poisson"``: counting statistics,
-            ``var(OD) = exp(OD) / I0`` (needs the I0 recorded by
-            :meth:`to_optical_density` on count data); ``"residual"``: per-pixel
+            ``var(OD) = exp(OD) / I0`` at the fitted model ``OD = A t`` (needs the
+            I0 recorded by :meth:`to_optical_density` on count data); ``"residual"``: per-pixel
             variance from the fit residual; ``"auto"``: Poisson when possible.
         show_progressbar : bool, optional
 

@@ -607,6 +607,9 @@ def _nnls_pairs(bt, G):
 #: stacks of at least this many values take the compiled pass even when numba is not
 #: yet imported (its import, ~0.4 s, is then a small part of the unmixing)
 COMPILED_MIN_VALUES = 1 << 28
+#: which pass the eager unmixing takes: ``None`` decides (:func:`use_compiled_pass`),
+#: ``True`` / ``False`` always / never the compiled one (benchmarks compare both)
+COMPILED_PASS = None
 #: pixels per call of the compiled pass (the progress bar's step)
 COMPILED_CHUNK_PIXELS = 1 << 15
 
@@ -665,6 +668,8 @@ def use_compiled_pass(n_values):
     (``COMPILED_MIN_VALUES``); otherwise NumPy's, which costs about 1.6x more time
     per value but no import.
     """
+    if COMPILED_PASS is not None:
+        return bool(COMPILED_PASS) and _compiled_products() is not None
     if "numba" not in sys.modules and n_values < COMPILED_MIN_VALUES:
         return False
     return _compiled_products() is not None
