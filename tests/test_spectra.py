@@ -321,14 +321,16 @@ def test_compiled_pass_equals_numpy_pass(rng, monkeypatch):
     for K in (2, 3):
         od, A, _ = _stack_and_refs(rng, n=48, K=K)
         od[1, 2, 3] = np.nan
-        monkeypatch.setattr(U, "COMPILED_MIN_VALUES", 0)
-        assert U.use_compiled_pass(od.size)
-        fast = U._unmix_eager(od, A, "nnls", True, False)
-        monkeypatch.setattr(U, "use_compiled_pass", lambda n: False)
-        slow = U._unmix_eager(od, A, "nnls", True, False)
-        monkeypatch.undo()
-        for a, b in zip(fast, slow):
-            np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)
+        for method in ("nnls", "lstsq"):
+            monkeypatch.setattr(U, "COMPILED_MIN_VALUES", 0)
+            assert U.use_compiled_pass(od.size)
+            fast = U._unmix_eager(od, A, method, True, False)
+            monkeypatch.setattr(U, "use_compiled_pass", lambda n: False)
+            slow = U._unmix_eager(od, A, method, True, False)
+            monkeypatch.undo()
+            for a, b in zip(fast, slow):
+                np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)
+            assert np.isnan(fast[0][:, 1 * 48 + 2]).all() and np.isnan(fast[1][1 * 48 + 2])
 
 
 def test_poisson_covariance_table_equals_the_model(rng):

@@ -616,31 +616,18 @@ COMPILED_CHUNK_PIXELS = 1 << 15
 
 @functools.lru_cache(maxsize=1)
 def _compiled_products():
-    """``(A^T y, |y|^2)`` of every pixel in one read, compiled with numba; None without it.
+    """Compiled passes (numba): ``products_k`` forms ``(A^T y, |y|^2)`` of every pixel in
+    one read, ``unmix_2`` the whole fit of two references; None without numba.
 
     NumPy needs one pass per reference and one for the norm (from the cache, but each
-    is compute-bound at about the speed of a pass from memory); the compiled loop
-    forms all of them per value read. Reassociation is allowed (vectorised sums), NaN
+    is compute-bound at about the speed of a pass from memory) and one array
+    operation per step of the fit; the compiled loops do all of it per value read. Reassociation is allowed (vectorised sums), NaN
     semantics are kept (a NaN in a spectrum still reaches its ``|y|^2``).
     """
     try:
         import numba
     except ImportError:  # pragma: no cover - numba comes with pyxem
         return None
-
-    @numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
-    def products_2(flat, AT, bt, yy, start):
-        a0, a1 = AT[0], AT[1]
-        for i in range(flat.shape[0]):
-            s, c0, c1 = 0.0, 0.0, 0.0
-            for e in range(flat.shape[1]):
-                v = flat[i, e]
-                s += v * v
-                c0 += v * a0[e]
-                c1 += v * a1[e]
-            yy[start + i] = s
-            bt[0, start + i] = c0
-            bt[1, start + i] = c1
 
     @numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
     def products_k(flat, AT, bt, yy, start):
@@ -657,7 +644,34 @@ def _compiled_products():
                     c += flat[i, e] * AT[k, e]
                 bt[k, start + i] = c
 
-    return products_2, products_k
+    @numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+    def unmix_2(flat, AT, Ginv, G, nnls, tt, rss, start):
+        # the whole per-pixel fit of two references in the same loop: the products,
+        # the least-squares amounts, the NNLS pair rule (_nnls_pairs) and the misfit
+        a0, a1 = AT[0], AT[1]
+        for i in range(flat.shape[0]):
+            s, b0, b1 = 0.0, 0.0, 0.0
+            for e in range(flat.shape[1]):
+                v = flat[i, e]
+                s += v * v
+                b0 += v * a0[e]
+                b1 += v * a1[e]
+            j = start + i
+            if not np.isfinite(s):
+                tt[0, j] = tt[1, j] = rss[j] = np.nan
+                continue
+            t0 = Ginv[0, 0] * b0 + Ginv[0, 1] * b1
+            t1 = Ginv[1, 0] * b0 + Ginv[1, 1] * b1
+            if nnls and (t0 < 0.0 or t1 < 0.0):
+                c0, c1 = max(b0, 0.0) / G[0, 0], max(b1, 0.0) / G[1, 1]
+                if c0 * b0 >= c1 * b1:
+                    t0, t1 = c0, 0.0
+                else:
+                    t0, t1 = 0.0, c1
+            tt[0, j], tt[1, j] = t0, t1
+            rss[j] = max(s - (t0 * b0 + t1 * b1), 0.0)
+
+    return products_k, unmix_2
 
 
 def use_compiled_pass(n_values):
@@ -682,7 +696,7 @@ def _products(flat, A, show_progressbar, chunk_pixels):
     bt = np.empty((K, n))
     yy = np.empty(n)
     if use_compiled_pass(flat.size):
-        kernel = _compiled_products()[0 if K == 2 else 1]
+        kernel = _compiled_products()[0]
         AT = np.ascontiguousarray(A.T)
         starts = range(0, n, COMPILED_CHUNK_PIXELS)
         for s in progressbar(starts, show_progressbar=show_progressbar, desc="unmixing",
@@ -723,6 +737,32 @@ def _unmix_eager(data, A, method, residual_cov, show_progressbar, chunk_pixels=C
     flat = np.asarray(data).reshape(-1, ne)
     G = A.T @ A
     Ginv = np.linalg.inv(G)
+    if K == 2 and use_compiled_pass(flat.size):
+        tt, rss = _compiled_unmix_2(flat, A, G, Ginv, method == "nnls", show_progressbar)
+    else:
+        tt, rss = _unmix_rows(flat, A, G, Ginv, method, show_progressbar, chunk_pixels)
+    tri = None
+    if residual_cov:
+        iu = np.triu_indices(K)
+        tri = Ginv[iu][:, None] * (rss / (ne - K))[None, :]
+    return tt, np.sqrt(rss / ne), tri
+
+
+def _compiled_unmix_2(flat, A, G, Ginv, nnls, show_progressbar):
+    """The fit of two references per pixel in one compiled pass: (t (2, n), rss (n,))."""
+    n = flat.shape[0]
+    tt, rss = np.empty((2, n)), np.empty(n)
+    kernel = _compiled_products()[1]
+    AT = np.ascontiguousarray(A.T)
+    for s in progressbar(range(0, n, COMPILED_CHUNK_PIXELS), show_progressbar=show_progressbar,
+                         desc="unmixing", leave=False):
+        kernel(flat[s: s + COMPILED_CHUNK_PIXELS], AT, Ginv, G, bool(nnls), tt, rss, s)
+    return tt, rss
+
+
+def _unmix_rows(flat, A, G, Ginv, method, show_progressbar, chunk_pixels):
+    """The fit per pixel from the products, one array operation per step: (t (K, n), rss)."""
+    K = A.shape[1]
     # the only pass over the data: its products with the references and its norm
     bt, yy = _products(flat, A, show_progressbar, chunk_pixels)
     # NaN anywhere in a spectrum propagates into its |y|^2
@@ -748,11 +788,7 @@ def _unmix_eager(data, A, method, residual_cov, show_progressbar, chunk_pixels=C
     np.maximum(rss, 0.0, out=rss)
     if not all_finite:
         tt[:, ~finite], rss[~finite] = np.nan, np.nan
-    tri = None
-    if residual_cov:
-        iu = np.triu_indices(K)
-        tri = Ginv[iu][:, None] * (rss / (ne - K))[None, :]
-    return tt, np.sqrt(rss / ne), tri
+    return tt, rss
 
 
 class PoissonODVariance:
