@@ -15,8 +15,9 @@ __getattr__, __dir__, __all__ = attach(
                               "edge_image", "estimate_energy_drift",
                               "outline_image", "refine_drift_with_model"],
         "_unmixing": ["FE_L3_WINDOW", "PoissonODVariance", "check_reference_spectra", "composition_from_coefficients",
+                      "composition_from_rows",
                       "data_gram", "fit_energy_shift", "shift_range",
                       "interpolate_references", "particle_mask", "propagate_variance",
-                      "region_reference", "unmix", "unmix_block", "unmix_stack", "unpack"],
+                      "region_reference", "unmix", "unmix_block", "unmix_particle", "unmix_stack", "unpack"],
     },
 )

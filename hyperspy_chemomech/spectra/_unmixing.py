@@ -12,7 +12,9 @@ keeps the feasible subset solution with the smallest residual, which is the NNLS
 optimum (the optimum is the least-squares solution on its own support).
 """
 
+import functools
 import itertools
+import sys
 
 import numpy as np
 
@@ -416,14 +418,32 @@ def composition_from_coefficients(t, cov):
         ``X = t_K / sum(t)``, its first-order (delta-method) standard error, and
         ``sum(t)``. Pixels with ``sum(t) <= 0`` give NaN.
     """
-    total = t.sum(axis=-1)
+    return _fraction(t.sum(axis=-1), t[..., -1], cov[..., -1, -1],
+                     cov[..., :, -1].sum(axis=-1), cov.sum(axis=(-2, -1)))
+
+
+def composition_from_rows(t, tri):
+    """:func:`composition_from_coefficients` on rows: ``t`` (K, m), ``tri`` (K (K+1)/2, m).
+
+    ``tri`` is the upper triangle of each pixel's covariance, row by row (the layout
+    of :func:`unpack`).
+    """
+    K = t.shape[0]
+    iu = np.triu_indices(K)
+    last = iu[1] == K - 1                    # entries (j, K) of the last column
+    off = (iu[0] != iu[1]).astype(float)     # off-diagonal entries count twice
+    return _fraction(t.sum(axis=0), t[-1], tri[-1], last.astype(float) @ tri,
+                     (1.0 + off) @ tri)
+
+
+def _fraction(total, t_last, c_last, c_col, c_sum):
+    """``X = t_K / S`` and its delta-method error from ``C_KK``, ``sum_j C_jK``, ``sum C``."""
     with np.errstate(invalid="ignore", divide="ignore"):
         safe = np.where(total > 0, total, np.nan)
-        X = t[..., -1] / safe
+        X = t_last / safe
         # dX/dt_j = (delta_jK - X) / S, so g^T C g = (C_KK - 2 X sum_j C_jK
         # + X^2 sum_ij C_ij) / S^2
-        var = (cov[..., -1, -1] - 2 * X * cov[..., :, -1].sum(axis=-1)
-               + X * X * cov.sum(axis=(-2, -1))) / (safe * safe)
+        var = (c_last - 2 * X * c_col + X * X * c_sum) / (safe * safe)
     return X, np.sqrt(np.maximum(var, 0.0)), total
 
 
@@ -504,13 +524,39 @@ def particle_mask(thickness, threshold=None, fraction=0.25, n_sigma=5.0):
         v = thickness[finite]
         if v.size < 2 or np.ptp(v) == 0:
             raise ValueError("cannot find the particle: no thickness contrast (give a mask)")
-        otsu = float(threshold_otsu(v))
+        otsu = float(threshold_otsu(hist=_histogram_256(v)))
         bg, fg = v[v <= otsu], v[v > otsu]
-        med = float(np.median(bg))
-        floor = med + n_sigma * 1.4826 * float(np.median(np.abs(bg - med)))
-        threshold = min(otsu, max(floor, fraction * float(np.median(fg))))
+        med = _median(bg)
+        floor = med + n_sigma * 1.4826 * _median(np.abs(bg - med))
+        threshold = min(otsu, max(floor, fraction * _median(fg)))
     mask = finite & (np.where(finite, thickness, -np.inf) > threshold)
     return mask, float(threshold)
+
+
+def _histogram_256(v):
+    """(counts, bin centres) of scikit-image's 256-bin histogram over the range of ``v``.
+
+    ``np.histogram``'s bins, counted by one ``bincount`` (its uniform-bin path checks
+    each value against the edges again: 3x the time here).
+    """
+    lo, hi = float(v.min()), float(v.max())
+    edges = np.linspace(lo, hi, 257)
+    idx = ((v - lo) * (256.0 / (hi - lo))).astype(np.intp)
+    np.minimum(idx, 255, out=idx)        # the last edge belongs to the last bin
+    # values on an edge go where np.histogram puts them (its rounding correction)
+    idx -= v < edges[idx]
+    idx += (v >= edges[idx + 1]) & (idx != 255)
+    return np.bincount(idx, minlength=256), 0.5 * (edges[:-1] + edges[1:])
+
+
+def _median(v):
+    """Median of finite values (``np.median`` less its NaN handling)."""
+    n = v.size
+    k = n // 2
+    if n % 2:
+        return float(np.partition(v, k)[k])
+    p = np.partition(v, (k - 1, k))
+    return 0.5 * float(p[k - 1] + p[k])
 
 
 def _unmix_any(data, A, method, show_progressbar):
@@ -526,20 +572,160 @@ def _unmix_any(data, A, method, show_progressbar):
     return np.asarray(out.compute())
 
 
-#: pixels per chunk of the fused eager pass: a chunk of 120 energies (~2 MiB) stays in
-#: the cache while every product over it is formed, so the stack is read from memory once
-CACHE_PIXELS = 2048
+#: pixels per chunk of the eager pass: a chunk of 120 energies (~240 KiB) stays in the
+#: (512 KiB) L2 cache while every product over it is formed, so the stack is read from
+#: memory once
+CACHE_PIXELS = 256
+
+
+def _nnls_pairs(bt, G):
+    """NNLS of two references for pixels whose unconstrained solution is infeasible.
+
+    With two references the optimum of such a pixel lies on one reference alone
+    (or at zero): ``t_j = max(b_j, 0) / G_jj`` for the ``j`` with the larger
+    explained square ``max(b_j, 0)^2 / G_jj`` (the misfit is ``|y|^2`` less it).
+
+    Parameters
+    ----------
+    bt : numpy.ndarray, shape (2, m)
+        ``A^T y`` of the pixels.
+    G : numpy.ndarray, shape (2, 2)
+
+    Returns
+    -------
+    numpy.ndarray, shape (2, m)
+    """
+    g = np.diag(G)
+    c = np.maximum(bt, 0.0) / g[:, None]
+    first = c[0] * bt[0] >= c[1] * bt[1]
+    out = np.zeros_like(c)
+    out[0] = np.where(first, c[0], 0.0)
+    out[1] = np.where(first, 0.0, c[1])
+    return out
+
+
+#: stacks of at least this many values take the compiled pass even when numba is not
+#: yet imported (its import, ~0.4 s, is then a small part of the unmixing)
+COMPILED_MIN_VALUES = 1 << 28
+#: which pass the eager unmixing takes: ``None`` decides (:func:`use_compiled_pass`),
+#: ``True`` / ``False`` always / never the compiled one (benchmarks compare both)
+COMPILED_PASS = None
+#: pixels per call of the compiled pass (the progress bar's step)
+COMPILED_CHUNK_PIXELS = 1 << 15
+
+
+@functools.lru_cache(maxsize=1)
+def _compiled_products():
+    """Compiled passes (numba): ``products_k`` forms ``(A^T y, |y|^2)`` of every pixel in
+    one read, ``unmix_2`` the whole fit of two references; None without numba.
+
+    NumPy needs one pass per reference and one for the norm (from the cache, but each
+    is compute-bound at about the speed of a pass from memory) and one array
+    operation per step of the fit; the compiled loops do all of it per value read. Reassociation is allowed (vectorised sums), NaN
+    semantics are kept (a NaN in a spectrum still reaches its ``|y|^2``).
+    """
+    try:
+        import numba
+    except ImportError:  # pragma: no cover - numba comes with pyxem
+        return None
+
+    @numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+    def products_k(flat, AT, bt, yy, start):
+        K = AT.shape[0]
+        for i in range(flat.shape[0]):
+            s = 0.0
+            for e in range(flat.shape[1]):
+                v = flat[i, e]
+                s += v * v
+            yy[start + i] = s
+            for k in range(K):
+                c = 0.0
+                for e in range(flat.shape[1]):
+                    c += flat[i, e] * AT[k, e]
+                bt[k, start + i] = c
+
+    @numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+    def unmix_2(flat, AT, Ginv, G, nnls, tt, rss, start):
+        # the whole per-pixel fit of two references in the same loop: the products,
+        # the least-squares amounts, the NNLS pair rule (_nnls_pairs) and the misfit
+        a0, a1 = AT[0], AT[1]
+        for i in range(flat.shape[0]):
+            s, b0, b1 = 0.0, 0.0, 0.0
+            for e in range(flat.shape[1]):
+                v = flat[i, e]
+                s += v * v
+                b0 += v * a0[e]
+                b1 += v * a1[e]
+            j = start + i
+            if not np.isfinite(s):
+                tt[0, j] = tt[1, j] = rss[j] = np.nan
+                continue
+            t0 = Ginv[0, 0] * b0 + Ginv[0, 1] * b1
+            t1 = Ginv[1, 0] * b0 + Ginv[1, 1] * b1
+            if nnls and (t0 < 0.0 or t1 < 0.0):
+                c0, c1 = max(b0, 0.0) / G[0, 0], max(b1, 0.0) / G[1, 1]
+                if c0 * b0 >= c1 * b1:
+                    t0, t1 = c0, 0.0
+                else:
+                    t0, t1 = 0.0, c1
+            tt[0, j], tt[1, j] = t0, t1
+            rss[j] = max(s - (t0 * b0 + t1 * b1), 0.0)
+
+    return products_k, unmix_2
+
+
+def use_compiled_pass(n_values):
+    """Whether the eager unmixing takes the compiled pass (:func:`_compiled_products`).
+
+    When numba is already imported (a session that uses pyxem or the 4D-STEM
+    strain), or the stack is large enough to pay for importing it
+    (``COMPILED_MIN_VALUES``); otherwise NumPy's, which costs about 1.6x more time
+    per value but no import.
+    """
+    if COMPILED_PASS is not None:
+        return bool(COMPILED_PASS) and _compiled_products() is not None
+    if "numba" not in sys.modules and n_values < COMPILED_MIN_VALUES:
+        return False
+    return _compiled_products() is not None
+
+
+def _products(flat, A, show_progressbar, chunk_pixels):
+    """``A^T y`` (K, n) and ``|y|^2`` (n,) of every pixel of ``flat`` (n, n_energies)."""
+    n = flat.shape[0]
+    K = A.shape[1]
+    bt = np.empty((K, n))
+    yy = np.empty(n)
+    if use_compiled_pass(flat.size):
+        kernel = _compiled_products()[0]
+        AT = np.ascontiguousarray(A.T)
+        starts = range(0, n, COMPILED_CHUNK_PIXELS)
+        for s in progressbar(starts, show_progressbar=show_progressbar, desc="unmixing",
+                             leave=False):
+            kernel(flat[s: s + COMPILED_CHUNK_PIXELS], AT, bt, yy, s)
+        return bt, yy
+    cols = [np.ascontiguousarray(A[:, k]) for k in range(K)]
+    # a chunk held in the cache, one matrix-vector product per reference: OpenBLAS's
+    # matrix-matrix product with 2-3 columns is 2-3x slower than K of them
+    starts = range(0, n, int(chunk_pixels))
+    for s in progressbar(starts, show_progressbar=show_progressbar, desc="unmixing",
+                         leave=False):
+        blk = flat[s: s + chunk_pixels]
+        for k in range(K):
+            np.matmul(blk, cols[k], out=bt[k, s: s + chunk_pixels])
+        np.vecdot(blk, blk, out=yy[s: s + chunk_pixels])
+    return bt, yy
 
 
 def _unmix_eager(data, A, method, residual_cov, show_progressbar, chunk_pixels=CACHE_PIXELS):
     """Amounts, misfit and (optionally) the residual-based covariance of a numpy stack.
 
-    The same arithmetic as :func:`unmix_block`, per pixel, in cache-sized chunks
-    written straight into the outputs: one read of the stack, no packed copies.
+    The same arithmetic as :func:`unmix_block`, per pixel: one read of the stack in
+    cache-sized chunks, then every per-pixel step on (K, n) rows (one contiguous row
+    per reference: with K = 2-3 the (n, K) layout spends its time in short inner loops).
 
     Returns
     -------
-    t : (n_pixels, K), rms : (n_pixels,), tri : (n_pixels, K (K+1)/2) or None
+    t : (K, n_pixels), rms : (n_pixels,), tri : (K (K+1)/2, n_pixels) or None
         NaN for pixels whose spectrum holds a NaN.
     """
     A = _check_design(A)
@@ -549,48 +735,83 @@ def _unmix_eager(data, A, method, residual_cov, show_progressbar, chunk_pixels=C
     if method not in ("nnls", "lstsq"):
         raise ValueError(f"unknown method {method!r}; use 'nnls' or 'lstsq'")
     flat = np.asarray(data).reshape(-1, ne)
-    n = flat.shape[0]
     G = A.T @ A
     Ginv = np.linalg.inv(G)
-    b = np.empty((n, K))
-    yy = np.empty(n)
-    # the only pass over the data: its products with the references and its norm
-    starts = range(0, n, int(chunk_pixels))
-    for s in progressbar(starts, show_progressbar=show_progressbar, desc="unmixing",
-                         leave=False):
-        blk = flat[s: s + chunk_pixels]
-        b[s: s + chunk_pixels] = blk @ A  # (matmul's out= takes a slower path)
-        np.vecdot(blk, blk, out=yy[s: s + chunk_pixels])
-    # NaN anywhere in a spectrum propagates into its |y|^2
-    finite = np.isfinite(yy)
-    if not finite.all():
-        b[~finite], yy[~finite] = 0.0, 0.0
-    t = b @ Ginv
-    if method == "nnls":
-        bad = t.min(axis=1) < 0
-        if bad.any():
-            t[bad] = _solve_subsets(b, yy, G, bad)
-    rss = yy - 2 * np.vecdot(t, b) + np.vecdot(t @ G, t)
-    np.maximum(rss, 0.0, out=rss)
-    if not finite.all():
-        t[~finite], rss[~finite] = np.nan, np.nan
+    if K == 2 and use_compiled_pass(flat.size):
+        tt, rss = _compiled_unmix_2(flat, A, G, Ginv, method == "nnls", show_progressbar)
+    else:
+        tt, rss = _unmix_rows(flat, A, G, Ginv, method, show_progressbar, chunk_pixels)
     tri = None
     if residual_cov:
         iu = np.triu_indices(K)
-        tri = (rss / (ne - K))[:, None] * Ginv[iu][None, :]
-    return t, np.sqrt(rss / ne), tri
+        tri = Ginv[iu][:, None] * (rss / (ne - K))[None, :]
+    return tt, np.sqrt(rss / ne), tri
+
+
+def _compiled_unmix_2(flat, A, G, Ginv, nnls, show_progressbar):
+    """The fit of two references per pixel in one compiled pass: (t (2, n), rss (n,))."""
+    n = flat.shape[0]
+    tt, rss = np.empty((2, n)), np.empty(n)
+    kernel = _compiled_products()[1]
+    AT = np.ascontiguousarray(A.T)
+    for s in progressbar(range(0, n, COMPILED_CHUNK_PIXELS), show_progressbar=show_progressbar,
+                         desc="unmixing", leave=False):
+        kernel(flat[s: s + COMPILED_CHUNK_PIXELS], AT, Ginv, G, bool(nnls), tt, rss, s)
+    return tt, rss
+
+
+def _unmix_rows(flat, A, G, Ginv, method, show_progressbar, chunk_pixels):
+    """The fit per pixel from the products, one array operation per step: (t (K, n), rss)."""
+    K = A.shape[1]
+    # the only pass over the data: its products with the references and its norm
+    bt, yy = _products(flat, A, show_progressbar, chunk_pixels)
+    # NaN anywhere in a spectrum propagates into its |y|^2
+    finite = np.isfinite(yy)
+    all_finite = bool(finite.all())
+    if not all_finite:
+        bt[:, ~finite], yy[~finite] = 0.0, 0.0
+    tt = Ginv @ bt
+    if method == "nnls":
+        if K == 2:  # every pixel's pair solution, kept where the full set is infeasible
+            bad = (tt[0] < 0) | (tt[1] < 0)
+            np.copyto(tt, _nnls_pairs(bt, G), where=bad)
+        else:
+            bad = np.flatnonzero((tt < 0).any(axis=0))
+            if bad.size:
+                # (np.take along the last axis keeps the rows contiguous; t[:, idx] does not)
+                tt[:, bad] = _solve_subsets(np.take(bt, bad, axis=1).T, yy[bad], G,
+                                            slice(None)).T
+    # |y - A t|^2 = |y|^2 - t.b: at the least-squares optimum on its support (the
+    # unconstrained one, or NNLS's) (G t)_j = b_j on the support and t_j = 0 off it,
+    # so t.G t = t.b
+    rss = yy - np.einsum("ki,ki->i", tt, bt)
+    np.maximum(rss, 0.0, out=rss)
+    if not all_finite:
+        tt[:, ~finite], rss[~finite] = np.nan, np.nan
+    return tt, rss
 
 
 class PoissonODVariance:
     """Noise variance of the optical density of Poisson counts: ``exp(OD) / I0``.
 
-    ``Var(ln I) = 1 / I`` for Poisson counts ``I = I0 exp(-OD)``.
+    ``Var(ln I) = 1 / lambda`` for Poisson counts of mean ``lambda = I0 exp(-OD)``.
+    Called on a block of OD it gives ``exp(OD) / I0`` of those values; the covariance of
+    the unmixing (:meth:`coefficient_covariance`) evaluates it at the fitted model
+    ``OD = A t``, the expected counts: the measured ones give a noisier weight, biased
+    upwards (``E[1 / I] > 1 / lambda``), and the model makes the covariance a smooth
+    function of the K amounts, tabulated once per stack.
 
     Parameters
     ----------
     i0 : numpy.ndarray, shape (n_energies,)
         Incident counts per energy.
     """
+
+    #: table step (OD units) of the model covariance in each amount: bilinear
+    #: interpolation of a sum of exponentials is then exact to (0.02)^2 / 8 = 5e-5
+    TABLE_STEP_OD = 0.02
+    #: largest table (entries): beyond it the model is evaluated pixel by pixel
+    TABLE_MAX_SIZE = 1 << 18
 
     def __init__(self, i0):
         self.i0 = np.asarray(i0, dtype=float)
@@ -600,62 +821,112 @@ class PoissonODVariance:
         v /= self.i0
         return v
 
+    def coefficient_covariance(self, t, A):
+        """Cov(t) of the least-squares amounts at the model ``OD = A t``, per pixel.
 
-def _poisson_covariance_eager(flat, A, i0, mask, chunk_pixels=CACHE_PIXELS):
-    """Upper triangle of Cov(t), NaN off ``mask``: ``exp(OD) @ W`` per particle pixel.
+        ``Cov(t) = P diag(exp(A t) / I0) P^T``, ``P = (A^T A)^-1 A^T``.
 
-    ``W = (P_i P_j) / I0`` folds the division by I0 into the (K (K+1)/2, n_energies)
-    weights, so each OD value costs one exponential and one multiply-add. The
-    particle's pixels are taken as the runs of consecutive pixels of ``mask`` (one or
-    a few per image row), read in place: no gathered copy of the stack.
-    """
-    K = A.shape[1]
-    P = np.linalg.solve(A.T @ A, A.T)
-    iu = np.triu_indices(K)
-    Wt = ((P[iu[0]] * P[iu[1]]) / i0).T
-    out = np.full((flat.shape[0], iu[0].size), np.nan)
-    m = np.concatenate([[False], mask, [False]])
-    edges = np.flatnonzero(m[1:] != m[:-1])
-    buf = np.empty((int(chunk_pixels), flat.shape[1]))
-    for lo, hi in zip(edges[::2], edges[1::2]):
-        for s in range(int(lo), int(hi), int(chunk_pixels)):
-            e = min(s + int(chunk_pixels), int(hi))
-            v = buf[: e - s]
-            np.exp(flat[s:e], out=v)
-            np.matmul(v, Wt, out=out[s:e])
+        Parameters
+        ----------
+        t : numpy.ndarray, shape (K, m)
+            Amounts of the references (their units) of ``m`` pixels, one row each.
+        A : numpy.ndarray, shape (n_energies, K)
+            References (OD per unit amount).
+
+        Returns
+        -------
+        numpy.ndarray, shape (K (K + 1) / 2, m)
+            Upper triangle of the covariance, row by row (the layout of :func:`unpack`).
+        """
+        K = A.shape[1]
+        P = np.linalg.solve(A.T @ A, A.T)
+        iu = np.triu_indices(K)
+        W = (P[iu[0]] * P[iu[1]]) / self.i0          # (n_tri, n_energies)
+        t = np.asarray(t, dtype=float)
+        if K == 2 and t.shape[1] > 4096:
+            table = self._table(t, A, W)
+            if table is not None:
+                return _bilinear(t, *table)
+        return W @ np.exp(A @ t)
+
+    def _table(self, t, A, W):
+        """The covariance on a grid of the two amounts: (grids, values) or None."""
+        lo, hi = t.min(axis=1), t.max(axis=1)
+        span = (hi - lo) * np.abs(A).max(axis=0)          # OD range of each amount
+        n = np.maximum(np.ceil(span / self.TABLE_STEP_OD).astype(int) + 1, 2)
+        if n[0] * n[1] > self.TABLE_MAX_SIZE or not np.all(np.isfinite(span)):
+            return None
+        g0, g1 = np.linspace(lo[0], hi[0], n[0]), np.linspace(lo[1], hi[1], n[1])
+        # exp(a0 t0 + a1 t1) = exp(a0 t0) exp(a1 t1): two small exponentials per energy
+        # and one product per covariance entry
+        U0, U1 = np.exp(A[:, :1] * g0), np.exp(A[:, 1:] * g1)
+        values = np.stack([(U0.T * w) @ U1 for w in W])  # (n_tri, n0, n1)
+        return g0, g1, values
+
+
+def _bilinear(t, g0, g1, values):
+    """Bilinear interpolation of ``values`` (c, n0, n1) on the grids at points ``t`` (2, m)."""
+    n0, n1 = g0.size, g1.size
+    u = (t[0] - g0[0]) * ((n0 - 1) / max(g0[-1] - g0[0], 1e-300))
+    v = (t[1] - g1[0]) * ((n1 - 1) / max(g1[-1] - g1[0], 1e-300))
+    i = np.minimum(u.astype(np.intp), n0 - 2)   # u, v >= 0: the grids span t
+    j = np.minimum(v.astype(np.intp), n1 - 2)
+    fu, fv = u - i, v - j
+    k = i * n1 + j
+    w11 = fu * fv
+    w10 = fu - w11
+    w01 = fv - w11
+    w00 = 1.0 - fu - w01
+    out = np.empty((values.shape[0], t.shape[1]))
+    for c, vals in enumerate(values.reshape(values.shape[0], -1)):
+        # one flat gather per corner (faster than fancy indexing of the 2D table)
+        o = out[c]
+        np.multiply(vals.take(k), w00, out=o)
+        o += vals.take(k + 1) * w01
+        o += vals.take(k + n1) * w10
+        o += vals.take(k + n1 + 1) * w11
     return out
 
 
-def _particle_covariance(data, A, variance, mask):
-    """Upper triangle (ny, nx, K (K+1)/2) of Cov(t) from ``variance(od)``, NaN off ``mask``."""
+def _particle_covariance(data, A, variance, mask, t=None):
+    """Upper triangle (K (K+1)/2, ny * nx) of Cov(t), NaN off ``mask``.
+
+    Poisson noise (:class:`PoissonODVariance`) is evaluated at the model from the
+    amounts ``t`` (K, ny * nx): no second pass over the data. Any other ``variance``
+    callable is evaluated on the data of the particle's pixels.
+    """
     K = A.shape[1]
     n_tri = K * (K + 1) // 2
     ny, nx, ne = data.shape
+    m = np.asarray(mask, dtype=bool).ravel()
+    out = np.full((n_tri, ny * nx), np.nan)
+    if isinstance(variance, PoissonODVariance):
+        inside = variance.coefficient_covariance(np.compress(m, t, axis=1), A)
+        for row, vals in zip(out, inside):  # row by row: 2D fancy assignment is slower
+            row[m] = vals
+        return out
 
     @with_one_blas_thread
-    def block(y, m):
-        out = np.full(y.shape[:2] + (n_tri,), np.nan)
-        m = m[..., 0]
-        if m.any():
-            out[m] = propagate_variance(variance(y[m]), A)
-        return out
+    def block(y, mb):
+        o = np.full(y.shape[:2] + (n_tri,), np.nan)
+        mb = mb[..., 0]
+        if mb.any():
+            o[mb] = propagate_variance(variance(y[mb]), A)
+        return o
 
     if hasattr(data, "dask"):
         import dask.array as da
 
         Y = data.rechunk({2: -1})
-        M = da.from_array(mask[..., None], chunks=Y.chunks[:2] + ((1,),))
-        out = da.map_blocks(block, Y, M, dtype=float, chunks=Y.chunks[:2] + ((n_tri,),))
-        return np.asarray(out.compute())
+        M = da.from_array(np.asarray(mask, bool)[..., None], chunks=Y.chunks[:2] + ((1,),))
+        res = da.map_blocks(block, Y, M, dtype=float, chunks=Y.chunks[:2] + ((n_tri,),))
+        return np.asarray(res.compute()).reshape(-1, n_tri).T.copy()
     flat = np.asarray(data).reshape(-1, ne)
-    if isinstance(variance, PoissonODVariance):
-        return _poisson_covariance_eager(flat, A, variance.i0, mask.ravel()).reshape(ny, nx, n_tri)
-    rows = np.flatnonzero(mask.ravel())
-    out = np.full((ny * nx, n_tri), np.nan)
+    rows = np.flatnonzero(m)
     for s in range(0, rows.size, CHUNK_PIXELS):
         r = rows[s: s + CHUNK_PIXELS]
-        out[r] = propagate_variance(variance(flat[r]), A)
-    return out.reshape(ny, nx, n_tri)
+        out[:, r] = propagate_variance(variance(flat[r]), A).T
+    return out
 
 
 # small BLAS work: one thread (spin-waiting BLAS threads: ~11x slower under load, #16)
@@ -694,6 +965,31 @@ def unmix_stack(data, A, method="nnls", variance=None, mask=None, threshold=None
     threshold : float or None
         The thickness threshold used (automatic mask), else the one given.
     """
+    ny, nx = data.shape[:2]
+    K = A.shape[1]
+    t, rms, tri, pmask, threshold = unmix_particle(data, A, method, variance, mask, threshold,
+                                                   show_progressbar)
+    iu = np.triu_indices(K)
+    cov = np.empty((ny, nx, K, K))
+    cov[..., iu[0], iu[1]] = tri.T.reshape(ny, nx, -1)
+    cov[..., iu[1], iu[0]] = cov[..., iu[0], iu[1]]
+    return t.T.reshape(ny, nx, K), rms.reshape(ny, nx), cov, pmask, threshold
+
+
+@with_one_blas_thread
+def unmix_particle(data, A, method="nnls", variance=None, mask=None, threshold=None,
+                   show_progressbar=None):
+    """:func:`unmix_stack` with its per-pixel results as rows: (K, ny * nx) and the like.
+
+    Returns
+    -------
+    t : numpy.ndarray, shape (K, ny * nx)
+    rms : numpy.ndarray, shape (ny * nx,)
+    tri : numpy.ndarray, shape (K (K + 1) / 2, ny * nx)
+        Upper triangle of Cov(t), row by row (NaN off the particle for ``variance``).
+    mask : numpy.ndarray of bool, shape (ny, nx)
+    threshold : float or None
+    """
     K = A.shape[1]
     if threshold is not None:
         try:
@@ -705,13 +1001,13 @@ def unmix_stack(data, A, method="nnls", variance=None, mask=None, threshold=None
             raise ValueError(f"threshold must be a finite thickness, got {threshold!r}")
     if mask is not None and not np.asarray(mask, dtype=bool).any():
         raise ValueError("mask selects no pixel: the particle would be empty")
+    shape = data.shape[:2]
     if hasattr(data, "dask"):
-        t, rms, cov = unpack(_unmix_any(data, A, method, show_progressbar), K)
+        packed = _unmix_any(data, A, method, show_progressbar).reshape(-1, K + 1 + K * (K + 1) // 2)
+        t, rms, tri = packed[:, :K].T.copy(), packed[:, K].copy(), packed[:, K + 1:].T.copy()
     else:
         t, rms, tri = _unmix_eager(data, A, method, variance is None, show_progressbar)
-        shape = data.shape[:2]
-        t, rms = t.reshape(shape + (K,)), rms.reshape(shape)
-    thick = t.sum(axis=-1)
+    thick = t.sum(axis=0).reshape(shape)
     if mask is None:
         if not np.isfinite(thick).any():
             raise ValueError("no pixel could be fitted (all spectra hold NaN)")
@@ -725,11 +1021,5 @@ def unmix_stack(data, A, method="nnls", variance=None, mask=None, threshold=None
         if not pmask.any():
             raise ValueError("no pixel inside mask could be fitted (their spectra hold NaN)")
     if variance is not None:
-        tri = _particle_covariance(data, A, variance, pmask)
-    if variance is not None or not hasattr(data, "dask"):
-        iu = np.triu_indices(K)
-        tri = tri.reshape(t.shape[:-1] + (iu[0].size,))
-        cov = np.empty(t.shape[:-1] + (K, K))
-        cov[..., iu[0], iu[1]] = tri
-        cov[..., iu[1], iu[0]] = tri
-    return t, rms, cov, pmask, threshold
+        tri = _particle_covariance(data, A, variance, pmask, t)
+    return t, rms, tri, pmask, threshold
