@@ -182,7 +182,7 @@ def _features_batch(frames, sigma, features):
 
 
 def _register_batch(reference_fft, frames_fft, upsample, nx=None):
-    """:func:`_register` of frames given by their FFTs (m, ny, nx), all at once.
+    """Drift (dy, dx) of frames, given by their FFTs (m, ny, nx), against the reference.
 
     The algorithm of ``skimage.registration.phase_cross_correlation`` (no
     normalisation, Fourier-space input; Guizar-Sicairos et al. 2008): the integer
@@ -237,36 +237,56 @@ def _register_batch(reference_fft, frames_fft, upsample, nx=None):
 REGISTER_BATCH = 32
 
 
+#: memory (bytes) of the frames a lazy stack computes at once while aligning
+LAZY_FRAME_BYTES = 1 << 28
+
+
 def _frame(stack, k):
-    """Frame ``k`` as a float numpy array (computed frame by frame for dask stacks)."""
+    """Frame ``k`` as a float numpy array."""
     return np.asarray(stack[..., k], dtype=float)
+
+
+def _frame_batches(stack, batch=REGISTER_BATCH):
+    """``(lo, frames)`` over the energies: frames ``lo, lo + 1, ...`` as (b, ny, nx) floats.
+
+    A dask stack is computed in batches of whole energy chunks (up to
+    ``LAZY_FRAME_BYTES``), each once: frame by frame, every frame would read its
+    whole chunk again (a stack chunked along the full energy axis: the whole stack
+    per frame).
+    """
+    ne = stack.shape[-1]
+    if not hasattr(stack, "dask"):
+        frames = np.moveaxis(stack, -1, 0)
+        for lo in range(0, ne, batch):
+            yield lo, np.asarray(frames[lo: lo + batch], dtype=float)
+        return
+    per_frame = 8 * stack.shape[0] * stack.shape[1]
+    most = max(1, LAZY_FRAME_BYTES // per_frame)
+    bounds = np.cumsum((0,) + stack.chunks[-1])
+    lo = 0
+    while lo < ne:
+        # whole chunks while they fit (at least one frame), else part of one
+        fits = bounds[(bounds > lo) & (bounds - lo <= most)]
+        hi = int(fits[-1]) if fits.size else min(lo + most, ne)
+        block = np.moveaxis(np.asarray(stack[..., lo:hi].compute(), dtype=float), -1, 0)
+        for s in range(0, hi - lo, batch):
+            yield lo + s, block[s: s + batch]
+        lo = hi
 
 
 def _mean_frame(stack, shifts):
     """NaN-mean over energies of the frames, drift-corrected when ``shifts`` is given."""
     total = np.zeros(stack.shape[:2])
     count = np.zeros(stack.shape[:2])
-    for k in range(stack.shape[-1]):
-        f = _frame(stack, k)
-        if shifts is not None:
-            f = _shift_frame(f, shifts[k], 1)
-        ok = np.isfinite(f)
-        total[ok] += f[ok]
-        count += ok
+    for lo, frames in _frame_batches(stack):
+        for k, f in enumerate(frames, start=lo):
+            if shifts is not None:
+                f = _shift_frame(f, shifts[k], 1)
+            ok = np.isfinite(f)
+            total[ok] += f[ok]
+            count += ok
     with np.errstate(invalid="ignore"):
         return np.where(count > 0, total / np.maximum(count, 1), np.nan)
-
-
-def _register(reference_fft, frame, upsample, sigma, features="outline"):
-    from skimage.registration import phase_cross_correlation
-
-    shift, _, _ = phase_cross_correlation(
-        reference_fft, np.fft.fft2(_features(frame, sigma, features)), upsample_factor=upsample,
-        normalization=None, space="fourier",
-    )
-    # skimage returns the shift that moves the frame onto the reference; the drift
-    # of the frame's content is its opposite
-    return -np.asarray(shift, dtype=float)
 
 
 #: Smallest frame (px per side) on which a drift between energies is measured.
@@ -386,27 +406,20 @@ def estimate_energy_drift(stack, reference="mean", upsample=20, sigma=1.0, n_ite
                 f"reference image shape {ref_img.shape} does not match the frames {(ny, nx)}"
             )
         n_iter = 1
+    from scipy.fft import rfft2
+
     shifts = np.zeros((ne, 2))
-    lazy = hasattr(stack, "dask")
     for it in range(max(1, int(n_iter))):
         if features not in ("outline", "edges"):
             raise ValueError(f"features must be 'outline' or 'edges', got {features!r}")
-        ref_feat = _features(ref_img, sigma, features)
-        if lazy:
-            ref_fft = np.fft.fft2(ref_feat)
-            for k in progressbar(range(ne), show_progressbar=show_progressbar,
-                                 desc=f"align energies ({it + 1}/{n_iter})", leave=False):
-                shifts[k] = _register(ref_fft, _frame(stack, k), int(upsample), sigma, features)
-        else:
-            from scipy.fft import rfft2
-
-            ref_fft = rfft2(ref_feat)
-            frames = np.moveaxis(stack, -1, 0)
-            for lo in progressbar(range(0, ne, REGISTER_BATCH), show_progressbar=show_progressbar,
-                                  desc=f"align energies ({it + 1}/{n_iter})", leave=False):
-                feats = _features_batch(frames[lo: lo + REGISTER_BATCH], sigma, features)
-                shifts[lo: lo + REGISTER_BATCH] = _register_batch(
-                    ref_fft, rfft2(feats, axes=(1, 2)), int(upsample), nx)
+        ref_fft = rfft2(_features(ref_img, sigma, features))
+        batches = progressbar(_frame_batches(stack), total=-(-ne // REGISTER_BATCH),
+                              show_progressbar=show_progressbar,
+                              desc=f"align energies ({it + 1}/{n_iter})", leave=False)
+        for lo, frames in batches:
+            feats = _features_batch(frames, sigma, features)
+            shifts[lo: lo + len(frames)] = _register_batch(
+                ref_fft, rfft2(feats, axes=(1, 2)), int(upsample), nx)
         if isinstance(reference, str):
             shifts -= shifts.mean(axis=0)
             if it + 1 < n_iter:
