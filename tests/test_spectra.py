@@ -387,7 +387,7 @@ def test_composition_from_rows_equals_the_matrix_form(rng):
 def test_fast_otsu_and_median_equal_the_libraries(rng):
     from skimage.filters import threshold_otsu
 
-    from hyperspy_chemomech.spectra._unmixing import _histogram_256, _median
+    from hyperspy_chemomech.spectra._particle import _histogram_256, _median
 
     for trial in range(30):
         n = int(rng.integers(50, 20000))
