@@ -23,11 +23,18 @@ def record(signal, step, **params):
     Values must be HyperSpy-serialisable (numbers, strings, arrays, dicts). The
     package version that did the step goes to ``metadata.Chemomech.<step>.version``.
     """
-    params = {"version": package_version(), **params}
-    for key, value in params.items():
-        if value is None:
-            value = "None"
+    for key, value in step_record(**params).items():
         signal.metadata.set_item(f"{METADATA_ROOT}.{step}.{key}", value)
+
+
+def step_record(**params):
+    """The node :func:`record` stores for a step, as a dict (to build a signal's metadata at once).
+
+    ``None`` becomes ``"None"`` (HyperSpy's files drop ``None``); the package
+    version is added as ``version``.
+    """
+    return {key: "None" if value is None else value
+            for key, value in {"version": package_version(), **params}.items()}
 
 
 def recorded(signal, step, default=None):

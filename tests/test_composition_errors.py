@@ -201,17 +201,20 @@ def test_end_to_end_band_records_its_sources_and_corrects(low_dose_chain):
 def test_resolution_term_is_the_slopes_sensitivity_times_the_sigma_spread(low_dose_chain):
     """The estimated resolution's share of the band is |d slope / d sigma| x SD(sigma):
     the fit's band against the same fit with the resolution given at its estimate,
-    the sensitivity by refits at sigma -+ 0.25 px; SD(sigma) carries the spread of the
-    Gaussian-equivalent width across data sets (PSF_WIDTH_SPREAD)."""
+    the sensitivity by refits at sigma -+ 0.25 px; SD(sigma) is the block bootstrap's
+    (the degree chosen again in each replicate) and the spread of the Gaussian-equivalent
+    width across data sets (PSF_WIDTH_SPREAD)."""
     from hyperspy_chemomech.fields import FWHM_PER_SIGMA
     from hyperspy_chemomech.learning._resolution import PSF_WIDTH_SPREAD
 
     for c, comp, strain, cs in low_dose_chain:
         law = strain.learn_eigenstrain(cs, composition_uncertainty=None, show_progressbar=False)
         md = law.metadata.Chemomech.law
-        sigma, sd = float(md.resolution_sigma_px), float(md.selection.resolution.sd_px)
+        res = md.selection.resolution
+        sigma, sd = float(md.resolution_sigma_px), float(res.sd_px)
         assert md.resolution_source.startswith("estimated")
-        assert PSF_WIDTH_SPREAD * sigma <= sd < 3 * PSF_WIDTH_SPREAD * sigma
+        np.testing.assert_allclose(sd, np.hypot(res.sd_bootstrap_px, PSF_WIDTH_SPREAD * sigma))
+        assert 0 <= res.degree_switch_fraction <= 1 and res.sd_bootstrap_px > 0
         kw = dict(composition_uncertainty=None, show_progressbar=False, degree=int(md.degree),
                   block_size=int(md.settings.block_size_px))
         fwhm_nm = FWHM_PER_SIGMA * float(md.settings.pixel_size_nm)
@@ -224,6 +227,39 @@ def test_resolution_term_is_the_slopes_sensitivity_times_the_sigma_spread(low_do
         se, se_held = law.vegard()["stderr"], at(sigma)["stderr"]
         assert np.all(se > se_held)
         np.testing.assert_allclose(np.sqrt(se ** 2 - se_held ** 2), np.abs(J) * sd, rtol=0.15)
+
+
+def _tradeoff_profiles(gap, seed=0):
+    """Block loss profiles (sigma, degree, block) of two degrees whose best sigmas differ
+    (2.8 and 2.2 px: curvature trades against blur); the second's held-out loss lower by
+    ``gap`` per row."""
+    rng = np.random.default_rng(seed)
+    sig = np.array([1.5, 2.0, 2.5, 3.0, 3.5])
+    G, F = 40, 5
+    counts = np.full(G, 100.0)
+    onehot = (np.arange(G)[:, None] % F == np.arange(F)).astype(float)
+    shift = 0.5 * rng.standard_normal(G)  # where each block's loss is least
+    loss = 0.1 * (sig[:, None, None] - np.array([2.8, 2.2])[None, :, None] - shift) ** 2 + 1
+    cv = loss + 0.01 + 0.02 * rng.standard_normal((1, 2, G)) - np.array([0.0, gap])[:, None]
+    return sig, loss * counts, cv * counts, counts, onehot
+
+
+def test_resolution_bootstrap_chooses_the_degree_again():
+    """Where the held-out losses cannot tell two degrees apart, the estimate jumps with
+    the degree chosen: each bootstrap replicate chooses it again, and the spread is the
+    jump's, several times that of sigma at one degree; where one degree clearly wins
+    (or only one is tried) the spread is that of sigma alone."""
+    from hyperspy_chemomech.learning._resolution import _block_bootstrap
+
+    tied, k = _block_bootstrap(*_tradeoff_profiles(0.002), 300, 0)
+    assert 0.2 < np.mean(k == 1) < 0.8
+    held = max(tied[k == j].std(ddof=1) for j in (0, 1))
+    assert held < 0.1 and 0.2 < tied.std(ddof=1) < 0.45 and tied.std(ddof=1) > 3 * held
+    clear, k = _block_bootstrap(*_tradeoff_profiles(0.05), 300, 0)
+    assert np.all(k == 1) and clear.std(ddof=1) < 0.1
+    sig, loss, cv, counts, onehot = _tradeoff_profiles(0.002)
+    one, k = _block_bootstrap(sig, loss[:, :1], cv[:, :1], counts, onehot, 300, 0)
+    assert np.all(k == 0) and one.std(ddof=1) < 0.1
 
 
 def _two_phase_model(shape=(24, 26)):

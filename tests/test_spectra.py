@@ -283,3 +283,121 @@ def test_joint_drift_fit_reaches_the_least_squares_optimum():
     assert np.abs(start - c.drift).max() > 0.15  # the start was far enough to matter
     with pytest.raises(ValueError, match="shifts must have shape"):
         refine_drift_with_model(od, start[:-1], design)
+
+
+# ------------------------------------------- the eager pass of get_composition_map (#16)
+def _stack_and_refs(rng, n=96, K=2):
+    e = np.linspace(700, 730, 60)
+    A = np.abs(rng.normal(0.01, 0.004, (e.size, K))) + 0.004 * np.linspace(0, 1, e.size)[:, None]
+    t = np.abs(rng.normal(40, 30, (n * n, K)))
+    t[: n * n // 3] *= 0.01                      # a background third, many NNLS pixels
+    i0 = np.full(e.size, 1e4)
+    counts = rng.poisson(i0 * np.exp(-(t @ A.T))).astype(float)
+    return -np.log(np.maximum(counts, 1) / i0).reshape(n, n, e.size), A, i0
+
+
+@pytest.mark.parametrize("K", [2, 3])
+def test_eager_unmixing_equals_the_reference_block(rng, K):
+    """The row-wise eager pass (pair / subset NNLS, t.b misfit) equals unmix_block."""
+    from hyperspy_chemomech.spectra._unmixing import _unmix_eager
+
+    od, A, _ = _stack_and_refs(rng, n=40, K=K)
+    od[3, 5, 7] = np.nan
+    for method in ("nnls", "lstsq"):
+        tt, rms, tri = _unmix_eager(od, A, method, True, False)
+        t_ref, rms_ref, cov_ref = unpack(unmix_block(od, A, method), K)
+        iu = np.triu_indices(K)
+        np.testing.assert_allclose(tt.T.reshape(t_ref.shape), t_ref, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(rms.reshape(rms_ref.shape), rms_ref, rtol=1e-7, atol=1e-12)
+        np.testing.assert_allclose(tri.T.reshape(cov_ref.shape[:2] + (-1,)),
+                                   cov_ref[..., iu[0], iu[1]], rtol=1e-7, atol=1e-18)
+        assert np.isnan(tt.reshape(K, 40, 40)[:, 3, 5]).all() and np.isnan(rms[3 * 40 + 5])
+
+
+def test_compiled_pass_equals_numpy_pass(rng, monkeypatch):
+    pytest.importorskip("numba")
+    from hyperspy_chemomech.spectra import _unmixing as U
+
+    for K in (2, 3):
+        od, A, _ = _stack_and_refs(rng, n=48, K=K)
+        od[1, 2, 3] = np.nan
+        for method in ("nnls", "lstsq"):
+            monkeypatch.setattr(U, "COMPILED_MIN_VALUES", 0)
+            assert U.use_compiled_pass(od.size)
+            fast = U._unmix_eager(od, A, method, True, False)
+            monkeypatch.setattr(U, "use_compiled_pass", lambda n: False)
+            slow = U._unmix_eager(od, A, method, True, False)
+            monkeypatch.undo()
+            for a, b in zip(fast, slow):
+                np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)
+            assert np.isnan(fast[0][:, 1 * 48 + 2]).all() and np.isnan(fast[1][1 * 48 + 2])
+
+
+def test_poisson_covariance_table_equals_the_model(rng):
+    """The tabulated model covariance equals exp(A t) / I0 propagated pixel by pixel."""
+    from hyperspy_chemomech.spectra import PoissonODVariance
+
+    od, A, i0 = _stack_and_refs(rng, n=96)
+    var = PoissonODVariance(i0)
+    t = np.abs(rng.normal(40, 30, (2, 9000)))
+    t[:, :50] = 0.0                                   # NNLS pixels on the bounds
+    P = np.linalg.solve(A.T @ A, A.T)
+    iu = np.triu_indices(2)
+    direct = ((P[iu[0]] * P[iu[1]]) / i0) @ np.exp(A @ t)
+    table = var.coefficient_covariance(t, A)
+    assert var._table(t, A, (P[iu[0]] * P[iu[1]]) / i0) is not None  # the table was used
+    scale = np.sqrt(direct[0] * direct[2])
+    assert np.max(np.abs(table - direct) / scale) < 1e-4
+    # few pixels: evaluated directly
+    np.testing.assert_allclose(var.coefficient_covariance(t[:, :10], A), direct[:, :10],
+                               rtol=1e-12)
+
+
+def test_poisson_model_covariance_matches_monte_carlo(rng, refs):
+    """Evaluated at the model, the Poisson sigma(X) still matches the scatter of X."""
+    from hyperspy_chemomech.spectra import PoissonODVariance, composition_from_rows
+    from hyperspy_chemomech.spectra._unmixing import _unmix_eager
+
+    e, A = refs
+    t_true = np.array([40.0, 60.0])
+    i0 = np.full(e.size, 300.0)                       # low dose: model and data differ most
+    n = 6000
+    counts = rng.poisson(i0 * np.exp(-(A @ t_true)), size=(n, e.size)).astype(float)
+    Y = -np.log(np.maximum(counts, 1) / i0)
+    tt, _, _ = _unmix_eager(Y[None], A, "lstsq", False, False)
+    tri = PoissonODVariance(i0).coefficient_covariance(tt, A)
+    X, sX, _ = composition_from_rows(tt, tri)
+    assert np.mean(sX) == pytest.approx(X.std(), rel=0.06)
+
+
+def test_composition_from_rows_equals_the_matrix_form(rng):
+    from hyperspy_chemomech.spectra import composition_from_rows
+
+    for K in (2, 3, 4):
+        t = np.abs(rng.normal(1, 0.5, (50, K)))
+        L = rng.normal(0, 0.1, (50, K, K))
+        cov = L @ np.swapaxes(L, 1, 2)
+        iu = np.triu_indices(K)
+        a = composition_from_coefficients(t, cov)
+        b = composition_from_rows(t.T.copy(), cov[:, iu[0], iu[1]].T.copy())
+        for x, y in zip(a, b):
+            np.testing.assert_allclose(x, y, rtol=1e-12)
+
+
+def test_fast_otsu_and_median_equal_the_libraries(rng):
+    from skimage.filters import threshold_otsu
+
+    from hyperspy_chemomech.spectra._particle import _histogram_256, _median
+
+    for trial in range(30):
+        n = int(rng.integers(50, 20000))
+        v = np.concatenate([rng.normal(0, 0.01, n), rng.gamma(2, 0.3, n // 2)])
+        if trial % 3 == 0:
+            v = np.round(v, 2)                        # ties on the bin edges
+        from skimage.exposure import histogram
+
+        np.testing.assert_array_equal(_histogram_256(v)[0],
+                                      histogram(v, 256, source_range="image")[0])
+        assert threshold_otsu(hist=_histogram_256(v)) == pytest.approx(threshold_otsu(v),
+                                                                        abs=1e-12)
+        assert _median(v) == np.median(v) and _median(v[:-1]) == np.median(v[:-1])

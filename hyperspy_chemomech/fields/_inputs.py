@@ -24,13 +24,15 @@ def require_real(a, name):
 
     NumPy would keep only the real part of complex data (with a ``ComplexWarning``);
     strain, composition and optical density are real, so complex input is a mistake.
+    A dask array is checked by its dtype and returned as it is (reading it would load
+    a lazy signal's whole data).
     """
     data = getattr(a, "data", a) if hasattr(a, "axes_manager") else a
-    if np.iscomplexobj(data):
-        raise TypeError(f"{name} is complex ({np.asarray(data).dtype}); strain, composition "
+    arr = data if hasattr(data, "dask") else np.asarray(data)
+    if arr.dtype.kind == "c":
+        raise TypeError(f"{name} is complex ({arr.dtype}); strain, composition "
                         "and optical density are real: pass the real part (or the modulus) "
                         "explicitly")
-    arr = np.asarray(data)
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold numbers, got dtype {arr.dtype}")
     return arr

@@ -349,6 +349,7 @@ class _RefitResolution:
         self.n_comp, self.d_max = self.options.basis.n_components, self.options.basis.d_max
         self.n_law = self.n_comp * d_sel
         self._grids = None
+        self.sigmas_px = []  # the resolution estimated for each map, in order
 
     def _estimates(self, fits):
         from ._law import vegard_map
@@ -396,6 +397,7 @@ class _RefitResolution:
                 n_boot=2, seed=opts.selection.seed, n_folds=opts.selection.n_folds,
                 edge_band=opts.body.boundary == "dirichlet",
                 xray_pixel=ctx.get("xray_pixel"))[0]
+            self.sigmas_px.append(float(sigma))
             fits = StrainGapFits(grid_for(sigma, fields), sigma, 0.0, ctx["variance"], opts)
             out.append(self._estimates(fits))
         return out

@@ -13,7 +13,7 @@ import numpy as np
 from hyperspy._signals.lazy import LazySignal
 from hyperspy._signals.signal1d import Signal1D
 
-from .._metadata import record, recorded
+from .._metadata import record, recorded, step_record
 from ..fields import require_real
 from ._operations import CarriedArraysMixin
 
@@ -396,8 +396,8 @@ class XrayAbsorptionSpectrum(CarriedArraysMixin, Signal1D):
             Thickness threshold (reference units) for the automatic mask.
         noise : {"auto", "poisson", "residual"}
             Error model for the uncertainty of X. ``"poisson"``: counting statistics,
-            ``var(OD) = exp(OD) / I0`` (needs the I0 recorded by
-            :meth:`to_optical_density` on count data); ``"residual"``: per-pixel
+            ``var(OD) = exp(OD) / I0`` at the fitted model ``OD = A t`` (needs the
+            I0 recorded by :meth:`to_optical_density` on count data); ``"residual"``: per-pixel
             variance from the fit residual; ``"auto"``: Poisson when possible.
         show_progressbar : bool, optional
 
@@ -408,7 +408,7 @@ class XrayAbsorptionSpectrum(CarriedArraysMixin, Signal1D):
             of X), ``residual`` (RMS OD misfit), ``coefficients`` and the mask carried
             along (see :class:`~hyperspy_chemomech.signals.CompositionMap`).
         """
-        from ..spectra import composition_from_coefficients, unmix_stack
+        from ..spectra import composition_from_rows, unmix_particle
         from .composition_map import make_composition_map
 
         energies = self.energies
@@ -436,21 +436,21 @@ class XrayAbsorptionSpectrum(CarriedArraysMixin, Signal1D):
         A, ref_info = self._reference_matrix(references, energies, energy_shift,
                                              max_shift, (ny, nx))
         variance, noise_used = self._variance_model(noise)
-        t, rms, cov, pmask, threshold = unmix_stack(
+        t, rms, tri, pmask, threshold = unmix_particle(
             self.data, A, method, variance=variance, mask=None if auto_mask else given,
             threshold=threshold, show_progressbar=show_progressbar)
         mask_source = "auto" if auto_mask else "given"
-        thick = t.sum(axis=-1)
-        X, sigma, _ = composition_from_coefficients(t, cov)
-        iu = np.triu_indices(A.shape[1])
-        comp = make_composition_map(
-            X, self.axes_manager.navigation_axes, mask=pmask, thickness=thick,
-            uncertainty=sigma, residual=rms, coefficients=t,
-            # Cov(t) per pixel, upper triangle: lets the errors of X be redrawn through
-            # the unmixing (nonlinear: the ratio and the NNLS bounds), see learn_eigenstrain
-            coefficient_covariance=cov[..., iu[0], iu[1]],
-            title=(self.metadata.General.title or "stack") + " composition",
-        )
+        K = A.shape[1]
+        # X and its error where they are shown: the particle (NaN elsewhere)
+        inside = pmask.ravel()
+        X, sigma = np.full((2, ny * nx), np.nan)
+        X[inside], sigma[inside], _ = composition_from_rows(np.compress(inside, t, axis=1),
+                                                            np.compress(inside, tri, axis=1))
+        maps = dict(thickness=t.sum(axis=0).reshape(ny, nx), uncertainty=sigma.reshape(ny, nx),
+                    residual=rms.reshape(ny, nx), coefficients=t.T.reshape(ny, nx, K),
+                    # Cov(t) per pixel, upper triangle: lets the errors of X be redrawn
+                    # through the unmixing (nonlinear: the ratio and the NNLS bounds)
+                    coefficient_covariance=tri.T.reshape(ny, nx, -1))
         # how the errors of X were made, so that they can be made again (see
         # learn_eigenstrain): the Poisson I0 and the frames' drift correction, whose
         # interpolation correlates the noise of neighbouring pixels
@@ -467,11 +467,14 @@ class XrayAbsorptionSpectrum(CarriedArraysMixin, Signal1D):
                         drift_order=int(drift.get("order", 3)),
                         drift_model_refined=bool(drift.get("model_refined", False)),
                         drift_reference=drift.get("reference", "mean"))
-        record(comp, "composition_map", method=method, noise=noise_used, **made,
-               mask_source=mask_source,
-               threshold=float(threshold) if threshold is not None else None,
-               energies=energies, reference_spectra=A.T.copy(), **ref_info)
-        return comp
+        steps = {"composition_map": step_record(
+            method=method, noise=noise_used, **made, mask_source=mask_source,
+            threshold=float(threshold) if threshold is not None else None,
+            energies=energies, reference_spectra=A.T.copy(), **ref_info)}
+        return make_composition_map(
+            X.reshape(ny, nx), self.axes_manager.navigation_axes, mask=pmask,
+            title=(self.metadata.General.title or "stack") + " composition", steps=steps,
+            **maps)
 
     def _reference_matrix(self, references, energies, energy_shift, max_shift, shape):
         """(n_energies, K) reference matrix and its provenance."""
