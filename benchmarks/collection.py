@@ -31,6 +31,17 @@ Speed, in the same process against baselines measured in the same run:
   single-frame fit (``StrainField.learn_eigenstrain`` on frame 0), the number of
   factorisations, and the law's error against the single frame's.
 
+With the members' common model error (issue #17 follow-up, branch coll, 2026-12-01):
+statistics 20 x 20, seeds 0-19 (odd 10000-10019), the members' block Grams of this
+benchmark's run assembled again by the final engine (the members' step is unchanged):
+coverage [100] 1.00, [001] 0.95 (was 0.55); error ratio 0.106, 0.229 (unchanged);
+width member / shared 7.09, 4.38 (was 9.0, 7.3); false alarms 0.15 (was 0.50);
+detection of 3 odd 1.00, named exactly 0.95 (was 0.85). On 12 more collections
+(seeds 20-31): coverage 1.00, 0.92; false alarms 0.08; detection 1.00, named exactly
+1.00. The full command (at commit fb56e92, the model error in the interval only):
+coverage 1.00, 0.95, false alarms 0.50, detection 1.00, named 0.85. Not yet rerun end
+to end on the final commit.
+
 Final figures (2026-12-01, the lead, the 2-core box with no other session running,
 load 1-2; commit after 4fdf6ce):
 
