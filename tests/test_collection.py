@@ -339,3 +339,51 @@ def test_file_backed_members_are_read_by_the_workers(tmp_path):
         np.testing.assert_allclose(there.vegard()["slopes"], here.vegard()["slopes"],
                                    atol=1e-12, err_msg=ext)
         assert SL[0]._lazy   # the user's signals stay lazy
+
+
+# ------------------------------------------------- the members' common model error (#17)
+def _deviations(rng, M=40, tau=(2.0, 1.0), s_scale=1.0):
+    """Deviations d_m ~ N(0, S_m + Tau) with members' own S_m of varied size."""
+    q = 2
+    s = s_scale * rng.uniform(0.5, 2.0, M)
+    S = s[:, None, None] * np.eye(q)[None]
+    Tau = np.diag(np.square(tau))
+    d = np.stack([rng.multivariate_normal(np.zeros(q), Sm + Tau) for Sm in S])
+    return d, S, Tau
+
+
+def test_model_error_recovers_the_between_member_covariance():
+    from hyperspy_chemomech.learning._collection_model_error import member_model_error
+
+    rng = np.random.default_rng(3)
+    est = []
+    for _ in range(30):
+        d, S, Tau = _deviations(rng)
+        est.append(np.diag(member_model_error(d, S)[0]))
+    # ML of a variance from 40 members: unbiased to within its sampling error
+    np.testing.assert_allclose(np.mean(est, axis=0), np.diag(Tau), rtol=0.2)
+    # no excess scatter: Tau near zero (and never negative)
+    small = []
+    for _ in range(30):
+        d, S, _ = _deviations(rng, tau=(0.0, 0.0))
+        T = member_model_error(d, S)[0]
+        assert np.all(np.linalg.eigvalsh(T) >= -1e-12)
+        small.append(np.trace(T))
+    assert np.mean(small) < 0.15 * np.trace(Tau)
+
+
+def test_robust_model_error_leaves_out_far_members():
+    from hyperspy_chemomech.learning._collection_model_error import (
+        EXCLUDE_P,
+        member_model_error,
+    )
+
+    rng = np.random.default_rng(4)
+    d, S, Tau = _deviations(rng, M=20, tau=(1.0, 1.0))
+    odd = [2, 9, 15]
+    d[odd] += np.array([25.0, -12.0])              # three members off another law
+    plain = member_model_error(d, S)[0]
+    robust, used, _ = member_model_error(d, S, exclude_p=EXCLUDE_P)
+    assert not used[odd].any() and used.sum() >= 15
+    assert np.trace(robust) < 0.2 * np.trace(plain)   # the odd ones would swamp Tau
+    assert np.trace(robust) < 4 * np.trace(Tau)
