@@ -42,7 +42,13 @@ detection of 3 odd 1.00, named exactly 0.95 (was 0.85). On 12 more collections
 coverage 1.00, 0.95, false alarms 0.50, detection 1.00, named 0.85. Not yet rerun end
 to end on the final commit.
 
-Final figures (2026-12-01, the lead, the 2-core box with no other session running,
+With the members' model error (session 5, the lead, final commit, quiet, 20 x 20, seeds
+0-19, odd 10000-10019): coverage [100] 1.00, [001] 0.95; error ratio 0.106, 0.229; width
+member / shared 4.19, 3.02; false alarms 0.20 (target 0.10: not met); detection of 3 odd
+1.00, named exactly 1.00. 100 particles in-process 28.2 s, floors 22.7 s, ratio 1.24 (a
+slower host than the figures below).
+
+Final figures before the model error (2026-12-01, the lead, the 2-core box with no other session running,
 load 1-2; commit after 4fdf6ce):
 
 - statistics, 20 x 20 members, seeds 0-19 (odd 10000-10019), one shared resolution
