@@ -401,3 +401,15 @@ def test_fast_otsu_and_median_equal_the_libraries(rng):
         assert threshold_otsu(hist=_histogram_256(v)) == pytest.approx(threshold_otsu(v),
                                                                         abs=1e-12)
         assert _median(v) == np.median(v) and _median(v[:-1]) == np.median(v[:-1])
+
+
+def test_composition_from_rows_names_a_shape_mismatch():
+    from hyperspy_chemomech.spectra import composition_from_rows
+
+    t, tri = np.ones((2, 5)), np.ones((3, 4))
+    before = tri.copy()
+    with pytest.raises(ValueError, match="tri"):
+        composition_from_rows(t, tri)
+    np.testing.assert_array_equal(tri, before)
+    t[0, 1] = np.nan                                   # no data stays no data
+    assert np.isnan(composition_from_rows(t, np.ones((3, 5)))[0][1])

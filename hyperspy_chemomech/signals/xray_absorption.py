@@ -456,9 +456,10 @@ class XrayAbsorptionSpectrum(CarriedArraysMixin, Signal1D):
         # interpolation correlates the noise of neighbouring pixels
         made = {}
         if noise_used == "poisson":
-            made["noise_i0"] = np.broadcast_to(np.asarray(recorded(self, OD_STEP)["i0"], float),
+            od_step = recorded(self, OD_STEP)
+            made["noise_i0"] = np.broadcast_to(np.asarray(od_step["i0"], float),
                                                (len(energies),)).copy()
-            n_bg = recorded(self, OD_STEP).get("n_background_pixels")
+            n_bg = od_step.get("n_background_pixels")
             if n_bg is not None:  # I0 estimated as a mean of empty pixels: its error
                 made["noise_n_background"] = int(n_bg)
         drift = recorded(self, "align_energies") or {}

@@ -134,7 +134,7 @@ def _bilinear(t, g0, g1, values):
     return out
 
 
-def _particle_covariance(data, A, variance, mask, t=None, chunk_pixels=16384):
+def _particle_covariance(data, A, variance, mask, t, chunk_pixels):
     """Upper triangle (K (K+1)/2, ny * nx) of Cov(t), NaN off ``mask``.
 
     Poisson noise (:class:`PoissonODVariance`) is evaluated at the model from the

@@ -170,6 +170,9 @@ def composition_from_rows(t, tri):
     ``tri`` is the upper triangle of each pixel's covariance, row by row (the layout
     of :func:`unpack`).
     """
+    t, tri = np.asarray(t, dtype=float), np.asarray(tri, dtype=float)
+    if t.ndim != 2 or tri.shape != (t.shape[0] * (t.shape[0] + 1) // 2, t.shape[1]):
+        raise ValueError(f"t must be (K, m) and tri (K (K+1)/2, m): got {t.shape} and {tri.shape}")
     K = t.shape[0]
     iu = np.triu_indices(K)
     last = iu[1] == K - 1                    # entries (j, K) of the last column
