@@ -253,7 +253,7 @@ class StrainGapProblem:
 
 
 def strain_gap_problem(strain, mask, pixel_size, variance, solver, eig, opts,
-                       show_progressbar=None, clock=None):
+                       show_progressbar=None, clock=None, responses=None):
     """Forward responses, nuisance fields, resolution and the robust fit (steps 2-4).
 
     Shared by :func:`learn_law` and the collection engine
@@ -272,6 +272,10 @@ def strain_gap_problem(strain, mask, pixel_size, variance, solver, eig, opts,
     show_progressbar : bool, optional
     clock : callable, optional
         ``clock(stage)`` records the time of each stage.
+    responses : numpy.ndarray, optional
+        The forward responses of ``eig``, (n, 4, ny, nx), when the caller made
+        them (the collection engine's, corrected for the blur's commutator);
+        default ``solver``'s responses of ``eig``.
 
     Returns
     -------
@@ -280,7 +284,8 @@ def strain_gap_problem(strain, mask, pixel_size, variance, solver, eig, opts,
     clock = clock or (lambda stage: None)
     pixel_nm = mean_pixel_size(pixel_size)
     n_comp, comps = opts.basis.n_components, opts.components
-    responses = forward_responses(solver, eig, show_progressbar)
+    if responses is None:
+        responses = forward_responses(solver, eig, show_progressbar)
     clock("mechanics")
     strain, cores, extra = nuisance_fields(strain, mask, pixel_size, solver, opts)
     clock("dislocations")

@@ -16,7 +16,7 @@ _PASSED = ("basis", "degree", "max_degree", "boundary", "use_rotation", "shear",
            "n_folds", "block_size", "sigma_grid", "min_range", "dislocations", "extend_body",
            "uncertainty", "seed", "method", "monotonic", "composition_resolution",
            "dislocation_lattice", "level", "drift", "share_factor", "n_jobs",
-           "shared_resolution", "model_error")
+           "shared_resolution", "model_error", "commutator")
 
 
 def _members(strains, compositions):
@@ -176,7 +176,10 @@ def learn_eigenstrain_collection(strains, compositions, material="LixFePO4", cry
         each member's registration record, else estimated per member); and
         ``level`` (of the homogeneity test, 0.05), ``model_error`` (allow for
         the members' common model error in the shared interval and the
-        homogeneity test, default True) and, for a series, ``drift``
+        homogeneity test, default True), ``commutator`` (correct each member's
+        responses for the blur's commutator with its finite body, default True;
+        ``False``: each member exactly as ``learn_eigenstrain``) and, for a
+        series, ``drift``
         (None, ``"register"``: each frame's outline registered to the first by
         phase correlation, integer px; or (dy, dx) px per frame), ``share_factor``
         (series: one factorisation for all frames, default True) and ``n_jobs``.
