@@ -98,9 +98,10 @@ def test_twenty_particles_pin_the_law_tighter(twenty):
     "member median of 3.2e-4 (ratio 0.55; without the correction -1.6e-4 vs 3.8e-4, 0.43). "
     "On these 40 x 64 px members (10 x 16 X-ray pixels) the blur's commutator with the free "
     "body is not first order (noise-free, Gaussian-blurred composition: member [001] bias "
-    "-1.07e-4 -> -0.57e-4 corrected) and the X-ray pixels' rim (coverage threshold, nearest "
-    "fill) adds ~-1.6e-4 that no Gaussian, pixel-shaped or exact X-ray kernel on the strain "
-    "removes; 100 x 170 px members are met (benchmarks/collection.py)"))
+    "-1.07e-4 -> -0.57e-4 corrected) and the X-ray pixels add ~-1.6e-4 beyond a Gaussian "
+    "(-2.71e-4 uncorrected; -2.6e-4 corrected; the strain passed through the X-ray map's own "
+    "operator instead of the Gaussian: -1.81e-4): 100 x 170 px members meet the third "
+    "(benchmarks/collection.py)"))
 def test_twenty_particles_001_slope_within_a_third(twenty):
     parts, S, C, angles, law = twenty
     members = np.array([m.vegard()["slopes"] for m in law.member_laws])
