@@ -435,6 +435,9 @@ def main():
     ap.add_argument("--quick", action="store_true", help="small sizes (development)")
     ap.add_argument("--collections", type=int, default=None)
     ap.add_argument("--members", type=int, default=None)
+    ap.add_argument("--seed0", type=int, default=0,
+                    help="first collection's seed (odd collections: 10000 + it), e.g. 20 for "
+                         "seeds out of the development sample")
     ap.add_argument("--particles", type=int, default=None)
     ap.add_argument("--frames", type=int, default=None)
     ap.add_argument("--resolution", choices=("recorded", "matched"), default="recorded",
@@ -461,7 +464,8 @@ def main():
 
     if not a.skip_statistics:
         print(f"statistics: {n_col} collections of {n_mem} members (+ {n_col} with 3 odd)")
-        st = statistics_study(n_col, n_mem, resolution=a.resolution, xray_psf=a.xray_psf)
+        st = statistics_study(n_col, n_mem, seed0=a.seed0, resolution=a.resolution,
+                              xray_psf=a.xray_psf)
         st["xray_psf"] = a.xray_psf
         print(f"  coverage of the shared 95 % interval ([100], [001]): {_fmt(st['coverage'], 2)}"
               "  [>= 0.90]")
