@@ -35,6 +35,20 @@ error Tau (estimated robustly, from below: members far off left out), with a
 Satterthwaite F reference: false alarms 0.125 instead of 0.50, detections of 3
 odd members unchanged (1.00; see :data:`._collection_model_error.EXCLUDE_P`).
 
+The misfit itself is mostly the blur's commutator with the body's mechanics:
+resolution matching compares B[strain] with S[phi(B X)], which is exact only
+where the blur B and the elasticity S of the body commute (an infinite,
+homogeneous body); on a finite particle with free edges B S - S B leaves a
+misfit that depends on the outline and the pattern (measured on one member, a
+core-shell pattern in a diamond outline, noise-free, composition blurred by
+exactly the model's Gaussian at the true width: law off by (+0.5, -4.2)e-4;
+not the stiffness C(X) (the same with a homogeneous one), not the edge rows
+(leaving out a band of 2 / 4 / 8 px along the edge makes it worse), not the
+kernel's shape (the strain passed through the X-ray map's own operator leaves it)).
+Each member's responses are corrected for it to first order
+(:func:`commuted_responses`, ``commutator=True``): what remains is second order,
+largest for core-shell patterns.
+
 An operando series (one particle, same grid) shares its body: one factorisation
 serves every frame (with C(X), each frame's solve is conjugate gradients
 preconditioned by the first frame's factor, to 1e-12); frames may be registered
