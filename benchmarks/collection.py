@@ -31,6 +31,23 @@ Speed, in the same process against baselines measured in the same run:
   single-frame fit (``StrainField.learn_eigenstrain`` on frame 0), the number of
   factorisations, and the law's error against the single frame's.
 
+With the members' responses corrected for the blur's commutator with the body
+(``commutator=True``, the default; issue #17, branch coll6, 2026-12-02, load 3-6 on
+the 2-core box beside another statistics run): statistics 20 x 20, seeds 0-19 (odd
+10000-10019): coverage [100] 1.00, [001] 1.00; median |shared error| 0.34e-4,
+0.17e-4 vs one member's 1.79e-4, 0.91e-4 (ratio 0.187, 0.183; the members' own laws
+are better too: 2.85e-4, 1.61e-4 before); width member / shared 5.23, 4.64; false
+alarms 0.05 (was 0.20); detection of 3 odd 1.00, named exactly 0.90 (one odd missed,
+one good member named with them). Out of sample, seeds 20-39 (odd 10020-10039):
+OOS_FIGURES. The cause, measured on single members: resolution matching compares
+B[strain] with S[phi(B X)], exact only where the blur and the body's mechanics
+commute; on a finite free body the commutator is a misfit that depends on outline and
+pattern (core-shell in a diamond, noise-free, composition blurred by the model's own
+Gaussian at the true width: (+0.5, -4.2)e-4), and under noise the robust weights of the
+edge rows change it (noise 2e-3: (-1.8, -4.7) +- (0.9, 1.4)e-4 over 8 draws, a 3-sigma
+member by itself). The false alarms of the run below were all core-shell members in
+diamond outlines (seeds 7, 9, 15, 18).
+
 With the members' common model error (issue #17 follow-up, branch coll, 2026-12-01):
 statistics 20 x 20, seeds 0-19 (odd 10000-10019), the members' block Grams of this
 benchmark's run assembled again by the final engine (the members' step is unchanged):
