@@ -45,8 +45,9 @@ commute; on a finite free body the commutator is a misfit that depends on outlin
 pattern (core-shell in a diamond, noise-free, composition blurred by the model's own
 Gaussian at the true width: (+0.5, -4.2)e-4), and under noise the robust weights of the
 edge rows change it (noise 2e-3: (-1.8, -4.7) +- (0.9, 1.4)e-4 over 8 draws, a 3-sigma
-member by itself). The false alarms of the run below were all core-shell members in
-diamond outlines (seeds 7, 9, 15, 18).
+member by itself). The 4 false alarms before (0.20: the final commit's figure below,
+reproduced from its members' blocks) each named a core-shell member in a diamond
+outline (seeds 7, 9, 15, 18); 3 of them go with the correction.
 
 With the members' common model error (issue #17 follow-up, branch coll, 2026-12-01):
 statistics 20 x 20, seeds 0-19 (odd 10000-10019), the members' block Grams of this
