@@ -35,11 +35,14 @@ With the members' responses corrected for the blur's commutator with the body
 (``commutator=True``, the default; issue #17, branch coll6, 2026-12-02, load 3-6 on
 the 2-core box beside another statistics run): statistics 20 x 20, seeds 0-19 (odd
 10000-10019): coverage [100] 1.00, [001] 1.00; median |shared error| 0.34e-4,
-0.17e-4 vs one member's 1.79e-4, 0.91e-4 (ratio 0.187, 0.183; the members' own laws
+0.17e-4 vs one member's 1.79e-4, 0.91e-4 (ratio 0.187, 0.183: the members' own laws
 are better too: 2.85e-4, 1.61e-4 before); width member / shared 5.23, 4.64; false
 alarms 0.05 (was 0.20); detection of 3 odd 1.00, named exactly 0.90 (one odd missed,
 one good member named with them). Out of sample, seeds 20-39 (odd 10020-10039):
-OOS_FIGURES. The cause, measured on single members: resolution matching compares
+coverage 1.00, 0.90; error ratio 0.240, 0.290
+(shared 0.39e-4, 0.23e-4 vs one member's 1.63e-4, 0.79e-4); width 4.92, 4.68; false
+alarms 0.00; detection 1.00, named exactly 1.00 (no constant changed: the correction's
+width is the shared fit's variance-matched floor). The cause, measured on single members: resolution matching compares
 B[strain] with S[phi(B X)], exact only where the blur and the body's mechanics
 commute; on a finite free body the commutator is a misfit that depends on outline and
 pattern (core-shell in a diamond, noise-free, composition blurred by the model's own

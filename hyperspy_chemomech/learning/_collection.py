@@ -1400,6 +1400,9 @@ def _assemble(members, options, level, model_error=True):
     # error Tau now carries. Tau loaded on each member's resolution sensitivity
     # instead (one scalar, the shape error of the blur) was measured and does not
     # help (false alarms 0.50 of 20 x 20): the misfit is not along that direction.
+    # It is the blur's commutator with each member's finite body, now corrected to
+    # first order in the members' responses (commuted_responses): false alarms 0.20 ->
+    # 0.05 (20 x 20, seeds 0-19), 0.00 on seeds 20-39; detection 1.00.
     homogeneity = homogeneity_test(shared if joint is None else SharedFit(members), T_sel,
                                    member_fits, level, model_error=model_error is True)
     lo = min(m.x_range[0] for m in members)
