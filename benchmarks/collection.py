@@ -51,6 +51,9 @@ edge rows change it (noise 2e-3: (-1.8, -4.7) +- (0.9, 1.4)e-4 over 8 draws, a 3
 member by itself). The 4 false alarms before (0.20: the final commit's figure below,
 reproduced from its members' blocks) each named a core-shell member in a diamond
 outline (seeds 7, 9, 15, 18); 3 of them go with the correction.
+The correction costs one more solve per law column and two masked blurs: a member of
+100 x 170 px took 1.6-2.1 s without, 2.1-2.9 s with it (its mechanics stage 0.3-0.4 s
+-> 0.9-1.2 s; load 3-5): the speed figures below predate it and were not rerun.
 
 With the members' common model error (issue #17 follow-up, branch coll, 2026-12-01):
 statistics 20 x 20, seeds 0-19 (odd 10000-10019), the members' block Grams of this
