@@ -382,12 +382,21 @@ def psf_spread_summary(path):
           f"{rest:.3f} of sigma (PSF_WIDTH_SPREAD = {PSF_WIDTH_SPREAD})")
 
 
+def _dose(text):
+    """A dose from the command line: a number, or a ratio such as ``1e4/30``."""
+    num, _, den = text.partition("/")
+    return float(num) / (float(den) if den else 1.0)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, default=40)
     ap.add_argument("--seed0", type=int, default=0)
     ap.add_argument("--out", default="learning_uncertainty.jsonl")
     ap.add_argument("--time-every", type=int, default=5)
+    ap.add_argument("--i0", default=None, help="doses, comma-separated (default: 1e4, 1e3, 1e4/30)")
+    ap.add_argument("--seed-list", default=None, help="seeds, comma-separated (instead of "
+                    "--seeds and --seed0)")
     ap.add_argument("--summary")
     ap.add_argument("--material", default=MATERIAL)
     ap.add_argument("--decompose", type=float, metavar="I0",
@@ -414,9 +423,11 @@ def main():
             with open(a.out, "a") as f:
                 f.write(json.dumps(decompose(seed, a.decompose)) + "\n")
         return
-    for k in range(a.seeds):  # doses interleaved: a cut-short run stays balanced
-        for i0 in DOSES:
-            seed = a.seed0 + k
+    doses = DOSES if a.i0 is None else [_dose(v) for v in a.i0.split(",")]
+    seeds = (range(a.seed0, a.seed0 + a.seeds) if a.seed_list is None
+             else [int(v) for v in a.seed_list.split(",")])
+    for k, seed in enumerate(seeds):  # doses interleaved: a cut-short run stays balanced
+        for i0 in doses:
             try:
                 rec = one(seed, i0, time_plain=k % a.time_every == 0)
             except Exception as e:  # a failed chain is reported, not hidden

@@ -36,6 +36,7 @@ import numpy as np
 from ._design import eigenstrain_fields
 from ._fit import BlockGrams, _solve_normal
 from ._law import law_columns, linear_weights
+from ._resolution import below_floor_sigmas
 
 #: names of the error sources, as recorded with the law
 SOURCES = ("composition", "registration")
@@ -465,8 +466,8 @@ def propagate(fits, solver, X, mask, crystal_angle, d_sel, model, options, suppo
     if estimated:
         ctx = context
         if options.below_floor:  # the draws' resolution free to fall below the fit's floor
-            lo = min(context["sigmas"])
-            ctx = dict(context, sigmas=sorted(set(context["sigmas"]) | {0.6 * lo, 0.8 * lo}))
+            ctx = dict(context, sigmas=sorted(set(context["sigmas"])
+                                              | set(below_floor_sigmas(context["sigmas"]))))
         rf = _RefitResolution(fits, solver, mask, crystal_angle, d_sel, ctx)
         refit["composition"] = (rf, rf.refit(np.where(mask, X, 0.0)[None])[0])
     w = extrapolation_weights(options.levels)
