@@ -55,7 +55,7 @@ PSF_SHAPE_UNCERTAINTY = 0.15
 PSF_WIDTH_SPREAD = 0.08
 #: Sigmas below a floor of the candidates (fractions of it) that an estimator free of the
 #: floor also considers (:func:`below_floor_sigmas`).
-BELOW_FLOOR_FACTORS = (0.6, 0.8)
+BELOW_FLOOR_FACTORS = (0.0, 0.3, 0.6, 0.8)
 #: Candidate PSF sigmas (px) tried when the composition's resolution is unknown.
 SIGMA_GRID_PX = (0.0, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0)
 #: Huber threshold (robust standard deviations) of the robust fits.
