@@ -8,6 +8,7 @@ model, a smooth function of the amounts tabulated once per stack.
 import numpy as np
 
 from .._utils import with_one_blas_thread
+from ._compiled import kernels, use_compiled_pass
 
 
 def propagate_variance(variance, A):
@@ -67,7 +68,7 @@ class PoissonODVariance:
         v /= self.i0
         return v
 
-    def coefficient_covariance(self, t, A):
+    def coefficient_covariance(self, t, A, mask=None):
         """Cov(t) of the least-squares amounts at the model ``OD = A t``, per pixel.
 
         ``Cov(t) = P diag(exp(A t) / I0) P^T``, ``P = (A^T A)^-1 A^T``.
@@ -78,6 +79,8 @@ class PoissonODVariance:
             Amounts of the references (their units) of ``m`` pixels, one row each.
         A : numpy.ndarray, shape (n_energies, K)
             References (OD per unit amount).
+        mask : numpy.ndarray of bool, shape (m,), optional
+            Pixels to evaluate (the particle); NaN at the others.
 
         Returns
         -------
@@ -89,11 +92,25 @@ class PoissonODVariance:
         iu = np.triu_indices(K)
         W = (P[iu[0]] * P[iu[1]]) / self.i0          # (n_tri, n_energies)
         t = np.asarray(t, dtype=float)
-        if K == 2 and t.shape[1] > 4096:
-            table = self._table(t, A, W)
-            if table is not None:
-                return _bilinear(t, *table)
-        return W @ np.exp(A @ t)
+        if mask is not None:
+            mask = np.ascontiguousarray(mask, dtype=bool).ravel()
+        inside = t if mask is None else np.compress(mask, t, axis=1)
+        table = None
+        if K == 2 and inside.shape[1] > 4096:
+            table = self._table(inside, A, W)
+        if table is not None and mask is not None and use_compiled_pass(inside.size):
+            out = np.empty((W.shape[0], t.shape[1]))   # one loop: no gather, no scatter
+            g0, g1, values = table
+            kernels()["bilinear_masked"](t, mask, *_grid_scale(g0), *_grid_scale(g1),
+                                         values, out)
+            return out
+        vals = W @ np.exp(A @ inside) if table is None else _bilinear(inside, *table)
+        if mask is None:
+            return vals
+        out = np.full((W.shape[0], t.shape[1]), np.nan)
+        for row, v in zip(out, vals):  # row by row: 2D fancy assignment is slower
+            row[mask] = v
+        return out
 
     def _table(self, t, A, W):
         """The covariance on a grid of the two amounts: (grids, values) or None."""
@@ -110,11 +127,17 @@ class PoissonODVariance:
         return g0, g1, values
 
 
+def _grid_scale(g):
+    """(first node, nodes per unit, number of nodes) of a uniform grid."""
+    return float(g[0]), (g.size - 1) / max(float(g[-1] - g[0]), 1e-300), g.size
+
+
 def _bilinear(t, g0, g1, values):
     """Bilinear interpolation of ``values`` (c, n0, n1) on the grids at points ``t`` (2, m)."""
-    n0, n1 = g0.size, g1.size
-    u = (t[0] - g0[0]) * ((n0 - 1) / max(g0[-1] - g0[0], 1e-300))
-    v = (t[1] - g1[0]) * ((n1 - 1) / max(g1[-1] - g1[0], 1e-300))
+    g00, su, n0 = _grid_scale(g0)
+    g10, sv, n1 = _grid_scale(g1)
+    u = (t[0] - g00) * su
+    v = (t[1] - g10) * sv
     i = np.minimum(u.astype(np.intp), n0 - 2)   # u, v >= 0: the grids span t
     j = np.minimum(v.astype(np.intp), n1 - 2)
     fu, fv = u - i, v - j
@@ -145,12 +168,9 @@ def _particle_covariance(data, A, variance, mask, t, chunk_pixels):
     n_tri = K * (K + 1) // 2
     ny, nx, ne = data.shape
     m = np.asarray(mask, dtype=bool).ravel()
-    out = np.full((n_tri, ny * nx), np.nan)
     if isinstance(variance, PoissonODVariance):
-        inside = variance.coefficient_covariance(np.compress(m, t, axis=1), A)
-        for row, vals in zip(out, inside):  # row by row: 2D fancy assignment is slower
-            row[m] = vals
-        return out
+        return variance.coefficient_covariance(t, A, mask=m)
+    out = np.full((n_tri, ny * nx), np.nan)
 
     @with_one_blas_thread
     def block(y, mb):
