@@ -346,9 +346,25 @@ def test_poisson_covariance_table_equals_the_model(rng):
     iu = np.triu_indices(2)
     direct = ((P[iu[0]] * P[iu[1]]) / i0) @ np.exp(A @ t)
     table = var.coefficient_covariance(t, A)
-    assert var._table(t, A, (P[iu[0]] * P[iu[1]]) / i0) is not None  # the table was used
+    W = (P[iu[0]] * P[iu[1]]) / i0
+    assert var._table(t.min(axis=1), t.max(axis=1), A, W) is not None  # the table was used
     scale = np.sqrt(direct[0] * direct[2])
     assert np.max(np.abs(table - direct) / scale) < 1e-4
+    # at the pixels of a mask (NaN elsewhere), NumPy's loop and the compiled one, the
+    # amounts as rows of an (m, 2) array as a signal stores them
+    from hyperspy_chemomech.spectra import _compiled as C
+
+    mask = rng.random(t.shape[1]) < 0.8
+    t_views = np.ascontiguousarray(t.T).T
+    for flag in (False, True) if C.kernels() is not None else (False,):
+        C.COMPILED_PASS = flag
+        try:
+            out = np.full((t.shape[1], 3), -1.0).T
+            got = var.coefficient_covariance(t_views, A, mask=mask, out=out)
+        finally:
+            C.COMPILED_PASS = None
+        assert got is out and np.isnan(out[:, ~mask]).all()
+        assert np.max(np.abs(out[:, mask] - direct[:, mask]) / scale[mask]) < 1e-4
     # few pixels: evaluated directly
     np.testing.assert_allclose(var.coefficient_covariance(t[:, :10], A), direct[:, :10],
                                rtol=1e-12)

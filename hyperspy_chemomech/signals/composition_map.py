@@ -32,19 +32,34 @@ from ._operations import CarriedArraysMixin
 MAPS = "Chemomech.composition_maps"
 
 
-def composition_map_container(navigation_axes, K, title="composition", steps=None):
-    """An unfilled CompositionMap on the image axes of a stack, and its arrays to fill.
+def composition_map_arrays(shape, K):
+    """Uninitialised arrays of a composition map (``numpy.empty``), by name.
+
+    ``X`` and, as stored in ``metadata.Chemomech.composition_maps``: ``thickness``,
+    ``uncertainty``, ``residual``, ``mask`` (``shape``), ``coefficients``
+    (``shape + (K,)``) and ``coefficient_covariance`` (``shape + (K (K+1)/2,)``).
+    """
+    shape = tuple(shape)
+    return {"X": np.empty(shape), "mask": np.empty(shape, dtype=bool),
+            **{k: np.empty(shape) for k in ("thickness", "uncertainty", "residual")},
+            "coefficients": np.empty(shape + (K,)),
+            "coefficient_covariance": np.empty(shape + (K * (K + 1) // 2,))}
+
+
+def composition_map_container(navigation_axes, arrays, title="composition", steps=None):
+    """A CompositionMap on the image axes of a stack around ``arrays`` (not copied).
 
     Building a HyperSpy signal (its axes' traits) costs about one pass over a
     256 x 256 x 120 stack; :meth:`XrayAbsorptionSpectrum.get_composition_map` builds
-    it while the unmixing reads the stack, then fills the arrays in place.
+    it while the unmixing reads the stack and writes into the same arrays.
 
     Parameters
     ----------
     navigation_axes : sequence of DataAxis
         The stack's navigation axes, HyperSpy order (x, y).
-    K : int
-        Number of references.
+    arrays : dict
+        As made by :func:`composition_map_arrays`: ``X`` becomes the data, the others
+        ``metadata.Chemomech.composition_maps``.
     title : str
     steps : dict, optional
         ``{step: node}`` provenance stored in ``metadata.Chemomech.<step>`` (see
@@ -53,11 +68,6 @@ def composition_map_container(navigation_axes, K, title="composition", steps=Non
     Returns
     -------
     CompositionMap
-        Its data (X) and every array below are uninitialised (``numpy.empty``).
-    arrays : dict
-        ``X``, and ``thickness``, ``uncertainty``, ``residual``, ``mask``,
-        ``coefficients`` (y, x, K) and ``coefficient_covariance`` (y, x, K (K+1)/2)
-        as stored in ``metadata.Chemomech.composition_maps``.
     """
     axes = []
     for ax in list(navigation_axes)[::-1]:  # array order (y, x)
@@ -65,17 +75,12 @@ def composition_map_container(navigation_axes, K, title="composition", steps=Non
         d["navigate"] = False
         d.pop("_type", None)
         axes.append(d)
-    shape = tuple(d["size"] for d in axes)
-    arrays = {"X": np.empty(shape), "mask": np.empty(shape, dtype=bool),
-              **{k: np.empty(shape) for k in ("thickness", "uncertainty", "residual")},
-              "coefficients": np.empty(shape + (K,)),
-              "coefficient_covariance": np.empty(shape + (K * (K + 1) // 2,))}
     chemomech = {MAPS.split(".")[1]: {k: v for k, v in arrays.items() if k != "X"}}
     chemomech.update(steps or {})
     # the whole metadata at once: HyperSpy's set_item per key costs ~0.3 ms each
     metadata = {"General": {"title": title}, "Signal": {"quantity": "Li fraction X"},
                 MAPS.split(".")[0]: chemomech}
-    return CompositionMap(arrays["X"], axes=axes, metadata=metadata), arrays
+    return CompositionMap(arrays["X"], axes=axes, metadata=metadata)
 
 
 class CompositionMap(CarriedArraysMixin, Signal2D):

@@ -409,7 +409,7 @@ class XrayAbsorptionSpectrum(CarriedArraysMixin, Signal1D):
             along (see :class:`~hyperspy_chemomech.signals.CompositionMap`).
         """
         from ..spectra import composition_from_rows, unmix_particle
-        from .composition_map import composition_map_container
+        from .composition_map import composition_map_arrays, composition_map_container
 
         energies = self.energies
         ny, nx = self._image_shape("get_composition_map")
@@ -459,25 +459,30 @@ class XrayAbsorptionSpectrum(CarriedArraysMixin, Signal1D):
             method=method, noise=noise_used, **made, mask_source=mask_source,
             threshold=float(threshold) if threshold is not None else None,
             energies=energies, reference_spectra=A.T.copy(), **ref_info)}
-        built = {}
+        arrays = composition_map_arrays((ny, nx), K)
+        n = ny * nx
+        built = []
 
         def build():  # while the stack is read (see composition_map_container)
-            built["map"], built["arrays"] = composition_map_container(
-                self.axes_manager.navigation_axes, K,
-                title=(self.metadata.General.title or "stack") + " composition", steps=steps)
+            built.append(composition_map_container(
+                self.axes_manager.navigation_axes, arrays,
+                title=(self.metadata.General.title or "stack") + " composition", steps=steps))
 
+        # the engine writes into the map's own arrays: (K, n) rows as views of them
         t, rms, tri, pmask, threshold = unmix_particle(
             self.data, A, method, variance=variance, mask=None if auto_mask else given,
-            threshold=threshold, show_progressbar=show_progressbar, meanwhile=build)
+            threshold=threshold, show_progressbar=show_progressbar, meanwhile=build,
+            out={"t": arrays["coefficients"].reshape(n, K).T,
+                 "rms": arrays["residual"].reshape(n),
+                 "thickness": arrays["thickness"].reshape(n), "mask": arrays["mask"],
+                 # Cov(t) per pixel, upper triangle: lets the errors of X be redrawn
+                 # through the unmixing (nonlinear: the ratio and the NNLS bounds)
+                 "tri": arrays["coefficient_covariance"].reshape(n, -1).T})
         # X and its error where they are shown: the particle (NaN elsewhere)
-        X, sigma, thickness = composition_from_rows(t, tri, mask=pmask)
-        out, arrays = built["map"], built["arrays"]
-        for name, value in (("X", X), ("thickness", thickness), ("uncertainty", sigma),
-                            ("residual", rms), ("mask", pmask),
-                            # Cov(t) per pixel, upper triangle: lets the errors of X be
-                            # redrawn through the unmixing (nonlinear: the ratio, the bounds)
-                            ("coefficients", t.T), ("coefficient_covariance", tri.T)):
-            arrays[name].reshape(value.shape)[...] = value
+        composition_from_rows(t, tri, mask=pmask, out=(
+            arrays["X"].reshape(n), arrays["uncertainty"].reshape(n),
+            arrays["thickness"].reshape(n)))
+        out = built[0]
         if threshold is not None:
             out.metadata.Chemomech.composition_map.threshold = float(threshold)
         return out

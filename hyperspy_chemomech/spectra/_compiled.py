@@ -47,8 +47,8 @@ def kernels():
     ``products_k`` forms ``(A^T y, |y|^2)`` of every pixel in one read, ``unmix_2``
     the whole fit of two references (:func:`._unmixing._unmix_rows` for K = 2),
     ``range_finite`` / ``bin_256`` the thickness histogram of
-    :func:`._particle._histogram_256`, ``bilinear_masked`` the tabulated Poisson
-    covariance (:func:`._noise._bilinear`) and ``fraction_2`` X and its error
+    :func:`._particle._histogram_256`, ``masked_range_2`` and ``bilinear_masked`` the
+    tabulated Poisson covariance (:func:`._noise._bilinear`) and ``fraction_2`` X and its error
     (:func:`._unmixing._fraction`). Reassociation is allowed only in the sums over
     energies (vectorised); NaN semantics are kept (a NaN in a spectrum reaches its
     ``|y|^2``).
@@ -129,6 +129,17 @@ def kernels():
             counts[i] += 1
 
     @numba.njit(**exact)
+    def masked_range_2(t, mask):
+        # (min t0, max t0, min t1, max t1, count) over the pixels of mask
+        lo0, hi0, lo1, hi1, n = np.inf, -np.inf, np.inf, -np.inf, 0
+        for p in range(t.shape[1]):
+            if mask[p]:
+                n += 1
+                lo0, hi0 = min(lo0, t[0, p]), max(hi0, t[0, p])
+                lo1, hi1 = min(lo1, t[1, p]), max(hi1, t[1, p])
+        return lo0, hi0, lo1, hi1, n
+
+    @numba.njit(**exact)
     def bilinear_masked(t, mask, g00, su, n0, g10, sv, n1, values, out):
         # _bilinear at the pixels of mask, NaN elsewhere
         for p in range(t.shape[1]):
@@ -169,7 +180,8 @@ def kernels():
             sigma[p] = np.nan if np.isnan(var) else np.sqrt(max(var, 0.0))
 
     return dict(products_k=products_k, unmix_2=unmix_2, range_finite=range_finite,
-                bin_256=bin_256, bilinear_masked=bilinear_masked, fraction_2=fraction_2)
+                bin_256=bin_256, masked_range_2=masked_range_2,
+                bilinear_masked=bilinear_masked, fraction_2=fraction_2)
 
 
 def pixel_chunks(kernel, n, show_progressbar=None, meanwhile=None):

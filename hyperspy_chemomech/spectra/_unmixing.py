@@ -163,7 +163,7 @@ def composition_from_coefficients(t, cov):
                      cov[..., :, -1].sum(axis=-1), cov.sum(axis=(-2, -1)))
 
 
-def composition_from_rows(t, tri, mask=None):
+def composition_from_rows(t, tri, mask=None, out=None):
     """:func:`composition_from_coefficients` on rows: ``t`` (K, m), ``tri`` (K (K+1)/2, m).
 
     ``tri`` is the upper triangle of each pixel's covariance, row by row (the layout
@@ -176,6 +176,8 @@ def composition_from_rows(t, tri, mask=None):
     mask : numpy.ndarray of bool, shape (m,), optional
         Pixels where X and its error are wanted (the particle): NaN at the others.
         ``total`` is given at every pixel.
+    out : tuple of three numpy.ndarray, shape (m,), optional
+        Arrays to write (X, sigma_X, total) into (with ``mask``).
 
     Returns
     -------
@@ -189,14 +191,14 @@ def composition_from_rows(t, tri, mask=None):
         mask = np.ascontiguousarray(mask, dtype=bool).ravel()
         if mask.shape != (m,):
             raise ValueError(f"mask must have one value per pixel ({m}), got {mask.shape}")
-        total = t.sum(axis=0)
+        X, sigma = (np.empty(m), np.empty(m)) if out is None else out[:2]
+        total = _sum_rows(t, None if out is None else out[2])
         if K == 2 and use_compiled_pass(t.size):
-            X, sigma = np.empty(m), np.empty(m)
             kernels()["fraction_2"](t, tri, mask, X, sigma)
             return X, sigma, total
-        X, sigma = np.full((2, m), np.nan)
-        X[mask], sigma[mask], _ = composition_from_rows(np.compress(mask, t, axis=1),
-                                                        np.compress(mask, tri, axis=1))
+        X[...], sigma[...] = np.nan, np.nan
+        X[mask], sigma[mask], _ = composition_from_rows(_compress_rows(mask, t),
+                                                        _compress_rows(mask, tri))
         return X, sigma, total
     iu = np.triu_indices(K)
     last = iu[1] == K - 1                    # entries (j, K) of the last column
@@ -330,18 +332,22 @@ def _products(flat, A, show_progressbar, chunk_pixels, meanwhile=None):
 
 
 def _unmix_eager(data, A, method, residual_cov, show_progressbar, chunk_pixels=CACHE_PIXELS,
-                 meanwhile=None):
+                 meanwhile=None, out=None):
     """Amounts, misfit and (optionally) the residual-based covariance of a numpy stack.
 
     The same arithmetic as :func:`unmix_block`, per pixel: one read of the stack in
     cache-sized chunks, then every per-pixel step on (K, n) rows (one contiguous row
     per reference: with K = 2-3 the (n, K) layout spends its time in short inner loops).
 
+    ``out``: optional ``{"t": (K, n), "rms": (n,)}`` arrays (views allowed) to write
+    into; the compiled pass writes there directly.
+
     Returns
     -------
     t : (K, n_pixels), rms : (n_pixels,), tri : (K (K+1)/2, n_pixels) or None
         NaN for pixels whose spectrum holds a NaN.
     """
+    out = out or {}
     A = _check_design(A)
     ne, K = A.shape
     if data.shape[-1] != ne:
@@ -353,21 +359,54 @@ def _unmix_eager(data, A, method, residual_cov, show_progressbar, chunk_pixels=C
     Ginv = np.linalg.inv(G)
     if K == 2 and use_compiled_pass(flat.size):
         tt, rss = _compiled_unmix_2(flat, A, G, Ginv, method == "nnls", show_progressbar,
-                                    meanwhile)
+                                    meanwhile, out.get("t"), out.get("rms"))
     else:
         tt, rss = _unmix_rows(flat, A, G, Ginv, method, show_progressbar, chunk_pixels,
                               meanwhile)
+        tt, rss = _into(out, "t", tt), _into(out, "rms", rss)
     tri = None
     if residual_cov:
         iu = np.triu_indices(K)
         tri = Ginv[iu][:, None] * (rss / (ne - K))[None, :]
-    return tt, np.sqrt(rss / ne), tri
+    rss /= ne  # the RMS misfit, in the misfit's own array
+    return tt, np.sqrt(rss, out=rss), tri
 
 
-def _compiled_unmix_2(flat, A, G, Ginv, nnls, show_progressbar, meanwhile=None):
-    """The fit of two references per pixel in one compiled pass: (t (2, n), rss (n,))."""
+def _sum_rows(t, out=None):
+    """``t.sum(axis=0)`` of (K, n) rows, row by row: on rows that are views of an (n, K)
+    array NumPy's reduction runs K-long inner loops (~10x slower)."""
+    if out is None:
+        out = t[0].copy()
+    else:
+        out[...] = t[0]
+    for row in t[1:]:
+        out += row
+    return out
+
+
+def _compress_rows(mask, t):
+    """``np.compress(mask, t, axis=1)`` row by row (see :func:`_sum_rows`), contiguous."""
+    return np.stack([np.compress(mask, row) for row in t])
+
+
+def _into(out, name, value):
+    """``value`` written into ``out[name]`` when the caller gave that array, else itself."""
+    dest = out.get(name)
+    if dest is None or dest is value:
+        return value
+    dest[...] = value
+    return dest
+
+
+def _compiled_unmix_2(flat, A, G, Ginv, nnls, show_progressbar, meanwhile=None, tt=None,
+                      rss=None):
+    """The fit of two references per pixel in one compiled pass: (t (2, n), rss (n,)).
+
+    ``tt``, ``rss``: arrays to write into (any strides), else new ones.
+    """
     n = flat.shape[0]
-    tt, rss = np.empty((2, n)), np.empty(n)
+    tt = np.empty((2, n)) if tt is None else tt
+    rss = np.empty(n) if rss is None else rss
     kernel = kernels()["unmix_2"]
     AT = np.ascontiguousarray(A.T)
     nnls = bool(nnls)
@@ -456,13 +495,15 @@ def unmix_stack(data, A, method="nnls", variance=None, mask=None, threshold=None
 
 @with_one_blas_thread
 def unmix_particle(data, A, method="nnls", variance=None, mask=None, threshold=None,
-                   show_progressbar=None, meanwhile=None):
+                   show_progressbar=None, meanwhile=None, out=None):
     """:func:`unmix_stack` with its per-pixel results as rows: (K, ny * nx) and the like.
 
     ``meanwhile`` (callable, no arguments) runs in the calling thread while the
     compiled pass reads the stack on worker threads, or before the pass otherwise:
     Python work that does not need the result, such as building the signal that
-    will hold it.
+    will hold it. ``out``: optional arrays to write the results into, by name
+    (``t``, ``rms``, ``tri``, ``thickness`` (ny * nx,), ``mask`` (ny, nx); views of
+    the arrays a signal stores are allowed): no copy is then made of them.
 
     Returns
     -------
@@ -474,6 +515,7 @@ def unmix_particle(data, A, method="nnls", variance=None, mask=None, threshold=N
     threshold : float or None
     """
     K = A.shape[1]
+    out = out or {}
     if threshold is not None:
         try:
             threshold = float(threshold)
@@ -490,10 +532,12 @@ def unmix_particle(data, A, method="nnls", variance=None, mask=None, threshold=N
             meanwhile()
         packed = _unmix_any(data, A, method, show_progressbar).reshape(-1, K + 1 + K * (K + 1) // 2)
         t, rms, tri = packed[:, :K].T.copy(), packed[:, K].copy(), packed[:, K + 1:].T.copy()
+        t, rms = _into(out, "t", t), _into(out, "rms", rms)
     else:
         t, rms, tri = _unmix_eager(data, A, method, variance is None, show_progressbar,
-                                   meanwhile=meanwhile)
-    thick = t.sum(axis=0).reshape(shape)
+                                   meanwhile=meanwhile, out=out)
+    thick = out.get("thickness")
+    thick = _sum_rows(t, thick).reshape(shape)
     if mask is None:
         if not np.isfinite(thick).any():
             raise ValueError("no pixel could be fitted (all spectra hold NaN)")
@@ -506,6 +550,7 @@ def unmix_particle(data, A, method="nnls", variance=None, mask=None, threshold=N
         pmask = np.asarray(mask, dtype=bool) & np.isfinite(thick)
         if not pmask.any():
             raise ValueError("no pixel inside mask could be fitted (their spectra hold NaN)")
+    pmask = _into(out, "mask", pmask)
     if variance is not None:
-        tri = _particle_covariance(data, A, variance, pmask, t, CHUNK_PIXELS)
-    return t, rms, tri, pmask, threshold
+        tri = _particle_covariance(data, A, variance, pmask, t, CHUNK_PIXELS, out.get("tri"))
+    return t, rms, _into(out, "tri", tri), pmask, threshold
