@@ -15,10 +15,7 @@ from hyperspy_chemomech.learning._composition_errors import extrapolation_weight
 
 
 def _composition(shape=(20, 24), scale=20.0, sigma=0.03):
-    from hyperspy_chemomech.signals.composition_map import (
-        composition_map_arrays,
-        composition_map_container,
-    )
+    from hyperspy_chemomech.signals.composition_map import make_composition_map
 
     yy, xx = np.mgrid[0:shape[0], 0:shape[1]]
     mask = (yy - shape[0] / 2) ** 2 + (xx - shape[1] / 2) ** 2 < (0.4 * min(shape)) ** 2
@@ -31,10 +28,9 @@ def _composition(shape=(20, 24), scale=20.0, sigma=0.03):
     from hyperspy.axes import UniformDataAxis
 
     nav = [UniformDataAxis(**a) for a in axes]
-    arrays = composition_map_arrays(shape, 2)
-    arrays.update(X=X, mask=mask, thickness=t.sum(-1), uncertainty=np.where(mask, sigma, np.nan),
-                  residual=X * 0, coefficients=t, coefficient_covariance=cov)
-    return composition_map_container(nav, arrays)
+    return make_composition_map(X, nav, mask, thickness=t.sum(-1),
+                                uncertainty=np.where(mask, sigma, np.nan), residual=X * 0,
+                                coefficients=t, coefficient_covariance=cov)
 
 
 def _target(shape=(70, 90), scale=5.0):
