@@ -83,6 +83,41 @@ def composition_map_container(navigation_axes, arrays, title="composition", step
     return CompositionMap(arrays["X"], axes=axes, metadata=metadata)
 
 
+def make_composition_map(X, navigation_axes, mask, title="composition", steps=None, **maps):
+    """Build a CompositionMap from finished arrays (copied), on the image axes of a stack.
+
+    Parameters
+    ----------
+    X : numpy.ndarray, shape (ny, nx)
+        Lithiated fraction; set to NaN outside ``mask``.
+    navigation_axes : sequence of DataAxis
+        The stack's navigation axes, HyperSpy order (x, y).
+    mask : numpy.ndarray of bool, shape (ny, nx)
+    title : str
+    steps : dict, optional
+        Provenance, as for :func:`composition_map_container`.
+    **maps
+        ``thickness``, ``uncertainty``, ``residual`` (ny, nx), ``coefficients``
+        (ny, nx, K) and ``coefficient_covariance`` (ny, nx, K (K+1)/2); those not
+        given are NaN.
+    """
+    X = np.asarray(X, dtype=float)
+    coefficients = maps.get("coefficients")
+    K = 2 if coefficients is None else np.shape(coefficients)[-1]
+    arrays = composition_map_arrays(X.shape, K)
+    unknown = set(maps) - set(arrays)
+    if unknown:
+        raise TypeError(f"unknown composition map arrays: {sorted(unknown)}")
+    for name, dest in arrays.items():
+        if name == "mask":
+            dest[...] = np.asarray(mask, dtype=bool)
+        elif name == "X":
+            dest[...] = np.where(mask, X, np.nan)
+        else:
+            dest[...] = np.asarray(maps[name], dtype=float) if name in maps else np.nan
+    return composition_map_container(navigation_axes, arrays, title=title, steps=steps)
+
+
 class CompositionMap(CarriedArraysMixin, Signal2D):
     """Map of the lithiated fraction X in [0, 1]; NaN outside the particle.
 
