@@ -296,11 +296,13 @@ def _edge_band_rows(mask, width):
 
 
 def below_floor_sigmas(sigmas):
-    """Sigmas (px) below the candidates' lowest, a floor: 0.6 and 0.8 x it (none at 0).
+    """Sigmas (px) below the candidates' lowest, a floor: ``BELOW_FLOOR_FACTORS`` x it.
 
-    Where the estimate may sit on the floor (the X-ray pixel), these let an estimator
-    free of it show where the data would put sigma: the resolution's block bootstrap
-    (:func:`estimate_resolution`) and the composition draws' refits.
+    0, 0.3, 0.6 and 0.8 x the floor: down to sigma's own bound, 0, at about the
+    candidates' spacing (none when the lowest is 0). Where the estimate may sit on the
+    floor (the X-ray pixel), these let an estimator free of it show where the data
+    would put sigma: the resolution's block bootstrap (:func:`estimate_resolution`)
+    and the composition draws' refits.
     """
     lo = float(min(sigmas))
     return [f * lo for f in BELOW_FLOOR_FACTORS] if lo > 0 else []
