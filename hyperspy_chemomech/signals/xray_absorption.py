@@ -457,7 +457,7 @@ class XrayAbsorptionSpectrum(CarriedArraysMixin, Signal1D):
                         drift_reference=drift.get("reference", "mean"))
         steps = {"composition_map": step_record(
             method=method, noise=noise_used, **made, mask_source=mask_source,
-            threshold=float(threshold) if threshold is not None else None,
+            threshold=None,  # set below: the engine validates it (or finds it)
             energies=energies, reference_spectra=A.T.copy(), **ref_info)}
         arrays = composition_map_arrays((ny, nx), K)
         n = ny * nx
