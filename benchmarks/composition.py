@@ -119,27 +119,27 @@ def _floor(n, ne, repeat):
 
     Both passes of the unmixing: NumPy's (what a session without numba loaded gets)
     and the compiled one (numba loaded: a session that uses pyxem or the 4D-STEM
-    strain), forced in turn by ``spectra._unmixing.COMPILED_PASS``.
+    strain), forced in turn by ``spectra._compiled.COMPILED_PASS``.
     """
     from hyperspy_chemomech.simulate import synthetic_xray_stack
-    from hyperspy_chemomech.spectra import _unmixing
+    from hyperspy_chemomech.spectra import _compiled
 
     stack, truth = synthetic_xray_stack(shape=(n, n), n_energies=ne, i0=1e4, max_drift=0.0,
                                         spacing="uniform", seed=0)
     od = stack.to_optical_density()
     refs = list(truth["references"])
     passes = {"numpy": False}
-    if _unmixing._compiled_products() is not None:
+    if _compiled.kernels() is not None:
         passes["compiled"] = True
     t_sum, t_map = np.inf, dict.fromkeys(passes, np.inf)
     try:
         for _ in range(max(1, repeat)):  # alternate, so all see the same machine
             t_sum = min(t_sum, _best_of(lambda: np.sum(od.data), 1)[0])
             for name, flag in passes.items():
-                _unmixing.COMPILED_PASS = flag
+                _compiled.COMPILED_PASS = flag
                 t_map[name] = min(t_map[name], _best_of(lambda: od.get_composition_map(refs), 1)[0])
     finally:
-        _unmixing.COMPILED_PASS = None
+        _compiled.COMPILED_PASS = None
     out = {"shape": [n, n, ne], "np_sum_s": round(t_sum, 5)}
     for name, t in t_map.items():
         out[f"get_composition_map_{name}_s"] = round(t, 5)

@@ -37,6 +37,11 @@ def step_record(**params):
             for key, value in {"version": package_version(), **params}.items()}
 
 
+def is_recorded(signal, step):
+    """Whether ``metadata.Chemomech.<step>`` exists (cheaper than :func:`recorded`)."""
+    return signal.metadata.has_item(f"{METADATA_ROOT}.{step}")
+
+
 def recorded(signal, step, default=None):
     """Return ``metadata.Chemomech.<step>`` as a dict (or ``default``)."""
     key = f"{METADATA_ROOT}.{step}"

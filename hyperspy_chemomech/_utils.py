@@ -3,6 +3,7 @@ BLAS thread control."""
 
 import contextlib
 import functools
+import sys
 
 
 def show_progressbar_default(show_progressbar=None):
@@ -102,6 +103,109 @@ def package_version():
         return importlib.metadata.version("hyperspy_chemomech")
     except importlib.metadata.PackageNotFoundError:
         return "0+unknown"
+
+
+def kernel_threads():
+    """Threads for compiled loops that release the GIL (chunks of one array).
+
+    The cores this process may use, capped by numba's thread count (the user's
+    ``NUMBA_NUM_THREADS`` / ``numba.set_num_threads``); one outside the main thread,
+    where the caller (a dask worker, a pool over particles) is already parallel.
+    """
+    import os
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return 1
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - macOS, Windows
+        n = os.cpu_count() or 1
+    numba = sys.modules.get("numba")
+    if numba is not None:
+        n = min(n, numba.get_num_threads())
+    return max(1, n)
+
+
+#: the interpreter's switch interval (s) while :func:`run_chunks` runs Python beside its
+#: workers: they take the GIL for a few microseconds between items
+MEANWHILE_SWITCH_INTERVAL = 2e-4
+
+
+def run_chunks(func, items, threads, show_progressbar=None, desc=None, meanwhile=None):
+    """``func(item)`` for every item, on ``threads`` threads (the caller's among them).
+
+    For work that releases the GIL (compiled loops); the results are discarded
+    (``func`` writes into its output arrays). Items are handed out one at a time,
+    so a thread slowed by other load takes fewer of them.
+
+    Parameters
+    ----------
+    func : callable
+    items : iterable
+    threads : int
+    show_progressbar : bool, optional
+    desc : str, optional
+        The progress bar's label.
+    meanwhile : callable, optional
+        Called (no arguments) in the calling thread while the other threads work,
+        before it takes items itself: Python work that does not need their result
+        (building the signal that will hold it) then costs no time of its own.
+        With one thread it is called first.
+    """
+    items = list(items)
+    bar = progressbar(total=len(items), show_progressbar=show_progressbar, desc=desc,
+                      leave=False)
+    n_workers = min(threads, len(items)) - 1
+    if meanwhile is not None and threads > 1:
+        n_workers = max(n_workers, 1)
+    if n_workers <= 0:
+        if meanwhile is not None:
+            meanwhile()
+        for item in items:
+            func(item)
+            bar.update(1)
+        bar.close()
+        return
+    import threading
+
+    queue = iter(items)   # a list iterator hands out each item once, under the GIL
+    stop, errors = [], []
+
+    def work():
+        try:
+            for item in queue:
+                if stop:
+                    break
+                func(item)
+                bar.update(1)
+        except BaseException as exc:  # re-raised in the caller
+            errors.append(exc)
+            stop.append(True)
+
+    workers = [threading.Thread(target=work, daemon=True) for _ in range(n_workers)]
+    for w in workers:
+        w.start()
+    try:
+        if meanwhile is not None:
+            # the workers need the GIL between their items (and to start): while the
+            # caller runs Python they would wait for the switch interval (5 ms) each time
+            interval = sys.getswitchinterval()
+            sys.setswitchinterval(min(interval, MEANWHILE_SWITCH_INTERVAL))
+            try:
+                meanwhile()
+            finally:
+                sys.setswitchinterval(interval)
+        work()
+    except BaseException:
+        stop.append(True)   # the workers finish their item and quit
+        raise
+    finally:
+        for w in workers:
+            w.join()
+        bar.close()
+    if errors:
+        raise errors[0]
 
 
 _CONTROLLER = None

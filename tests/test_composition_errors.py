@@ -262,6 +262,60 @@ def test_resolution_bootstrap_chooses_the_degree_again():
     assert np.all(k == 0) and one.std(ddof=1) < 0.1
 
 
+def test_resolution_bootstrap_on_a_boundary_piles_up():
+    """Where the data would put sigma below a floor, the replicates of the bounded
+    estimate pile up on it (their spread 0, whatever the data say); those of the
+    estimator free of it spread as the blocks do."""
+    from hyperspy_chemomech.learning._resolution import _block_bootstrap
+
+    rng = np.random.default_rng(1)
+    sig = np.array([0.0, 0.5, 1.0, 1.35, 1.7, 2.0, 2.5, 3.0])
+    G, F = 40, 5
+    counts = np.full(G, 100.0)
+    onehot = (np.arange(G)[:, None] % F == np.arange(F)).astype(float)
+    best = 1.0 + 0.6 * rng.standard_normal(G)  # each block's least loss, below the floor 1.7
+    loss = (0.1 * (sig[:, None] - best) ** 2 + 1)[:, None, :] * counts
+    cv = loss + 0.01 * counts
+    bounded, _ = _block_bootstrap(sig[4:], loss[4:], cv[4:], counts, onehot, 300, 0)
+    free, _ = _block_bootstrap(sig, loss, cv, counts, onehot, 300, 0)
+    assert np.all(bounded == sig[4])
+    assert 0.05 < free.std(ddof=1) < 0.2 and abs(free.mean() - best.mean()) < 0.2
+
+
+def test_resolution_bootstrap_is_free_of_the_floor(low_dose_chain, monkeypatch):
+    """With the X-ray pixel known its floor bounds the estimate; the block bootstrap is
+    that of the estimator free of it (the candidates below it down to 0 added), which
+    moves the spread only: the estimate, its degree and the fit are those without."""
+    import hyperspy_chemomech.learning._resolution as res_mod
+
+    grids = []
+    orig = res_mod._block_bootstrap
+
+    def spy(sig, *a):
+        grids.append(np.array(sig))
+        return orig(sig, *a)
+
+    monkeypatch.setattr(res_mod, "_block_bootstrap", spy)
+    for c, comp, strain, cs in low_dose_chain[:1]:
+        law = strain.learn_eigenstrain(cs, composition_uncertainty=None, show_progressbar=False)
+        md = law.metadata.Chemomech.law
+        res = md.selection.resolution
+        floor = float(np.min(res.sigma_px))
+        assert "lower bound" in md.resolution_source and res.bootstrap_below_floor
+        np.testing.assert_allclose(grids[-1], np.r_[res_mod.below_floor_sigmas([floor]),
+                                                    np.asarray(res.sigma_px)])
+        assert grids[-1][0] == 0 and float(md.resolution_sigma_px) >= floor
+        monkeypatch.setattr(res_mod, "BELOW_FLOOR_FACTORS", ())
+        without = strain.learn_eigenstrain(cs, composition_uncertainty=None,
+                                           show_progressbar=False)
+        mw = without.metadata.Chemomech.law
+        assert not mw.selection.resolution.bootstrap_below_floor
+        assert float(mw.resolution_sigma_px) == float(md.resolution_sigma_px)
+        assert int(mw.degree) == int(md.degree)
+        np.testing.assert_allclose(without.vegard()["slopes"], law.vegard()["slopes"],
+                                   rtol=1e-12)
+
+
 def _two_phase_model(shape=(24, 26)):
     """Coefficient maps (ny, nx, 2) of a particle with a phase boundary, and references."""
     from scipy import ndimage

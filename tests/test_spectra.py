@@ -316,16 +316,17 @@ def test_eager_unmixing_equals_the_reference_block(rng, K):
 
 def test_compiled_pass_equals_numpy_pass(rng, monkeypatch):
     pytest.importorskip("numba")
+    from hyperspy_chemomech.spectra import _compiled as C
     from hyperspy_chemomech.spectra import _unmixing as U
 
     for K in (2, 3):
         od, A, _ = _stack_and_refs(rng, n=48, K=K)
         od[1, 2, 3] = np.nan
         for method in ("nnls", "lstsq"):
-            monkeypatch.setattr(U, "COMPILED_MIN_VALUES", 0)
-            assert U.use_compiled_pass(od.size)
+            monkeypatch.setattr(C, "COMPILED_MIN_VALUES", 0)
+            assert C.use_compiled_pass(od.size)
             fast = U._unmix_eager(od, A, method, True, False)
-            monkeypatch.setattr(U, "use_compiled_pass", lambda n: False)
+            monkeypatch.setattr(C, "COMPILED_PASS", False)
             slow = U._unmix_eager(od, A, method, True, False)
             monkeypatch.undo()
             for a, b in zip(fast, slow):
@@ -345,9 +346,25 @@ def test_poisson_covariance_table_equals_the_model(rng):
     iu = np.triu_indices(2)
     direct = ((P[iu[0]] * P[iu[1]]) / i0) @ np.exp(A @ t)
     table = var.coefficient_covariance(t, A)
-    assert var._table(t, A, (P[iu[0]] * P[iu[1]]) / i0) is not None  # the table was used
+    W = (P[iu[0]] * P[iu[1]]) / i0
+    assert var._table(t.min(axis=1), t.max(axis=1), A, W) is not None  # the table was used
     scale = np.sqrt(direct[0] * direct[2])
     assert np.max(np.abs(table - direct) / scale) < 1e-4
+    # at the pixels of a mask (NaN elsewhere), NumPy's loop and the compiled one, the
+    # amounts as rows of an (m, 2) array as a signal stores them
+    from hyperspy_chemomech.spectra import _compiled as C
+
+    mask = rng.random(t.shape[1]) < 0.8
+    t_views = np.ascontiguousarray(t.T).T
+    for flag in (False, True) if C.kernels() is not None else (False,):
+        C.COMPILED_PASS = flag
+        try:
+            out = np.full((t.shape[1], 3), -1.0).T
+            got = var.coefficient_covariance(t_views, A, mask=mask, out=out)
+        finally:
+            C.COMPILED_PASS = None
+        assert got is out and np.isnan(out[:, ~mask]).all()
+        assert np.max(np.abs(out[:, mask] - direct[:, mask]) / scale[mask]) < 1e-4
     # few pixels: evaluated directly
     np.testing.assert_allclose(var.coefficient_covariance(t[:, :10], A), direct[:, :10],
                                rtol=1e-12)
@@ -385,22 +402,34 @@ def test_composition_from_rows_equals_the_matrix_form(rng):
 
 
 def test_fast_otsu_and_median_equal_the_libraries(rng):
+    from skimage.exposure import histogram
     from skimage.filters import threshold_otsu
 
+    from hyperspy_chemomech.spectra._compiled import kernels
     from hyperspy_chemomech.spectra._particle import _histogram_256, _median
 
+    passes = (False, True) if kernels() is not None else (False,)
     for trial in range(30):
         n = int(rng.integers(50, 20000))
         v = np.concatenate([rng.normal(0, 0.01, n), rng.gamma(2, 0.3, n // 2)])
         if trial % 3 == 0:
             v = np.round(v, 2)                        # ties on the bin edges
-        from skimage.exposure import histogram
-
-        np.testing.assert_array_equal(_histogram_256(v)[0],
-                                      histogram(v, 256, source_range="image")[0])
+        expected = histogram(v, 256, source_range="image")[0]
+        for compiled in passes:
+            w = v.copy()
+            if compiled:
+                w[::7] = np.nan                       # the compiled loop skips NaN itself
+                expected_w = histogram(w[np.isfinite(w)], 256, source_range="image")[0]
+                lo, hi = np.nanmin(w), np.nanmax(w)
+            else:
+                expected_w, lo, hi = expected, v.min(), v.max()
+            np.testing.assert_array_equal(_histogram_256(w, lo, hi, compiled)[0], expected_w)
         assert threshold_otsu(hist=_histogram_256(v)) == pytest.approx(threshold_otsu(v),
                                                                         abs=1e-12)
         assert _median(v) == np.median(v) and _median(v[:-1]) == np.median(v[:-1])
+        w = v.copy()
+        assert _median(w, overwrite=True) == np.median(v)           # partitioned in place
+        np.testing.assert_array_equal(np.sort(w), np.sort(v))       # the same values
 
 
 def test_composition_from_rows_names_a_shape_mismatch():
@@ -413,3 +442,61 @@ def test_composition_from_rows_names_a_shape_mismatch():
     np.testing.assert_array_equal(tri, before)
     t[0, 1] = np.nan                                   # no data stays no data
     assert np.isnan(composition_from_rows(t, np.ones((3, 5)))[0][1])
+
+
+@pytest.mark.parametrize("method", ["nnls", "lstsq"])
+def test_composition_map_same_with_the_compiled_loops(monkeypatch, method):
+    """get_composition_map: the compiled loops (unmixing on threads, histogram, tabulated
+    covariance, X) give NumPy's map, NaN where NumPy's is NaN."""
+    pytest.importorskip("numba")
+    from hyperspy_chemomech.simulate import synthetic_xray_stack
+    from hyperspy_chemomech.spectra import _compiled as C
+
+    # 128 x 128: > 4096 particle pixels, so that the covariance is tabulated
+    stack, truth = synthetic_xray_stack(shape=(128, 128), n_energies=40, i0=1e4, max_drift=0.0,
+                                        spacing="uniform", seed=3)
+    od = stack.to_optical_density()
+    od.data[5, 7, 3] = np.nan                                 # a pixel with no fit
+    refs = list(truth["references"])
+    maps = {}
+    for flag in (False, True):
+        monkeypatch.setattr(C, "COMPILED_PASS", flag)
+        maps[flag] = od.get_composition_map(refs, method=method, show_progressbar=False)
+    a, b = maps[False], maps[True]
+    np.testing.assert_array_equal(np.isnan(a.data), np.isnan(b.data))
+    assert np.isnan(b.data[5, 7]) and np.isfinite(b.data).sum() > 4096
+    np.testing.assert_allclose(b.data, a.data, rtol=1e-10, atol=1e-13, equal_nan=True)
+    ma, mb = (m.metadata.Chemomech for m in (a, b))
+    assert ma.composition_map.threshold == pytest.approx(mb.composition_map.threshold, rel=1e-12)
+    for name in ("thickness", "uncertainty", "residual", "mask", "coefficients",
+                 "coefficient_covariance"):
+        np.testing.assert_allclose(mb.composition_maps[name], ma.composition_maps[name],
+                                   rtol=1e-9, atol=1e-15, equal_nan=True, err_msg=name)
+
+
+def test_run_chunks_runs_every_item_once_and_raises(monkeypatch):
+    """Items handed out to the threads: each once, the caller's ``meanwhile`` run once,
+    a worker's error raised in the caller."""
+    import threading
+
+    from hyperspy_chemomech._utils import run_chunks
+
+    seen, lock, calls = [], threading.Lock(), []
+
+    def func(i):
+        with lock:
+            seen.append(i)
+
+    for threads in (1, 2, 3):
+        seen.clear()
+        calls.clear()
+        run_chunks(func, range(23), threads, show_progressbar=False,
+                   meanwhile=lambda: calls.append(1))
+        assert sorted(seen) == list(range(23)) and calls == [1]
+
+    def bad(i):
+        if i == 5:
+            raise KeyError("item 5")
+
+    with pytest.raises(KeyError, match="item 5"):
+        run_chunks(bad, range(12), 2, show_progressbar=False)

@@ -304,7 +304,8 @@ def strain_gap_problem(strain, mask, pixel_size, variance, solver, eig, opts,
             lambda design: [design.columns(n_comp, d_max, d) for d in degrees],
             show_progressbar, seed=opts.selection.seed, n_folds=opts.selection.n_folds,
             edge_band=opts.body.boundary == "dirichlet",
-            xray_pixel=_xray_pixel(opts, pixel_nm))
+            xray_pixel=_xray_pixel(opts, pixel_nm),
+            floor=opts.resolution.source_pixel_size is not None)
         table["degree"] = degrees[table.pop("degree_index")]
         sel_info["resolution"] = table
     clock("resolution")

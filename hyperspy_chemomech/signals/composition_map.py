@@ -32,8 +32,59 @@ from ._operations import CarriedArraysMixin
 MAPS = "Chemomech.composition_maps"
 
 
+def composition_map_arrays(shape, K):
+    """Uninitialised arrays of a composition map (``numpy.empty``), by name.
+
+    ``X`` and, as stored in ``metadata.Chemomech.composition_maps``: ``thickness``,
+    ``uncertainty``, ``residual``, ``mask`` (``shape``), ``coefficients``
+    (``shape + (K,)``) and ``coefficient_covariance`` (``shape + (K (K+1)/2,)``).
+    """
+    shape = tuple(shape)
+    return {"X": np.empty(shape), "mask": np.empty(shape, dtype=bool),
+            **{k: np.empty(shape) for k in ("thickness", "uncertainty", "residual")},
+            "coefficients": np.empty(shape + (K,)),
+            "coefficient_covariance": np.empty(shape + (K * (K + 1) // 2,))}
+
+
+def composition_map_container(navigation_axes, arrays, title="composition", steps=None):
+    """A CompositionMap on the image axes of a stack around ``arrays`` (not copied).
+
+    Building a HyperSpy signal (its axes' traits) costs about one pass over a
+    256 x 256 x 120 stack; :meth:`XrayAbsorptionSpectrum.get_composition_map` builds
+    it while the unmixing reads the stack and writes into the same arrays.
+
+    Parameters
+    ----------
+    navigation_axes : sequence of DataAxis
+        The stack's navigation axes, HyperSpy order (x, y).
+    arrays : dict
+        As made by :func:`composition_map_arrays`: ``X`` becomes the data, the others
+        ``metadata.Chemomech.composition_maps``.
+    title : str
+    steps : dict, optional
+        ``{step: node}`` provenance stored in ``metadata.Chemomech.<step>`` (see
+        :func:`hyperspy_chemomech._metadata.step_record`).
+
+    Returns
+    -------
+    CompositionMap
+    """
+    axes = []
+    for ax in list(navigation_axes)[::-1]:  # array order (y, x)
+        d = ax.get_axis_dictionary()
+        d["navigate"] = False
+        d.pop("_type", None)
+        axes.append(d)
+    chemomech = {MAPS.split(".")[1]: {k: v for k, v in arrays.items() if k != "X"}}
+    chemomech.update(steps or {})
+    # the whole metadata at once: HyperSpy's set_item per key costs ~0.3 ms each
+    metadata = {"General": {"title": title}, "Signal": {"quantity": "Li fraction X"},
+                MAPS.split(".")[0]: chemomech}
+    return CompositionMap(arrays["X"], axes=axes, metadata=metadata)
+
+
 def make_composition_map(X, navigation_axes, mask, title="composition", steps=None, **maps):
-    """Build a CompositionMap on the image axes of a stack.
+    """Build a CompositionMap from finished arrays (copied), on the image axes of a stack.
 
     Parameters
     ----------
@@ -44,25 +95,27 @@ def make_composition_map(X, navigation_axes, mask, title="composition", steps=No
     mask : numpy.ndarray of bool, shape (ny, nx)
     title : str
     steps : dict, optional
-        ``{step: node}`` provenance stored in ``metadata.Chemomech.<step>`` (see
-        :func:`hyperspy_chemomech._metadata.step_record`).
+        Provenance, as for :func:`composition_map_container`.
     **maps
-        Auxiliary arrays (thickness, uncertainty, residual, coefficients) stored in
-        ``metadata.Chemomech.composition_maps``.
+        ``thickness``, ``uncertainty``, ``residual`` (ny, nx), ``coefficients``
+        (ny, nx, K) and ``coefficient_covariance`` (ny, nx, K (K+1)/2); those not
+        given are NaN.
     """
-    axes = []
-    for ax in list(navigation_axes)[::-1]:  # array order (y, x)
-        d = ax.get_axis_dictionary()
-        d["navigate"] = False
-        d.pop("_type", None)
-        axes.append(d)
-    chemomech = {MAPS.split(".")[1]: {"mask": np.asarray(mask, dtype=bool),
-                                      **{k: np.asarray(v, dtype=float) for k, v in maps.items()}}}
-    chemomech.update(steps or {})
-    # the whole metadata at once: HyperSpy's set_item per key costs ~0.3 ms each
-    metadata = {"General": {"title": title}, "Signal": {"quantity": "Li fraction X"},
-                MAPS.split(".")[0]: chemomech}
-    return CompositionMap(np.where(mask, X, np.nan), axes=axes, metadata=metadata)
+    X = np.asarray(X, dtype=float)
+    coefficients = maps.get("coefficients")
+    K = 2 if coefficients is None else np.shape(coefficients)[-1]
+    arrays = composition_map_arrays(X.shape, K)
+    unknown = set(maps) - set(arrays)
+    if unknown:
+        raise TypeError(f"unknown composition map arrays: {sorted(unknown)}")
+    for name, dest in arrays.items():
+        if name == "mask":
+            dest[...] = np.asarray(mask, dtype=bool)
+        elif name == "X":
+            dest[...] = np.where(mask, X, np.nan)
+        else:
+            dest[...] = np.asarray(maps[name], dtype=float) if name in maps else np.nan
+    return composition_map_container(navigation_axes, arrays, title=title, steps=steps)
 
 
 class CompositionMap(CarriedArraysMixin, Signal2D):

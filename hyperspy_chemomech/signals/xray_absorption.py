@@ -13,7 +13,7 @@ import numpy as np
 from hyperspy._signals.lazy import LazySignal
 from hyperspy._signals.signal1d import Signal1D
 
-from .._metadata import record, recorded, step_record
+from .._metadata import is_recorded, record, recorded, step_record
 from ..fields import require_real
 from ._operations import CarriedArraysMixin
 
@@ -112,7 +112,7 @@ class XrayAbsorptionSpectrum(CarriedArraysMixin, Signal1D):
     @property
     def is_optical_density(self):
         """True when the data are optical density (converted here, or declared so)."""
-        if recorded(self, OD_STEP) is not None:
+        if is_recorded(self, OD_STEP):
             return True
         q = str(self.metadata.get_item("Signal.quantity", ""))
         return "optical density" in q.lower()
@@ -409,7 +409,7 @@ class XrayAbsorptionSpectrum(CarriedArraysMixin, Signal1D):
             along (see :class:`~hyperspy_chemomech.signals.CompositionMap`).
         """
         from ..spectra import composition_from_rows, unmix_particle
-        from .composition_map import make_composition_map
+        from .composition_map import composition_map_arrays, composition_map_container
 
         energies = self.energies
         ny, nx = self._image_shape("get_composition_map")
@@ -435,28 +435,15 @@ class XrayAbsorptionSpectrum(CarriedArraysMixin, Signal1D):
                 raise ValueError("mask selects no pixel: the composition map would be all NaN")
         A, ref_info = self._reference_matrix(references, energies, energy_shift,
                                              max_shift, (ny, nx))
-        variance, noise_used = self._variance_model(noise)
-        t, rms, tri, pmask, threshold = unmix_particle(
-            self.data, A, method, variance=variance, mask=None if auto_mask else given,
-            threshold=threshold, show_progressbar=show_progressbar)
+        od_step = recorded(self, OD_STEP) or {}
+        variance, noise_used = self._variance_model(noise, od_step)
         mask_source = "auto" if auto_mask else "given"
         K = A.shape[1]
-        # X and its error where they are shown: the particle (NaN elsewhere)
-        inside = pmask.ravel()
-        X, sigma = np.full((2, ny * nx), np.nan)
-        X[inside], sigma[inside], _ = composition_from_rows(np.compress(inside, t, axis=1),
-                                                            np.compress(inside, tri, axis=1))
-        maps = dict(thickness=t.sum(axis=0).reshape(ny, nx), uncertainty=sigma.reshape(ny, nx),
-                    residual=rms.reshape(ny, nx), coefficients=t.T.reshape(ny, nx, K),
-                    # Cov(t) per pixel, upper triangle: lets the errors of X be redrawn
-                    # through the unmixing (nonlinear: the ratio and the NNLS bounds)
-                    coefficient_covariance=tri.T.reshape(ny, nx, -1))
         # how the errors of X were made, so that they can be made again (see
         # learn_eigenstrain): the Poisson I0 and the frames' drift correction, whose
         # interpolation correlates the noise of neighbouring pixels
         made = {}
         if noise_used == "poisson":
-            od_step = recorded(self, OD_STEP)
             made["noise_i0"] = np.broadcast_to(np.asarray(od_step["i0"], float),
                                                (len(energies),)).copy()
             n_bg = od_step.get("n_background_pixels")
@@ -470,12 +457,35 @@ class XrayAbsorptionSpectrum(CarriedArraysMixin, Signal1D):
                         drift_reference=drift.get("reference", "mean"))
         steps = {"composition_map": step_record(
             method=method, noise=noise_used, **made, mask_source=mask_source,
-            threshold=float(threshold) if threshold is not None else None,
+            threshold=None,  # set below: the engine validates it (or finds it)
             energies=energies, reference_spectra=A.T.copy(), **ref_info)}
-        return make_composition_map(
-            X.reshape(ny, nx), self.axes_manager.navigation_axes, mask=pmask,
-            title=(self.metadata.General.title or "stack") + " composition", steps=steps,
-            **maps)
+        arrays = composition_map_arrays((ny, nx), K)
+        n = ny * nx
+        built = []
+
+        def build():  # while the stack is read (see composition_map_container)
+            built.append(composition_map_container(
+                self.axes_manager.navigation_axes, arrays,
+                title=(self.metadata.General.title or "stack") + " composition", steps=steps))
+
+        # the engine writes into the map's own arrays: (K, n) rows as views of them
+        t, rms, tri, pmask, threshold = unmix_particle(
+            self.data, A, method, variance=variance, mask=None if auto_mask else given,
+            threshold=threshold, show_progressbar=show_progressbar, meanwhile=build,
+            out={"t": arrays["coefficients"].reshape(n, K).T,
+                 "rms": arrays["residual"].reshape(n),
+                 "thickness": arrays["thickness"].reshape(n), "mask": arrays["mask"],
+                 # Cov(t) per pixel, upper triangle: lets the errors of X be redrawn
+                 # through the unmixing (nonlinear: the ratio and the NNLS bounds)
+                 "tri": arrays["coefficient_covariance"].reshape(n, -1).T})
+        # X and its error where they are shown: the particle (NaN elsewhere)
+        composition_from_rows(t, tri, mask=pmask, out=(
+            arrays["X"].reshape(n), arrays["uncertainty"].reshape(n),
+            arrays["thickness"].reshape(n)))
+        out = built[0]
+        if threshold is not None:
+            out.metadata.Chemomech.composition_map.threshold = float(threshold)
+        return out
 
     def _reference_matrix(self, references, energies, energy_shift, max_shift, shape):
         """(n_energies, K) reference matrix and its provenance."""
@@ -550,11 +560,14 @@ class XrayAbsorptionSpectrum(CarriedArraysMixin, Signal1D):
                                         "energy_shift": 0.0, "energy_shift_source": "none",
                                         "reference_source": "masks"}
 
-    def _variance_model(self, noise):
-        """Callable ``od_block -> variance`` (Poisson) or None (residual-based)."""
+    def _variance_model(self, noise, od_step=None):
+        """Callable ``od_block -> variance`` (Poisson) or None (residual-based).
+
+        ``od_step``: the optical-density step's record, if already read.
+        """
         if noise not in ("auto", "poisson", "residual"):
             raise ValueError(f"unknown noise model {noise!r}; use 'auto', 'poisson' or 'residual'")
-        info = recorded(self, OD_STEP) or {}
+        info = (recorded(self, OD_STEP) if od_step is None else od_step) or {}
         i0 = info.get("i0")
         if i0 is not None:
             # the I0 follows the energy axis (cropped with isig / crop, or dropped if rebinned)

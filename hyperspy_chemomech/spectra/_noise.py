@@ -8,6 +8,7 @@ model, a smooth function of the amounts tabulated once per stack.
 import numpy as np
 
 from .._utils import with_one_blas_thread
+from ._compiled import kernels, use_compiled_pass
 
 
 def propagate_variance(variance, A):
@@ -67,7 +68,7 @@ class PoissonODVariance:
         v /= self.i0
         return v
 
-    def coefficient_covariance(self, t, A):
+    def coefficient_covariance(self, t, A, mask=None, out=None):
         """Cov(t) of the least-squares amounts at the model ``OD = A t``, per pixel.
 
         ``Cov(t) = P diag(exp(A t) / I0) P^T``, ``P = (A^T A)^-1 A^T``.
@@ -78,6 +79,10 @@ class PoissonODVariance:
             Amounts of the references (their units) of ``m`` pixels, one row each.
         A : numpy.ndarray, shape (n_energies, K)
             References (OD per unit amount).
+        mask : numpy.ndarray of bool, shape (m,), optional
+            Pixels to evaluate (the particle); NaN at the others.
+        out : numpy.ndarray, shape (K (K + 1) / 2, m), optional
+            Array to write into (with ``mask``; any strides).
 
         Returns
         -------
@@ -89,15 +94,37 @@ class PoissonODVariance:
         iu = np.triu_indices(K)
         W = (P[iu[0]] * P[iu[1]]) / self.i0          # (n_tri, n_energies)
         t = np.asarray(t, dtype=float)
-        if K == 2 and t.shape[1] > 4096:
-            table = self._table(t, A, W)
-            if table is not None:
-                return _bilinear(t, *table)
-        return W @ np.exp(A @ t)
+        if mask is not None:
+            mask = np.ascontiguousarray(mask, dtype=bool).ravel()
+            if out is None:
+                out = np.empty((W.shape[0], t.shape[1]))
+            if K == 2 and use_compiled_pass(t.size):
+                # one loop for the amounts' range, one for the table at the particle's
+                # pixels: no gather, no scatter (t may be views of an (m, 2) array)
+                lo0, hi0, lo1, hi1, count = kernels()["masked_range_2"](t, mask)
+                table = None
+                if count > 4096:
+                    table = self._table(np.array([lo0, lo1]), np.array([hi0, hi1]), A, W)
+                if table is not None:
+                    g0, g1, values = table
+                    kernels()["bilinear_masked"](t, mask, *_grid_scale(g0), *_grid_scale(g1),
+                                                 values, out)
+                    return out
+        # row by row: t may be (K, m) views of an (m, K) array
+        inside = t if mask is None else np.stack([np.compress(mask, row) for row in t])
+        table = None
+        if K == 2 and inside.shape[1] > 4096:
+            table = self._table(inside.min(axis=1), inside.max(axis=1), A, W)
+        vals = W @ np.exp(A @ inside) if table is None else _bilinear(inside, *table)
+        if mask is None:
+            return vals
+        out[...] = np.nan
+        for row, v in zip(out, vals):  # row by row: 2D fancy assignment is slower
+            row[mask] = v
+        return out
 
-    def _table(self, t, A, W):
-        """The covariance on a grid of the two amounts: (grids, values) or None."""
-        lo, hi = t.min(axis=1), t.max(axis=1)
+    def _table(self, lo, hi, A, W):
+        """The covariance on a grid of the two amounts over [lo, hi]: (grids, values) or None."""
         span = (hi - lo) * np.abs(A).max(axis=0)          # OD range of each amount
         n = np.maximum(np.ceil(span / self.TABLE_STEP_OD).astype(int) + 1, 2)
         if n[0] * n[1] > self.TABLE_MAX_SIZE or not np.all(np.isfinite(span)):
@@ -106,15 +133,22 @@ class PoissonODVariance:
         # exp(a0 t0 + a1 t1) = exp(a0 t0) exp(a1 t1): two small exponentials per energy
         # and one product per covariance entry
         U0, U1 = np.exp(A[:, :1] * g0), np.exp(A[:, 1:] * g1)
-        values = np.stack([(U0.T * w) @ U1 for w in W])  # (n_tri, n0, n1)
-        return g0, g1, values
+        # every covariance entry in one product: (n_tri n0, n_energies) @ (n_energies, n1)
+        left = (W[:, None, :] * U0.T[None]).reshape(-1, A.shape[0])
+        return g0, g1, (left @ U1).reshape(W.shape[0], n[0], n[1])
+
+
+def _grid_scale(g):
+    """(first node, nodes per unit, number of nodes) of a uniform grid."""
+    return float(g[0]), (g.size - 1) / max(float(g[-1] - g[0]), 1e-300), g.size
 
 
 def _bilinear(t, g0, g1, values):
     """Bilinear interpolation of ``values`` (c, n0, n1) on the grids at points ``t`` (2, m)."""
-    n0, n1 = g0.size, g1.size
-    u = (t[0] - g0[0]) * ((n0 - 1) / max(g0[-1] - g0[0], 1e-300))
-    v = (t[1] - g1[0]) * ((n1 - 1) / max(g1[-1] - g1[0], 1e-300))
+    g00, su, n0 = _grid_scale(g0)
+    g10, sv, n1 = _grid_scale(g1)
+    u = (t[0] - g00) * su
+    v = (t[1] - g10) * sv
     i = np.minimum(u.astype(np.intp), n0 - 2)   # u, v >= 0: the grids span t
     j = np.minimum(v.astype(np.intp), n1 - 2)
     fu, fv = u - i, v - j
@@ -134,8 +168,8 @@ def _bilinear(t, g0, g1, values):
     return out
 
 
-def _particle_covariance(data, A, variance, mask, t, chunk_pixels):
-    """Upper triangle (K (K+1)/2, ny * nx) of Cov(t), NaN off ``mask``.
+def _particle_covariance(data, A, variance, mask, t, chunk_pixels, out=None):
+    """Upper triangle (K (K+1)/2, ny * nx) of Cov(t), NaN off ``mask`` (into ``out``).
 
     Poisson noise (:class:`PoissonODVariance`) is evaluated at the model from the
     amounts ``t`` (K, ny * nx): no second pass over the data. Any other ``variance``
@@ -145,12 +179,11 @@ def _particle_covariance(data, A, variance, mask, t, chunk_pixels):
     n_tri = K * (K + 1) // 2
     ny, nx, ne = data.shape
     m = np.asarray(mask, dtype=bool).ravel()
-    out = np.full((n_tri, ny * nx), np.nan)
     if isinstance(variance, PoissonODVariance):
-        inside = variance.coefficient_covariance(np.compress(m, t, axis=1), A)
-        for row, vals in zip(out, inside):  # row by row: 2D fancy assignment is slower
-            row[m] = vals
-        return out
+        return variance.coefficient_covariance(t, A, mask=m, out=out)
+    if out is None:
+        out = np.empty((n_tri, ny * nx))
+    out[...] = np.nan
 
     @with_one_blas_thread
     def block(y, mb):
@@ -166,7 +199,8 @@ def _particle_covariance(data, A, variance, mask, t, chunk_pixels):
         Y = data.rechunk({2: -1})
         M = da.from_array(np.asarray(mask, bool)[..., None], chunks=Y.chunks[:2] + ((1,),))
         res = da.map_blocks(block, Y, M, dtype=float, chunks=Y.chunks[:2] + ((n_tri,),))
-        return np.asarray(res.compute()).reshape(-1, n_tri).T.copy()
+        out[...] = np.asarray(res.compute()).reshape(-1, n_tri).T
+        return out
     flat = np.asarray(data).reshape(-1, ne)
     rows = np.flatnonzero(m)
     for s in range(0, rows.size, chunk_pixels):

@@ -12,13 +12,12 @@ keeps the feasible subset solution with the smallest residual, which is the NNLS
 optimum (the optimum is the least-squares solution on its own support).
 """
 
-import functools
 import itertools
-import sys
 
 import numpy as np
 
 from .._utils import progressbar, with_one_blas_thread
+from ._compiled import kernels, pixel_chunks, use_compiled_pass
 from ._noise import _particle_covariance, propagate_variance
 from ._particle import particle_mask
 
@@ -164,16 +163,43 @@ def composition_from_coefficients(t, cov):
                      cov[..., :, -1].sum(axis=-1), cov.sum(axis=(-2, -1)))
 
 
-def composition_from_rows(t, tri):
+def composition_from_rows(t, tri, mask=None, out=None):
     """:func:`composition_from_coefficients` on rows: ``t`` (K, m), ``tri`` (K (K+1)/2, m).
 
     ``tri`` is the upper triangle of each pixel's covariance, row by row (the layout
     of :func:`unpack`).
+
+    Parameters
+    ----------
+    t : numpy.ndarray, shape (K, m)
+    tri : numpy.ndarray, shape (K (K + 1) / 2, m)
+    mask : numpy.ndarray of bool, shape (m,), optional
+        Pixels where X and its error are wanted (the particle): NaN at the others.
+        ``total`` is given at every pixel.
+    out : tuple of three numpy.ndarray, shape (m,), optional
+        Arrays to write (X, sigma_X, total) into (with ``mask``).
+
+    Returns
+    -------
+    X, sigma_X, total : numpy.ndarray, shape (m,)
     """
     t, tri = np.asarray(t, dtype=float), np.asarray(tri, dtype=float)
     if t.ndim != 2 or tri.shape != (t.shape[0] * (t.shape[0] + 1) // 2, t.shape[1]):
         raise ValueError(f"t must be (K, m) and tri (K (K+1)/2, m): got {t.shape} and {tri.shape}")
-    K = t.shape[0]
+    K, m = t.shape
+    if mask is not None:
+        mask = np.ascontiguousarray(mask, dtype=bool).ravel()
+        if mask.shape != (m,):
+            raise ValueError(f"mask must have one value per pixel ({m}), got {mask.shape}")
+        X, sigma = (np.empty(m), np.empty(m)) if out is None else out[:2]
+        total = _sum_rows(t, None if out is None else out[2])
+        if K == 2 and use_compiled_pass(t.size):
+            kernels()["fraction_2"](t, tri, mask, X, sigma)
+            return X, sigma, total
+        X[...], sigma[...] = np.nan, np.nan
+        X[mask], sigma[mask], _ = composition_from_rows(_compress_rows(mask, t),
+                                                        _compress_rows(mask, tri))
+        return X, sigma, total
     iu = np.triu_indices(K)
     last = iu[1] == K - 1                    # entries (j, K) of the last column
     off = (iu[0] != iu[1]).astype(float)     # off-diagonal entries count twice
@@ -278,105 +304,20 @@ def _nnls_pairs(bt, G):
     return out
 
 
-#: stacks of at least this many values take the compiled pass even when numba is not
-#: yet imported (its import, ~0.4 s, is then a small part of the unmixing)
-COMPILED_MIN_VALUES = 1 << 28
-#: which pass the eager unmixing takes: ``None`` decides (:func:`use_compiled_pass`),
-#: ``True`` / ``False`` always / never the compiled one (benchmarks compare both)
-COMPILED_PASS = None
-#: pixels per call of the compiled pass (the progress bar's step)
-COMPILED_CHUNK_PIXELS = 1 << 15
-
-
-@functools.lru_cache(maxsize=1)
-def _compiled_products():
-    """Compiled passes (numba): ``products_k`` forms ``(A^T y, |y|^2)`` of every pixel in
-    one read, ``unmix_2`` the whole fit of two references; None without numba.
-
-    NumPy needs one pass per reference and one for the norm (from the cache, but each
-    is compute-bound at about the speed of a pass from memory) and one array
-    operation per step of the fit; the compiled loops do all of it per value read. Reassociation is allowed (vectorised sums), NaN
-    semantics are kept (a NaN in a spectrum still reaches its ``|y|^2``).
-    """
-    try:
-        import numba
-    except ImportError:  # pragma: no cover - numba comes with pyxem
-        return None
-
-    @numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
-    def products_k(flat, AT, bt, yy, start):
-        K = AT.shape[0]
-        for i in range(flat.shape[0]):
-            s = 0.0
-            for e in range(flat.shape[1]):
-                v = flat[i, e]
-                s += v * v
-            yy[start + i] = s
-            for k in range(K):
-                c = 0.0
-                for e in range(flat.shape[1]):
-                    c += flat[i, e] * AT[k, e]
-                bt[k, start + i] = c
-
-    @numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
-    def unmix_2(flat, AT, Ginv, G, nnls, tt, rss, start):
-        # the whole per-pixel fit of two references in the same loop: the products,
-        # the least-squares amounts, the NNLS pair rule (_nnls_pairs) and the misfit
-        a0, a1 = AT[0], AT[1]
-        for i in range(flat.shape[0]):
-            s, b0, b1 = 0.0, 0.0, 0.0
-            for e in range(flat.shape[1]):
-                v = flat[i, e]
-                s += v * v
-                b0 += v * a0[e]
-                b1 += v * a1[e]
-            j = start + i
-            if not np.isfinite(s):
-                tt[0, j] = tt[1, j] = rss[j] = np.nan
-                continue
-            t0 = Ginv[0, 0] * b0 + Ginv[0, 1] * b1
-            t1 = Ginv[1, 0] * b0 + Ginv[1, 1] * b1
-            if nnls and (t0 < 0.0 or t1 < 0.0):
-                c0, c1 = max(b0, 0.0) / G[0, 0], max(b1, 0.0) / G[1, 1]
-                if c0 * b0 >= c1 * b1:
-                    t0, t1 = c0, 0.0
-                else:
-                    t0, t1 = 0.0, c1
-            tt[0, j], tt[1, j] = t0, t1
-            rss[j] = max(s - (t0 * b0 + t1 * b1), 0.0)
-
-    return products_k, unmix_2
-
-
-def use_compiled_pass(n_values):
-    """Whether the eager unmixing takes the compiled pass (:func:`_compiled_products`).
-
-    When numba is already imported (a session that uses pyxem or the 4D-STEM
-    strain), or the stack is large enough to pay for importing it
-    (``COMPILED_MIN_VALUES``); otherwise NumPy's, which costs about 1.6x more time
-    per value but no import.
-    """
-    if COMPILED_PASS is not None:
-        return bool(COMPILED_PASS) and _compiled_products() is not None
-    if "numba" not in sys.modules and n_values < COMPILED_MIN_VALUES:
-        return False
-    return _compiled_products() is not None
-
-
-def _products(flat, A, show_progressbar, chunk_pixels):
+def _products(flat, A, show_progressbar, chunk_pixels, meanwhile=None):
     """``A^T y`` (K, n) and ``|y|^2`` (n,) of every pixel of ``flat`` (n, n_energies)."""
     n = flat.shape[0]
     K = A.shape[1]
     bt = np.empty((K, n))
     yy = np.empty(n)
     if use_compiled_pass(flat.size):
-        kernel = _compiled_products()[0]
+        kernel = kernels()["products_k"]
         AT = np.ascontiguousarray(A.T)
-        starts = range(0, n, COMPILED_CHUNK_PIXELS)
-        for s in progressbar(starts, show_progressbar=show_progressbar, desc="unmixing",
-                             leave=False):
-            kernel(flat[s: s + COMPILED_CHUNK_PIXELS], AT, bt, yy, s)
+        pixel_chunks(lambda s, e: kernel(flat[s:e], AT, bt, yy, s), n, show_progressbar,
+                     meanwhile)
         return bt, yy
+    if meanwhile is not None:
+        meanwhile()
     cols = [np.ascontiguousarray(A[:, k]) for k in range(K)]
     # a chunk held in the cache, one matrix-vector product per reference: OpenBLAS's
     # matrix-matrix product with 2-3 columns is 2-3x slower than K of them
@@ -390,18 +331,23 @@ def _products(flat, A, show_progressbar, chunk_pixels):
     return bt, yy
 
 
-def _unmix_eager(data, A, method, residual_cov, show_progressbar, chunk_pixels=CACHE_PIXELS):
+def _unmix_eager(data, A, method, residual_cov, show_progressbar, chunk_pixels=CACHE_PIXELS,
+                 meanwhile=None, out=None):
     """Amounts, misfit and (optionally) the residual-based covariance of a numpy stack.
 
     The same arithmetic as :func:`unmix_block`, per pixel: one read of the stack in
     cache-sized chunks, then every per-pixel step on (K, n) rows (one contiguous row
     per reference: with K = 2-3 the (n, K) layout spends its time in short inner loops).
 
+    ``out``: optional ``{"t": (K, n), "rms": (n,)}`` arrays (views allowed) to write
+    into; the compiled pass writes there directly.
+
     Returns
     -------
     t : (K, n_pixels), rms : (n_pixels,), tri : (K (K+1)/2, n_pixels) or None
         NaN for pixels whose spectrum holds a NaN.
     """
+    out = out or {}
     A = _check_design(A)
     ne, K = A.shape
     if data.shape[-1] != ne:
@@ -412,33 +358,68 @@ def _unmix_eager(data, A, method, residual_cov, show_progressbar, chunk_pixels=C
     G = A.T @ A
     Ginv = np.linalg.inv(G)
     if K == 2 and use_compiled_pass(flat.size):
-        tt, rss = _compiled_unmix_2(flat, A, G, Ginv, method == "nnls", show_progressbar)
+        tt, rss = _compiled_unmix_2(flat, A, G, Ginv, method == "nnls", show_progressbar,
+                                    meanwhile, out.get("t"), out.get("rms"))
     else:
-        tt, rss = _unmix_rows(flat, A, G, Ginv, method, show_progressbar, chunk_pixels)
+        tt, rss = _unmix_rows(flat, A, G, Ginv, method, show_progressbar, chunk_pixels,
+                              meanwhile)
+        tt, rss = _into(out, "t", tt), _into(out, "rms", rss)
     tri = None
     if residual_cov:
         iu = np.triu_indices(K)
         tri = Ginv[iu][:, None] * (rss / (ne - K))[None, :]
-    return tt, np.sqrt(rss / ne), tri
+    rss /= ne  # the RMS misfit, in the misfit's own array
+    return tt, np.sqrt(rss, out=rss), tri
 
 
-def _compiled_unmix_2(flat, A, G, Ginv, nnls, show_progressbar):
-    """The fit of two references per pixel in one compiled pass: (t (2, n), rss (n,))."""
+def _sum_rows(t, out=None):
+    """``t.sum(axis=0)`` of (K, n) rows, row by row: on rows that are views of an (n, K)
+    array NumPy's reduction runs K-long inner loops (~10x slower)."""
+    if out is None:
+        out = t[0].copy()
+    else:
+        out[...] = t[0]
+    for row in t[1:]:
+        out += row
+    return out
+
+
+def _compress_rows(mask, t):
+    """``np.compress(mask, t, axis=1)`` row by row (see :func:`_sum_rows`), contiguous."""
+    return np.stack([np.compress(mask, row) for row in t])
+
+
+def _into(out, name, value):
+    """``value`` written into ``out[name]`` when the caller gave that array, else itself."""
+    dest = out.get(name)
+    if dest is None or dest is value:
+        return value
+    dest[...] = value
+    return dest
+
+
+def _compiled_unmix_2(flat, A, G, Ginv, nnls, show_progressbar, meanwhile=None, tt=None,
+                      rss=None):
+    """The fit of two references per pixel in one compiled pass: (t (2, n), rss (n,)).
+
+    ``tt``, ``rss``: arrays to write into (any strides), else new ones.
+    """
     n = flat.shape[0]
-    tt, rss = np.empty((2, n)), np.empty(n)
-    kernel = _compiled_products()[1]
+    tt = np.empty((2, n)) if tt is None else tt
+    rss = np.empty(n) if rss is None else rss
+    kernel = kernels()["unmix_2"]
     AT = np.ascontiguousarray(A.T)
-    for s in progressbar(range(0, n, COMPILED_CHUNK_PIXELS), show_progressbar=show_progressbar,
-                         desc="unmixing", leave=False):
-        kernel(flat[s: s + COMPILED_CHUNK_PIXELS], AT, Ginv, G, bool(nnls), tt, rss, s)
+    nnls = bool(nnls)
+    pixel_chunks(lambda s, e: kernel(flat[s:e], AT, Ginv, G, nnls, tt, rss, s), n,
+                 show_progressbar, meanwhile)
     return tt, rss
 
 
-def _unmix_rows(flat, A, G, Ginv, method, show_progressbar, chunk_pixels):
+def _unmix_rows(flat, A, G, Ginv, method, show_progressbar, chunk_pixels, meanwhile=None):
     """The fit per pixel from the products, one array operation per step: (t (K, n), rss)."""
     K = A.shape[1]
     # the only pass over the data: its products with the references and its norm
-    bt, yy = _products(flat, A, show_progressbar, chunk_pixels)
+    bt, yy = _products(flat, A, show_progressbar, chunk_pixels, meanwhile)
     # NaN anywhere in a spectrum propagates into its |y|^2
     finite = np.isfinite(yy)
     all_finite = bool(finite.all())
@@ -514,8 +495,15 @@ def unmix_stack(data, A, method="nnls", variance=None, mask=None, threshold=None
 
 @with_one_blas_thread
 def unmix_particle(data, A, method="nnls", variance=None, mask=None, threshold=None,
-                   show_progressbar=None):
+                   show_progressbar=None, meanwhile=None, out=None):
     """:func:`unmix_stack` with its per-pixel results as rows: (K, ny * nx) and the like.
+
+    ``meanwhile`` (callable, no arguments) runs in the calling thread while the
+    compiled pass reads the stack on worker threads, or before the pass otherwise:
+    Python work that does not need the result, such as building the signal that
+    will hold it. ``out``: optional arrays to write the results into, by name
+    (``t``, ``rms``, ``tri``, ``thickness`` (ny * nx,), ``mask`` (ny, nx); views of
+    the arrays a signal stores are allowed): no copy is then made of them.
 
     Returns
     -------
@@ -527,6 +515,7 @@ def unmix_particle(data, A, method="nnls", variance=None, mask=None, threshold=N
     threshold : float or None
     """
     K = A.shape[1]
+    out = out or {}
     if threshold is not None:
         try:
             threshold = float(threshold)
@@ -539,11 +528,16 @@ def unmix_particle(data, A, method="nnls", variance=None, mask=None, threshold=N
         raise ValueError("mask selects no pixel: the particle would be empty")
     shape = data.shape[:2]
     if hasattr(data, "dask"):
+        if meanwhile is not None:
+            meanwhile()
         packed = _unmix_any(data, A, method, show_progressbar).reshape(-1, K + 1 + K * (K + 1) // 2)
         t, rms, tri = packed[:, :K].T.copy(), packed[:, K].copy(), packed[:, K + 1:].T.copy()
+        t, rms = _into(out, "t", t), _into(out, "rms", rms)
     else:
-        t, rms, tri = _unmix_eager(data, A, method, variance is None, show_progressbar)
-    thick = t.sum(axis=0).reshape(shape)
+        t, rms, tri = _unmix_eager(data, A, method, variance is None, show_progressbar,
+                                   meanwhile=meanwhile, out=out)
+    thick = out.get("thickness")
+    thick = _sum_rows(t, thick).reshape(shape)
     if mask is None:
         if not np.isfinite(thick).any():
             raise ValueError("no pixel could be fitted (all spectra hold NaN)")
@@ -556,6 +550,7 @@ def unmix_particle(data, A, method="nnls", variance=None, mask=None, threshold=N
         pmask = np.asarray(mask, dtype=bool) & np.isfinite(thick)
         if not pmask.any():
             raise ValueError("no pixel inside mask could be fitted (their spectra hold NaN)")
+    pmask = _into(out, "mask", pmask)
     if variance is not None:
-        tri = _particle_covariance(data, A, variance, pmask, t, CHUNK_PIXELS)
-    return t, rms, tri, pmask, threshold
+        tri = _particle_covariance(data, A, variance, pmask, t, CHUNK_PIXELS, out.get("tri"))
+    return t, rms, _into(out, "tri", tri), pmask, threshold
