@@ -42,7 +42,8 @@ one good member named with them). Out of sample, seeds 20-39 (odd 10020-10039):
 coverage 1.00, 0.90; error ratio 0.240, 0.290
 (shared 0.39e-4, 0.23e-4 vs one member's 1.63e-4, 0.79e-4); width 4.92, 4.68; false
 alarms 0.00; detection 1.00, named exactly 1.00 (no constant changed: the correction's
-width is the shared fit's variance-matched floor). The cause, measured on single members: resolution matching compares
+width is the shared fit's variance-matched floor). After merging main (its resolution
+bootstrap free of the floor) seeds 6-11 rerun gave the same figures per collection. The cause, measured on single members: resolution matching compares
 B[strain] with S[phi(B X)], exact only where the blur and the body's mechanics
 commute; on a finite free body the commutator is a misfit that depends on outline and
 pattern (core-shell in a diamond, noise-free, composition blurred by the model's own
