@@ -479,9 +479,8 @@ class XrayAbsorptionSpectrum(CarriedArraysMixin, Signal1D):
                  # through the unmixing (nonlinear: the ratio and the NNLS bounds)
                  "tri": arrays["coefficient_covariance"].reshape(n, -1).T})
         # X and its error where they are shown: the particle (NaN elsewhere)
-        composition_from_rows(t, tri, mask=pmask, out=(
-            arrays["X"].reshape(n), arrays["uncertainty"].reshape(n),
-            arrays["thickness"].reshape(n)))
+        composition_from_rows(t, tri, mask=pmask, total=arrays["thickness"].reshape(n),
+                              out=(arrays["X"].reshape(n), arrays["uncertainty"].reshape(n)))
         out = built[0]
         if threshold is not None:
             out.metadata.Chemomech.composition_map.threshold = float(threshold)

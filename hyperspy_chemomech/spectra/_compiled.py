@@ -141,7 +141,7 @@ def kernels():
 
     @numba.njit(**exact)
     def bilinear_masked(t, mask, g00, su, n0, g10, sv, n1, values, out):
-        # _bilinear at the pixels of mask, NaN elsewhere
+        # _bilinear at the pixels of mask, NaN elsewhere; values laid out (n0, n1, c)
         for p in range(t.shape[1]):
             if not mask[p]:
                 for c in range(out.shape[0]):
@@ -156,12 +156,11 @@ def kernels():
             w10 = fu - w11
             w01 = fv - w11
             w00 = 1.0 - fu - w01
-            for c in range(out.shape[0]):
-                vals = values[c]
-                o = vals[i, j] * w00
-                o += vals[i, j + 1] * w01
-                o += vals[i + 1, j] * w10
-                o += vals[i + 1, j + 1] * w11
+            for c in range(out.shape[0]):  # values (n0, n1, c): a node's entries together
+                o = values[i, j, c] * w00
+                o += values[i, j + 1, c] * w01
+                o += values[i + 1, j, c] * w10
+                o += values[i + 1, j + 1, c] * w11
                 out[c, p] = o
 
     @numba.njit(**exact)

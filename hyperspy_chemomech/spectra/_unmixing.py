@@ -163,7 +163,7 @@ def composition_from_coefficients(t, cov):
                      cov[..., :, -1].sum(axis=-1), cov.sum(axis=(-2, -1)))
 
 
-def composition_from_rows(t, tri, mask=None, out=None):
+def composition_from_rows(t, tri, mask=None, out=None, total=None):
     """:func:`composition_from_coefficients` on rows: ``t`` (K, m), ``tri`` (K (K+1)/2, m).
 
     ``tri`` is the upper triangle of each pixel's covariance, row by row (the layout
@@ -176,8 +176,10 @@ def composition_from_rows(t, tri, mask=None, out=None):
     mask : numpy.ndarray of bool, shape (m,), optional
         Pixels where X and its error are wanted (the particle): NaN at the others.
         ``total`` is given at every pixel.
-    out : tuple of three numpy.ndarray, shape (m,), optional
-        Arrays to write (X, sigma_X, total) into (with ``mask``).
+    out : tuple of two numpy.ndarray, shape (m,), optional
+        Arrays to write X and sigma_X into (with ``mask``).
+    total : numpy.ndarray, shape (m,), optional
+        ``t.sum(axis=0)`` if already known (with ``mask``).
 
     Returns
     -------
@@ -191,8 +193,8 @@ def composition_from_rows(t, tri, mask=None, out=None):
         mask = np.ascontiguousarray(mask, dtype=bool).ravel()
         if mask.shape != (m,):
             raise ValueError(f"mask must have one value per pixel ({m}), got {mask.shape}")
-        X, sigma = (np.empty(m), np.empty(m)) if out is None else out[:2]
-        total = _sum_rows(t, None if out is None else out[2])
+        X, sigma = (np.empty(m), np.empty(m)) if out is None else out
+        total = _sum_rows(t) if total is None else total
         if K == 2 and use_compiled_pass(t.size):
             kernels()["fraction_2"](t, tri, mask, X, sigma)
             return X, sigma, total
@@ -375,6 +377,8 @@ def _unmix_eager(data, A, method, residual_cov, show_progressbar, chunk_pixels=C
 def _sum_rows(t, out=None):
     """``t.sum(axis=0)`` of (K, n) rows, row by row: on rows that are views of an (n, K)
     array NumPy's reduction runs K-long inner loops (~10x slower)."""
+    if len(t) == 2:
+        return np.add(t[0], t[1], out=out)
     if out is None:
         out = t[0].copy()
     else:
