@@ -54,7 +54,16 @@ reproduced from its members' blocks) each named a core-shell member in a diamond
 outline (seeds 7, 9, 15, 18); 3 of them go with the correction.
 The correction costs one more solve per law column and two masked blurs: a member of
 100 x 170 px took 1.6-2.1 s without, 2.1-2.9 s with it (its mechanics stage 0.3-0.4 s
--> 0.9-1.2 s; load 3-5): the speed figures below predate it and were not rerun.
+-> 0.9-1.2 s; load 3-5). Speed with it, rerun by the lead on the merged main
+(2026-12-02, quiet box, load 0.0-1.4, ``--skip-statistics``): 100 particles of ~100 x
+170 px in-process 47.4 s [< 120 s], floors 24.9 s, **ratio 1.90** [<= 1.5; 1.24 without
+the correction: its 12 extra solves per member are outside the floor of "what any
+method pays"]; LocalCluster 1 worker 89.9 s, 2 workers 56.8 s, **speed-up 1.58**
+[>= 1.7]; client peak RSS 1.05 GB at 20 and at 100 members (above its start 0.000 /
+0.009 GB; traced allocations 0.017 / 0.082 GB: the member records); cluster vs
+in-process slopes identical (0.0); operando 60 frames of 150 x 250 px 371 s = 6.18
+s/frame against a single-frame fit of 2.74 s (ratio 2.26, one factorisation), |error|
+series (0.10, 0.04)e-4 vs single frame (5.01, 2.82)e-4.
 
 With the members' common model error (issue #17 follow-up, branch coll, 2026-12-01):
 statistics 20 x 20, seeds 0-19 (odd 10000-10019), the members' block Grams of this

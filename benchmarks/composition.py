@@ -32,7 +32,18 @@ pixels (average flux within 2 % of the largest, ``i0_from_histogram``), optical 
 (``calculate_optical_density``) and the unconstrained least-squares fit to the reference
 spectra (``analyze.calc_svd_maps``); without it the benchmark says so and skips it.
 
-Measured (2026-12-01, the lead, 2-core AMD EPYC box, load 0.3-0.8, ``--no-hyperspy``):
+Measured (2026-12-02, the lead, same box, quiet: load 0.2-0.9, ``--no-hyperspy``, best of
+15-25): ``get_composition_map`` with numba loaded **3.06x, 3.18x, 3.24x, 3.19x, 3.68x**
+np.sum in five runs (14.7-18.1 ms against 4.5-5.3 ms; np.sum itself varies 4.5-6.3 ms
+between runs here), 6.6-7.5x with NumPy's pass. Of it: the unmixing's read, two
+threads, 1.0x np.sum (it is bound by the memory bandwidth: one thread 1.3x); building
+the HyperSpy signal 0.9-1.0x (its axes' traits), done while the stack is read: both
+together 1.63-1.78x (the two cores contend for memory and cache); the particle mask
+0.4x (three exact medians), the tabulated covariance 0.4x, validation, references and
+records 0.3x. X-ray chain seeds 0-3: 0.80-0.89x MANTiS's time, whole-particle RMS
+0.0107 / 0.0171, 0.0086 / 0.0163, 0.0097 / 0.0142, 0.0070 / 0.0099.
+
+Before (2026-12-01, the lead, 2-core AMD EPYC box, load 0.3-0.8, ``--no-hyperspy``):
 ``get_composition_map`` 5.06x np.sum with numba loaded (28.6 ms; 5.1x in a second run),
 6.93x with NumPy's pass (39.2 ms); at the start of that session on the same machine 19.4x
 (95 ms). Of the ~23 ms (thread CPU time): the compiled read and fit 6.8 ms (1.45x np.sum),
