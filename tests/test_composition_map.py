@@ -355,3 +355,21 @@ def test_lazy_alignment_reads_each_chunk_once_per_pass():
     shifts = lod.align_energies(n_iter=2)
     assert len(reads) <= 4 * 8, len(reads)           # 8 chunks, 4 passes
     np.testing.assert_allclose(shifts, eager.align_energies(n_iter=2), atol=1e-9)
+
+
+def test_make_composition_map_names_a_mismatched_array():
+    from hyperspy.axes import UniformDataAxis
+
+    from hyperspy_chemomech.signals.composition_map import make_composition_map
+
+    nav = [UniformDataAxis(size=6, scale=10.0, units="nm", name=n, navigate=True)
+           for n in ("x", "y")]
+    X = np.full((6, 6), 0.5)
+    thick = np.ones((5, 6))
+    with pytest.raises(ValueError, match="thickness has shape"):
+        make_composition_map(X, nav, np.ones((6, 6), bool), thickness=thick)
+    with pytest.raises(TypeError, match="unknown composition map arrays"):
+        make_composition_map(X, nav, np.ones((6, 6), bool), thikness=np.ones((6, 6)))
+    assert thick.shape == (5, 6) and np.all(X == 0.5)
+    c = make_composition_map(X, nav, np.eye(6, dtype=bool), thickness=np.ones((6, 6)))
+    assert np.isnan(c.data[0, 1]) and c.data[0, 0] == 0.5

@@ -500,3 +500,38 @@ def test_run_chunks_runs_every_item_once_and_raises(monkeypatch):
 
     with pytest.raises(KeyError, match="item 5"):
         run_chunks(bad, range(12), 2, show_progressbar=False)
+
+
+def test_masked_covariance_and_fraction_name_bad_input(rng):
+    """A mask of the wrong length, wrong output arrays and a NaN amount: clear errors or
+    NaN at that pixel, in both passes; the inputs unchanged."""
+    from hyperspy_chemomech.spectra import PoissonODVariance, composition_from_rows
+    from hyperspy_chemomech.spectra import _compiled as C
+
+    _, A, i0 = _stack_and_refs(rng, n=8)
+    var = PoissonODVariance(i0)
+    t = np.abs(rng.normal(40, 30, (2, 6000)))
+    t[:, 7] = np.nan
+    mask = np.ones(6000, bool)
+    t0, mask0 = t.copy(), mask.copy()
+    for flag in (False, True) if C.kernels() is not None else (False,):
+        C.COMPILED_PASS = flag
+        try:
+            with pytest.raises(ValueError, match="one value per pixel"):
+                var.coefficient_covariance(t, A, mask=mask[:-1])
+            with pytest.raises(ValueError, match="out must be"):
+                var.coefficient_covariance(t, A, mask=mask, out=np.empty((3, 10)))
+            with pytest.raises(ValueError, match="one row per reference"):
+                var.coefficient_covariance(t[:1], A, mask=mask)
+            tri = var.coefficient_covariance(t, A, mask=mask)
+            assert np.isnan(tri[:, 7]).all() and np.isfinite(tri[:, 8]).all()
+            with pytest.raises(ValueError, match="one value per pixel"):
+                composition_from_rows(t, tri, mask=mask[:10])
+            with pytest.raises(ValueError, match="out must be"):
+                composition_from_rows(t, tri, mask=mask, out=(np.empty(5), np.empty(5)))
+            X, sigma, _ = composition_from_rows(t, tri, mask=mask)
+            assert np.isnan(X[7]) and np.isnan(sigma[7]) and np.isfinite(X[8])
+        finally:
+            C.COMPILED_PASS = None
+    np.testing.assert_array_equal(t, t0)
+    np.testing.assert_array_equal(mask, mask0)

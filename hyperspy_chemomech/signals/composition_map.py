@@ -108,6 +108,9 @@ def make_composition_map(X, navigation_axes, mask, title="composition", steps=No
     unknown = set(maps) - set(arrays)
     if unknown:
         raise TypeError(f"unknown composition map arrays: {sorted(unknown)}")
+    for name, value in (("mask", mask), *maps.items()):
+        if np.shape(value)[:2] != X.shape:
+            raise ValueError(f"{name} has shape {np.shape(value)}; the map is {X.shape}")
     for name, dest in arrays.items():
         if name == "mask":
             dest[...] = np.asarray(mask, dtype=bool)

@@ -130,10 +130,10 @@ def kernels():
 
     @numba.njit(**exact)
     def masked_range_2(t, mask):
-        # (min t0, max t0, min t1, max t1, count) over the pixels of mask
+        # (min t0, max t0, min t1, max t1, count) over the finite pixels of mask
         lo0, hi0, lo1, hi1, n = np.inf, -np.inf, np.inf, -np.inf, 0
         for p in range(t.shape[1]):
-            if mask[p]:
+            if mask[p] and np.isfinite(t[0, p]) and np.isfinite(t[1, p]):
                 n += 1
                 lo0, hi0 = min(lo0, t[0, p]), max(hi0, t[0, p])
                 lo1, hi1 = min(lo1, t[1, p]), max(hi1, t[1, p])
@@ -141,9 +141,9 @@ def kernels():
 
     @numba.njit(**exact)
     def bilinear_masked(t, mask, g00, su, n0, g10, sv, n1, values, out):
-        # _bilinear at the pixels of mask, NaN elsewhere; values laid out (n0, n1, c)
+        # _bilinear at the finite pixels of mask, NaN elsewhere; values laid out (n0, n1, c)
         for p in range(t.shape[1]):
-            if not mask[p]:
+            if not (mask[p] and np.isfinite(t[0, p]) and np.isfinite(t[1, p])):
                 for c in range(out.shape[0]):
                     out[c, p] = np.nan
                 continue

@@ -94,10 +94,17 @@ class PoissonODVariance:
         iu = np.triu_indices(K)
         W = (P[iu[0]] * P[iu[1]]) / self.i0          # (n_tri, n_energies)
         t = np.asarray(t, dtype=float)
+        if t.ndim != 2 or t.shape[0] != K:
+            raise ValueError(f"t must hold one row per reference ({K}, m), got {t.shape}")
         if mask is not None:
             mask = np.ascontiguousarray(mask, dtype=bool).ravel()
+            if mask.shape != (t.shape[1],):
+                raise ValueError(f"mask must have one value per pixel ({t.shape[1]}), "
+                                 f"got {mask.shape}")
             if out is None:
                 out = np.empty((W.shape[0], t.shape[1]))
+            elif out.shape != (W.shape[0], t.shape[1]):
+                raise ValueError(f"out must be {(W.shape[0], t.shape[1])}, got {out.shape}")
             if K == 2 and use_compiled_pass(t.size):
                 # one loop for the amounts' range, one for the table at the particle's
                 # pixels: no gather, no scatter (t may be views of an (m, 2) array)
@@ -110,8 +117,9 @@ class PoissonODVariance:
                     kernels()["bilinear_masked"](t, mask, *_grid_scale(g0), *_grid_scale(g1),
                                                  np.moveaxis(values, 0, -1).copy(), out)
                     return out
-        # row by row: t may be (K, m) views of an (m, K) array
-        inside = t if mask is None else np.stack([np.compress(mask, row) for row in t])
+        if mask is not None:  # as the compiled lookup: NaN where an amount is not finite
+            mask = mask & np.isfinite(t).all(axis=0)
+        inside = t if mask is None else compress_rows(mask, t)
         table = None
         if K == 2 and inside.shape[1] > 4096:
             table = self._table(inside.min(axis=1), inside.max(axis=1), A, W)
@@ -137,6 +145,12 @@ class PoissonODVariance:
         # every covariance entry in one product: (n_tri n0, n_energies) @ (n_energies, n1)
         left = (W[:, None, :] * U0.T[None]).reshape(-1, A.shape[0])
         return g0, g1, (left @ U1).reshape(W.shape[0], n[0], n[1])
+
+
+def compress_rows(mask, t):
+    """``np.compress(mask, t, axis=1)`` row by row, contiguous: on (K, m) rows that are
+    views of an (m, K) array NumPy's axis-1 operations run K-long inner loops."""
+    return np.stack([np.compress(mask, row) for row in t])
 
 
 def _exp_on_grid(a, g):

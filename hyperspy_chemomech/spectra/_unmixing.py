@@ -18,7 +18,7 @@ import numpy as np
 
 from .._utils import progressbar, with_one_blas_thread
 from ._compiled import kernels, pixel_chunks, use_compiled_pass
-from ._noise import _particle_covariance, propagate_variance
+from ._noise import _particle_covariance, compress_rows, propagate_variance
 from ._particle import particle_mask
 
 #: pixels per chunk of the eager computation (bounds the temporary memory)
@@ -194,13 +194,15 @@ def composition_from_rows(t, tri, mask=None, out=None, total=None):
         if mask.shape != (m,):
             raise ValueError(f"mask must have one value per pixel ({m}), got {mask.shape}")
         X, sigma = (np.empty(m), np.empty(m)) if out is None else out
+        if X.shape != (m,) or sigma.shape != (m,):
+            raise ValueError(f"out must be two arrays of {m} values, got {X.shape}, {sigma.shape}")
         total = _sum_rows(t) if total is None else total
         if K == 2 and use_compiled_pass(t.size):
             kernels()["fraction_2"](t, tri, mask, X, sigma)
             return X, sigma, total
         X[...], sigma[...] = np.nan, np.nan
-        X[mask], sigma[mask], _ = composition_from_rows(_compress_rows(mask, t),
-                                                        _compress_rows(mask, tri))
+        X[mask], sigma[mask], _ = composition_from_rows(compress_rows(mask, t),
+                                                        compress_rows(mask, tri))
         return X, sigma, total
     iu = np.triu_indices(K)
     last = iu[1] == K - 1                    # entries (j, K) of the last column
@@ -386,11 +388,6 @@ def _sum_rows(t, out=None):
     for row in t[1:]:
         out += row
     return out
-
-
-def _compress_rows(mask, t):
-    """``np.compress(mask, t, axis=1)`` row by row (see :func:`_sum_rows`), contiguous."""
-    return np.stack([np.compress(mask, row) for row in t])
 
 
 def _into(out, name, value):
