@@ -215,6 +215,36 @@ def test_commutator_correction_removes_the_members_misfit():
     assert err[True].max() <= err[False].max() / 3
 
 
+def test_commutator_offset_is_linear_and_vanishes_for_a_uniform_law():
+    """K[c] = B S[phi_c] - S[B phi_c]: linear in the law's coefficients (so one pilot solve
+    stands for every column), zero where the blur and the body commute (a uniform
+    eigenstrain in a homogeneous body: stress-free), not zero for a pattern."""
+    from hyperspy_chemomech.learning import LawBasis
+    from hyperspy_chemomech.learning._collection import commutator_offset
+    from hyperspy_chemomech.learning._design import eigenstrain_fields, forward_responses
+    from hyperspy_chemomech.mechanics import ParticleElasticity
+
+    p = make_particle(shape=(40, 64), pixel_size=PIXEL, material="LixFePO4", seed=3,
+                      crystal_angle=0.3)
+    mask = p.mask
+    solver = ParticleElasticity(mask, pixel_size=PIXEL, stiffness=Q[0], crystal_angle=0.3)
+    basis = LawBasis("legendre", 3)
+    rng = np.random.default_rng(0)
+    c1, c2 = rng.normal(size=6), rng.normal(size=6)
+    for X, patterned in ((np.where(mask, 0.4, np.nan), False), (p.X_observed, True)):
+        eig = eigenstrain_fields(basis, np.where(mask, X, np.nan), mask, 2, 0.3)
+        R = forward_responses(solver, eig, False)
+        K1, K2, K12 = (commutator_offset(solver, eig, R, c, mask, 2.0)
+                       for c in (c1, c2, 2.0 * c1 - 3.0 * c2))
+        scale = np.abs(np.tensordot(c1, R, axes=1)[:, mask]).max()
+        np.testing.assert_allclose(K12, 2.0 * K1 - 3.0 * K2, rtol=0, atol=1e-9 * scale)
+        assert np.all(K1[:, ~mask] == 0)
+        if patterned:
+            assert np.abs(K1[:, mask]).max() > 1e-3 * scale
+        else:
+            assert np.abs(K1[:, mask]).max() < 1e-8 * scale
+
+
 def test_lazy_members_give_the_same_law(twenty):
     parts, S, C, angles, law = twenty
     n = 3

@@ -45,9 +45,9 @@ exactly the model's Gaussian at the true width: law off by (+0.5, -4.2)e-4;
 not the stiffness C(X) (the same with a homogeneous one), not the edge rows
 (leaving out a band of 2 / 4 / 8 px along the edge makes it worse), not the
 kernel's shape (the strain passed through the X-ray map's own operator leaves it)).
-Each member's responses are corrected for it to first order
-(:func:`commuted_responses`, ``commutator=True``): what remains is second order,
-largest for core-shell patterns.
+Each member's model is corrected for it to first order, at the member's own
+law as a pilot (:func:`commutator_offset`, ``commutator=True``; one solve): what
+remains is second order, largest for core-shell patterns.
 
 An operando series (one particle, same grid) shares its body: one factorisation
 serves every frame (with C(X), each frame's solve is conjugate gradients
@@ -126,7 +126,7 @@ class MemberBlocks:
     resolution_table: dict = None
     xray_pixel_px: float = None      #: X-ray pixel (strain px) the composition came from
     factorised: bool = False         #: a factorisation was made for this member
-    #: width (strain px) of the blur the responses were corrected at (commuted_responses)
+    #: width (strain px) of the blur the model was corrected at (commutator_offset)
     commutator_sigma_px: float = None
     timings_s: dict = field(default_factory=dict)
     settings: dict = field(default_factory=dict)
@@ -161,7 +161,7 @@ def member_blocks(strain, X, pixel_size, stiffness, options, crystal_angle=0.0, 
         (:func:`joint_grams`), when the resolution is estimated.
     commutator : bool
         Correct the law's responses for the blur's commutator with the body's
-        mechanics (:func:`commuted_responses`), at the given resolution or the
+        mechanics (:func:`commutator_offset`), at the given resolution or the
         X-ray pixel's variance-matched width (none when neither is known).
 
     Returns
@@ -193,19 +193,26 @@ def member_blocks(strain, X, pixel_size, stiffness, options, crystal_angle=0.0, 
         clock("factorisation")
         eig = eigenstrain_fields(options.basis.full_basis(), X, mask,
                                  options.basis.n_components, crystal_angle)
-        sigma_c = commutator_sigma(options, pixel_size) if commutator else None
-        responses = None if sigma_c is None else commuted_responses(solver, eig, mask, sigma_c)
         prob = strain_gap_problem(strain, mask, pixel_size, variance, solver, eig, options,
-                                  show_progressbar=False, clock=clock, responses=responses)
+                                  show_progressbar=False, clock=clock)
         fits = prob.fits
+        clock("grams")
+        from ._fit import _solve_normal
+
+        sigma_c = commutator_sigma(options, pixel_size) if commutator else None
+        if sigma_c is not None:
+            # the member's own most flexible law as the pilot: the correction is
+            # first order, so the pilot's error enters it only at second order
+            pilot = _solve_normal(fits.grams.H.sum(axis=0), fits.grams.v.sum(axis=0))
+            fits.offset_data(commutator_offset(solver, eig, prob.responses,
+                                               pilot[:eig.shape[0]], mask, sigma_c))
+            clock("commutator")
         score = None
         if fits.sigma_sd > 0:
             score = sigma_score(fits.grid, fits.design, fits.sigma, fits.weights)
         # robust residual scale per data component of the most flexible model
         d = fits.design
         g = fits.grams
-        from ._fit import _solve_normal
-
         beta = _solve_normal(g.H.sum(axis=0), g.v.sum(axis=0))
         z = (d.y - d.A @ beta) * (1.0 if d.w0 is None else np.sqrt(d.w0))
         noise = np.array([_mad(z[d.comp == j]) for j in range(len(options.components))])
@@ -236,7 +243,7 @@ def member_blocks(strain, X, pixel_size, stiffness, options, crystal_angle=0.0, 
 
 
 def commutator_sigma(options, pixel_size):
-    """Blur width (strain px) for :func:`commuted_responses`: the given resolution, else the
+    """Blur width (strain px) for :func:`commutator_offset`: the given resolution, else the
     X-ray pixel's variance-matched width (the shared fit's floor), else None."""
     r = options.resolution
     pixel_nm = mean_pixel_size(pixel_size)
@@ -251,8 +258,8 @@ def commutator_sigma(options, pixel_size):
     return sigma if sigma > 0 else None
 
 
-def commuted_responses(solver, eig, mask, sigma):
-    """Forward responses corrected, to first order, for the blur's commutator with the body.
+def commutator_offset(solver, eig, responses, coef, mask, sigma):
+    """The blur's commutator with the body's mechanics, to first order, at a pilot law.
 
     Resolution matching compares the measured strain blurred by B (the masked
     Gaussian of ``sigma`` px) with the response to the blurred composition,
@@ -260,38 +267,49 @@ def commuted_responses(solver, eig, mask, sigma):
     homogeneous body), not on a finite particle with traction-free edges, where
     B S[phi(X)] - S[B phi(X)] (the commutator) is a misfit that depends on the
     outline and the composition pattern. With the observed X_o = B X in place of
-    the unknown X, the commutator of each column is estimated as
-    B S[phi_k(X_o)] - S[B phi_k(X_o)] (exact to first order in the blur's variance)
-    and added to its response:
+    the unknown X, the commutator of the law ``phi = sum_k c_k phi_k`` is estimated as
 
-        R_k = S[phi_k] + B S[phi_k] - S[B phi_k].
+        K[c] = B S[phi(X_o)] - S[B phi(X_o)]      (exact to first order in the blur's variance)
+
+    which the model adds to its responses. K is linear in the law's coefficients,
+    and itself a small fraction of the response, so it is evaluated once, at a pilot
+    law ``coef`` (the member's own uncorrected fit), and taken off the data
+    (:meth:`~._strain_gap.StrainGapFits.offset_data`): the pilot's error enters at
+    second order. One forward solve (the exact linear form, each column's
+    responses corrected, costs one per law column).
 
     Measured (synthetic members of ~100 x 170 px, X-ray pixels 4x coarser,
     noise-free, sigma = 2 px): member laws' errors ~1-3e-4 -> ~0.1-0.5e-4 except
-    core-shell patterns (~4e-4 remain, second order). Costs one more solve per column.
+    core-shell patterns (~4e-4 remain, second order).
 
     Parameters
     ----------
     solver : ParticleElasticity
     eig : numpy.ndarray, shape (n, 3, ny, nx)
         Basis eigenstrains (image frame).
+    responses : numpy.ndarray, shape (n, 4, ny, nx)
+        Their forward responses S[phi_k].
+    coef : numpy.ndarray, shape (n,)
+        The pilot law's coefficients (dimensionless).
     mask : numpy.ndarray of bool, shape (ny, nx)
     sigma : float
         Blur width (px).
 
     Returns
     -------
-    numpy.ndarray, shape (n, 4, ny, nx)
+    numpy.ndarray, shape (4, ny, nx)
+        K[coef] (strain, rad), 0 off the body.
     """
     from ..fields import masked_gaussian
     from ._design import forward_responses
 
-    n = eig.shape[0]
-    blurred = np.nan_to_num(masked_gaussian(np.where(mask, eig, 0.0), mask, sigma))
-    both = forward_responses(solver, np.concatenate([eig, blurred]), False)
-    R, SB = both[:n], both[n:]
-    BR = np.nan_to_num(masked_gaussian(np.where(mask, R, np.nan), mask, sigma))
-    return np.where(mask, R + BR - SB, R)
+    coef = np.asarray(coef, float)
+    phi = np.tensordot(coef, eig, axes=1)
+    Rc = np.tensordot(coef, responses, axes=1)
+    blurred = np.nan_to_num(masked_gaussian(np.where(mask, phi, 0.0), mask, sigma))
+    SB = forward_responses(solver, blurred[None], False)[0]
+    BR = np.nan_to_num(masked_gaussian(np.where(mask, Rc, np.nan), mask, sigma))
+    return np.where(mask, BR - SB, 0.0)
 
 
 #: Gaussian-equivalent sigma of an X-ray pixel's blur (pixel integration plus
@@ -319,7 +337,10 @@ def joint_grams(fits, sigmas, options):
     w_full[fits.design.flat] = fits.weights
     out = []
     for s in sigmas:
-        d = grid.design(grid.blur(grid.strain, s), grid.responses, options.components, rows=rows,
+        data = grid.blur(grid.strain, s)
+        if fits.offset is not None:             # e.g. the commutator (member_blocks)
+            data = data - fits.offset
+        d = grid.design(data, grid.responses, options.components, rows=rows,
                         extra=grid.blur_model("extra", s))
         out.append(BlockGrams.from_design(d.A, d.y, w_full[d.flat], d.group))
     return out
@@ -1022,9 +1043,9 @@ def learn_law_collection(strains, compositions, pixel_sizes, stiffnesses, *, cry
         share. ``"interval"``: in the shared interval only. ``False``: each
         member's own noise only.
     commutator : bool
-        Correct each member's law responses for the commutator of the blur with
-        its finite body's mechanics (:func:`commuted_responses`; one more solve
-        per law column), at the given resolution or the X-ray pixel's
+        Correct each member's model for the commutator of the blur with its
+        finite body's mechanics (:func:`commutator_offset`, to first order at the
+        member's own law; one more solve), at the given resolution or the X-ray pixel's
         variance-matched width; nothing where the blur is unknown. The members'
         misfit it removes is what made homogeneous collections look inhomogeneous.
         ``False``: the responses of :func:`~._learn.learn_law` (a collection of
@@ -1401,7 +1422,7 @@ def _assemble(members, options, level, model_error=True):
     # instead (one scalar, the shape error of the blur) was measured and does not
     # help (false alarms 0.50 of 20 x 20): the misfit is not along that direction.
     # It is the blur's commutator with each member's finite body, now corrected to
-    # first order in the members' responses (commuted_responses): false alarms 0.20 ->
+    # first order in the members' models (commutator_offset): false alarms 0.20 ->
     # 0.05 (20 x 20, seeds 0-19), 0.00 on seeds 20-39; detection 1.00.
     homogeneity = homogeneity_test(shared if joint is None else SharedFit(members), T_sel,
                                    member_fits, level, model_error=model_error is True)

@@ -4,7 +4,7 @@ Each member's law deviates from the collection's by its noise, which its own
 spatial-block jackknife knows (``S_m``), and by a misfit of the model that the
 member's own blocks cannot see: the forward model (the blur not commuting with
 a finite body's mechanics, which the collection corrects to first order only:
-:func:`~._collection.commuted_responses`) errs differently for each outline and
+:func:`~._collection.commutator_offset`) errs differently for each outline and
 composition pattern. Measured before that correction on homogeneous synthetic
 collections (20 x 20 members of ~100 x 170 px), the
 members' deviations scatter about 2x more than ``S_m`` says, and that excess

@@ -124,6 +124,7 @@ class PooledGrid:
                  body=None, fine=None):
         f = int(factor)
         self._fine_mask = mask if fine is None else fine._fine_mask
+        self._from = (fine, f, mask, body)  # how model fields reach this grid (pool_model)
         self._model_blur = None  # made on the first blur of the model fields
         self.factor = f * (1 if fine is None else fine.factor)  # fine px per pixel here
         if f == 1:
@@ -149,6 +150,12 @@ class PooledGrid:
         if self.factor == 1:
             return fields
         return pool(fields, self._fine_mask, self.factor)[0]
+
+    def pool_model(self, fields):
+        """Full-resolution model fields (finite on the body) pooled as this grid's responses."""
+        fine, f, mask, body = self._from
+        src = fields if fine is None else fine.pool_model(fields)
+        return src if f == 1 else pool(src, mask, f, body, finite=True)[0]
 
     def coarsen(self, factor):
         """This grid pooled again by ``factor``."""

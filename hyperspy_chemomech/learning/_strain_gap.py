@@ -65,7 +65,28 @@ class StrainGapFits:
         self.weights = robust_fit(design.A, design.y, design.comp, design.group, design.w0,
                                   n_components=len(self.comps), covariance=False).weights
         self.grams = BlockGrams.from_design(design.A, design.y, self.weights, design.group)
+        self.offset = None  #: model offset taken off the data (this grid), :meth:`offset_data`
         self._score = None
+
+    def offset_data(self, delta):
+        """Take a model offset off the data, the robust fit's weights held.
+
+        For a term of the model that is known (to first order) rather than fitted,
+        e.g. the blur's commutator with the body at a pilot law
+        (:func:`~._collection.commutator_offset`): the Grams become those of
+        ``y - delta`` against the same columns.
+
+        Parameters
+        ----------
+        delta : numpy.ndarray, shape (4, ny, nx)
+            Full-resolution model fields (strain units), finite on the body; pooled
+            as the responses are.
+        """
+        d = self.design
+        pooled = self.grid.pool_model(delta)
+        self.offset = pooled if self.offset is None else self.offset + pooled
+        d.y = d.y - pooled.ravel()[d.flat]
+        self.grams = BlockGrams.from_design(d.A, d.y, self.weights, d.group)
 
     def select_degree(self, n_blocks):
         """Degree by spatially blocked CV (or BIC) over the candidates; and the table."""
