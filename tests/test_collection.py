@@ -90,6 +90,12 @@ def test_twenty_particles_pin_the_law_tighter(twenty):
     assert coll.shared_resolution and coll.shared_resolution_sigma_px >= 2.0
     assert np.ptp(coll.member_sigma_px) > 0.3
     assert len(law.member_laws) == 20 and law.homogeneity.odd_members == []
+    # each member's signal made once, on first access; indexing as a list's
+    assert law.member_laws[-1] is law.member_laws[19]
+    assert law.member_laws[18:][1] is law.member_laws[19]
+    assert law.member_laws[3].metadata.General.title == "Eigenstrain law of member 3"
+    with pytest.raises(IndexError):
+        law.member_laws[20]
 
 
 @pytest.mark.xfail(strict=True, reason=(

@@ -70,7 +70,9 @@ from .._utils import one_blas_thread, progressbar
 from ._bases import LawBasis
 from ._collection_model_error import EXCLUDE_P, effective_dof, member_model_error
 from ._design import eigenstrain_fields
-from ._fit import BlockGrams, FitResult, _mad, blocked_cv, one_standard_error_choice
+from ._fit import (
+    BlockGrams, FitResult, _mad, _solve_stack, blocked_cv, one_standard_error_choice,
+)
 from ._inputs import mean_pixel_size, prepare_body
 from ._law import (
     LawFit,
@@ -487,15 +489,6 @@ def fill_body(X, mask):
 
 
 # --------------------------------------------------------------------------- shared fit
-def _solve_stack(H, B):
-    """Solve H X = B for stacks of symmetric PSD H (..., p, p), B (..., p, k); pinv if singular."""
-    d = np.sqrt(np.maximum(np.diagonal(H, axis1=-2, axis2=-1), 1e-300))
-    Hs = H / d[..., :, None] / d[..., None, :]
-    Bs = B / d[..., :, None]
-    try:
-        return np.linalg.solve(Hs, Bs) / d[..., :, None]
-    except np.linalg.LinAlgError:
-        return (np.linalg.pinv(Hs) @ Bs) / d[..., :, None]
 
 
 def _schur(H, v, c, k):

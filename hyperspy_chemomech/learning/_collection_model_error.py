@@ -24,6 +24,8 @@ member's error) do not widen ``Tau`` and hide themselves.
 import numpy as np
 from scipy import stats
 
+from ._fit import _solve_stack
+
 #: Start of the EM (a fraction of the members' median variance): the EM's update is
 #: multiplicative in Tau, and Tau = 0 would be a fixed point.
 _START = 1e-3
@@ -92,7 +94,7 @@ def member_model_error(d, S, exclude_p=None, center=False, n_iter=2000, tol=1e-6
         # the members within the cut at the current estimate (from below: the members'
         # own noise only, about the median deviation, at the start) ...
         if exclude_p is not None:
-            Si = np.linalg.pinv(S + Tau)
+            Si = _inverse_stack(S + Tau)
             r2 = np.einsum("mi,mij,mj->m", d - offset, Si, d - offset)
             new_used = r2 <= cut
             if new_used.sum() < keep_min:      # never rest on fewer than half the members
@@ -122,7 +124,7 @@ def _normal_random_effect(d, S, scale, center, n_iter, tol):
     # kept off zero: the EM's update is multiplicative in Tau
     Tau = (U * np.maximum(ev, 0.0)) @ U.T + np.diag(_START * scale)
     for _ in range(n_iter):
-        Si = np.linalg.pinv(S + Tau)
+        Si = _inverse_stack(S + Tau)
         if center:      # generalised least squares
             offset = np.linalg.solve(Si.sum(axis=0), np.einsum("mij,mj->i", Si, d))
         K = Tau @ Si
@@ -134,6 +136,11 @@ def _normal_random_effect(d, S, scale, center, n_iter, tol):
         if step <= tol:
             break
     return Tau, offset
+
+
+def _inverse_stack(V):
+    """Inverses of a stack of small covariances (pinv where one is singular)."""
+    return _solve_stack(V, np.broadcast_to(np.eye(V.shape[-1]), V.shape))
 
 
 def effective_dof(S, Tau, dof_member, dof_tau):
@@ -156,7 +163,7 @@ def effective_dof(S, Tau, dof_member, dof_tau):
     numpy.ndarray, shape (M,)
     """
     S = np.asarray(S, float)
-    P = np.linalg.pinv(S + Tau)
+    P = _inverse_stack(S + Tau)
     a = np.trace(P @ S, axis1=-2, axis2=-1)
     b = np.trace(P @ Tau, axis1=-2, axis2=-1)
     dof_member = np.maximum(np.asarray(dof_member, float), 1.0)

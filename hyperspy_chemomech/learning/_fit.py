@@ -216,6 +216,17 @@ def _resampled_covariance(Hb, vb, method, n_boot=400, seed=0):
     raise ValueError(f"method must be 'jackknife' or 'bootstrap', got {method!r}")
 
 
+def _solve_stack(H, B):
+    """Solve H X = B for stacks of symmetric PSD H (..., p, p), B (..., p, k); pinv if singular."""
+    d = np.sqrt(np.maximum(np.diagonal(H, axis1=-2, axis2=-1), 1e-300))
+    Hs = H / d[..., :, None] / d[..., None, :]
+    Bs = B / d[..., :, None]
+    try:
+        return np.linalg.solve(Hs, Bs) / d[..., :, None]
+    except np.linalg.LinAlgError:
+        return (np.linalg.pinv(Hs) @ Bs) / d[..., :, None]
+
+
 @dataclass
 class BlockGrams:
     """Per-block weighted Gram matrices of a design: every later fit costs p x p work.

@@ -6,6 +6,8 @@ their turn), call :func:`hyperspy_chemomech.learning.learn_law_collection`, wrap
 the laws as :class:`EigenstrainLaw` signals.
 """
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from .._metadata import pixel_size_nm, spatial_axes
@@ -137,6 +139,40 @@ class _Lazy:
         return a if dtype is None else a.astype(dtype)
 
 
+class _MemberLaws(Sequence):
+    """Each member's own law as an EigenstrainLaw, made when first asked for.
+
+    A collection of hundreds of members would otherwise build hundreds of signals
+    (a few ms each, on the client, after the members are done) that most sessions
+    never open.
+    """
+
+    def __init__(self, fits, materials, plane):
+        self._fits, self._materials, self._plane = fits, materials, plane
+        self._made = [None] * len(fits)
+
+    def __len__(self):
+        return len(self._fits)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self)))]
+        i = range(len(self))[i]          # negative indices; IndexError out of range
+        if self._made[i] is None:
+            from .eigenstrain_law import EigenstrainLaw
+
+            m = EigenstrainLaw.from_fit(self._fits[i])
+            m.metadata.set_item("Chemomech.law.settings.material",
+                                _material_record(self._materials[i]))
+            m.metadata.set_item("Chemomech.law.settings.plane", self._plane)
+            m.metadata.General.title = f"Eigenstrain law of member {i}"
+            self._made[i] = m
+        return self._made[i]
+
+    def __repr__(self):
+        return f"<{len(self)} member laws>"
+
+
 def learn_eigenstrain_collection(strains, compositions, material="LixFePO4", crystal_angles=None,
                                  masks=None, client=None, show_progressbar=None, plane="stress",
                                  **learn_kwargs):
@@ -191,8 +227,9 @@ def learn_eigenstrain_collection(strains, compositions, material="LixFePO4", cry
         The shared law (``vegard()``, ``band()``, ``evaluate()`` as for one
         particle; its interval from the cluster jackknife over every spatial
         block of every member). Attributes (Python attributes of this object,
-        not saved with it): ``member_laws`` (an EigenstrainLaw per member, fitted
-        alone with its own nuisance at the shared degree) and ``homogeneity``
+        not saved with it): ``member_laws`` (a sequence of an EigenstrainLaw per
+        member, fitted alone with its own nuisance at the shared degree; each
+        signal made when first indexed) and ``homogeneity``
         (:class:`~hyperspy_chemomech.learning.HomogeneityTest`: ``statistic``,
         ``p_value``, ``rejected``, ``odd_members``, ``member_p_values``). Saved in
         ``metadata.Chemomech.collection``: n_members, n_factorisations,
@@ -285,13 +322,7 @@ def learn_eigenstrain_collection(strains, compositions, material="LixFePO4", cry
     # law applied to one particle by StrainField.decompose fits its reference there
     for key in ("reference_strain", "resolution_sigma_px"):
         law.metadata.Chemomech.law.__delattr__(key)
-    law.member_laws = []
-    for i, f in enumerate(fit.member_laws):
-        m = EigenstrainLaw.from_fit(f)
-        m.metadata.set_item("Chemomech.law.settings.material", _material_record(materials[i]))
-        m.metadata.set_item("Chemomech.law.settings.plane", plane)
-        m.metadata.General.title = f"Eigenstrain law of member {i}"
-        law.member_laws.append(m)
+    law.member_laws = _MemberLaws(fit.member_laws, materials, plane)
     law.homogeneity = fit.homogeneity
     mat = _material_record(materials[0]) if len({repr(m) for m in materials}) == 1 else \
         [str(_material_record(m)) for m in materials]
