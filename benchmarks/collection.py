@@ -31,6 +31,26 @@ Speed, in the same process against baselines measured in the same run:
   single-frame fit (``StrainField.learn_eigenstrain`` on frame 0), the number of
   factorisations, and the law's error against the single frame's.
 
+With the commutator evaluated once per member, at the member's own uncorrected law
+as a pilot, and taken off the data (issue #17, session 7, the lead, 2026-12-02, a
+2-core Intel Xeon host, load 0.1-1.1; one solve per member instead of one per law
+column): statistics 20 x 20, seeds 0-19 (odd 10000-10019): coverage [100] 1.00, [001]
+1.00; median |shared error| 0.30e-4, 0.17e-4 vs one member's 3.06e-4, 1.27e-4 (ratio
+0.099, 0.135); width member / shared 5.48, 5.06; false alarms 0.05; detection 1.00,
+named exactly 1.00 (178 s). Speed (``--skip-statistics``): 100 particles of ~100 x
+170 px in-process 12.1 s [< 120 s], floors 8.7 s, **ratio 1.39** [<= 1.5] (12.0 s /
+8.4 s, 1.43, in a first run; member stages per member, serial: mechanics 0.029 s,
+commutator 0.009 s, was 0.099 s for the per-column form); LocalCluster (its workers'
+imports and a first task each before the clock, as the in-process run is warmed) 1
+worker 23.6 s, 2 workers 14.2 s, **speed-up 1.67** [>= 1.7: not met; 1.70 and 1.65 in
+two more runs: the client's own work after the members (the shared fit, the
+homogeneity test) is ~1 s and the two workers contend with the client and scheduler
+for the two cores]; client peak RSS 0.83 / 0.84 GB at 20 / 100 members; cluster vs
+in-process slopes identical; operando 60 frames of 150 x 250 px 64.2 s = 1.07 s/frame
+against a single-frame fit of 0.66 s (ratio 1.63, one factorisation), |error| series
+(0.10, 0.02)e-4 vs single frame (5.01, 2.82)e-4. (This host is ~3x faster than the AMD
+EPYC host of the figures below: absolute times are not comparable across them.)
+
 With the members' responses corrected for the blur's commutator with the body
 (``commutator=True``, the default; issue #17, branch coll6, 2026-12-02, load 3-6 on
 the 2-core box beside another statistics run): statistics 20 x 20, seeds 0-19 (odd
