@@ -295,6 +295,11 @@ def test_lazy_members_give_the_same_law(twenty):
     lazy = _quiet(hcm.learn_eigenstrain_collection, [s.as_lazy() for s in S[:n]],
                   [c.as_lazy() for c in C[:n]], crystal_angles=angles[:n], degree=1)
     np.testing.assert_allclose(lazy.vegard()["slopes"], eager.vegard()["slopes"], atol=1e-14)
+    # read here one member at a time, computed in worker processes
+    procs = _quiet(hcm.learn_eigenstrain_collection, [s.as_lazy() for s in S[:n]],
+                   [c.as_lazy() for c in C[:n]], crystal_angles=angles[:n], degree=1,
+                   n_jobs=2, backend="processes")
+    np.testing.assert_allclose(procs.vegard()["slopes"], eager.vegard()["slopes"], atol=1e-14)
     assert not S[0]._lazy   # the user's signals are untouched
 
 
@@ -310,17 +315,64 @@ def test_same_result_on_a_local_cluster():
             distributed.Client(cluster):
         there = _quiet(hcm.learn_eigenstrain_collection, S, C, crystal_angles=angles,
                        client="auto")   # the active client
-    diff = max(np.abs(here.data - there.data).max(),
-               np.abs(here.metadata.Chemomech.law.covariance
-                      - there.metadata.Chemomech.law.covariance).max(),
-               max(np.abs(a.data - b.data).max()
-                   for a, b in zip(here.member_laws, there.member_laws)),
-               np.nanmax(np.abs(here.homogeneity.member_p_values
-                                - there.homogeneity.member_p_values)))
+    diff = _max_difference(here, there)
     print(f"\ncluster vs in-process: max difference {diff:.3g}")
     assert diff <= 1e-10
     assert "distributed (2 workers)" in there.metadata.Chemomech.collection.executed
     assert "in-process" in here.metadata.Chemomech.collection.executed
+
+
+def _max_difference(a, b):
+    """Largest difference between two collection results: law, covariance, members, p-values."""
+    return max(np.abs(a.data - b.data).max(),
+               np.abs(a.metadata.Chemomech.law.covariance
+                      - b.metadata.Chemomech.law.covariance).max(),
+               max(np.abs(x.data - y.data).max() for x, y in zip(a.member_laws, b.member_laws)),
+               np.nanmax(np.abs(a.homogeneity.member_p_values - b.homogeneity.member_p_values)))
+
+
+def test_worker_processes_give_the_threads_result():
+    """backend="processes" (joblib's loky pool) gives what threads give, and says so."""
+    parts = _particles(4, (40, 64), seed=80)
+    S, C = _signals(parts)
+    angles = [p.crystal_angle for p in parts]
+    threads = _quiet(hcm.learn_eigenstrain_collection, S, C, crystal_angles=angles, n_jobs=2,
+                     backend="threads")
+    procs = _quiet(hcm.learn_eigenstrain_collection, S, C, crystal_angles=angles, n_jobs=2,
+                   backend="processes")
+    diff = _max_difference(threads, procs)
+    print(f"\nprocesses vs threads: max difference {diff:.3g}")
+    assert diff <= 1e-10
+    assert "(2 processes)" in procs.metadata.Chemomech.collection.executed
+    assert "(2 threads)" in threads.metadata.Chemomech.collection.executed
+
+
+def test_worker_process_warnings_are_raised_here_naming_the_member():
+    parts = _particles(2, (40, 64), seed=70)
+    S, C = _signals(parts)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        hcm.learn_eigenstrain_collection(S, C, crystal_angles=[p.crystal_angle for p in parts],
+                                         boundary="dirichlet", degree=1, n_jobs=2,
+                                         backend="processes", show_progressbar=False)
+    held = sorted(str(w.message).split(":")[0] for w in caught
+                  if "boundary='dirichlet'" in str(w.message))
+    assert held == ["member 0", "member 1"]
+
+
+def test_backend_auto_and_bad_backend():
+    from hyperspy_chemomech.learning._collection import PROCESS_MIN_MEMBERS_PER_WORKER, _backend
+
+    n = PROCESS_MIN_MEMBERS_PER_WORKER
+    assert _backend("auto", 1, 100) == "serial"
+    assert _backend("auto", 2, 2 * n) == "processes"
+    assert _backend("auto", 2, 2 * n - 1) == "threads"
+    assert _backend("threads", 2, 100) == "threads"
+    assert _backend("processes", 2, 2) == "processes"
+    parts = _particles(2, (40, 64), seed=70)
+    S, C = _signals(parts)
+    with pytest.raises(ValueError, match="backend must be one of"):
+        hcm.learn_eigenstrain_collection(S, C, backend="process", show_progressbar=False)
 
 
 def test_a_member_task_travels_as_plain_arrays():

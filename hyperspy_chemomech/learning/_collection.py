@@ -59,6 +59,7 @@ on plain arrays; the shared fit runs on the client.
 """
 
 import time
+import warnings
 from dataclasses import dataclass, field, replace
 from functools import partial
 from itertools import islice
@@ -378,36 +379,59 @@ def _interpolate_grams(grams, sigmas, s):
     return BlockGrams(g0.ids, 0.5 * (H + np.swapaxes(H, -1, -2)), v, c, g0.m, g0.n_rows), dv
 
 
-def _member_task(items, options, share_factor, like=None, with_solver=False):
+def _member_task(items, options, share_factor, like=None, with_solver=False,
+                 record_warnings=False):
     """Members of one task, one after the other (a chunk of frames shares its factor).
 
     ``items`` are dicts of plain arrays and calibration (a worker's input), or
     callables returning such a dict (a lazy member, computed here, one at a time).
     Returns ``[(index, MemberBlocks)]`` and the wall time (s) (and the solver
-    whose factor the next frames share, with ``with_solver``).
+    whose factor the next frames share, with ``with_solver``; and, with
+    ``record_warnings`` (another process), the warnings raised, as
+    ``[(index, category, message)]``, for :func:`_warn_again`).
     """
-    out, t0 = [], time.perf_counter()
+    out, t0, records = [], time.perf_counter(), []
     for item in items:
         item = item() if callable(item) else item
-        strain, X, mask = item["strain"], item["X"], item.get("mask")
-        shift = (0.0, 0.0)
-        if item.get("register_to") is not None or item.get("shift") is not None:
-            strain, X, shift = register_frame(strain, X, item.get("register_to"),
-                                              item.get("shift"))
-        if item.get("fixed_body"):
-            X = fill_body(X, mask)
-        member, solver = member_blocks(strain, X, item["pixel_size"], item["stiffness"],
-                                       item.get("options", options),
-                                       crystal_angle=item.get("crystal_angle", 0.0), mask=mask,
-                                       variance=item.get("variance"), like=like,
-                                       joint=bool(item.get("joint")),
-                                       commutator=bool(item.get("commutator")))
-        member.shift_px = tuple(float(s) for s in shift)
-        if share_factor and like is None:
-            like = solver
-        out.append((item["index"], member))
+        if record_warnings:
+            # every warning, unfiltered: the caller's filters apply where it is raised again
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                like = _one_member(item, options, share_factor, like, out)
+            records += [(item["index"], w.category, str(w.message)) for w in caught]
+        else:
+            like = _one_member(item, options, share_factor, like, out)
     t = time.perf_counter() - t0
-    return (out, t, like) if with_solver else (out, t)
+    result = (out, t, like) if with_solver else (out, t)
+    return result + (records,) if record_warnings else result
+
+
+def _warn_again(records):
+    """Raise here the warnings a worker process recorded (:func:`_member_task`)."""
+    for index, category, message in records:
+        warnings.warn(f"member {index}: {message}", category, stacklevel=5)
+
+
+def _one_member(item, options, share_factor, like, out):
+    """One member's blocks appended to ``out``; returns the solver later frames share."""
+    strain, X, mask = item["strain"], item["X"], item.get("mask")
+    shift = (0.0, 0.0)
+    if item.get("register_to") is not None or item.get("shift") is not None:
+        strain, X, shift = register_frame(strain, X, item.get("register_to"),
+                                          item.get("shift"))
+    if item.get("fixed_body"):
+        X = fill_body(X, mask)
+    member, solver = member_blocks(strain, X, item["pixel_size"], item["stiffness"],
+                                   item.get("options", options),
+                                   crystal_angle=item.get("crystal_angle", 0.0), mask=mask,
+                                   variance=item.get("variance"), like=like,
+                                   joint=bool(item.get("joint")),
+                                   commutator=bool(item.get("commutator")))
+    member.shift_px = tuple(float(s) for s in shift)
+    if share_factor and like is None:
+        like = solver
+    out.append((item["index"], member))
+    return like
 
 
 # --------------------------------------------------------------------------- operando
@@ -970,7 +994,7 @@ def learn_law_collection(strains, compositions, pixel_sizes, stiffnesses, *, cry
                          use_rotation=True, shear=False, selection="cv", n_folds=5,
                          block_size=None, sigma_grid=None, min_range=0.1, dislocations="fit",
                          extend_body=True, uncertainty="jackknife", seed=0, method="strain_gap",
-                         monotonic=False, share_factor=True, n_jobs=None,
+                         monotonic=False, share_factor=True, n_jobs=None, backend="auto",
                          shared_resolution=True, model_error=True, commutator=True):
     """Learn one eigenstrain law from a collection of particles (plain arrays).
 
@@ -998,10 +1022,18 @@ def learn_law_collection(strains, compositions, pixel_sizes, stiffnesses, *, cry
         An operando series: one particle on one grid, the body fixed (the first
         frame's, or ``masks[0]``), one factorisation for every frame.
     n_jobs : int, optional
-        Without a client: members computed at once by that many threads (the
-        sparse factorisation, the solves and the FFT blurs release the GIL);
-        default the CPUs this process may use, at most 8. An operando series
-        runs its frames one after the other (they share one factor).
+        Without a client: members computed at once by that many workers
+        (``backend``); default the CPUs this process may use, at most 8. An
+        operando series runs its frames one after the other (they share one factor).
+    backend : {"auto", "threads", "processes"}
+        Without a client, how ``n_jobs > 1`` workers run: threads of this process,
+        or worker processes (joblib's loky pool, kept for the session: its start,
+        ~2 s of imports, is paid once). A member's pipeline is many mid-sized NumPy
+        steps that hold the GIL most of the time: on 2 cores two threads gained
+        only 1.16-1.3x over one, two processes 1.7-1.9x. ``"auto"``: processes
+        when there are at least ``PROCESS_MIN_MEMBERS_PER_WORKER`` members per
+        worker (and this process may have children), threads otherwise. Warnings
+        raised in a worker process are raised again here, naming the member.
     share_factor : bool
         Operando only: one factorisation for every frame (default). With C(X)
         the other frames are then solved by conjugate gradients preconditioned
@@ -1114,6 +1146,7 @@ def learn_law_collection(strains, compositions, pixel_sizes, stiffnesses, *, cry
             if shifts.shape != (M, 2) or not np.all(np.isfinite(shifts)):
                 raise ValueError(f"drift must be 'register' or finite (dy, dx) px per frame, shape "
                                  f"({M}, 2); got shape {shifts.shape}")
+    _backend(backend, 1, 0)     # checked before any work
     if same_body:
         grids = {tuple(np.shape(s)) for s in strains}
         if len(grids) != 1:
@@ -1169,12 +1202,13 @@ def learn_law_collection(strains, compositions, pixel_sizes, stiffnesses, *, cry
                 results[i] = m
         else:
             n_threads = _threads(n_jobs, M)
-            for out, t in _in_process(chunks, item, base, n_threads, show_progressbar):
+            how = _backend(backend, n_threads, len(chunks))
+            for out, t in _in_process(chunks, item, base, n_threads, show_progressbar, how):
                 task_times.append(t)
                 for i, m in out:
                     results[i] = m
         n_tasks = len(chunks)
-        where = "in-process" + (f" ({n_threads} threads)" if not same_body and n_threads > 1
+        where = "in-process" + (f" ({n_threads} {how})" if not same_body and n_threads > 1
                                 else "")
     else:
         results, task_times, n_tasks = _run_on_client(client, M, item, base, same_body,
@@ -1195,8 +1229,33 @@ def learn_law_collection(strains, compositions, pixel_sizes, stiffnesses, *, cry
     return fit
 
 
+#: Members per worker from which an in-process collection runs in worker processes
+#: (``backend="auto"``): below it, the pool's start (~2 s of imports per worker, once
+#: per session) would outweigh what processes gain over threads (~0.1 s per member
+#: of ~100 x 170 px on 2 cores).
+PROCESS_MIN_MEMBERS_PER_WORKER = 8
+_BACKENDS = ("auto", "threads", "processes")
+
+
+def _backend(backend, n_workers, n_chunks):
+    """How ``n_workers`` in-process workers run: ``"serial"``, ``"threads"`` or ``"processes"``."""
+    if backend not in _BACKENDS:
+        raise ValueError(f"backend must be one of {_BACKENDS}, got {backend!r}")
+    if n_workers <= 1:
+        return "serial"
+    if backend == "auto":
+        import multiprocessing
+
+        # a daemonic process (a worker of some pool) may not start children
+        if multiprocessing.current_process().daemon or \
+                n_chunks < PROCESS_MIN_MEMBERS_PER_WORKER * n_workers:
+            return "threads"
+        return "processes"
+    return backend
+
+
 def _threads(n_jobs, M):
-    """Threads for an in-process collection: ``n_jobs``, or the usable CPUs (at most 8)."""
+    """Workers for an in-process collection: ``n_jobs``, or the usable CPUs (at most 8)."""
     import os
 
     if n_jobs is None:
@@ -1210,12 +1269,14 @@ def _threads(n_jobs, M):
     return int(min(n_jobs, M))
 
 
-def _in_process(chunks, item, options, n_threads, show_progressbar):
-    """Members in this process: one after the other, or by ``n_threads`` threads.
+def _in_process(chunks, item, options, n_threads, show_progressbar, backend="threads"):
+    """Members without a cluster: one after the other, or by ``n_threads`` workers.
 
-    Yields ``(results, seconds)`` per chunk, with at most two chunks per thread
-    loaded at once (lazy members stream). BLAS is held at one thread for the
-    whole pool (the per-member limits nest inside it).
+    Yields ``(results, seconds)`` per chunk, with at most two chunks per worker
+    loaded at once (lazy members stream). Threads: BLAS is held at one thread for
+    the whole pool (the per-member limits nest inside it). Processes
+    (``backend="processes"``): joblib's loky pool, reused across calls; each chunk's
+    members are read here and travel as plain arrays, their warnings come back.
     """
     bar = progressbar(total=len(chunks), show_progressbar=show_progressbar,
                       desc="Collection members", leave=False)
@@ -1223,6 +1284,20 @@ def _in_process(chunks, item, options, n_threads, show_progressbar):
         if n_threads <= 1:
             for chunk in chunks:
                 yield _member_task([item(i) for i in chunk], options, False)
+                bar.update(1)
+            return
+        if backend == "processes":
+            from joblib import Parallel, delayed
+
+            # a generator: joblib reads the next chunks as workers free up (2 per worker)
+            tasks = (delayed(_member_task)([item(i)() for i in c], options, False,
+                                           record_warnings=True) for c in chunks)
+            # max_nbytes=None: members are pickled, not memory-mapped through a temp folder
+            run = Parallel(n_jobs=n_threads, backend="loky", return_as="generator_unordered",
+                           pre_dispatch="2*n_jobs", max_nbytes=None)
+            for out, t, records in run(tasks):
+                _warn_again(records)
+                yield out, t
                 bar.update(1)
             return
         from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
@@ -1299,12 +1374,12 @@ def _run_on_client(client, M, item, options, same_body, show_progressbar, share_
                 and _recipes_travel(loads):
             # file-backed members: only their recipes travel, each worker reads its own
             fut = client.submit(_member_task, [partial(_read_item, d) for d in loads], options,
-                                same_body and share_factor, pure=False)
+                                same_body and share_factor, record_warnings=True, pure=False)
             inputs[fut.key] = []
             return fut
         data = client.scatter([_read_item(d) for d in loads], hash=False)
         fut = client.submit(_member_task, data, options, same_body and share_factor,
-                            pure=False)
+                            record_warnings=True, pure=False)
         inputs[fut.key] = data
         return fut
 
@@ -1312,7 +1387,8 @@ def _run_on_client(client, M, item, options, same_body, show_progressbar, share_
     bar = progressbar(total=M, show_progressbar=show_progressbar, desc="Collection members",
                       leave=False)
     for fut in pending:
-        out, t = fut.result()
+        out, t, records = fut.result()
+        _warn_again(records)
         times.append(t)
         for i, m in out:
             results[i] = m

@@ -17,7 +17,7 @@ from ..fields import require_real
 _PASSED = ("basis", "degree", "max_degree", "boundary", "use_rotation", "shear", "selection",
            "n_folds", "block_size", "sigma_grid", "min_range", "dislocations", "extend_body",
            "uncertainty", "seed", "method", "monotonic", "composition_resolution",
-           "dislocation_lattice", "level", "drift", "share_factor", "n_jobs",
+           "dislocation_lattice", "level", "drift", "share_factor", "n_jobs", "backend",
            "shared_resolution", "model_error", "commutator")
 
 
@@ -198,8 +198,10 @@ def learn_eigenstrain_collection(strains, compositions, material="LixFePO4", cry
     client : distributed.Client, "auto" or None
         Run each member on a ``dask.distributed`` worker (``"auto"``: the active
         client, if any); the shared fit runs here. Without one the members run
-        in-process, ``n_jobs`` threads at once (default the usable CPUs, at most
-        8; an operando series frame after frame), with a progress bar.
+        here, ``n_jobs`` at once (default the usable CPUs, at most 8; an operando
+        series frame after frame), with a progress bar: in worker processes for
+        collections of at least 8 members per worker, else in threads
+        (``backend``: ``"auto"``, ``"threads"``, ``"processes"``).
     show_progressbar : bool, optional
     plane : {"stress", "strain"}
     **learn_kwargs
@@ -218,7 +220,8 @@ def learn_eigenstrain_collection(strains, compositions, material="LixFePO4", cry
         series, ``drift``
         (None, ``"register"``: each frame's outline registered to the first by
         phase correlation, integer px; or (dy, dx) px per frame), ``share_factor``
-        (series: one factorisation for all frames, default True) and ``n_jobs``.
+        (series: one factorisation for all frames, default True), ``n_jobs`` and
+        ``backend``.
         Composition errors are not propagated in a collection.
 
     Returns
