@@ -121,9 +121,8 @@ class PooledGrid:
     """
 
     def __init__(self, strain, responses, extra, mask, blocks, factor, strain_weight=None,
-                 body=None, fine=None, max_sigma=None):
+                 body=None, fine=None):
         f = int(factor)
-        self.max_sigma = max_sigma  # widest blur (fine px) to come, when known
         self._fine_mask = mask if fine is None else fine._fine_mask
         self._from = (fine, f, mask, body)  # how model fields reach this grid (pool_model)
         self._model_blur = None  # made on the first blur of the model fields
@@ -161,8 +160,7 @@ class PooledGrid:
     def coarsen(self, factor):
         """This grid pooled again by ``factor``."""
         return PooledGrid(self.strain, self.responses, self.extra, self.mask, self.blocks,
-                          factor, strain_weight=self.weight, body=self.body, fine=self,
-                          max_sigma=self.max_sigma)
+                          factor, strain_weight=self.weight, body=self.body, fine=self)
 
     def blur(self, fields, sigma):
         """Masked Gaussian of ``sigma`` fine-grid px of data maps (NaN = missing) on this grid."""
@@ -180,9 +178,7 @@ class PooledGrid:
         if fields is None or sigma <= 0:
             return fields
         if self._model_blur is None:
-            self._model_blur = FourierMaskedBlur(
-                self.mask, self.weight,
-                None if self.max_sigma is None else self.max_sigma / self.factor)
+            self._model_blur = FourierMaskedBlur(self.mask, self.weight)
         return self._model_blur(name, fields, sigma / self.factor)
 
     def design(self, data, responses, comps, rows=None, variance=None, extra=None):
@@ -197,15 +193,14 @@ class PooledGrid:
 class PooledGrids:
     """The full-resolution maps and, made once each, their pooled grids."""
 
-    def __init__(self, strain, responses, extra, mask, blocks, max_sigma=None):
+    def __init__(self, strain, responses, extra, mask, blocks):
         self._maps = (strain, responses, extra, mask, blocks)
-        self._max_sigma = max_sigma  # widest blur (fine px) any grid's model maps will see
         self._grids = {}
 
     def at(self, sigma):
         """The grid on which maps blurred by ``sigma`` (px) are compared."""
         f = pool_factor(sigma)
         if f not in self._grids:  # 4 x 4 from the 2 x 2 grid (a quarter of the work)
-            self._grids[f] = (PooledGrid(*self._maps, f, max_sigma=self._max_sigma) if f <= 2 else
+            self._grids[f] = (PooledGrid(*self._maps, f) if f <= 2 else
                               self.at(2).coarsen(f // 2))
         return self._grids[f]

@@ -294,7 +294,7 @@ def strain_gap_problem(strain, mask, pixel_size, variance, solver, eig, opts,
     sigmas, sigma_source = candidate_sigmas(opts.resolution, pixel_nm)
     blocks, block_size = fit_blocks(mask, sigmas, opts.uncertainty.block_size)
     # maps compared after a blur of >= 1.5 px are oversampled: the fits run on pooled grids
-    grids = PooledGrids(strain, responses, extra, mask, blocks, max_sigma=max(sigmas))
+    grids = PooledGrids(strain, responses, extra, mask, blocks)
     sel_info = {"block_size_px": int(block_size), "n_blocks": int(blocks.max() + 1)}
     sigma, sigma_sd = sigmas[0], 0.0
     if len(sigmas) > 1:

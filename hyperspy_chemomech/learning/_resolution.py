@@ -107,19 +107,15 @@ class FourierMaskedBlur:
     weight : numpy.ndarray, shape (ny, nx), optional
         Pixel weights (the data's, so a blurred datum and its prediction average
         the same pixels); default 1 in the mask.
-    max_sigma : float, optional
-        Widest blur (px) to come: the transforms are padded for it at once, not
-        redone each time a wider kernel arrives (widths rising over candidates).
     """
 
-    def __init__(self, mask, weight=None, max_sigma=None):
+    def __init__(self, mask, weight=None):
         w = mask.astype(float) if weight is None else weight
         ys, xs = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
         self._box = (slice(ys[0], ys[-1] + 1), slice(xs[0], xs[-1] + 1))
         self._mask = mask
         self._w = w[(...,) + self._box]
         self._ft = {}
-        self._lw_min = 0 if max_sigma is None else int(3.5 * max_sigma + 0.5)
 
     def __call__(self, key, fields, sigma):
         """Blur ``fields`` (..., ny, nx) by ``sigma`` px; ``key`` names them in the cache."""
@@ -140,9 +136,8 @@ class FourierMaskedBlur:
         ft = self._ft
         if key not in ft or ft[key][0] < lw:  # (re)transform with room for this kernel
             a = make()
-            room = max(lw, self._lw_min)
-            shape = tuple(fft.next_fast_len(n + room, real=True) for n in a.shape[-2:])
-            ft[key] = (room, fft.rfft2(a, s=shape), a.shape[-2:], shape)
+            shape = tuple(fft.next_fast_len(n + lw, real=True) for n in a.shape[-2:])
+            ft[key] = (lw, fft.rfft2(a, s=shape), a.shape[-2:], shape)
         _, A, (h, w), (ny, nx) = ft[key]
         x = np.arange(-lw, lw + 1)
         k = np.exp(-0.5 * (x / s) ** 2)
